@@ -1,0 +1,85 @@
+//! The `keyward` command line. Later issues add `serve`, `dev` and client commands.
+
+mod bench;
+mod cert;
+mod jwt;
+mod keygen;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use keyward_crypto::{Algorithm, Backend};
+
+use crate::Error;
+
+/// keyward: key custody and rotation for Auth0 private_key_jwt credentials.
+#[derive(Debug, Parser)]
+#[command(name = "keyward", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a key pair with an Auth0-shaped certificate and PKCS#7.
+    Keygen(keygen::KeygenArgs),
+    /// Certificate tools.
+    #[command(subcommand)]
+    Cert(cert::CertCommand),
+    /// JWS/JWT tools.
+    #[command(subcommand)]
+    Jwt(jwt::JwtCommand),
+    /// Measure signing throughput.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Keygen(args) => keygen::run(args),
+        Command::Cert(cmd) => cert::run(cmd),
+        Command::Jwt(cmd) => jwt::run(cmd),
+        Command::Bench(cmd) => bench::run(cmd),
+    }
+}
+
+/// `--alg` and `--bits` as several commands take them.
+#[derive(Debug, Args)]
+struct KeyChoice {
+    /// JWS algorithm: RS256, RS384, RS512, PS256, PS384, ES256 or ES384.
+    #[arg(long, value_parser = parse_alg)]
+    alg: Algorithm,
+    /// RSA modulus size: 2048 (default), 3072 or 4096. Refused for EC algorithms.
+    #[arg(long)]
+    bits: Option<usize>,
+}
+
+fn parse_alg(s: &str) -> Result<Algorithm, String> {
+    s.parse().map_err(|e: keyward_crypto::Error| e.to_string())
+}
+
+fn parse_backend(s: &str) -> Result<Backend, String> {
+    let backend: Backend = s.parse().map_err(|e: keyward_crypto::Error| e.to_string())?;
+    if backend.is_available() {
+        Ok(backend)
+    } else {
+        Err(format!("backend {backend} is not built into this binary (build with the aws-lc feature)"))
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 60s, 2m, 500ms)"))
+}
+
+/// Prints one JSON value on stdout.
+fn print_json(value: &impl serde::Serialize) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Output(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// A path argument.
+type FilePath = PathBuf;

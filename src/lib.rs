@@ -1,0 +1,16 @@
+//! keyward: key custody and rotation for Auth0 `private_key_jwt` credentials and connection
+//! keys. This crate is the service and its command-line tool; the crypto core is
+//! `keyward-crypto`.
+
+pub mod cli;
+pub mod config;
+mod error;
+pub(crate) mod files;
+pub mod grpc;
+mod rng;
+pub mod rotation;
+pub mod seal;
+pub mod store;
+pub mod tenant;
+
+pub use error::Error;

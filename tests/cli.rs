@@ -1,0 +1,247 @@
+//! The `keyward` binary's key and JWT tools, run as a user would, checked with openssl and
+//! with each other.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn keyward(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_keyward")).args(args).output().unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = keyward(args);
+    assert!(out.status.success(), "keyward {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a failing command and returns its single stderr line.
+fn fails(args: &[&str], code: i32) -> String {
+    let out = keyward(args);
+    assert_eq!(out.status.code(), Some(code), "keyward {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+    err
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn openssl(args: &[&str], dir: &Path) -> String {
+    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl must be installed");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn keygen_writes_the_files_and_prints_auth0_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nested/key");
+    let json: Value =
+        serde_json::from_str(&ok(&["keygen", "--alg", "PS256", "--name", "Conn-1", "--out", p(&out)])).unwrap();
+    for field in [
+        "kid",
+        "algorithm",
+        "key_use",
+        "subject_dn",
+        "cert",
+        "pkcs",
+        "fingerprint",
+        "thumbprint",
+        "thumbprint_sha256",
+        "jwk",
+    ] {
+        assert!(json.get(field).is_some(), "missing {field} in {json}");
+    }
+    assert_eq!(json["algorithm"], "PS256");
+    assert_eq!(json["key_use"], "signing");
+    assert_eq!(json["subject_dn"], "/CN=Conn-1");
+    assert_eq!(json["jwk"]["kid"], json["kid"]);
+    assert!(json["cert"].as_str().unwrap().ends_with("-----END CERTIFICATE-----\r\n"));
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(out.join("private.pem")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let fp = openssl(&["x509", "-in", "cert.pem", "-noout", "-fingerprint", "-sha1"], &out);
+    assert_eq!(fp.trim().split_once('=').unwrap().1, json["fingerprint"]);
+    let p7 = openssl(&["pkcs7", "-in", "cert.p7b", "-print_certs"], &out);
+    let cert = std::fs::read_to_string(out.join("cert.pem")).unwrap();
+    assert!(p7.contains(cert.trim()), "{p7}");
+    let spki = openssl(&["pkey", "-in", "private.pem", "-pubout"], &out);
+    assert_eq!(spki, std::fs::read_to_string(out.join("public.pem")).unwrap());
+
+    // cert inspect on the certificate and on the PKCS#7 agrees with keygen.
+    for file in ["cert.pem", "cert.p7b"] {
+        let inspected: Value =
+            serde_json::from_str(&ok(&["cert", "inspect", "--alg", "PS256", p(&out.join(file))])).unwrap();
+        for field in ["kid", "fingerprint", "thumbprint", "thumbprint_sha256", "subject_dn", "cert", "pkcs", "jwk"] {
+            assert_eq!(inspected[field], json[field], "{file}: {field}");
+        }
+        assert!(inspected["not_before"].as_str().unwrap().ends_with('Z'));
+    }
+
+    // Never overwrite a private key without --force.
+    let before = std::fs::read(out.join("private.pem")).unwrap();
+    let err = fails(&["keygen", "--alg", "RS256", "--out", p(&out)], 1);
+    assert!(err.contains("already exists") && err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read(out.join("private.pem")).unwrap(), before);
+    ok(&["keygen", "--alg", "ES256", "--out", p(&out), "--force"]);
+    assert_ne!(std::fs::read(out.join("private.pem")).unwrap(), before);
+}
+
+#[test]
+fn keygen_refuses_bad_choices_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("k");
+    assert!(fails(&["keygen", "--alg", "ES256", "--bits", "2048", "--out", p(&out)], 64).contains("--bits"));
+    assert!(fails(&["keygen", "--alg", "RS256", "--bits", "1024", "--out", p(&out)], 64).contains("1024"));
+    assert!(fails(&["keygen", "--alg", "HS256", "--out", p(&out)], 2).contains("HS256"));
+    assert!(fails(&["keygen", "--alg", "RS256", "--out", p(&out), "--backend", "gpu"], 2).contains("gpu"));
+    assert!(!out.join("private.pem").exists());
+}
+
+#[test]
+fn jwt_sign_assertion_and_verify_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&["keygen", "--alg", "RS256", "--out", p(d)]);
+    let key = d.join("private.pem");
+
+    let token =
+        ok(&["jwt", "sign", "--key", p(&key), "--alg", "RS384", "--kid", "k-1", "--claims", r#"{"sub":"x","n":1}"#]);
+    for verifier in ["public.pem", "cert.pem", "private.pem"] {
+        let v: Value =
+            serde_json::from_str(&ok(&["jwt", "verify", "--key", p(&d.join(verifier)), token.trim()])).unwrap();
+        assert_eq!(v["header"]["alg"], "RS384");
+        assert_eq!(v["header"]["kid"], "k-1");
+        assert_eq!(v["claims"]["n"], 1);
+    }
+    assert!(
+        fails(&["jwt", "verify", "--key", p(&d.join("public.pem")), "--alg", "RS256", token.trim()], 1)
+            .contains("RS256")
+    );
+
+    let assertion = ok(&[
+        "jwt",
+        "assertion",
+        "--key",
+        p(&key),
+        "--alg",
+        "PS256",
+        "--client-id",
+        "cid",
+        "--audience",
+        "https://t.example/",
+        "--lifetime",
+        "2m",
+    ]);
+    // A JWKS built from keygen's jwk verifies it; the kid selects the key.
+    let jwk: Value = serde_json::from_str(&ok(&["cert", "inspect", p(&d.join("cert.pem"))])).unwrap();
+    std::fs::write(d.join("jwks.json"), serde_json::json!({ "keys": [jwk["jwk"]] }).to_string()).unwrap();
+    let v: Value =
+        serde_json::from_str(&ok(&["jwt", "verify", "--key", p(&d.join("jwks.json")), assertion.trim()])).unwrap();
+    let c = &v["claims"];
+    assert_eq!(
+        (c["iss"].as_str(), c["sub"].as_str(), c["aud"].as_str()),
+        (Some("cid"), Some("cid"), Some("https://t.example/"))
+    );
+    assert_eq!(c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(), 120);
+    assert_eq!(c["jti"].as_str().unwrap().len(), 36);
+
+    assert!(
+        fails(
+            &[
+                "jwt",
+                "assertion",
+                "--key",
+                p(&key),
+                "--alg",
+                "RS256",
+                "--client-id",
+                "c",
+                "--audience",
+                "a",
+                "--lifetime",
+                "301s"
+            ],
+            1
+        )
+        .contains("300")
+    );
+    assert!(fails(&["jwt", "sign", "--key", p(&key), "--alg", "ES256", "--claims", "{}"], 1).contains("does not fit"));
+    assert!(fails(&["jwt", "sign", "--key", p(&key), "--alg", "RS256", "--claims", "[1]"], 64).contains("--claims"));
+}
+
+#[test]
+fn jwt_verify_refuses_bad_tokens_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&["keygen", "--alg", "ES256", "--out", p(d)]);
+    let key_path = d.join("private.pem");
+    let key = p(&key_path);
+    let public = d.join("public.pem");
+    let expired = ok(&["jwt", "sign", "--key", key, "--alg", "ES256", "--claims", r#"{"exp":1000}"#]);
+    let future = ok(&["jwt", "sign", "--key", key, "--alg", "ES256", "--claims", r#"{"nbf":99999999999}"#]);
+    let good = ok(&["jwt", "sign", "--key", key, "--alg", "ES256", "--claims", r#"{"a":1}"#]);
+    let (h, rest) = good.trim().split_once('.').unwrap();
+    let (_, sig) = rest.split_once('.').unwrap();
+    let none_header = "eyJhbGciOiJub25lIn0"; // {"alg":"none"}
+    let cases = [
+        (expired.trim().to_owned(), "expired"),
+        (future.trim().to_owned(), "not yet valid"),
+        (format!("{none_header}.{}.", rest.split_once('.').unwrap().0), "alg none"),
+        (format!("{h}.eyJhIjoyfQ.{sig}"), "verification failed"),
+        ("a.b".to_owned(), "three"),
+        ("!!.e30.AA".to_owned(), "base64"),
+    ];
+    for (token, why) in cases {
+        let err = fails(&["jwt", "verify", "--key", p(&public), &token], 1);
+        assert!(err.contains(why), "{why}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    // A wide leeway accepts the expired token.
+    ok(&["jwt", "verify", "--key", p(&public), "--leeway", "2000000000s", expired.trim()]);
+    // Bad key files are one clean line too.
+    std::fs::write(d.join("junk.pem"), "hello").unwrap();
+    assert!(fails(&["jwt", "verify", "--key", p(&d.join("junk.pem")), good.trim()], 1).contains("PEM"));
+    assert!(fails(&["jwt", "verify", "--key", p(&d.join("missing.pem")), good.trim()], 1).contains("missing.pem"));
+    assert!(fails(&["cert", "inspect", p(&public)], 1).contains("CERTIFICATE"));
+}
+
+#[test]
+fn bench_sign_reports_json() {
+    for backend in ["rustcrypto", "aws-lc"] {
+        let out = keyward(&[
+            "bench",
+            "sign",
+            "--alg",
+            "ES256",
+            "--backend",
+            backend,
+            "--threads",
+            "1",
+            "--seconds",
+            "0.2",
+            "--json",
+        ]);
+        if backend == "aws-lc" && !out.status.success() {
+            // Built without the aws-lc feature.
+            assert!(String::from_utf8_lossy(&out.stderr).contains("not built"));
+            continue;
+        }
+        assert!(out.status.success());
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["alg"], "ES256");
+        assert_eq!(v["backend"], backend);
+        assert_eq!(v["threads"], 1);
+        assert!(v["ops"].as_u64().unwrap() > 0);
+        assert!(v["ops_per_s"].as_f64().unwrap() > 0.0);
+    }
+    assert!(fails(&["bench", "sign", "--alg", "ES256", "--seconds", "0", "--json"], 64).contains("--seconds"));
+}
