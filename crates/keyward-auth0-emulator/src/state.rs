@@ -1,0 +1,413 @@
+//! The emulated tenant: clients, credentials, connections and their keys, persisted as JSON.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::SystemTime;
+
+use keyward_crypto::{
+    Algorithm, Backend, CertArtifacts, Certificate, CertificateParams, KeySpec, PrivateKey, aws_lc_generate, signer_for,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::error::Error;
+use crate::seed::{Grant, Limits, Seed};
+use crate::util::{now_timestamp, rng};
+
+/// The part of the emulator that survives restarts (the state file's contents).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Tenant {
+    pub domain: String,
+    /// The tenant's RS256 key that signs access tokens, PKCS#8 PEM.
+    pub signing_key_pem: String,
+    pub clients: BTreeMap<String, Client>,
+    pub connections: BTreeMap<String, Connection>,
+    pub limits: Limits,
+    /// The seed the tenant was made from, for `POST /__emulator/reset`.
+    pub seed: Seed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Client {
+    pub client_id: String,
+    pub name: String,
+    pub client_secret: Option<String>,
+    /// `None` while `client_authentication_methods` is in force.
+    pub token_endpoint_auth_method: Option<String>,
+    /// Method (`private_key_jwt`, ...) → attached credential ids.
+    pub auth_methods: Option<BTreeMap<String, Vec<String>>>,
+    pub jwt_alg: String,
+    pub grants: Vec<Grant>,
+    pub credentials: Vec<Credential>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Credential {
+    pub id: String,
+    pub name: Option<String>,
+    pub kid: String,
+    pub alg: String,
+    pub credential_type: String,
+    pub public_key_pem: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Connection {
+    pub id: String,
+    pub name: String,
+    pub strategy: String,
+    pub options: Map<String, Value>,
+    pub keys: Vec<ConnectionKey>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum KeyStatus {
+    Current,
+    Next,
+    Previous,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConnectionKey {
+    pub kid: String,
+    pub algorithm: String,
+    pub key_use: String,
+    pub subject_dn: String,
+    pub cert: String,
+    pub fingerprint: String,
+    pub thumbprint: String,
+    pub pkcs: String,
+    pub status: KeyStatus,
+    pub current_since: Option<String>,
+}
+
+impl Tenant {
+    /// A fresh tenant from a seed, with a new signing key.
+    pub fn from_seed(seed: &Seed, domain: &str) -> Result<Self, Error> {
+        let key = aws_lc_generate(KeySpec::Rsa(2048))?;
+        let pem = key.to_pkcs8_pem()?.to_string();
+        Self::from_seed_with_key(seed, domain, pem)
+    }
+
+    /// A tenant from a seed, keeping the given signing key.
+    pub fn from_seed_with_key(seed: &Seed, domain: &str, signing_key_pem: String) -> Result<Self, Error> {
+        seed.validate()?;
+        let expanded = seed.with_domain(domain)?;
+        let mut clients = BTreeMap::new();
+        for c in &expanded.clients {
+            let method = c.token_endpoint_auth_method.clone().unwrap_or_else(|| "client_secret_post".into());
+            let (tepm, methods) = if method == "private_key_jwt" {
+                (None, Some(BTreeMap::from([("private_key_jwt".to_owned(), Vec::new())])))
+            } else {
+                (Some(method), None)
+            };
+            clients.insert(
+                c.client_id.clone(),
+                Client {
+                    client_id: c.client_id.clone(),
+                    name: c.name.clone(),
+                    client_secret: c.client_secret.clone(),
+                    token_endpoint_auth_method: tepm,
+                    auth_methods: methods,
+                    jwt_alg: c.jwt_configuration.as_ref().map(|j| j.alg.clone()).unwrap_or_else(|| "RS256".into()),
+                    grants: c.grants.clone(),
+                    credentials: Vec::new(),
+                },
+            );
+        }
+        let mut connections = BTreeMap::new();
+        for c in &expanded.connections {
+            let mut conn = Connection {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                strategy: c.strategy.clone(),
+                options: c.options.clone(),
+                keys: Vec::new(),
+            };
+            if conn.can_hold_keys() && conn.uses_private_key_jwt() {
+                conn.provision_keys()?;
+            }
+            connections.insert(c.id.clone(), conn);
+        }
+        Ok(Self {
+            domain: domain.to_owned(),
+            signing_key_pem,
+            clients,
+            connections,
+            limits: expanded.limits.clone(),
+            seed: seed.clone(),
+        })
+    }
+
+    /// Loads a state file.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let err = |reason: String| Error::StateFile { path: path.to_owned(), reason };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| err(format!("not an emulator state file: {e}")))
+    }
+
+    /// Saves atomically: a temporary file beside it, then a rename.
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let err = |reason: String| Error::StateFile { path: path.to_owned(), reason };
+        let text = serde_json::to_string_pretty(self).map_err(|e| err(e.to_string()))?;
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        write_private(&tmp, text.as_bytes()).map_err(|e| err(e.to_string()))?;
+        std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
+    }
+
+    /// The signing key.
+    pub fn signing_key(&self) -> Result<PrivateKey, Error> {
+        Ok(PrivateKey::from_pem(&self.signing_key_pem)?)
+    }
+
+    /// The control API's view of the tenant (without the request log).
+    pub fn snapshot(&self) -> Value {
+        let clients: Vec<Value> = self
+            .clients
+            .values()
+            .map(|c| {
+                let attached = c.attached_ids();
+                json!({
+                    "client_id": c.client_id,
+                    "name": c.name,
+                    "token_endpoint_auth_method": c.token_endpoint_auth_method,
+                    "client_authentication_methods": c.auth_methods_json(),
+                    "credentials": c.credentials.iter().map(|cr| json!({
+                        "id": cr.id,
+                        "kid": cr.kid,
+                        "alg": cr.alg,
+                        "name": cr.name,
+                        "attached": attached.contains(&cr.id.as_str()),
+                        "expires_at": cr.expires_at,
+                        "public_key_pem": cr.public_key_pem,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let connections: Vec<Value> = self
+            .connections
+            .values()
+            .map(|c| {
+                json!({"id": c.id, "name": c.name, "strategy": c.strategy, "keys": c.keys.iter().map(ConnectionKey::to_json).collect::<Vec<_>>()})
+            })
+            .collect();
+        json!({ "domain": self.domain, "clients": clients, "connections": connections })
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}
+
+impl Client {
+    /// Ids attached to any method.
+    pub fn attached_ids(&self) -> Vec<&str> {
+        self.auth_methods.iter().flat_map(|m| m.values()).flatten().map(String::as_str).collect()
+    }
+
+    /// Ids attached to `private_key_jwt`.
+    pub fn private_key_jwt_ids(&self) -> Vec<&str> {
+        self.auth_methods
+            .as_ref()
+            .and_then(|m| m.get("private_key_jwt"))
+            .map(|ids| ids.iter().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    /// `{"private_key_jwt":{"credentials":[{"id":…}]}}` or null.
+    pub fn auth_methods_json(&self) -> Value {
+        match &self.auth_methods {
+            None => Value::Null,
+            Some(m) => Value::Object(
+                m.iter()
+                    .map(|(k, ids)| {
+                        (k.clone(), json!({"credentials": ids.iter().map(|id| json!({"id": id})).collect::<Vec<_>>()}))
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The Management API's client object. Secrets and methods only with `show_keys`.
+    pub fn to_json(&self, show_keys: bool) -> Value {
+        let mut o = json!({
+            "client_id": self.client_id,
+            "name": self.name,
+            "app_type": "non_interactive",
+            "is_first_party": true,
+            "grant_types": ["client_credentials"],
+            "callbacks": [],
+            "jwt_configuration": {"alg": self.jwt_alg, "lifetime_in_seconds": 36000, "secret_encoded": false},
+        });
+        let private_key_jwt_active = self.auth_methods.as_ref().is_some_and(|m| m.contains_key("private_key_jwt"));
+        if let Some(map) = o.as_object_mut() {
+            if !private_key_jwt_active && let Some(m) = &self.token_endpoint_auth_method {
+                map.insert("token_endpoint_auth_method".into(), json!(m));
+            }
+            if show_keys {
+                if !private_key_jwt_active && let Some(s) = &self.client_secret {
+                    map.insert("client_secret".into(), json!(s));
+                }
+                if self.auth_methods.is_some() {
+                    map.insert("client_authentication_methods".into(), self.auth_methods_json());
+                }
+            }
+        }
+        o
+    }
+}
+
+impl Credential {
+    /// The Management API's credential object (`pem` never returned; absent fields left out).
+    pub fn to_json(&self) -> Value {
+        let mut o = Map::new();
+        o.insert("id".into(), json!(self.id));
+        o.insert("credential_type".into(), json!(self.credential_type));
+        o.insert("kid".into(), json!(self.kid));
+        o.insert("alg".into(), json!(self.alg));
+        if let Some(n) = &self.name {
+            o.insert("name".into(), json!(n));
+        }
+        o.insert("created_at".into(), json!(self.created_at));
+        o.insert("updated_at".into(), json!(self.updated_at));
+        if let Some(e) = &self.expires_at {
+            o.insert("expires_at".into(), json!(e));
+        }
+        Value::Object(o)
+    }
+}
+
+impl Connection {
+    /// Only okta and oidc connections have keys.
+    pub fn can_hold_keys(&self) -> bool {
+        matches!(self.strategy.as_str(), "okta" | "oidc")
+    }
+
+    /// Whether the connection authenticates to its IdP with private_key_jwt.
+    pub fn uses_private_key_jwt(&self) -> bool {
+        self.options.get("token_endpoint_auth_method").and_then(Value::as_str) == Some("private_key_jwt")
+    }
+
+    fn signing_alg(&self) -> Algorithm {
+        self.options
+            .get("token_endpoint_auth_signing_alg")
+            .and_then(Value::as_str)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(Algorithm::RS256)
+    }
+
+    /// Creates the current and next keys.
+    pub fn provision_keys(&mut self) -> Result<(), Error> {
+        let alg = self.signing_alg();
+        let now = now_timestamp();
+        let mut current = new_connection_key(&self.name, alg, KeyStatus::Current)?;
+        current.current_since = Some(now);
+        let next = new_connection_key(&self.name, alg, KeyStatus::Next)?;
+        self.keys = vec![current, next];
+        Ok(())
+    }
+
+    /// next → current, current → previous (older previous keys dropped), a new next.
+    /// Returns the new next key.
+    pub fn rotate_keys(&mut self, alg: Option<Algorithm>) -> Result<ConnectionKey, Error> {
+        let alg = alg.unwrap_or_else(|| self.signing_alg());
+        let fresh = new_connection_key(&self.name, alg, KeyStatus::Next)?;
+        let now = now_timestamp();
+        self.keys.retain(|k| k.status != KeyStatus::Previous);
+        for k in &mut self.keys {
+            match k.status {
+                KeyStatus::Current => {
+                    k.status = KeyStatus::Previous;
+                    k.current_since = None;
+                }
+                KeyStatus::Next => {
+                    k.status = KeyStatus::Current;
+                    k.current_since = Some(now.clone());
+                }
+                KeyStatus::Previous => {}
+            }
+        }
+        // Auth0 lists [current, previous, next].
+        self.keys.sort_by_key(|k| match k.status {
+            KeyStatus::Current => 0,
+            KeyStatus::Previous => 1,
+            KeyStatus::Next => 2,
+        });
+        self.keys.push(fresh.clone());
+        Ok(fresh)
+    }
+}
+
+impl ConnectionKey {
+    /// Auth0's key object: fields in Auth0's order, one status flag, false flags left out.
+    pub fn to_json(&self) -> Value {
+        let mut o = Map::new();
+        o.insert("kid".into(), json!(self.kid));
+        o.insert("algorithm".into(), json!(self.algorithm));
+        o.insert("key_use".into(), json!(self.key_use));
+        o.insert("subject_dn".into(), json!(self.subject_dn));
+        o.insert("cert".into(), json!(self.cert));
+        o.insert("fingerprint".into(), json!(self.fingerprint));
+        o.insert("thumbprint".into(), json!(self.thumbprint));
+        o.insert("pkcs".into(), json!(self.pkcs));
+        match self.status {
+            KeyStatus::Current => {
+                o.insert("current".into(), json!(true));
+                if let Some(s) = &self.current_since {
+                    o.insert("current_since".into(), json!(s));
+                }
+            }
+            KeyStatus::Next => {
+                o.insert("next".into(), json!(true));
+            }
+            KeyStatus::Previous => {
+                o.insert("previous".into(), json!(true));
+            }
+        }
+        Value::Object(o)
+    }
+}
+
+/// A key pair and Auth0-shaped certificate for a connection; the private key is dropped.
+fn new_connection_key(name: &str, alg: Algorithm, status: KeyStatus) -> Result<ConnectionKey, Error> {
+    let spec = match alg {
+        Algorithm::ES256 => KeySpec::P256,
+        Algorithm::ES384 => KeySpec::P384,
+        _ => KeySpec::Rsa(2048),
+    };
+    let key = aws_lc_generate(spec)?;
+    let signer = signer_for(Backend::fastest(), &key, Algorithm::for_certificate(key.kind()))?;
+    let cert = Certificate::self_signed(&*signer, &CertificateParams::new(name, SystemTime::now()), &mut rng())?;
+    let a = CertArtifacts::from_certificate(&cert, Some(alg))?;
+    Ok(ConnectionKey {
+        kid: a.kid,
+        algorithm: a.algorithm.to_string(),
+        key_use: a.key_use.to_owned(),
+        subject_dn: a.subject_dn,
+        cert: a.cert,
+        fingerprint: a.fingerprint,
+        thumbprint: a.thumbprint,
+        pkcs: a.pkcs,
+        status,
+        current_since: None,
+    })
+}
