@@ -1,0 +1,425 @@
+//! `keyward.toml`: a typed, validated configuration. Unknown fields are refused; environment
+//! variables (`KEYWARD_…`) override the file and flags override both, decided in one function
+//! ([`Config::resolve`]); every problem is reported at once.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use keyward_crypto::{Algorithm, KeySpec};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::Error;
+
+/// The defaults the issue names: a 10-minute grace period, RS256, 2048 bits.
+const DEFAULT_GRACE: Duration = Duration::from_secs(600);
+const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    store: Option<String>,
+    kek: Option<KekFile>,
+    auth: Option<AuthFile>,
+    defaults: Option<DefaultsFile>,
+    #[serde(default)]
+    tenants: BTreeMap<String, TenantFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KekFile {
+    file: Option<PathBuf>,
+    env: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthFile {
+    #[serde(default)]
+    bearer_token_sha256: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DefaultsFile {
+    grace_period: Option<String>,
+    algorithm: Option<String>,
+    key_bits: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantFile {
+    domain: String,
+    base_url: Option<String>,
+    ca_file: Option<PathBuf>,
+    management_client_id: String,
+    management_client_secret: Option<SecretString>,
+    management_client_secret_env: Option<String>,
+    management_private_key_file: Option<PathBuf>,
+    #[serde(default)]
+    clients: Vec<String>,
+    #[serde(default)]
+    connections: Vec<String>,
+}
+
+/// Where the key-encryption key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KekSource {
+    /// A file holding 32 bytes in base64 or hex.
+    File(PathBuf),
+    /// An environment variable holding the same.
+    Env(String),
+}
+
+/// How keyward authenticates to a tenant's Management API.
+#[derive(Debug, Clone)]
+pub enum ManagementAuth {
+    /// client_secret_post with this secret.
+    Secret(SecretString),
+    /// private_key_jwt with the key in this PEM file.
+    PrivateKeyFile(PathBuf),
+}
+
+/// One Auth0 tenant keyward manages.
+#[derive(Debug, Clone)]
+pub struct TenantConfig {
+    /// The name callers use.
+    pub name: String,
+    /// The Auth0 domain (issuer `https://{domain}/`).
+    pub domain: String,
+    /// Where to send requests instead of `https://{domain}` (the emulator, a proxy).
+    pub base_url: Option<String>,
+    /// An extra trusted root CA (PEM file).
+    pub ca_file: Option<PathBuf>,
+    /// The Management API application.
+    pub management_client_id: String,
+    /// Its credentials.
+    pub management_auth: ManagementAuth,
+    /// Applications keyward may rotate and sign for.
+    pub clients: BTreeSet<String>,
+    /// Connections keyward may rotate.
+    pub connections: BTreeSet<String>,
+}
+
+/// Rotation defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Defaults {
+    /// How long an old key stays attached after its successor is active.
+    pub grace_period: Duration,
+    /// RS256, RS384 or PS256.
+    pub algorithm: Algorithm,
+    /// 2048, 3072 or 4096.
+    pub key_bits: u32,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// gRPC listen address.
+    pub listen: SocketAddr,
+    /// `sqlite://…` or `postgres://…`.
+    pub store_url: String,
+    /// The KEK's source.
+    pub kek: KekSource,
+    /// SHA-256 hashes of the accepted bearer tokens.
+    pub token_hashes: Vec<[u8; 32]>,
+    /// Rotation defaults.
+    pub defaults: Defaults,
+    /// Tenants by name.
+    pub tenants: BTreeMap<String, TenantConfig>,
+}
+
+/// Values given on the command line, which win over everything.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<String>,
+}
+
+impl Config {
+    /// Reads and validates a config file with environment and flag overrides.
+    pub fn load(path: &Path, env: &HashMap<String, String>, flags: &Overrides) -> Result<Self, Error> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::Config(vec![format!("{}: {e}", path.display())]))?;
+        Self::resolve(&text, env, flags)
+    }
+
+    /// Parses `text`, applies overrides (flag > env > file) and validates, reporting every
+    /// problem at once.
+    pub fn resolve(text: &str, env: &HashMap<String, String>, flags: &Overrides) -> Result<Self, Error> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| Error::Config(vec![one_line(&e.to_string())]))?;
+        let mut errors = Vec::new();
+        let pick = |flag: Option<&String>, var: &str, file: Option<&String>| -> Option<String> {
+            flag.or(env.get(var)).or(file).cloned()
+        };
+
+        let listen_text =
+            pick(flags.listen.as_ref(), "KEYWARD_LISTEN", file.listen.as_ref()).unwrap_or(DEFAULT_LISTEN.into());
+        let listen = listen_text.parse().unwrap_or_else(|_| {
+            errors.push(format!("listen: {listen_text:?} is not HOST:PORT"));
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        });
+
+        let store_url = pick(None, "KEYWARD_STORE", file.store.as_ref()).unwrap_or_default();
+        if !(store_url.starts_with("sqlite://")
+            || store_url.starts_with("postgres://")
+            || store_url.starts_with("postgresql://"))
+        {
+            errors.push("store: must be a sqlite://PATH or postgres://… URL".into());
+        }
+
+        let kek_file = pick(
+            None,
+            "KEYWARD_KEK_FILE",
+            file.kek.as_ref().and_then(|k| k.file.as_ref()).map(|p| p.display().to_string()).as_ref(),
+        );
+        let kek_env = pick(None, "KEYWARD_KEK_ENV", file.kek.as_ref().and_then(|k| k.env.as_ref()));
+        let kek = match (kek_file, kek_env) {
+            (Some(f), None) => KekSource::File(f.into()),
+            (None, Some(v)) => KekSource::Env(v),
+            (Some(_), Some(_)) => {
+                errors.push("kek: set one of kek.file and kek.env, not both".into());
+                KekSource::Env(String::new())
+            }
+            (None, None) => {
+                errors.push("kek: set kek.file or kek.env (or KEYWARD_KEK_FILE / KEYWARD_KEK_ENV)".into());
+                KekSource::Env(String::new())
+            }
+        };
+
+        let hashes: Vec<String> = match env.get("KEYWARD_BEARER_TOKEN_SHA256") {
+            Some(list) => list.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+            None => file.auth.as_ref().map(|a| a.bearer_token_sha256.clone()).unwrap_or_default(),
+        };
+        let mut token_hashes = Vec::new();
+        for (i, h) in hashes.iter().enumerate() {
+            match parse_hash(h) {
+                Some(bytes) => token_hashes.push(bytes),
+                None => errors.push(format!("auth.bearer_token_sha256[{i}]: not 64 hex digits")),
+            }
+        }
+        if token_hashes.is_empty() && errors.iter().all(|e| !e.starts_with("auth")) {
+            errors.push("auth.bearer_token_sha256: at least one token hash is required".into());
+        }
+
+        let defaults = resolve_defaults(file.defaults.as_ref(), env, &mut errors);
+        let mut tenants = BTreeMap::new();
+        if file.tenants.is_empty() {
+            errors.push("tenants: at least one tenant is required".into());
+        }
+        for (name, t) in file.tenants {
+            if let Some(tenant) = resolve_tenant(&name, t, env, &mut errors) {
+                tenants.insert(name, tenant);
+            }
+        }
+
+        if errors.is_empty() {
+            Ok(Config { listen, store_url, kek, token_hashes, defaults, tenants })
+        } else {
+            Err(Error::Config(errors))
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn parse_hash(h: &str) -> Option<[u8; 32]> {
+    if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+fn resolve_defaults(d: Option<&DefaultsFile>, env: &HashMap<String, String>, errors: &mut Vec<String>) -> Defaults {
+    let grace_text =
+        env.get("KEYWARD_DEFAULT_GRACE_PERIOD").cloned().or_else(|| d.and_then(|d| d.grace_period.clone()));
+    let grace_period = match grace_text {
+        None => DEFAULT_GRACE,
+        Some(t) => humantime::parse_duration(&t).unwrap_or_else(|e| {
+            errors.push(format!("defaults.grace_period: {t:?}: {e}"));
+            DEFAULT_GRACE
+        }),
+    };
+    let algorithm = match d.and_then(|d| d.algorithm.as_deref()) {
+        None => Algorithm::RS256,
+        Some(a) => match a.parse::<Algorithm>() {
+            Ok(alg) if alg.is_client_credential_alg() => alg,
+            _ => {
+                errors.push(format!("defaults.algorithm: {a:?} is not one of RS256, RS384, PS256"));
+                Algorithm::RS256
+            }
+        },
+    };
+    let key_bits = d.and_then(|d| d.key_bits).unwrap_or(2048);
+    if KeySpec::rsa(key_bits as usize).is_err() {
+        errors.push(format!("defaults.key_bits: {key_bits} is not 2048, 3072 or 4096"));
+    }
+    Defaults { grace_period, algorithm, key_bits }
+}
+
+/// Auth0 client ids and connection ids: short, printable, no separators that could smuggle a path.
+fn valid_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+}
+
+fn resolve_tenant(
+    name: &str,
+    t: TenantFile,
+    env: &HashMap<String, String>,
+    errors: &mut Vec<String>,
+) -> Option<TenantConfig> {
+    let before = errors.len();
+    let at = |field: &str| format!("tenants.{name}.{field}");
+    if !valid_id(name) {
+        errors.push(format!("tenants.{name}: the tenant name must be letters, digits, '-', '_' or '.'"));
+    }
+    if t.domain.is_empty() || t.domain.contains('/') || t.domain.contains(' ') {
+        errors.push(format!("{}: {:?} is not a domain", at("domain"), t.domain));
+    }
+    if let Some(u) = &t.base_url
+        && !(u.starts_with("http://") || u.starts_with("https://"))
+    {
+        errors.push(format!("{}: must start with http:// or https://", at("base_url")));
+    }
+    if let Some(f) = &t.ca_file
+        && !f.exists()
+    {
+        errors.push(format!("{}: {} does not exist", at("ca_file"), f.display()));
+    }
+    if !valid_id(&t.management_client_id) {
+        errors.push(format!("{}: not a client id", at("management_client_id")));
+    }
+    let secret_from_env = t.management_client_secret_env.as_ref().map(|var| {
+        env.get(var)
+            .cloned()
+            .map(SecretString::from)
+            .ok_or_else(|| format!("{}: ${var} is not set", at("management_client_secret_env")))
+    });
+    let auth = match (t.management_client_secret, secret_from_env, t.management_private_key_file) {
+        (Some(s), None, None) => Some(ManagementAuth::Secret(s)),
+        (None, Some(Ok(s)), None) => Some(ManagementAuth::Secret(s)),
+        (None, Some(Err(e)), None) => {
+            errors.push(e);
+            None
+        }
+        (None, None, Some(p)) => Some(ManagementAuth::PrivateKeyFile(p)),
+        _ => {
+            errors.push(format!(
+                "tenants.{name}: set exactly one of management_client_secret, management_client_secret_env, management_private_key_file"
+            ));
+            None
+        }
+    };
+    for (field, ids) in [("clients", &t.clients), ("connections", &t.connections)] {
+        for id in ids.iter().filter(|id| !valid_id(id)) {
+            errors.push(format!("{}: {id:?} is not a valid id", at(field)));
+        }
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(TenantConfig {
+        name: name.to_owned(),
+        domain: t.domain,
+        base_url: t.base_url,
+        ca_file: t.ca_file,
+        management_client_id: t.management_client_id,
+        management_auth: auth?,
+        clients: t.clients.into_iter().collect(),
+        connections: t.connections.into_iter().collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../deploy/keyward.example.toml");
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let c = Config::resolve(EXAMPLE, &env(&[("AUTH0_DEV_MANAGEMENT_SECRET", "s3cret")]), &Overrides::default())
+            .unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:50051");
+        assert!(c.store_url.starts_with("sqlite://"));
+        assert_eq!(c.defaults, Defaults { grace_period: DEFAULT_GRACE, algorithm: Algorithm::RS256, key_bits: 2048 });
+        let dev = &c.tenants["dev"];
+        assert!(dev.clients.contains("demo-app"));
+        match &dev.management_auth {
+            ManagementAuth::Secret(s) => assert_eq!(s.expose_secret(), "s3cret"),
+            other => panic!("{other:?}"),
+        }
+        assert!(!format!("{c:?}").contains("s3cret"), "secrets never in Debug");
+    }
+
+    #[test]
+    fn precedence_is_flag_then_env_then_file() {
+        let e = env(&[
+            ("AUTH0_DEV_MANAGEMENT_SECRET", "x"),
+            ("KEYWARD_LISTEN", "127.0.0.1:7000"),
+            ("KEYWARD_STORE", "postgres://db/k"),
+        ]);
+        let c = Config::resolve(EXAMPLE, &e, &Overrides::default()).unwrap();
+        assert_eq!((c.listen.port(), c.store_url.as_str()), (7000, "postgres://db/k"));
+        let c = Config::resolve(EXAMPLE, &e, &Overrides { listen: Some("127.0.0.1:0".into()) }).unwrap();
+        assert_eq!(c.listen.port(), 0);
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let bad = r#"
+            listen = "nowhere"
+            store = "mysql://x"
+            [auth]
+            bearer_token_sha256 = ["abc"]
+            [defaults]
+            algorithm = "ES256"
+            key_bits = 1024
+            grace_period = "soon"
+            [tenants."bad name"]
+            domain = "x/y"
+            management_client_id = "m"
+        "#;
+        let Err(Error::Config(errors)) = Config::resolve(bad, &HashMap::new(), &Overrides::default()) else {
+            panic!("accepted a bad config")
+        };
+        let text = errors.join("\n");
+        for expected in [
+            "listen",
+            "store",
+            "kek",
+            "bearer_token_sha256[0]",
+            "algorithm",
+            "key_bits",
+            "grace_period",
+            "domain",
+            "exactly one of",
+        ] {
+            assert!(text.contains(expected), "missing {expected} in\n{text}");
+        }
+        let Err(Error::Config(errors)) =
+            Config::resolve("listen = 1\nbogus = true\n", &HashMap::new(), &Overrides::default())
+        else {
+            panic!()
+        };
+        assert_eq!(errors.len(), 1);
+        assert!(!errors[0].contains('\n'));
+    }
+}

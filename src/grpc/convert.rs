@@ -1,0 +1,123 @@
+//! Between store records and `keyward.v1` messages; request field checks that name the field.
+
+use std::time::Duration;
+
+use tonic::Status;
+
+use super::proto;
+use crate::store::{KeyRecord, KeyState, RotationRecord, RotationState};
+
+/// A protobuf timestamp from UNIX milliseconds.
+pub(super) fn timestamp(ms: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+    }
+}
+
+/// An optional, non-negative duration; zero means "not set".
+pub(super) fn duration(d: Option<prost_types::Duration>, field: &str) -> Result<Option<Duration>, Status> {
+    let Some(d) = d else { return Ok(None) };
+    if d.seconds < 0 || d.nanos < 0 || d.nanos >= 1_000_000_000 {
+        return Err(Status::invalid_argument(format!("{field}: must be a non-negative duration")));
+    }
+    if d.seconds == 0 && d.nanos == 0 {
+        return Ok(None);
+    }
+    let secs = u64::try_from(d.seconds).map_err(|_| Status::invalid_argument(format!("{field}: out of range")))?;
+    let nanos = u32::try_from(d.nanos).map_err(|_| Status::invalid_argument(format!("{field}: out of range")))?;
+    Ok(Some(Duration::new(secs, nanos)))
+}
+
+/// A required identifier field: 1 to 128 printable characters.
+pub(super) fn required(value: &str, field: &str) -> Result<(), Status> {
+    if value.is_empty() {
+        return Err(Status::invalid_argument(format!("{field}: is required")));
+    }
+    if value.chars().count() > 128 || value.chars().any(char::is_control) {
+        return Err(Status::invalid_argument(format!("{field}: must be at most 128 printable characters")));
+    }
+    Ok(())
+}
+
+fn rotation_state(s: RotationState) -> proto::RotationState {
+    match s {
+        RotationState::Planned => proto::RotationState::Planned,
+        RotationState::KeyGenerated => proto::RotationState::KeyGenerated,
+        RotationState::SlotFreed => proto::RotationState::SlotFreed,
+        RotationState::Registered => proto::RotationState::Registered,
+        RotationState::Attached => proto::RotationState::Attached,
+        RotationState::Active => proto::RotationState::Active,
+        RotationState::Retired => proto::RotationState::Retired,
+        RotationState::Completed => proto::RotationState::Completed,
+        RotationState::Failed => proto::RotationState::Failed,
+    }
+}
+
+fn key_state(s: KeyState) -> proto::CredentialState {
+    match s {
+        KeyState::Pending => proto::CredentialState::Pending,
+        KeyState::Active => proto::CredentialState::Active,
+        KeyState::Retiring => proto::CredentialState::Retiring,
+        KeyState::Retired => proto::CredentialState::Retired,
+    }
+}
+
+pub(super) fn rotation(r: &RotationRecord) -> proto::Rotation {
+    proto::Rotation {
+        rotation_id: r.rotation_id.clone(),
+        tenant: r.tenant.clone(),
+        client_id: r.client_id.clone(),
+        state: rotation_state(r.state).into(),
+        request_id: r.request_id.clone().unwrap_or_default(),
+        new_credential_id: r.new_credential_id.clone().unwrap_or_default(),
+        old_credential_id: r.old_credential_id.clone().unwrap_or_default(),
+        retire_at: r.retire_at.map(timestamp),
+        error: r.error.clone().unwrap_or_default(),
+        created_at: Some(timestamp(r.created_at)),
+        updated_at: Some(timestamp(r.updated_at)),
+    }
+}
+
+pub(super) fn credential(k: &KeyRecord) -> proto::Credential {
+    proto::Credential {
+        credential_id: k.credential_id.clone().unwrap_or_default(),
+        kid: k.kid.clone(),
+        algorithm: k.algorithm.clone(),
+        key_bits: k.key_bits,
+        public_key_pem: k.public_key_pem.clone(),
+        cert: k.cert_pem.clone(),
+        fingerprint: k.fingerprint.clone(),
+        thumbprint: k.thumbprint.clone(),
+        thumbprint_sha256: k.thumbprint_sha256.clone(),
+        pkcs: k.pkcs.clone(),
+        subject_dn: k.subject_dn.clone(),
+        created_at: Some(timestamp(k.created_at)),
+        expires_at: k.expires_at.map(timestamp),
+        state: key_state(k.state).into(),
+    }
+}
+
+pub(super) fn connection_key(k: &crate::rotation::VerifiedKey) -> proto::ConnectionKey {
+    let current_since = k
+        .current_since
+        .as_deref()
+        .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok());
+    proto::ConnectionKey {
+        kid: k.kid.clone(),
+        cert: k.cert.clone(),
+        fingerprint: k.fingerprint.clone(),
+        thumbprint: k.thumbprint.clone(),
+        pkcs: k.pkcs.clone(),
+        next: k.next,
+        current: k.current,
+        previous: k.previous,
+        algorithm: k.algorithm.clone(),
+        key_use: k.key_use.clone(),
+        subject_dn: k.subject_dn.clone(),
+        current_since: current_since.map(|t| prost_types::Timestamp {
+            seconds: t.unix_timestamp(),
+            nanos: i32::try_from(t.nanosecond()).unwrap_or(0),
+        }),
+    }
+}

@@ -1,0 +1,122 @@
+//! The `keyward.v1.KeyRotation` service over the rotation engine.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::convert::{connection_key, credential, duration, required, rotation, timestamp};
+use super::proto;
+use super::proto::key_rotation_server::KeyRotation;
+use super::status::to_status;
+use crate::rotation::{Engine, RotateRequest};
+use crate::store::KeyState;
+
+/// The service.
+#[derive(Debug)]
+pub struct RotationService {
+    pub(super) engine: Arc<Engine>,
+}
+
+#[tonic::async_trait]
+impl KeyRotation for RotationService {
+    async fn rotate_client_credential(
+        &self,
+        request: Request<proto::RotateClientCredentialRequest>,
+    ) -> Result<Response<proto::RotateClientCredentialResponse>, Status> {
+        let m = request.into_inner();
+        required(&m.tenant, "tenant")?;
+        required(&m.client_id, "client_id")?;
+        let algorithm = match m.algorithm.as_str() {
+            "" => None,
+            a => Some(a.parse().map_err(|_| {
+                Status::invalid_argument(format!("algorithm: {a:?} is not one of RS256, RS384, PS256"))
+            })?),
+        };
+        let req = RotateRequest {
+            tenant: m.tenant,
+            client_id: m.client_id,
+            algorithm,
+            key_bits: (m.key_bits != 0).then_some(m.key_bits),
+            grace_period: duration(m.grace_period, "grace_period")?,
+            credential_lifetime: duration(m.credential_lifetime, "credential_lifetime")?,
+            request_id: (!m.request_id.is_empty()).then_some(m.request_id),
+            evict_unmanaged: m.evict_unmanaged,
+        };
+        let out = self.engine.rotate_client(&req).await.map_err(|e| to_status(&e))?;
+        Ok(Response::new(proto::RotateClientCredentialResponse {
+            rotation: Some(rotation(&out.rotation)),
+            credential: out.credential.as_ref().map(credential),
+            previous_credential_id: out.rotation.old_credential_id.clone().unwrap_or_default(),
+            previous_retire_at: out.rotation.retire_at.map(timestamp),
+        }))
+    }
+
+    async fn rotate_connection_keys(
+        &self,
+        request: Request<proto::RotateConnectionKeysRequest>,
+    ) -> Result<Response<proto::RotateConnectionKeysResponse>, Status> {
+        let m = request.into_inner();
+        required(&m.tenant, "tenant")?;
+        required(&m.connection_id, "connection_id")?;
+        let alg =
+            match m.signing_alg.as_str() {
+                "" => None,
+                a => Some(a.parse().map_err(|_| {
+                    Status::invalid_argument(format!("signing_alg: {a:?} is not a supported algorithm"))
+                })?),
+            };
+        if m.request_id.chars().count() > 128 {
+            return Err(Status::invalid_argument("request_id: must be at most 128 characters"));
+        }
+        let request_id = (!m.request_id.is_empty()).then_some(m.request_id.as_str());
+        let out = self
+            .engine
+            .rotate_connection(&m.tenant, &m.connection_id, alg, request_id)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(proto::RotateConnectionKeysResponse {
+            key: Some(connection_key(&out.key)),
+            keys: out.keys.iter().map(connection_key).collect(),
+            verified: out.verified,
+        }))
+    }
+
+    async fn get_rotation(
+        &self,
+        request: Request<proto::GetRotationRequest>,
+    ) -> Result<Response<proto::Rotation>, Status> {
+        let m = request.into_inner();
+        required(&m.rotation_id, "rotation_id")?;
+        let r = self.engine.rotation(&m.rotation_id).await.map_err(|e| to_status(&e))?;
+        Ok(Response::new(rotation(&r)))
+    }
+
+    async fn list_client_credentials(
+        &self,
+        request: Request<proto::ListClientCredentialsRequest>,
+    ) -> Result<Response<proto::ListClientCredentialsResponse>, Status> {
+        let m = request.into_inner();
+        required(&m.tenant, "tenant")?;
+        required(&m.client_id, "client_id")?;
+        let tenant = self.engine.managed_client(&m.tenant, &m.client_id).map_err(|e| to_status(&e))?;
+        let keys = self.engine.store().keys(&m.tenant, &m.client_id).await.map_err(|e| to_status(&e))?;
+        let at_auth0 = tenant.auth0.list_credentials(&m.client_id).await.map_err(|e| to_status(&e.into()))?;
+        let client = tenant.auth0.get_client(&m.client_id).await.map_err(|e| to_status(&e.into()))?;
+        let attached = client.private_key_jwt_credential_ids();
+        let auth0_credentials = at_auth0
+            .iter()
+            .map(|c| proto::Auth0Credential {
+                id: c.id.clone(),
+                kid: c.kid.clone().unwrap_or_default(),
+                alg: c.alg.clone().unwrap_or_default(),
+                name: c.name.clone().unwrap_or_default(),
+                attached: attached.contains(&c.id.as_str()),
+                managed: keys
+                    .iter()
+                    .any(|k| k.credential_id.as_deref() == Some(c.id.as_str()) && k.state != KeyState::Retired),
+            })
+            .collect();
+        let credentials = keys.iter().filter(|k| k.state != KeyState::Retired).map(credential).collect();
+        Ok(Response::new(proto::ListClientCredentialsResponse { credentials, auth0_credentials }))
+    }
+}

@@ -1,0 +1,263 @@
+//! The rotation engine: the crash-safe client-credential saga (ARCHITECTURE.md), resumable at
+//! any state, and the background retirement of old keys.
+
+mod connection;
+mod fault;
+mod keygen;
+mod saga;
+mod slots;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyward_crypto::Algorithm;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use connection::{ConnectionRotated, VerifiedKey, verify_key};
+pub use fault::FAULT_EXIT_CODE;
+pub(crate) use keygen::millis;
+
+/// The current time in UNIX milliseconds.
+pub fn millis_now() -> i64 {
+    millis(std::time::SystemTime::now())
+}
+
+use crate::Error;
+use crate::config::Defaults;
+use crate::seal::Kek;
+use crate::store::{Inserted, KeyRecord, RotationRecord, RotationState, Store};
+use crate::tenant::Tenant;
+
+/// The longest grace period and credential lifetime accepted.
+const MAX_GRACE: Duration = Duration::from_secs(30 * 24 * 3600);
+const MAX_LIFETIME: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
+const MIN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// A request to rotate a client's credential; `None` fields take the configured defaults.
+#[derive(Debug, Clone, Default)]
+pub struct RotateRequest {
+    /// Tenant name.
+    pub tenant: String,
+    /// Auth0 client id.
+    pub client_id: String,
+    /// RS256, RS384 or PS256.
+    pub algorithm: Option<Algorithm>,
+    /// 2048, 3072 or 4096.
+    pub key_bits: Option<u32>,
+    /// How long the old key stays attached after the new one is active.
+    pub grace_period: Option<Duration>,
+    /// The new credential's lifetime; none = no expiry.
+    pub credential_lifetime: Option<Duration>,
+    /// Idempotency key.
+    pub request_id: Option<String>,
+    /// Allow evicting credentials keyward does not manage.
+    pub evict_unmanaged: bool,
+}
+
+/// The parameters a rotation was asked with, stored as JSON with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Params {
+    pub algorithm: String,
+    pub key_bits: u32,
+    pub grace_ms: u64,
+    pub lifetime_ms: Option<u64>,
+    pub evict_unmanaged: bool,
+}
+
+/// A rotation and its keys.
+#[derive(Debug, Clone)]
+pub struct Rotated {
+    /// The rotation.
+    pub rotation: RotationRecord,
+    /// The new key (active unless the rotation failed).
+    pub credential: Option<KeyRecord>,
+    /// The key it replaced.
+    pub previous: Option<KeyRecord>,
+}
+
+/// Runs rotations against the store and the tenants' Auth0.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    tenants: BTreeMap<String, Tenant>,
+    kek: Arc<Kek>,
+    defaults: Defaults,
+    fault: fault::FaultPoint,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("tenants", &self.tenants.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine over `store` for `tenants`, sealing keys under `kek`.
+    pub fn new(store: Arc<dyn Store>, tenants: BTreeMap<String, Tenant>, kek: Arc<Kek>, defaults: Defaults) -> Self {
+        Self { store, tenants, kek, defaults, fault: fault::FaultPoint::from_env() }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// A configured tenant, or NOT_FOUND.
+    pub fn tenant(&self, name: &str) -> Result<&Tenant, Error> {
+        self.tenants.get(name).ok_or_else(|| Error::NotFound(format!("tenant {name:?} is not configured")))
+    }
+
+    /// Checks that `client_id` is one the tenant lets keyward manage.
+    pub fn managed_client(&self, tenant: &str, client_id: &str) -> Result<&Tenant, Error> {
+        let t = self.tenant(tenant)?;
+        if t.config.clients.contains(client_id) {
+            Ok(t)
+        } else {
+            Err(Error::NotFound(format!("client {client_id:?} is not managed by keyward in tenant {tenant:?}")))
+        }
+    }
+
+    fn params(&self, req: &RotateRequest) -> Result<Params, Error> {
+        let algorithm = req.algorithm.unwrap_or(self.defaults.algorithm);
+        if !algorithm.is_client_credential_alg() {
+            return Err(Error::arg("algorithm", format!("{algorithm} is not one of RS256, RS384, PS256")));
+        }
+        let key_bits = req.key_bits.unwrap_or(self.defaults.key_bits);
+        if ![2048, 3072, 4096].contains(&key_bits) {
+            return Err(Error::arg("key_bits", format!("{key_bits} is not 2048, 3072 or 4096")));
+        }
+        let grace = req.grace_period.unwrap_or(self.defaults.grace_period);
+        if grace > MAX_GRACE {
+            return Err(Error::arg("grace_period", "must be at most 30 days"));
+        }
+        if let Some(l) = req.credential_lifetime
+            && !(MIN_LIFETIME..=MAX_LIFETIME).contains(&l)
+        {
+            return Err(Error::arg("credential_lifetime", "must be between 1 hour and 10 years (or 0 for none)"));
+        }
+        if let Some(id) = &req.request_id
+            && (id.is_empty() || id.chars().count() > 128)
+        {
+            return Err(Error::arg("request_id", "must be 1 to 128 characters"));
+        }
+        Ok(Params {
+            algorithm: algorithm.to_string(),
+            key_bits,
+            grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+            lifetime_ms: req.credential_lifetime.map(|l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX)),
+            evict_unmanaged: req.evict_unmanaged,
+        })
+    }
+
+    /// Rotates a client's credential and returns once the new key is ACTIVE (or the rotation
+    /// FAILED with compensation). The same `request_id` returns the same rotation.
+    pub async fn rotate_client(&self, req: &RotateRequest) -> Result<Rotated, Error> {
+        let tenant = self.managed_client(&req.tenant, &req.client_id)?;
+        let params = self.params(req)?;
+        let params_json = serde_json::to_string(&params).map_err(|e| Error::Output(e.to_string()))?;
+        let hash = hex(&Sha256::digest(format!("{}\0{}\0{params_json}", req.tenant, req.client_id)));
+        let now = millis(std::time::SystemTime::now());
+        let record = RotationRecord {
+            rotation_id: format!("rot_{}", uuid_v4()),
+            tenant: req.tenant.clone(),
+            client_id: req.client_id.clone(),
+            state: RotationState::Planned,
+            request_id: req.request_id.clone(),
+            request_hash: hash.clone(),
+            params: params_json,
+            new_key_id: None,
+            old_key_id: None,
+            new_credential_id: None,
+            old_credential_id: None,
+            retire_at: None,
+            error: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        };
+        let rotation = match self.store.insert_rotation(&record).await? {
+            Inserted::New => {
+                self.audit(&record, "rotation.planned", "{}").await;
+                record
+            }
+            Inserted::SameRequest(existing) if existing.request_hash != hash => {
+                return Err(Error::arg("request_id", "was already used for a different request"));
+            }
+            Inserted::SameRequest(existing) => existing,
+            Inserted::Busy(open) => {
+                return Err(Error::Aborted(format!(
+                    "rotation {} of client {} is in progress ({})",
+                    open.rotation_id, open.client_id, open.state
+                )));
+            }
+        };
+        let done = self.drive(tenant, rotation).await?;
+        self.outcome(done).await
+    }
+
+    /// The rotation with its keys; a FAILED rotation is its recorded error.
+    async fn outcome(&self, rotation: RotationRecord) -> Result<Rotated, Error> {
+        if rotation.state == RotationState::Failed {
+            return Err(Error::FailedPrecondition(rotation.error.clone().unwrap_or_else(|| "rotation failed".into())));
+        }
+        let credential = match &rotation.new_key_id {
+            Some(id) => self.store.key(id).await?,
+            None => None,
+        };
+        let previous = match &rotation.old_key_id {
+            Some(id) => self.store.key(id).await?,
+            None => None,
+        };
+        Ok(Rotated { rotation, credential, previous })
+    }
+
+    /// Drives every open rotation to ACTIVE or FAILED (at start-up, after a crash).
+    pub async fn resume_open(&self) -> Vec<(String, Result<RotationState, Error>)> {
+        let open = match self.store.open_rotations().await {
+            Ok(o) => o,
+            Err(e) => return vec![("*".into(), Err(e))],
+        };
+        let mut out = Vec::new();
+        for r in open {
+            let id = r.rotation_id.clone();
+            let result = match self.tenant(&r.tenant) {
+                Ok(t) => self.drive(t, r).await.map(|r| r.state),
+                Err(e) => Err(e),
+            };
+            out.push((id, result));
+        }
+        out
+    }
+
+    /// A rotation by id.
+    pub async fn rotation(&self, rotation_id: &str) -> Result<RotationRecord, Error> {
+        self.store.rotation(rotation_id).await?.ok_or_else(|| Error::NotFound(format!("rotation {rotation_id:?}")))
+    }
+
+    async fn audit(&self, r: &RotationRecord, kind: &str, detail: &str) {
+        let event = crate::store::AuditEvent {
+            id: 0,
+            at: millis(std::time::SystemTime::now()),
+            actor: "keyward".into(),
+            tenant: r.tenant.clone(),
+            subject: r.client_id.clone(),
+            kind: kind.into(),
+            detail: format!(r#"{{"rotation_id":{:?},"detail":{detail}}}"#, r.rotation_id),
+        };
+        if let Err(e) = self.store.append_audit(&event).await {
+            eprintln!("keyward: audit event {kind} not recorded: {e}");
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A random UUID v4 from the OS RNG.
+pub(crate) fn uuid_v4() -> String {
+    let mut bytes = [0u8; 16];
+    rand_core::Rng::fill_bytes(&mut crate::rng::os_rng(), &mut bytes);
+    uuid::Builder::from_random_bytes(bytes).into_uuid().simple().to_string()
+}

@@ -1,0 +1,309 @@
+//! The saga's steps. Each persists its state before the next starts; each can run again after
+//! a crash at any point (it reconciles with Auth0 by listing credentials and matching kids).
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use keyward_auth0::{CredentialAlg, Error as Auth0Error, NewCredential};
+
+use super::keygen::{self, KeyRequest, millis};
+use super::slots::{self, Managed};
+use super::{Engine, Params};
+use crate::Error;
+use crate::seal::Sealed;
+use crate::store::{KeyRecord, KeyState, RotationRecord, RotationState};
+use crate::tenant::Tenant;
+
+/// Whether an error may pass by itself (the rotation stays open and resumable).
+fn is_transient(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Unavailable(_)
+            | Error::Database(_)
+            | Error::Conflict(_)
+            | Error::Auth0(
+                Auth0Error::RateLimited { .. }
+                    | Auth0Error::Unavailable { .. }
+                    | Auth0Error::Transport { .. }
+                    | Auth0Error::UnknownOutcome { .. }
+            )
+    )
+}
+
+fn wipe(key: &mut KeyRecord) {
+    key.state = KeyState::Retired;
+    key.sealed = Sealed { kek_id: key.sealed.kek_id.clone(), wrapped_dek: Vec::new(), ciphertext: Vec::new() };
+}
+
+fn ids(client: &keyward_auth0::Client) -> Vec<String> {
+    client.private_key_jwt_credential_ids().into_iter().map(str::to_owned).collect()
+}
+
+impl Engine {
+    /// Runs `r` from its state to ACTIVE (or COMPLETED) or FAILED.
+    pub(super) async fn drive(&self, tenant: &Tenant, mut r: RotationRecord) -> Result<RotationRecord, Error> {
+        let params: Params =
+            serde_json::from_str(&r.params).map_err(|e| Error::Corrupt(format!("rotation parameters: {e}")))?;
+        loop {
+            let step = match r.state {
+                RotationState::Planned => self.generate(&mut r, &params).await,
+                RotationState::KeyGenerated => self.free_slot(tenant, &mut r, &params).await,
+                RotationState::SlotFreed => self.register(tenant, &mut r, &params).await,
+                RotationState::Registered => self.attach(tenant, &mut r).await,
+                RotationState::Attached => self.activate(&mut r, &params).await,
+                RotationState::Active | RotationState::Retired | RotationState::Completed | RotationState::Failed => {
+                    return Ok(r);
+                }
+            };
+            match step {
+                Ok(()) => {
+                    self.audit(&r, &format!("rotation.{}", r.state), "{}").await;
+                    self.fault.after(r.state);
+                }
+                Err(e) if is_transient(&e) => {
+                    self.audit(&r, "rotation.paused", &format!("{:?}", e.to_string())).await;
+                    return Err(Error::Unavailable(format!(
+                        "rotation {} paused at {}: {e}; it resumes when retried",
+                        r.rotation_id, r.state
+                    )));
+                }
+                Err(e) => {
+                    self.compensate(tenant, &mut r, &e).await?;
+                    return Ok(r);
+                }
+            }
+        }
+    }
+
+    /// PLANNED → KEY_GENERATED: the key pair, certificate and sealed key, stored with the
+    /// state change in one transaction.
+    async fn generate(&self, r: &mut RotationRecord, p: &Params) -> Result<(), Error> {
+        let key_id = format!("key_{}", super::uuid_v4());
+        let (tenant, client, kek) = (r.tenant.clone(), r.client_id.clone(), self.kek.clone());
+        let algorithm = p.algorithm.parse()?;
+        let (bits, lifetime) = (p.key_bits, p.lifetime_ms.map(std::time::Duration::from_millis));
+        let id = key_id.clone();
+        let key = tokio::task::spawn_blocking(move || {
+            let req = KeyRequest { tenant: &tenant, client_id: &client, key_id: &id, algorithm, bits, lifetime };
+            keygen::generate(&req, &kek, SystemTime::now())
+        })
+        .await
+        .map_err(|e| Error::Unavailable(format!("key generation did not finish: {e}")))??;
+        let mut next = r.clone();
+        next.state = RotationState::KeyGenerated;
+        next.new_key_id = Some(key_id);
+        self.store.save_generated_key(&key, &mut next).await?;
+        *r = next;
+        Ok(())
+    }
+
+    /// KEY_GENERATED → SLOT_FREED: room for one more credential, attached and stored.
+    async fn free_slot(&self, tenant: &Tenant, r: &mut RotationRecord, p: &Params) -> Result<(), Error> {
+        let auth0 = &tenant.auth0;
+        let records: Vec<String> = auth0.list_credentials(&r.client_id).await?.into_iter().map(|c| c.id).collect();
+        let client = auth0.get_client(&r.client_id).await?;
+        let attached = ids(&client);
+        let keys = self.store.keys(&r.tenant, &r.client_id).await?;
+        let new_key = r.new_key_id.as_deref();
+        let managed: BTreeMap<String, Managed> = keys
+            .iter()
+            .filter(|k| Some(k.key_id.as_str()) != new_key)
+            .filter_map(|k| {
+                let cred = k.credential_id.clone()?;
+                let retiring_until = (k.state == KeyState::Retiring).then_some(k.last_signed_exp);
+                Some((cred, Managed { active: k.state == KeyState::Active, retiring_until }))
+            })
+            .collect();
+        let plan = slots::plan(&records, &attached, &managed, p.evict_unmanaged, millis(SystemTime::now()))
+            .map_err(Error::FailedPrecondition)?;
+        if !plan.detach.is_empty() {
+            let keep: Vec<&str> = plan.attached_after.iter().map(String::as_str).collect();
+            auth0.set_private_key_jwt_credentials(&r.client_id, &keep, false).await?;
+        }
+        for id in &plan.delete {
+            match auth0.delete_credential(&r.client_id, id).await {
+                Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            if let Some(mut k) = keys.iter().find(|k| k.credential_id.as_deref() == Some(id)).cloned() {
+                wipe(&mut k);
+                self.store.update_key(&k).await?;
+            }
+            self.audit(r, "credential.evicted", &format!("{:?}", id)).await;
+        }
+        r.state = RotationState::SlotFreed;
+        self.store.update_rotation(r).await
+    }
+
+    /// SLOT_FREED → REGISTERED: the credential exists at Auth0 with our kid. A create whose
+    /// outcome is unknown, or that Auth0 calls a duplicate, is matched by kid.
+    async fn register(&self, tenant: &Tenant, r: &mut RotationRecord, p: &Params) -> Result<(), Error> {
+        let auth0 = &tenant.auth0;
+        let mut key = self.new_key(r).await?;
+        let find = || async {
+            let creds = auth0.list_credentials(&r.client_id).await?;
+            Ok::<_, Error>(creds.into_iter().find(|c| c.kid.as_deref() == Some(key.kid.as_str())).map(|c| c.id))
+        };
+        let id = match find().await? {
+            Some(id) => id,
+            None => {
+                let mut new = NewCredential::public_key(key.public_key_pem.clone());
+                new.name = Some(format!("keyward {}", key.key_id));
+                new.alg = Some(match p.algorithm.as_str() {
+                    "RS384" => CredentialAlg::RS384,
+                    "PS256" => CredentialAlg::PS256,
+                    _ => CredentialAlg::RS256,
+                });
+                new.expires_at = key
+                    .expires_at
+                    .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok());
+                match auth0.create_credential(&r.client_id, &new).await {
+                    Ok(c) => c.id,
+                    Err(e @ (Auth0Error::UnknownOutcome { .. } | Auth0Error::DuplicateKey { .. })) => {
+                        match find().await? {
+                            Some(id) => id,
+                            None => return Err(e.into()),
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        key.credential_id = Some(id.clone());
+        self.store.update_key(&key).await?;
+        r.new_credential_id = Some(id);
+        r.state = RotationState::Registered;
+        self.store.update_rotation(r).await
+    }
+
+    async fn new_key(&self, r: &RotationRecord) -> Result<KeyRecord, Error> {
+        let id =
+            r.new_key_id.as_deref().ok_or_else(|| Error::Corrupt(format!("rotation {} has no key", r.rotation_id)))?;
+        self.store
+            .key(id)
+            .await?
+            .ok_or_else(|| Error::Corrupt(format!("key {id} of rotation {} is missing", r.rotation_id)))
+    }
+
+    /// REGISTERED → ATTACHED: the client's private_key_jwt lists what was attached plus the new
+    /// credential; confirmed by reading the client back.
+    async fn attach(&self, tenant: &Tenant, r: &mut RotationRecord) -> Result<(), Error> {
+        let auth0 = &tenant.auth0;
+        let new =
+            r.new_credential_id.clone().ok_or_else(|| Error::Corrupt("registered without a credential".into()))?;
+        let client = auth0.get_client(&r.client_id).await?;
+        let mut attached = ids(&client);
+        if !attached.contains(&new) {
+            attached.push(new.clone());
+            if attached.len() > slots::SLOT {
+                return Err(Error::FailedPrecondition(format!(
+                    "Auth0 slots changed during the rotation: {} are attached",
+                    attached.join(", ")
+                )));
+            }
+            let list: Vec<&str> = attached.iter().map(String::as_str).collect();
+            let switch = !client.uses_private_key_jwt();
+            match auth0.set_private_key_jwt_credentials(&r.client_id, &list, switch).await {
+                Ok(_) | Err(Auth0Error::UnknownOutcome { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let check = auth0.get_client(&r.client_id).await?;
+            if !ids(&check).contains(&new) {
+                return Err(Error::Unavailable(format!("credential {new} is not attached yet")));
+            }
+        }
+        r.state = RotationState::Attached;
+        self.store.update_rotation(r).await
+    }
+
+    /// ATTACHED → ACTIVE: signing moves to the new key; the old one retires after the grace
+    /// period, and never before the last `exp` it signed.
+    async fn activate(&self, r: &mut RotationRecord, p: &Params) -> Result<(), Error> {
+        let new = r.new_key_id.clone().ok_or_else(|| Error::Corrupt("attached without a key".into()))?;
+        let keys = self.store.keys(&r.tenant, &r.client_id).await?;
+        let old = keys.iter().find(|k| k.state == KeyState::Active && k.key_id != new);
+        let now = millis(SystemTime::now());
+        let grace = i64::try_from(p.grace_ms).unwrap_or(i64::MAX);
+        let retire_at = now.saturating_add(grace).max(old.and_then(|k| k.last_signed_exp).unwrap_or(0));
+        let mut next = r.clone();
+        next.state = RotationState::Active;
+        next.old_key_id = old.map(|k| k.key_id.clone());
+        next.old_credential_id = old.and_then(|k| k.credential_id.clone());
+        next.retire_at = old.map(|_| retire_at);
+        self.store.activate(&mut next, &new, old.map(|k| k.key_id.as_str()), retire_at).await?;
+        if old.is_none() {
+            // Nothing to retire: the rotation is done.
+            next.state = RotationState::Completed;
+            self.store.update_rotation(&mut next).await?;
+        }
+        *r = next;
+        Ok(())
+    }
+
+    /// A permanent failure: delete what was registered, keep the old key active, record why.
+    async fn compensate(&self, tenant: &Tenant, r: &mut RotationRecord, cause: &Error) -> Result<(), Error> {
+        let auth0 = &tenant.auth0;
+        if let Some(mut key) = match &r.new_key_id {
+            Some(id) => self.store.key(id).await?,
+            None => None,
+        } {
+            if let Some(cred) = key.credential_id.clone().or_else(|| r.new_credential_id.clone()) {
+                let client = auth0.get_client(&r.client_id).await?;
+                let attached = ids(&client);
+                if attached.contains(&cred) {
+                    let keep: Vec<&str> = attached.iter().filter(|id| **id != cred).map(String::as_str).collect();
+                    auth0.set_private_key_jwt_credentials(&r.client_id, &keep, false).await?;
+                }
+                match auth0.delete_credential(&r.client_id, &cred).await {
+                    Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            wipe(&mut key);
+            self.store.update_key(&key).await?;
+        }
+        r.state = RotationState::Failed;
+        r.error = Some(cause.to_string());
+        self.store.update_rotation(r).await?;
+        self.audit(r, "rotation.failed", &format!("{:?}", cause.to_string())).await;
+        Ok(())
+    }
+
+    /// Retires every retiring key whose time has come: detach, delete at Auth0, destroy the
+    /// sealed key; its rotation becomes COMPLETED. Returns how many were retired.
+    pub async fn retire_due(&self, now_ms: i64) -> Result<usize, Error> {
+        let mut done = 0;
+        for mut key in self.store.keys_in_state(KeyState::Retiring).await? {
+            if key.retire_at.is_some_and(|t| t > now_ms) {
+                continue;
+            }
+            let Ok(tenant) = self.tenant(&key.tenant) else { continue };
+            let auth0 = &tenant.auth0;
+            if let Some(cred) = key.credential_id.clone() {
+                let client = auth0.get_client(&key.client_id).await?;
+                let attached = ids(&client);
+                if attached.contains(&cred) {
+                    let keep: Vec<&str> = attached.iter().filter(|id| **id != cred).map(String::as_str).collect();
+                    auth0.set_private_key_jwt_credentials(&key.client_id, &keep, false).await?;
+                }
+                match auth0.delete_credential(&key.client_id, &cred).await {
+                    Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            wipe(&mut key);
+            self.store.update_key(&key).await?;
+            if let Some(mut r) = self.store.rotation_by_old_key(&key.key_id).await?
+                && r.state == RotationState::Active
+            {
+                r.state = RotationState::Retired;
+                self.store.update_rotation(&mut r).await?;
+                self.audit(&r, "rotation.retired", "{}").await;
+                r.state = RotationState::Completed;
+                self.store.update_rotation(&mut r).await?;
+            }
+            done += 1;
+        }
+        Ok(done)
+    }
+}

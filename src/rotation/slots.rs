@@ -1,0 +1,185 @@
+//! Making room at Auth0 for a new credential: at most 2 attached to private_key_jwt, at most 4
+//! records per client (CONTRACT.md §1.5). A pure decision over what Auth0 and the store hold.
+
+use std::collections::BTreeMap;
+
+/// What keyward knows of a credential it manages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Managed {
+    /// Still signing: never evicted.
+    pub active: bool,
+    /// Retiring, with the latest `exp` it signed (UNIX ms), if any.
+    pub retiring_until: Option<Option<i64>>,
+}
+
+/// The credentials to detach (from private_key_jwt) and delete.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Plan {
+    /// Credential ids to take off the attached list.
+    pub detach: Vec<String>,
+    /// Credential ids to delete (after detaching).
+    pub delete: Vec<String>,
+    /// The attached list after detaching.
+    pub attached_after: Vec<String>,
+}
+
+/// Auth0's limits.
+pub(crate) const SLOT: usize = 2;
+pub(crate) const POOL: usize = 4;
+
+/// Decides how to make room for one more credential, attached beside what stays attached.
+///
+/// Evicted first: managed credentials that do not sign (left over from failed rotations, or
+/// retiring keys whose assertions have all expired: early retirement). Unmanaged ones only with
+/// `evict_unmanaged`, and never the managed active one. Otherwise a FAILED_PRECONDITION message
+/// naming the slots, or the time a retiring key may go.
+pub(crate) fn plan(
+    records: &[String],
+    attached: &[String],
+    managed: &BTreeMap<String, Managed>,
+    evict_unmanaged: bool,
+    now_ms: i64,
+) -> Result<Plan, String> {
+    let mut plan = Plan { attached_after: attached.to_vec(), ..Plan::default() };
+    let evictable = |id: &str| matches!(can_go(managed.get(id), evict_unmanaged, now_ms), Go::Yes);
+
+    while plan.attached_after.len() >= SLOT {
+        let Some(victim) = plan.attached_after.iter().find(|id| evictable(id)).cloned() else {
+            let held = plan.attached_after.clone();
+            return Err(refusal("slots", &held, managed, later(&held, managed, evict_unmanaged, now_ms)));
+        };
+        plan.attached_after.retain(|id| *id != victim);
+        plan.detach.push(victim.clone());
+        plan.delete.push(victim);
+    }
+    let remaining: Vec<&String> = records.iter().filter(|id| !plan.delete.contains(id)).collect();
+    let mut count = remaining.len();
+    // Prefer managed leftovers, then (when allowed) unmanaged, never anything still attached.
+    let mut candidates: Vec<&String> =
+        remaining.iter().copied().filter(|id| !plan.attached_after.contains(id)).collect();
+    candidates.sort_by_key(|id| !managed.contains_key(*id));
+    let mut candidates = candidates.into_iter();
+    while count >= POOL {
+        let Some(victim) = candidates.by_ref().find(|id| evictable(id)) else {
+            let held: Vec<String> = remaining.iter().map(|s| (*s).clone()).collect();
+            return Err(refusal("credential records", &held, managed, later(&held, managed, evict_unmanaged, now_ms)));
+        };
+        plan.delete.push(victim.clone());
+        count -= 1;
+    }
+    Ok(plan)
+}
+
+enum Go {
+    Yes,
+    No,
+    /// A retiring key whose assertions live until then (UNIX ms).
+    Later(i64),
+}
+
+/// Whether a credential may be evicted now.
+fn can_go(managed: Option<&Managed>, evict_unmanaged: bool, now_ms: i64) -> Go {
+    match managed {
+        Some(Managed { active: true, .. }) => Go::No,
+        Some(Managed { retiring_until: Some(Some(exp)), .. }) if *exp > now_ms => Go::Later(*exp),
+        Some(_) => Go::Yes,
+        None if evict_unmanaged => Go::Yes,
+        None => Go::No,
+    }
+}
+
+/// The earliest time one of `ids` may go, if waiting would help.
+fn later(ids: &[String], managed: &BTreeMap<String, Managed>, evict_unmanaged: bool, now_ms: i64) -> Option<i64> {
+    ids.iter()
+        .filter_map(|id| match can_go(managed.get(id), evict_unmanaged, now_ms) {
+            Go::Later(t) => Some(t),
+            _ => None,
+        })
+        .min()
+}
+
+fn refusal(what: &str, ids: &[String], managed: &BTreeMap<String, Managed>, waiting_until: Option<i64>) -> String {
+    if let Some(ms) = waiting_until {
+        let when = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .unwrap_or_else(|| format!("{ms} ms after the epoch"));
+        return format!(
+            "Auth0 {what} are full and the retiring key's assertions are still live; the rotation can proceed at {when}"
+        );
+    }
+    let described: Vec<String> = ids
+        .iter()
+        .map(|id| match managed.get(id) {
+            Some(Managed { active: true, .. }) => format!("{id} (managed, active)"),
+            Some(_) => format!("{id} (managed)"),
+            None => format!("{id} (unmanaged)"),
+        })
+        .collect();
+    format!(
+        "Auth0 {what} are full: {}; set evict_unmanaged to let keyward remove unmanaged credentials",
+        described.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn managed(v: &[(&str, bool, Option<Option<i64>>)]) -> BTreeMap<String, Managed> {
+        v.iter().map(|(id, active, r)| ((*id).to_owned(), Managed { active: *active, retiring_until: *r })).collect()
+    }
+
+    #[test]
+    fn room_already() {
+        let p = plan(&ids(&["a"]), &ids(&["a"]), &managed(&[("a", true, None)]), false, 0).unwrap();
+        assert_eq!(p, Plan { attached_after: ids(&["a"]), ..Plan::default() });
+    }
+
+    #[test]
+    fn retiring_key_that_signed_nothing_goes_early() {
+        let m = managed(&[("act", true, None), ("old", false, Some(None))]);
+        let p = plan(&ids(&["act", "old"]), &ids(&["act", "old"]), &m, false, 0).unwrap();
+        assert_eq!((p.detach, p.delete, p.attached_after), (ids(&["old"]), ids(&["old"]), ids(&["act"])));
+    }
+
+    #[test]
+    fn retiring_key_with_live_assertions_names_the_time() {
+        let m = managed(&[("act", true, None), ("old", false, Some(Some(1_800_000_000_000)))]);
+        let err = plan(&ids(&["act", "old"]), &ids(&["act", "old"]), &m, false, 1_000).unwrap_err();
+        assert!(err.contains("can proceed at 2027-01-15T08:00:00Z"), "{err}");
+        // Once they expired, it may go.
+        assert!(plan(&ids(&["act", "old"]), &ids(&["act", "old"]), &m, false, 1_800_000_000_001).is_ok());
+    }
+
+    #[test]
+    fn unmanaged_slots_need_permission() {
+        let err = plan(&ids(&["u1", "u2"]), &ids(&["u1", "u2"]), &BTreeMap::new(), false, 0).unwrap_err();
+        assert!(
+            err.contains("u1 (unmanaged)") && err.contains("u2 (unmanaged)") && err.contains("evict_unmanaged"),
+            "{err}"
+        );
+        let p = plan(&ids(&["u1", "u2"]), &ids(&["u1", "u2"]), &BTreeMap::new(), true, 0).unwrap();
+        assert_eq!(p.attached_after.len(), 1);
+        // The managed active credential is never evicted, even with permission.
+        let m = managed(&[("act", true, None)]);
+        let p = plan(&ids(&["act", "u1"]), &ids(&["act", "u1"]), &m, true, 0).unwrap();
+        assert_eq!(p.attached_after, ids(&["act"]));
+    }
+
+    #[test]
+    fn pool_prefers_managed_leftovers() {
+        let m = managed(&[("act", true, None), ("left", false, None)]);
+        let records = ids(&["u1", "act", "left", "u2"]);
+        let p = plan(&records, &ids(&["act"]), &m, false, 0).unwrap();
+        assert_eq!((p.detach, p.delete), (vec![], ids(&["left"])));
+        let full = ids(&["u1", "act", "u2", "u3"]);
+        let err = plan(&full, &ids(&["act"]), &m, false, 0).unwrap_err();
+        assert!(err.contains("credential records are full"), "{err}");
+        assert_eq!(plan(&full, &ids(&["act"]), &m, true, 0).unwrap().delete, ids(&["u1"]));
+    }
+}

@@ -1,0 +1,70 @@
+//! The durable store: managed keys (sealed), rotations and audit events, on SQLite (the
+//! embedded default) or PostgreSQL (several replicas), behind one [`Store`] trait. The
+//! database enforces the saga's invariants: one open rotation and one active key per client,
+//! one rotation per request_id, and compare-and-set updates.
+
+mod sql;
+mod types;
+
+pub use sql::SqlStore;
+pub use types::{
+    AuditEvent, ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, RotationRecord,
+    RotationState,
+};
+
+use crate::Error;
+
+/// What the rotation engine, the signer and the CLI need from storage.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Inserts a PLANNED rotation unless its request_id is known or the client has an open one.
+    async fn insert_rotation(&self, rotation: &RotationRecord) -> Result<Inserted, Error>;
+    /// A rotation by id.
+    async fn rotation(&self, rotation_id: &str) -> Result<Option<RotationRecord>, Error>;
+    /// A rotation by its request_id.
+    async fn rotation_by_request(&self, tenant: &str, request_id: &str) -> Result<Option<RotationRecord>, Error>;
+    /// The rotation that is retiring `key_id`.
+    async fn rotation_by_old_key(&self, key_id: &str) -> Result<Option<RotationRecord>, Error>;
+    /// Every rotation not yet ACTIVE or FAILED.
+    async fn open_rotations(&self) -> Result<Vec<RotationRecord>, Error>;
+    /// Writes `rotation` if nobody changed it since it was read (its `version`), and bumps the
+    /// version in place. A lost race is [`Error::Conflict`].
+    async fn update_rotation(&self, rotation: &mut RotationRecord) -> Result<(), Error>;
+    /// Stores a generated key and moves its rotation on, in one transaction: no public key
+    /// reaches Auth0 before its sealed private key is durable.
+    async fn save_generated_key(&self, key: &KeyRecord, rotation: &mut RotationRecord) -> Result<(), Error>;
+    /// Makes `new_key` the client's active key and `old_key` retiring until `retire_at`, and
+    /// moves the rotation on, in one transaction.
+    async fn activate(
+        &self,
+        rotation: &mut RotationRecord,
+        new_key: &str,
+        old_key: Option<&str>,
+        retire_at: i64,
+    ) -> Result<(), Error>;
+    /// Updates a key's mutable fields (credential id, state, times, the sealed key: rewrapped on
+    /// KEK rotation, emptied on retirement).
+    async fn update_key(&self, key: &KeyRecord) -> Result<(), Error>;
+    /// A key by id.
+    async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, Error>;
+    /// A client's keys, oldest first.
+    async fn keys(&self, tenant: &str, client_id: &str) -> Result<Vec<KeyRecord>, Error>;
+    /// Every key in a state (e.g. all active keys for the signer's cache, or for KEK rotation).
+    async fn keys_in_state(&self, state: KeyState) -> Result<Vec<KeyRecord>, Error>;
+    /// Records a connection rotation; `false` when its request_id is already recorded.
+    async fn insert_connection_rotation(&self, record: &ConnectionRotationRecord) -> Result<bool, Error>;
+    /// A connection rotation by request_id.
+    async fn connection_rotation(
+        &self,
+        tenant: &str,
+        request_id: &str,
+    ) -> Result<Option<ConnectionRotationRecord>, Error>;
+    /// Stores a connection rotation's result.
+    async fn finish_connection_rotation(&self, id: &str, result: &str, verified: bool) -> Result<(), Error>;
+    /// Records what keyward saw of a connection key (first and last seen, status, verdict).
+    async fn record_connection_key(&self, key: &ConnectionKeyRecord) -> Result<(), Error>;
+    /// Appends an audit event; returns its id.
+    async fn append_audit(&self, event: &AuditEvent) -> Result<i64, Error>;
+    /// Audit events after `after_id`, oldest first, at most `limit`.
+    async fn audit_after(&self, after_id: i64, limit: i64) -> Result<Vec<AuditEvent>, Error>;
+}

@@ -1,0 +1,568 @@
+//! [`Store`] on SQLite or PostgreSQL through sqlx's `Any` driver: the same SQL for both
+//! (`$N` placeholders, partial unique indexes, integer flags and millisecond timestamps), with
+//! a migration set per dialect.
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use super::Store;
+use super::types::{
+    AuditEvent, ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, RotationRecord,
+};
+use crate::Error;
+use crate::seal::Sealed;
+
+/// Which database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite: one file, one connection at a time.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// The SQL store.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+// Column lists as macros, so every query is one `concat!`ed literal (sqlx refuses SQL built at
+// run time).
+macro_rules! rotation_columns {
+    () => {
+        "rotation_id, tenant, client_id, state, request_id, request_hash, params, new_key_id, old_key_id, \
+         new_credential_id, old_credential_id, retire_at, error, created_at, updated_at, version"
+    };
+}
+macro_rules! key_columns {
+    () => {
+        "key_id, tenant, client_id, kid, algorithm, key_bits, public_key_pem, cert_pem, pkcs, fingerprint, thumbprint, \
+         thumbprint_sha256, subject_dn, kek_id, wrapped_dek, sealed_key, credential_id, state, created_at, expires_at, \
+         activated_at, retire_at, last_signed_exp"
+    };
+}
+macro_rules! open_states {
+    () => {
+        "('planned', 'key_generated', 'slot_freed', 'registered', 'attached')"
+    };
+}
+
+impl SqlStore {
+    /// Connects to `sqlite://PATH` (created when missing) or `postgres://…` and applies the
+    /// migrations.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Dialect::Postgres
+        } else {
+            return Err(Error::Config(vec!["store: the URL must start with sqlite:// or postgres://".into()]));
+        };
+        let options = AnyPoolOptions::new().acquire_timeout(std::time::Duration::from_secs(10));
+        let pool = match dialect {
+            // SQLite allows one writer; one connection serialises access without lock errors.
+            Dialect::Sqlite => {
+                let url = if url.contains('?') { url.to_owned() } else { format!("{url}?mode=rwc") };
+                options
+                    .max_connections(1)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            for pragma in
+                                ["PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 5000", "PRAGMA synchronous = FULL"]
+                            {
+                                sqlx::query(pragma).execute(&mut *conn).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await
+            }
+            Dialect::Postgres => options.max_connections(8).connect(url).await,
+        }
+        .map_err(Error::database)?;
+        let store = Self { pool, dialect };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The database in use.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    async fn migrate(&self) -> Result<(), Error> {
+        let result = match self.dialect {
+            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await,
+            Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await,
+        };
+        result.map_err(|e| Error::Database(e.to_string()))
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn rotation_from_row(row: &AnyRow) -> Result<RotationRecord, Error> {
+    let get_err = Error::database;
+    Ok(RotationRecord {
+        rotation_id: row.try_get("rotation_id").map_err(get_err)?,
+        tenant: row.try_get("tenant").map_err(get_err)?,
+        client_id: row.try_get("client_id").map_err(get_err)?,
+        state: row.try_get::<String, _>("state").map_err(get_err)?.parse()?,
+        request_id: row.try_get("request_id").map_err(get_err)?,
+        request_hash: row.try_get("request_hash").map_err(get_err)?,
+        params: row.try_get("params").map_err(get_err)?,
+        new_key_id: row.try_get("new_key_id").map_err(get_err)?,
+        old_key_id: row.try_get("old_key_id").map_err(get_err)?,
+        new_credential_id: row.try_get("new_credential_id").map_err(get_err)?,
+        old_credential_id: row.try_get("old_credential_id").map_err(get_err)?,
+        retire_at: row.try_get("retire_at").map_err(get_err)?,
+        error: row.try_get("error").map_err(get_err)?,
+        created_at: row.try_get("created_at").map_err(get_err)?,
+        updated_at: row.try_get("updated_at").map_err(get_err)?,
+        version: row.try_get("version").map_err(get_err)?,
+    })
+}
+
+fn key_from_row(row: &AnyRow) -> Result<KeyRecord, Error> {
+    let get_err = Error::database;
+    let bits: i64 = row.try_get("key_bits").map_err(get_err)?;
+    Ok(KeyRecord {
+        key_id: row.try_get("key_id").map_err(get_err)?,
+        tenant: row.try_get("tenant").map_err(get_err)?,
+        client_id: row.try_get("client_id").map_err(get_err)?,
+        kid: row.try_get("kid").map_err(get_err)?,
+        algorithm: row.try_get("algorithm").map_err(get_err)?,
+        key_bits: u32::try_from(bits).map_err(|_| Error::Corrupt(format!("key_bits {bits}")))?,
+        public_key_pem: row.try_get("public_key_pem").map_err(get_err)?,
+        cert_pem: row.try_get("cert_pem").map_err(get_err)?,
+        pkcs: row.try_get("pkcs").map_err(get_err)?,
+        fingerprint: row.try_get("fingerprint").map_err(get_err)?,
+        thumbprint: row.try_get("thumbprint").map_err(get_err)?,
+        thumbprint_sha256: row.try_get("thumbprint_sha256").map_err(get_err)?,
+        subject_dn: row.try_get("subject_dn").map_err(get_err)?,
+        sealed: Sealed {
+            kek_id: row.try_get("kek_id").map_err(get_err)?,
+            wrapped_dek: row.try_get("wrapped_dek").map_err(get_err)?,
+            ciphertext: row.try_get("sealed_key").map_err(get_err)?,
+        },
+        credential_id: row.try_get("credential_id").map_err(get_err)?,
+        state: row.try_get::<String, _>("state").map_err(get_err)?.parse()?,
+        created_at: row.try_get("created_at").map_err(get_err)?,
+        expires_at: row.try_get("expires_at").map_err(get_err)?,
+        activated_at: row.try_get("activated_at").map_err(get_err)?,
+        retire_at: row.try_get("retire_at").map_err(get_err)?,
+        last_signed_exp: row.try_get("last_signed_exp").map_err(get_err)?,
+    })
+}
+
+fn audit_from_row(row: &AnyRow) -> Result<AuditEvent, Error> {
+    let get_err = Error::database;
+    Ok(AuditEvent {
+        id: row.try_get("id").map_err(get_err)?,
+        at: row.try_get("at").map_err(get_err)?,
+        actor: row.try_get("actor").map_err(get_err)?,
+        tenant: row.try_get("tenant").map_err(get_err)?,
+        subject: row.try_get("subject").map_err(get_err)?,
+        kind: row.try_get("kind").map_err(get_err)?,
+        detail: row.try_get("detail").map_err(get_err)?,
+    })
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// Compare-and-set of a rotation's mutable fields, on any executor.
+async fn cas_rotation<'e, E>(executor: E, r: &mut RotationRecord, now: i64) -> Result<(), Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let done = sqlx::query(
+        "UPDATE rotations SET state = $1, new_key_id = $2, old_key_id = $3, new_credential_id = $4, \
+         old_credential_id = $5, retire_at = $6, error = $7, updated_at = $8, version = version + 1 \
+         WHERE rotation_id = $9 AND version = $10",
+    )
+    .bind(r.state.as_str())
+    .bind(r.new_key_id.clone())
+    .bind(r.old_key_id.clone())
+    .bind(r.new_credential_id.clone())
+    .bind(r.old_credential_id.clone())
+    .bind(r.retire_at)
+    .bind(r.error.clone())
+    .bind(now)
+    .bind(r.rotation_id.clone())
+    .bind(r.version)
+    .execute(executor)
+    .await
+    .map_err(Error::database)?;
+    if done.rows_affected() != 1 {
+        return Err(Error::Conflict(format!("rotation {} changed concurrently", r.rotation_id)));
+    }
+    r.version += 1;
+    r.updated_at = now;
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[async_trait::async_trait]
+impl Store for SqlStore {
+    async fn insert_rotation(&self, r: &RotationRecord) -> Result<Inserted, Error> {
+        let inserted = sqlx::query(concat!(
+            "INSERT INTO rotations (",
+            rotation_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        ))
+        .bind(r.rotation_id.clone())
+        .bind(r.tenant.clone())
+        .bind(r.client_id.clone())
+        .bind(r.state.as_str())
+        .bind(r.request_id.clone())
+        .bind(r.request_hash.clone())
+        .bind(r.params.clone())
+        .bind(r.new_key_id.clone())
+        .bind(r.old_key_id.clone())
+        .bind(r.new_credential_id.clone())
+        .bind(r.old_credential_id.clone())
+        .bind(r.retire_at)
+        .bind(r.error.clone())
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .bind(r.version)
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => Ok(Inserted::New),
+            Err(e) if is_unique_violation(&e) => {
+                if let Some(req) = &r.request_id
+                    && let Some(existing) = self.rotation_by_request(&r.tenant, req).await?
+                {
+                    return Ok(Inserted::SameRequest(existing));
+                }
+                let open = sqlx::query(concat!(
+                    "SELECT ",
+                    rotation_columns!(),
+                    " FROM rotations WHERE tenant = $1 AND client_id = $2 AND state IN ",
+                    open_states!()
+                ))
+                .bind(r.tenant.clone())
+                .bind(r.client_id.clone())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(Error::database)?;
+                match open {
+                    Some(row) => Ok(Inserted::Busy(rotation_from_row(&row)?)),
+                    None => Err(Error::database(e)),
+                }
+            }
+            Err(e) => Err(Error::database(e)),
+        }
+    }
+
+    async fn rotation(&self, rotation_id: &str) -> Result<Option<RotationRecord>, Error> {
+        let row = sqlx::query(concat!("SELECT ", rotation_columns!(), " FROM rotations WHERE rotation_id = $1"))
+            .bind(rotation_id.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Error::database)?;
+        row.as_ref().map(rotation_from_row).transpose()
+    }
+
+    async fn rotation_by_request(&self, tenant: &str, request_id: &str) -> Result<Option<RotationRecord>, Error> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            rotation_columns!(),
+            " FROM rotations WHERE tenant = $1 AND request_id = $2"
+        ))
+        .bind(tenant.to_owned())
+        .bind(request_id.to_owned())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::database)?;
+        row.as_ref().map(rotation_from_row).transpose()
+    }
+
+    async fn rotation_by_old_key(&self, key_id: &str) -> Result<Option<RotationRecord>, Error> {
+        let row = sqlx::query(concat!("SELECT ", rotation_columns!(), " FROM rotations WHERE old_key_id = $1"))
+            .bind(key_id.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Error::database)?;
+        row.as_ref().map(rotation_from_row).transpose()
+    }
+
+    async fn open_rotations(&self) -> Result<Vec<RotationRecord>, Error> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            rotation_columns!(),
+            " FROM rotations WHERE state IN ",
+            open_states!(),
+            " ORDER BY created_at"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::database)?;
+        rows.iter().map(rotation_from_row).collect()
+    }
+
+    async fn update_rotation(&self, rotation: &mut RotationRecord) -> Result<(), Error> {
+        cas_rotation(&self.pool, rotation, now_ms()).await
+    }
+
+    async fn save_generated_key(&self, k: &KeyRecord, rotation: &mut RotationRecord) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(Error::database)?;
+        sqlx::query(concat!(
+            "INSERT INTO keys (",
+            key_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+             $16, $17, $18, $19, $20, $21, $22, $23)"
+        ))
+        .bind(k.key_id.clone())
+        .bind(k.tenant.clone())
+        .bind(k.client_id.clone())
+        .bind(k.kid.clone())
+        .bind(k.algorithm.clone())
+        .bind(i64::from(k.key_bits))
+        .bind(k.public_key_pem.clone())
+        .bind(k.cert_pem.clone())
+        .bind(k.pkcs.clone())
+        .bind(k.fingerprint.clone())
+        .bind(k.thumbprint.clone())
+        .bind(k.thumbprint_sha256.clone())
+        .bind(k.subject_dn.clone())
+        .bind(k.sealed.kek_id.clone())
+        .bind(k.sealed.wrapped_dek.clone())
+        .bind(k.sealed.ciphertext.clone())
+        .bind(k.credential_id.clone())
+        .bind(k.state.as_str())
+        .bind(k.created_at)
+        .bind(k.expires_at)
+        .bind(k.activated_at)
+        .bind(k.retire_at)
+        .bind(k.last_signed_exp)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::database)?;
+        let mut updated = rotation.clone();
+        cas_rotation(&mut *tx, &mut updated, now_ms()).await?;
+        tx.commit().await.map_err(Error::database)?;
+        *rotation = updated;
+        Ok(())
+    }
+
+    async fn activate(
+        &self,
+        rotation: &mut RotationRecord,
+        new_key: &str,
+        old_key: Option<&str>,
+        retire_at: i64,
+    ) -> Result<(), Error> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await.map_err(Error::database)?;
+        if let Some(old) = old_key {
+            sqlx::query("UPDATE keys SET state = 'retiring', retire_at = $1 WHERE key_id = $2 AND state = 'active'")
+                .bind(retire_at)
+                .bind(old.to_owned())
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::database)?;
+        }
+        let done =
+            sqlx::query("UPDATE keys SET state = 'active', activated_at = $1 WHERE key_id = $2 AND state = 'pending'")
+                .bind(now)
+                .bind(new_key.to_owned())
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::database)?;
+        if done.rows_affected() != 1 {
+            return Err(Error::Conflict(format!("key {new_key} is not pending")));
+        }
+        let mut updated = rotation.clone();
+        cas_rotation(&mut *tx, &mut updated, now).await?;
+        tx.commit().await.map_err(Error::database)?;
+        *rotation = updated;
+        Ok(())
+    }
+
+    async fn update_key(&self, k: &KeyRecord) -> Result<(), Error> {
+        let done = sqlx::query(
+            "UPDATE keys SET credential_id = $1, state = $2, expires_at = $3, activated_at = $4, retire_at = $5, \
+             last_signed_exp = $6, kek_id = $7, wrapped_dek = $8, sealed_key = $9 WHERE key_id = $10",
+        )
+        .bind(k.credential_id.clone())
+        .bind(k.state.as_str())
+        .bind(k.expires_at)
+        .bind(k.activated_at)
+        .bind(k.retire_at)
+        .bind(k.last_signed_exp)
+        .bind(k.sealed.kek_id.clone())
+        .bind(k.sealed.wrapped_dek.clone())
+        .bind(k.sealed.ciphertext.clone())
+        .bind(k.key_id.clone())
+        .execute(&self.pool)
+        .await
+        .map_err(Error::database)?;
+        if done.rows_affected() != 1 {
+            return Err(Error::NotFound(format!("key {}", k.key_id)));
+        }
+        Ok(())
+    }
+
+    async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, Error> {
+        let row = sqlx::query(concat!("SELECT ", key_columns!(), " FROM keys WHERE key_id = $1"))
+            .bind(key_id.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Error::database)?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn keys(&self, tenant: &str, client_id: &str) -> Result<Vec<KeyRecord>, Error> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM keys WHERE tenant = $1 AND client_id = $2 ORDER BY created_at, key_id"
+        ))
+        .bind(tenant.to_owned())
+        .bind(client_id.to_owned())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::database)?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn keys_in_state(&self, state: KeyState) -> Result<Vec<KeyRecord>, Error> {
+        let rows =
+            sqlx::query(concat!("SELECT ", key_columns!(), " FROM keys WHERE state = $1 ORDER BY created_at, key_id"))
+                .bind(state.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(Error::database)?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn insert_connection_rotation(&self, c: &ConnectionRotationRecord) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "INSERT INTO connection_rotations (id, tenant, connection_id, request_id, request_hash, result, verified, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(c.id.clone())
+        .bind(c.tenant.clone())
+        .bind(c.connection_id.clone())
+        .bind(c.request_id.clone())
+        .bind(c.request_hash.clone())
+        .bind(c.result.clone())
+        .bind(i64::from(c.verified))
+        .bind(c.created_at)
+        .execute(&self.pool)
+        .await;
+        match done {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(Error::database(e)),
+        }
+    }
+
+    async fn connection_rotation(
+        &self,
+        tenant: &str,
+        request_id: &str,
+    ) -> Result<Option<ConnectionRotationRecord>, Error> {
+        let row = sqlx::query(
+            "SELECT id, tenant, connection_id, request_id, request_hash, result, verified, created_at \
+             FROM connection_rotations WHERE tenant = $1 AND request_id = $2",
+        )
+        .bind(tenant.to_owned())
+        .bind(request_id.to_owned())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::database)?;
+        let Some(row) = row else { return Ok(None) };
+        let get_err = Error::database;
+        Ok(Some(ConnectionRotationRecord {
+            id: row.try_get("id").map_err(get_err)?,
+            tenant: row.try_get("tenant").map_err(get_err)?,
+            connection_id: row.try_get("connection_id").map_err(get_err)?,
+            request_id: row.try_get("request_id").map_err(get_err)?,
+            request_hash: row.try_get("request_hash").map_err(get_err)?,
+            result: row.try_get("result").map_err(get_err)?,
+            verified: row.try_get::<i64, _>("verified").map_err(get_err)? != 0,
+            created_at: row.try_get("created_at").map_err(get_err)?,
+        }))
+    }
+
+    async fn finish_connection_rotation(&self, id: &str, result: &str, verified: bool) -> Result<(), Error> {
+        sqlx::query("UPDATE connection_rotations SET result = $1, verified = $2 WHERE id = $3")
+            .bind(result.to_owned())
+            .bind(i64::from(verified))
+            .bind(id.to_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(Error::database)?;
+        Ok(())
+    }
+
+    async fn record_connection_key(&self, k: &ConnectionKeyRecord) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO connection_keys (tenant, connection_id, kid, algorithm, subject_dn, cert, fingerprint, thumbprint, \
+             pkcs, status, verified, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (tenant, connection_id, kid) DO UPDATE SET status = excluded.status, \
+             verified = excluded.verified, last_seen = excluded.last_seen",
+        )
+        .bind(k.tenant.clone())
+        .bind(k.connection_id.clone())
+        .bind(k.kid.clone())
+        .bind(k.algorithm.clone())
+        .bind(k.subject_dn.clone())
+        .bind(k.cert.clone())
+        .bind(k.fingerprint.clone())
+        .bind(k.thumbprint.clone())
+        .bind(k.pkcs.clone())
+        .bind(k.status.clone())
+        .bind(i64::from(k.verified))
+        .bind(k.seen_at)
+        .bind(k.seen_at)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::database)?;
+        Ok(())
+    }
+
+    async fn append_audit(&self, e: &AuditEvent) -> Result<i64, Error> {
+        let row = sqlx::query(
+            "INSERT INTO audit_events (at, actor, tenant, subject, kind, detail) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(e.at)
+        .bind(e.actor.clone())
+        .bind(e.tenant.clone())
+        .bind(e.subject.clone())
+        .bind(e.kind.clone())
+        .bind(e.detail.clone())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::database)?;
+        row.try_get::<i64, _>(0).map_err(Error::database)
+    }
+
+    async fn audit_after(&self, after_id: i64, limit: i64) -> Result<Vec<AuditEvent>, Error> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, tenant, subject, kind, detail FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::database)?;
+        rows.iter().map(audit_from_row).collect()
+    }
+}

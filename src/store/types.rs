@@ -1,0 +1,255 @@
+//! What the store keeps: managed keys, rotations and audit events.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::Error;
+use crate::seal::Sealed;
+
+macro_rules! string_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// Every value.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stored text.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Error;
+
+            fn from_str(s: &str) -> Result<Self, Error> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(Error::Corrupt(format!("unknown {} {other:?}", stringify!($name)))),
+                }
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// The saga's states (ARCHITECTURE.md).
+    RotationState {
+        /// Request validated, row inserted.
+        Planned => "planned",
+        /// Key pair generated and sealed in the same transaction.
+        KeyGenerated => "key_generated",
+        /// An Auth0 slot is free for the new credential.
+        SlotFreed => "slot_freed",
+        /// The credential exists at Auth0.
+        Registered => "registered",
+        /// The credential is attached to private_key_jwt.
+        Attached => "attached",
+        /// keyward signs with the new key.
+        Active => "active",
+        /// The old key has been detached, deleted and destroyed.
+        Retired => "retired",
+        /// Done.
+        Completed => "completed",
+        /// Compensated; the old key stays active.
+        Failed => "failed",
+    }
+}
+
+impl RotationState {
+    /// Open rotations block another rotation of the same client.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Planned | Self::KeyGenerated | Self::SlotFreed | Self::Registered | Self::Attached)
+    }
+}
+
+string_enum! {
+    /// A managed key's life.
+    KeyState {
+        /// Generated, not yet signing.
+        Pending => "pending",
+        /// Signing.
+        Active => "active",
+        /// Still attached, retired at `retire_at`.
+        Retiring => "retiring",
+        /// Detached, deleted at Auth0, private key destroyed.
+        Retired => "retired",
+    }
+}
+
+/// A private key in custody, with its certificate artifacts and Auth0 credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// keyward's id for the key.
+    pub key_id: String,
+    /// Tenant name.
+    pub tenant: String,
+    /// Auth0 client id.
+    pub client_id: String,
+    /// RFC 7638 thumbprint.
+    pub kid: String,
+    /// JWS algorithm.
+    pub algorithm: String,
+    /// RSA modulus size.
+    pub key_bits: u32,
+    /// SPKI PEM.
+    pub public_key_pem: String,
+    /// Certificate PEM (Auth0's `\r\n` form).
+    pub cert_pem: String,
+    /// PKCS#7 PEM.
+    pub pkcs: String,
+    /// SHA-1 fingerprint with colons.
+    pub fingerprint: String,
+    /// SHA-1 fingerprint without separators.
+    pub thumbprint: String,
+    /// base64url SHA-256 of the certificate.
+    pub thumbprint_sha256: String,
+    /// `/CN=…`.
+    pub subject_dn: String,
+    /// The sealed private key.
+    pub sealed: Sealed,
+    /// The Auth0 credential id once registered.
+    pub credential_id: Option<String>,
+    /// Where it is in its life.
+    pub state: KeyState,
+    /// UNIX milliseconds.
+    pub created_at: i64,
+    /// Credential expiry, UNIX milliseconds.
+    pub expires_at: Option<i64>,
+    /// When it became active.
+    pub activated_at: Option<i64>,
+    /// When a retiring key is retired.
+    pub retire_at: Option<i64>,
+    /// The latest `exp` keyward signed with it (UNIX milliseconds).
+    pub last_signed_exp: Option<i64>,
+}
+
+/// One client-credential rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationRecord {
+    /// keyward's id.
+    pub rotation_id: String,
+    /// Tenant name.
+    pub tenant: String,
+    /// Auth0 client id.
+    pub client_id: String,
+    /// Saga state.
+    pub state: RotationState,
+    /// The caller's idempotency key.
+    pub request_id: Option<String>,
+    /// A hash of the request's parameters: the same request_id with another body is refused.
+    pub request_hash: String,
+    /// The request's parameters (JSON).
+    pub params: String,
+    /// The key being rolled in.
+    pub new_key_id: Option<String>,
+    /// The key being rolled out.
+    pub old_key_id: Option<String>,
+    /// Its Auth0 credential.
+    pub new_credential_id: Option<String>,
+    /// The old Auth0 credential.
+    pub old_credential_id: Option<String>,
+    /// When the old key is retired.
+    pub retire_at: Option<i64>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// UNIX milliseconds.
+    pub created_at: i64,
+    /// UNIX milliseconds.
+    pub updated_at: i64,
+    /// Bumped by every update; updates compare and set it.
+    pub version: i64,
+}
+
+/// One audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// Assigned by the store (0 before insertion).
+    pub id: i64,
+    /// UNIX milliseconds.
+    pub at: i64,
+    /// Who: a principal or `keyward` for background work.
+    pub actor: String,
+    /// Tenant name.
+    pub tenant: String,
+    /// What it concerns: a client or connection id.
+    pub subject: String,
+    /// e.g. `rotation.registered`, `signing.denied`.
+    pub kind: String,
+    /// JSON detail, never secret.
+    pub detail: String,
+}
+
+/// What inserting a rotation found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// The new rotation was stored.
+    New,
+    /// A rotation with this request_id exists already.
+    SameRequest(RotationRecord),
+    /// Another rotation of the client is open.
+    Busy(RotationRecord),
+}
+
+/// One connection key rotation, recorded for idempotency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionRotationRecord {
+    /// keyward's id.
+    pub id: String,
+    /// Tenant name.
+    pub tenant: String,
+    /// Auth0 connection id.
+    pub connection_id: String,
+    /// The caller's idempotency key.
+    pub request_id: Option<String>,
+    /// A hash of the request's parameters.
+    pub request_hash: String,
+    /// JSON: `{"state":"pending","before":[kids]}` or the verified result.
+    pub result: String,
+    /// Whether every key verified.
+    pub verified: bool,
+    /// UNIX milliseconds.
+    pub created_at: i64,
+}
+
+/// A connection key as keyward last saw and verified it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionKeyRecord {
+    /// Tenant name.
+    pub tenant: String,
+    /// Auth0 connection id.
+    pub connection_id: String,
+    /// Its kid.
+    pub kid: String,
+    /// JWS algorithm.
+    pub algorithm: String,
+    /// `/CN=…`.
+    pub subject_dn: String,
+    /// Certificate PEM.
+    pub cert: String,
+    /// SHA-1 fingerprint.
+    pub fingerprint: String,
+    /// SHA-1 thumbprint.
+    pub thumbprint: String,
+    /// PKCS#7 PEM.
+    pub pkcs: String,
+    /// `current`, `next` or `previous`.
+    pub status: String,
+    /// Whether keyward's checks passed.
+    pub verified: bool,
+    /// UNIX milliseconds.
+    pub seen_at: i64,
+}

@@ -1,0 +1,72 @@
+//! A configured tenant with its Auth0 client.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use keyward_auth0::{AssertionProvider, Auth0Client, BoxError, ClientAuth};
+use keyward_crypto::{Algorithm, AssertionParams, Backend, PrivateKey, Signer, client_assertion, signer_for};
+
+use crate::Error;
+use crate::config::{ManagementAuth, TenantConfig};
+
+/// A tenant keyward manages, ready to call.
+pub struct Tenant {
+    /// Its configuration.
+    pub config: TenantConfig,
+    /// Its Management and Authentication API client.
+    pub auth0: Auth0Client,
+}
+
+impl std::fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tenant({})", self.config.name)
+    }
+}
+
+/// Signs the management application's own private_key_jwt assertions.
+struct KeyAssertions {
+    client_id: String,
+    signer: Box<dyn Signer>,
+}
+
+impl AssertionProvider for KeyAssertions {
+    fn assertion(&self, audience: &str) -> Result<String, BoxError> {
+        let params = AssertionParams {
+            client_id: &self.client_id,
+            audience,
+            now: SystemTime::now(),
+            lifetime: Duration::from_secs(60),
+            kid: None,
+        };
+        Ok(client_assertion(&*self.signer, &params, &mut crate::rng::os_rng())?)
+    }
+}
+
+impl Tenant {
+    /// Builds the tenant's Auth0 client from its configuration.
+    pub fn connect(config: TenantConfig) -> Result<Self, Error> {
+        let mut c = keyward_auth0::Config::new(config.domain.clone());
+        if let Some(u) = &config.base_url {
+            let url = url::Url::parse(u)
+                .map_err(|e| Error::Config(vec![format!("tenants.{}.base_url: {e}", config.name)]))?;
+            c = c.with_base_url(url);
+        }
+        if let Some(ca) = &config.ca_file {
+            c = c.with_extra_root_ca_pem(crate::files::read_text(ca)?);
+        }
+        let client_id = config.management_client_id.clone();
+        let auth = match &config.management_auth {
+            ManagementAuth::Secret(s) => ClientAuth::SecretPost { client_id, client_secret: s.clone() },
+            ManagementAuth::PrivateKeyFile(path) => {
+                let key = PrivateKey::from_pem(&crate::files::read_text(path)?)?;
+                let signer = signer_for(Backend::fastest(), &key, Algorithm::RS256)?;
+                ClientAuth::PrivateKeyJwt {
+                    client_id: client_id.clone(),
+                    provider: Arc::new(KeyAssertions { client_id, signer }),
+                }
+            }
+        };
+        let auth0 = Auth0Client::new(c, auth)?;
+        Ok(Self { config, auth0 })
+    }
+}

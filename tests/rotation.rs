@@ -1,0 +1,366 @@
+//! The rotation saga against the real emulator over HTTP, on SQLite and PostgreSQL: happy path,
+//! repeated rotations within Auth0's limits, retirement, slot refusals, unknown outcomes,
+//! outages, idempotency and concurrency. The emulator's state is the independent witness.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use keyward::config::{Defaults, ManagementAuth, TenantConfig};
+use keyward::rotation::{Engine, RotateRequest};
+use keyward::seal::{self, Kek, KeyIdentity};
+use keyward::store::{KeyState, RotationState, SqlStore, Store};
+use keyward::tenant::Tenant;
+use keyward_auth0_emulator::{EmulatorConfig, RunningEmulator, Seed};
+use keyward_crypto::{Algorithm, AssertionParams, Backend, PrivateKey, client_assertion, signer_for};
+use serde_json::{Value, json};
+
+const SEED: &str = include_str!("../crates/keyward-auth0-emulator/examples/seed.json");
+const APP: &str = "demo-app";
+
+fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
+    rand_core::UnwrapErr(getrandom::SysRng)
+}
+
+struct World {
+    emu: RunningEmulator,
+    engine: Engine,
+    store: Arc<dyn Store>,
+    kek: Arc<Kek>,
+    http: reqwest::Client,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqlStore::connect(&format!("sqlite://{}", dir.path().join("k.db").display())).await.unwrap();
+    let mut out: Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> =
+        vec![("sqlite", Arc::new(sqlite), Some(dir))];
+    match std::env::var("KEYWARD_TEST_DATABASE_URL") {
+        Ok(url) => {
+            use sqlx::Connection;
+            let schema = format!("kw_{}", keyward_uuid());
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut conn).await.unwrap();
+            let sep = if url.contains('?') { '&' } else { '?' };
+            let pg = SqlStore::connect(&format!("{url}{sep}options=-c%20search_path%3D{schema}")).await.unwrap();
+            out.push(("postgres", Arc::new(pg), None));
+        }
+        Err(_) => eprintln!("NOTE: KEYWARD_TEST_DATABASE_URL is not set; the PostgreSQL half of this test did not run"),
+    }
+    out
+}
+
+fn keyward_uuid() -> String {
+    let mut b = [0u8; 8];
+    rand_core::Rng::fill_bytes(&mut rng(), &mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+async fn world(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>, seed: &str, grace: Duration) -> World {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = EmulatorConfig {
+        seed: Seed::from_json(seed).unwrap(),
+        domain: Some("dev-tenant.keyward.local".into()),
+        control: true,
+        ..Default::default()
+    };
+    let emu = keyward_auth0_emulator::start(listener, config).await.unwrap();
+    let tenant = TenantConfig {
+        name: "dev".into(),
+        domain: "dev-tenant.keyward.local".into(),
+        base_url: Some(emu.base_url()),
+        ca_file: None,
+        management_client_id: "keyward-management".into(),
+        management_auth: ManagementAuth::Secret("dev-management-secret-change-me".to_owned().into()),
+        clients: [APP.to_owned(), "other-app".to_owned()].into(),
+        connections: ["con_demooidc0000001".to_owned()].into(),
+    };
+    let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(tenant).unwrap())]);
+    let kek = Arc::new(Kek::generate(&mut rng()));
+    let defaults = Defaults { grace_period: grace, algorithm: Algorithm::RS256, key_bits: 2048 };
+    let engine = Engine::new(store.clone(), tenants, kek.clone(), defaults);
+    World { emu, engine, store, kek, http: reqwest::Client::new(), _dir: dir }
+}
+
+fn request() -> RotateRequest {
+    RotateRequest { tenant: "dev".into(), client_id: APP.into(), ..Default::default() }
+}
+
+impl World {
+    async fn state(&self) -> Value {
+        self.http.get(format!("{}/__emulator/state", self.emu.base_url())).send().await.unwrap().json().await.unwrap()
+    }
+
+    async fn app(&self) -> Value {
+        self.state().await["clients"].as_array().unwrap().iter().find(|c| c["client_id"] == APP).unwrap().clone()
+    }
+
+    async fn fault(&self, f: Value) {
+        self.http.post(format!("{}/__emulator/faults", self.emu.base_url())).json(&f).send().await.unwrap();
+    }
+
+    /// The invariants of the rotation-service issue, checked against the emulator and the store.
+    async fn check_invariants(&self, name: &str) {
+        let app = self.app().await;
+        let creds = app["credentials"].as_array().unwrap();
+        let attached: Vec<&Value> = creds.iter().filter(|c| c["attached"] == true).collect();
+        assert!(attached.len() <= 2, "{name}: {app}");
+        assert!(creds.len() <= 4, "{name}: {app}");
+        let keys = self.store.keys("dev", APP).await.unwrap();
+        for c in &attached {
+            let id = c["id"].as_str().unwrap();
+            if let Some(k) = keys.iter().find(|k| k.credential_id.as_deref() == Some(id)) {
+                assert_ne!(k.state, KeyState::Retired, "{name}: attached credential {id} has no private key");
+                let who = KeyIdentity { tenant: "dev", client_id: APP, key_id: &k.key_id };
+                assert!(seal::open(&[&self.kek], who, &k.sealed).is_ok(), "{name}: {id}");
+            }
+        }
+        // No keyward-created credential is orphaned: each is attached, or its key still retires.
+        for c in creds.iter().filter(|c| c["attached"] == false) {
+            let id = c["id"].as_str().unwrap();
+            assert!(keys.iter().all(|k| k.credential_id.as_deref() != Some(id)), "{name}: orphan {id}");
+        }
+        // The active key works for a private_key_jwt token exchange.
+        if let Some(active) = keys.iter().find(|k| k.state == KeyState::Active) {
+            let (status, body) = self.exchange_with(active).await;
+            assert_eq!(status, 200, "{name}: {body}");
+        }
+    }
+
+    async fn exchange_with(&self, key: &keyward::store::KeyRecord) -> (u16, Value) {
+        let who = KeyIdentity { tenant: "dev", client_id: APP, key_id: &key.key_id };
+        let der = seal::open(&[&self.kek], who, &key.sealed).unwrap();
+        let private = PrivateKey::from_der(&der).unwrap();
+        let alg: Algorithm = key.algorithm.parse().unwrap();
+        let signer = signer_for(Backend::fastest(), &private, alg).unwrap();
+        let params = AssertionParams {
+            client_id: APP,
+            audience: "https://dev-tenant.keyward.local/",
+            now: SystemTime::now(),
+            lifetime: Duration::from_secs(60),
+            kid: Some(&key.kid),
+        };
+        let assertion = client_assertion(&*signer, &params, &mut rng()).unwrap();
+        let r = self
+            .http
+            .post(format!("{}/oauth/token", self.emu.base_url()))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                ("client_assertion", assertion.as_str()),
+                ("audience", "https://api.demo.local/"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+}
+
+#[tokio::test]
+async fn first_rotation_activates_a_working_key() {
+    for (name, store, dir) in stores().await {
+        let w = world(store, dir, SEED, Duration::from_secs(600)).await;
+        let out = w.engine.rotate_client(&request()).await.unwrap();
+        assert_eq!(out.rotation.state, RotationState::Completed, "{name}: nothing to retire on the first rotation");
+        let key = out.credential.unwrap();
+        assert_eq!(key.state, KeyState::Active);
+        let app = w.app().await;
+        assert_eq!(app["credentials"].as_array().unwrap().len(), 1, "{name}");
+        assert_eq!(app["credentials"][0]["kid"], key.kid);
+        assert_eq!(app["credentials"][0]["attached"], true);
+        assert_eq!(app["credentials"][0]["id"].as_str(), key.credential_id.as_deref());
+        // The certificate artifacts are Auth0-shaped and the emulator's kid matches ours.
+        let cert = keyward_crypto::Certificate::from_pem(&key.cert_pem).unwrap();
+        assert_eq!(cert.public_key().unwrap().thumbprint().unwrap(), key.kid);
+        w.check_invariants(name).await;
+        let events = w.store.audit_after(0, 100).await.unwrap();
+        assert!(events.iter().any(|e| e.kind == "rotation.registered"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn ten_rotations_stay_within_auth0_limits() {
+    for (name, store, dir) in stores().await {
+        let w = world(store, dir, SEED, Duration::from_secs(600)).await;
+        let mut last = None;
+        for i in 0..10 {
+            let out = w.engine.rotate_client(&request()).await.unwrap_or_else(|e| panic!("{name} rotation {i}: {e}"));
+            last = out.credential;
+            w.check_invariants(name).await;
+        }
+        let keys = w.store.keys("dev", APP).await.unwrap();
+        let active: Vec<_> = keys.iter().filter(|k| k.state == KeyState::Active).collect();
+        let retiring: Vec<_> = keys.iter().filter(|k| k.state == KeyState::Retiring).collect();
+        assert_eq!(active.len(), 1, "{name}");
+        assert_eq!(active[0].key_id, last.unwrap().key_id, "{name}: the newest key is active");
+        assert!(retiring.len() <= 1, "{name}: {retiring:?}");
+        assert!(keys.iter().filter(|k| k.state == KeyState::Retired).all(|k| k.sealed.ciphertext.is_empty()));
+    }
+}
+
+#[tokio::test]
+async fn old_key_retires_after_the_grace_period() {
+    for (name, store, dir) in stores().await {
+        let w = world(store, dir, SEED, Duration::from_millis(1)).await;
+        w.engine.rotate_client(&request()).await.unwrap();
+        let second = w.engine.rotate_client(&request()).await.unwrap();
+        assert_eq!(second.rotation.state, RotationState::Active);
+        let old = second.previous.unwrap();
+        assert_eq!(old.state, KeyState::Retiring);
+        // Both keys work during the grace period.
+        assert_eq!(w.exchange_with(&old).await.0, 200, "{name}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let now = keyward::rotation::millis_now();
+        assert_eq!(w.engine.retire_due(now).await.unwrap(), 1, "{name}");
+        let app = w.app().await;
+        let ids: Vec<&str> = app["credentials"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, [second.credential.unwrap().credential_id.unwrap()], "{name}");
+        assert_eq!(w.store.key(&old.key_id).await.unwrap().unwrap().state, KeyState::Retired);
+        assert_eq!(w.engine.rotation(&second.rotation.rotation_id).await.unwrap().state, RotationState::Completed);
+        w.check_invariants(name).await;
+    }
+}
+
+#[tokio::test]
+async fn unmanaged_slots_refuse_without_eviction_and_nothing_changes() {
+    for (name, store, dir) in stores().await {
+        let w = world(store, dir, SEED, Duration::from_secs(600)).await;
+        // Two credentials keyward does not manage, both attached.
+        let token = management_token(&w).await;
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let pem = keyward_crypto::aws_lc_generate(keyward_crypto::KeySpec::Rsa(2048))
+                .unwrap()
+                .public_key()
+                .to_spki_pem()
+                .unwrap();
+            let c: Value = w
+                .http
+                .post(format!("{}/api/v2/clients/{APP}/credentials", w.emu.base_url()))
+                .bearer_auth(&token)
+                .json(&json!({"credential_type": "public_key", "pem": pem}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            ids.push(json!({"id": c["id"]}));
+        }
+        w.http
+            .patch(format!("{}/api/v2/clients/{APP}", w.emu.base_url()))
+            .bearer_auth(&token)
+            .json(&json!({"client_authentication_methods": {"private_key_jwt": {"credentials": ids}}}))
+            .send()
+            .await
+            .unwrap();
+        let before = w.app().await;
+        let err = w.engine.rotate_client(&request()).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, keyward::Error::FailedPrecondition(_)), "{name}: {err}");
+        assert!(msg.contains("unmanaged") && msg.contains("evict_unmanaged"), "{name}: {msg}");
+        assert_eq!(w.app().await["credentials"], before["credentials"], "{name}: nothing changed at Auth0");
+        // With permission, one unmanaged credential makes room.
+        let out = w.engine.rotate_client(&RotateRequest { evict_unmanaged: true, ..request() }).await.unwrap();
+        assert_eq!(out.credential.unwrap().state, KeyState::Active, "{name}");
+        w.check_invariants(name).await;
+    }
+}
+
+async fn management_token(w: &World) -> String {
+    let r: Value = w
+        .http
+        .post(format!("{}/oauth/token", w.emu.base_url()))
+        .json(&json!({"grant_type": "client_credentials", "client_id": "keyward-management", "client_secret": "dev-management-secret-change-me", "audience": "https://dev-tenant.keyward.local/api/v2/"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn unknown_outcomes_are_reconciled_and_outages_resume() {
+    for (name, store, dir) in stores().await {
+        let w = world(store, dir, SEED, Duration::from_secs(600)).await;
+        // The create took effect but the answer was lost: matched by kid, not duplicated.
+        w.fault(json!({"method": "POST", "path_prefix": format!("/api/v2/clients/{APP}/credentials"), "action": {"kind": "drop_after"}})).await;
+        // The attach took effect but the answer was lost: confirmed by reading the client.
+        w.fault(json!({"method": "PATCH", "path_prefix": format!("/api/v2/clients/{APP}"), "action": {"kind": "drop_after"}})).await;
+        let out = w.engine.rotate_client(&request()).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(w.app().await["credentials"].as_array().unwrap().len(), 1, "{name}: no duplicate credential");
+        assert_eq!(out.credential.unwrap().state, KeyState::Active);
+
+        // Auth0 down: UNAVAILABLE, the rotation stays open, and a retry with the same request_id resumes it.
+        w.fault(json!({"path_prefix": "/api/v2/", "times": 50, "action": {"kind": "status", "status": 503}})).await;
+        let req = RotateRequest { request_id: Some("outage-1".into()), ..request() };
+        let err = w.engine.rotate_client(&req).await.unwrap_err();
+        assert!(matches!(err, keyward::Error::Unavailable(_)), "{name}: {err}");
+        assert_eq!(w.store.open_rotations().await.unwrap().len(), 1, "{name}");
+        w.http.delete(format!("{}/__emulator/faults", w.emu.base_url())).send().await.unwrap();
+        let resumed = w.engine.rotate_client(&req).await.unwrap();
+        assert_eq!(resumed.rotation.state, RotationState::Active, "{name}");
+        assert_eq!(resumed.rotation.request_id.as_deref(), Some("outage-1"));
+        w.check_invariants(name).await;
+    }
+}
+
+#[tokio::test]
+async fn idempotency_and_concurrency() {
+    for (name, store, dir) in stores().await {
+        let w = Arc::new(world(store, dir, SEED, Duration::from_secs(600)).await);
+        let req = RotateRequest { request_id: Some("req-42".into()), ..request() };
+        let a = w.engine.rotate_client(&req).await.unwrap();
+        let b = w.engine.rotate_client(&req).await.unwrap();
+        assert_eq!(a.rotation.rotation_id, b.rotation.rotation_id, "{name}");
+        assert_eq!(w.app().await["credentials"].as_array().unwrap().len(), 1);
+        let other = RotateRequest { key_bits: Some(3072), ..req.clone() };
+        let err = w.engine.rotate_client(&other).await.unwrap_err();
+        assert!(matches!(err, keyward::Error::InvalidArgument { flag: "request_id", .. }), "{name}: {err}");
+
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let w = w.clone();
+                tokio::spawn(async move { w.engine.rotate_client(&request()).await })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(keyward::Error::Aborted(m)) => assert!(m.contains("in progress"), "{m}"),
+                Err(e) => panic!("{name}: {e}"),
+            }
+        }
+        assert!(ok >= 1, "{name}");
+        w.check_invariants(name).await;
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_change_nothing() {
+    for (name, store, dir) in stores().await {
+        let w = world(store, dir, SEED, Duration::from_secs(600)).await;
+        let cases: Vec<(RotateRequest, &str)> = vec![
+            (RotateRequest { tenant: "nope".into(), ..request() }, "tenant"),
+            (RotateRequest { client_id: "stranger".into(), ..request() }, "client"),
+            (RotateRequest { algorithm: Some(Algorithm::ES256), ..request() }, "algorithm"),
+            (RotateRequest { key_bits: Some(1024), ..request() }, "key_bits"),
+            (RotateRequest { grace_period: Some(Duration::from_secs(365 * 24 * 3600)), ..request() }, "grace_period"),
+            (RotateRequest { credential_lifetime: Some(Duration::from_secs(5)), ..request() }, "credential_lifetime"),
+            (RotateRequest { request_id: Some("x".repeat(129)), ..request() }, "request_id"),
+        ];
+        for (req, field) in cases {
+            let err = w.engine.rotate_client(&req).await.unwrap_err();
+            assert!(err.to_string().contains(field), "{name}: {field}: {err}");
+        }
+        assert!(w.store.open_rotations().await.unwrap().is_empty());
+        assert!(w.store.keys("dev", APP).await.unwrap().is_empty());
+        assert_eq!(w.app().await["credentials"], json!([]), "{name}");
+    }
+}

@@ -1,0 +1,249 @@
+//! The store's one test suite, run against SQLite and against the real PostgreSQL named by
+//! `KEYWARD_TEST_DATABASE_URL` (each test in a schema of its own).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use keyward::seal::{self, Kek, KeyIdentity};
+use keyward::store::{AuditEvent, Inserted, KeyRecord, KeyState, RotationRecord, RotationState, SqlStore, Store};
+
+fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
+    rand_core::UnwrapErr(getrandom::SysRng)
+}
+
+fn unique(prefix: &str) -> String {
+    let mut b = [0u8; 6];
+    rand_core::Rng::fill_bytes(&mut rng(), &mut b);
+    format!("{prefix}{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+}
+
+/// A SQLite store in a temporary directory, and a PostgreSQL store in a fresh schema (when
+/// KEYWARD_TEST_DATABASE_URL is set; CI sets it).
+async fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqlStore::connect(&format!("sqlite://{}", dir.path().join("keyward.db").display())).await.unwrap();
+    let mut out: Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> =
+        vec![("sqlite", Arc::new(sqlite), Some(dir))];
+    match std::env::var("KEYWARD_TEST_DATABASE_URL") {
+        Ok(url) => out.push(("postgres", Arc::new(postgres_in_new_schema(&url).await), None)),
+        Err(_) => eprintln!("NOTE: KEYWARD_TEST_DATABASE_URL is not set; the PostgreSQL half of this test did not run"),
+    }
+    out
+}
+
+async fn postgres_in_new_schema(url: &str) -> SqlStore {
+    use sqlx::Connection;
+    let schema = unique("kw_");
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut conn).await.unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    SqlStore::connect(&format!("{url}{sep}options=-c%20search_path%3D{schema}")).await.unwrap()
+}
+
+fn rotation(tenant: &str, client: &str, request_id: Option<&str>) -> RotationRecord {
+    RotationRecord {
+        rotation_id: unique("rot_"),
+        tenant: tenant.into(),
+        client_id: client.into(),
+        state: RotationState::Planned,
+        request_id: request_id.map(str::to_owned),
+        request_hash: "h1".into(),
+        params: r#"{"algorithm":"RS256"}"#.into(),
+        new_key_id: None,
+        old_key_id: None,
+        new_credential_id: None,
+        old_credential_id: None,
+        retire_at: None,
+        error: None,
+        created_at: 1,
+        updated_at: 1,
+        version: 0,
+    }
+}
+
+fn key(kek: &Kek, tenant: &str, client: &str, secret: &[u8]) -> KeyRecord {
+    let key_id = unique("key_");
+    let sealed =
+        seal::seal(kek, KeyIdentity { tenant, client_id: client, key_id: &key_id }, secret, &mut rng()).unwrap();
+    KeyRecord {
+        kid: unique("kid_"),
+        key_id,
+        tenant: tenant.into(),
+        client_id: client.into(),
+        algorithm: "RS256".into(),
+        key_bits: 2048,
+        public_key_pem: "pub".into(),
+        cert_pem: "cert".into(),
+        pkcs: "pkcs".into(),
+        fingerprint: "AA:BB".into(),
+        thumbprint: "AABB".into(),
+        thumbprint_sha256: "x".into(),
+        subject_dn: "/CN=x".into(),
+        sealed,
+        credential_id: None,
+        state: KeyState::Pending,
+        created_at: 1,
+        expires_at: None,
+        activated_at: None,
+        retire_at: None,
+        last_signed_exp: None,
+    }
+}
+
+#[tokio::test]
+async fn rotations_are_unique_per_client_and_request() {
+    for (name, store, _dir) in stores().await {
+        let first = rotation("dev", "app", Some("req-1"));
+        assert_eq!(store.insert_rotation(&first).await.unwrap(), Inserted::New, "{name}");
+        // The same request_id returns the stored rotation.
+        let again = rotation("dev", "app", Some("req-1"));
+        assert_eq!(store.insert_rotation(&again).await.unwrap(), Inserted::SameRequest(first.clone()), "{name}");
+        // Another request while one is open is busy.
+        match store.insert_rotation(&rotation("dev", "app", Some("req-2"))).await.unwrap() {
+            Inserted::Busy(open) => assert_eq!(open.rotation_id, first.rotation_id, "{name}"),
+            other => panic!("{name}: {other:?}"),
+        }
+        // Other clients and tenants are independent.
+        assert_eq!(store.insert_rotation(&rotation("dev", "other", None)).await.unwrap(), Inserted::New);
+        assert_eq!(store.insert_rotation(&rotation("prod", "app", Some("req-1"))).await.unwrap(), Inserted::New);
+        assert_eq!(store.open_rotations().await.unwrap().len(), 3, "{name}");
+
+        // Compare-and-set: a stale copy loses.
+        let mut a = store.rotation(&first.rotation_id).await.unwrap().unwrap();
+        let mut stale = a.clone();
+        a.state = RotationState::Failed;
+        a.error = Some("Auth0 said no".into());
+        store.update_rotation(&mut a).await.unwrap();
+        assert_eq!(a.version, 1);
+        stale.state = RotationState::KeyGenerated;
+        assert!(matches!(store.update_rotation(&mut stale).await, Err(keyward::Error::Conflict(_))), "{name}");
+        let stored = store.rotation(&first.rotation_id).await.unwrap().unwrap();
+        assert_eq!((stored.state, stored.error.as_deref()), (RotationState::Failed, Some("Auth0 said no")));
+        // FAILED is not open: the client can rotate again, and the old request_id still answers.
+        assert_eq!(
+            store.insert_rotation(&rotation("dev", "app", Some("req-3"))).await.unwrap(),
+            Inserted::New,
+            "{name}"
+        );
+        assert_eq!(store.rotation_by_request("dev", "req-1").await.unwrap().unwrap().state, RotationState::Failed);
+        assert!(store.rotation("nope").await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn concurrent_inserts_yield_one_rotation() {
+    for (name, store, _dir) in stores().await {
+        let tasks: Vec<_> = (0..10)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store.insert_rotation(&rotation("dev", "busy-app", Some(&format!("r{i}")))).await
+                })
+            })
+            .collect();
+        let mut new = 0;
+        for t in tasks {
+            match t.await.unwrap().unwrap() {
+                Inserted::New => new += 1,
+                Inserted::Busy(_) => {}
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        assert_eq!(new, 1, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn keys_are_sealed_activated_and_retired_atomically() {
+    let kek = Kek::generate(&mut rng());
+    for (name, store, _dir) in stores().await {
+        let mut r = rotation("dev", "app", None);
+        store.insert_rotation(&r).await.unwrap();
+        let k1 = key(&kek, "dev", "app", b"first private key");
+        r.state = RotationState::KeyGenerated;
+        r.new_key_id = Some(k1.key_id.clone());
+        store.save_generated_key(&k1, &mut r).await.unwrap();
+        assert_eq!(store.rotation(&r.rotation_id).await.unwrap().unwrap().state, RotationState::KeyGenerated);
+        let stored = store.key(&k1.key_id).await.unwrap().unwrap();
+        assert_eq!(stored, k1, "{name}");
+        let who = KeyIdentity { tenant: "dev", client_id: "app", key_id: &k1.key_id };
+        assert_eq!(seal::open(&[&kek], who, &stored.sealed).unwrap().as_slice(), b"first private key");
+
+        // A stale rotation copy makes the whole transaction fail: the key is not stored.
+        let mut stale = r.clone();
+        stale.version -= 1;
+        let k_lost = key(&kek, "dev", "app", b"lost");
+        assert!(store.save_generated_key(&k_lost, &mut stale).await.is_err(), "{name}");
+        assert!(store.key(&k_lost.key_id).await.unwrap().is_none(), "{name}: no half-written key");
+
+        r.state = RotationState::Active;
+        store.activate(&mut r, &k1.key_id, None, 0).await.unwrap();
+        assert_eq!(store.keys_in_state(KeyState::Active).await.unwrap().len(), 1);
+
+        // The next rotation: k2 active, k1 retiring until retire_at, in one step.
+        let mut r2 = rotation("dev", "app", None);
+        store.insert_rotation(&r2).await.unwrap();
+        let k2 = key(&kek, "dev", "app", b"second");
+        r2.state = RotationState::KeyGenerated;
+        store.save_generated_key(&k2, &mut r2).await.unwrap();
+        r2.state = RotationState::Active;
+        store.activate(&mut r2, &k2.key_id, Some(&k1.key_id), 5_000).await.unwrap();
+        let keys = store.keys("dev", "app").await.unwrap();
+        let states: Vec<_> = keys.iter().map(|k| (k.key_id.clone(), k.state, k.retire_at)).collect();
+        assert!(states.contains(&(k1.key_id.clone(), KeyState::Retiring, Some(5_000))), "{name}: {states:?}");
+        assert!(states.contains(&(k2.key_id.clone(), KeyState::Active, None)), "{name}: {states:?}");
+
+        // A second active key for the client is refused by the database.
+        let mut r3 = rotation("dev", "app", None);
+        store.insert_rotation(&r3).await.unwrap();
+        let k3 = key(&kek, "dev", "app", b"third");
+        store.save_generated_key(&k3, &mut r3).await.unwrap();
+        let mut bad = k3.clone();
+        bad.state = KeyState::Active;
+        assert!(store.update_key(&bad).await.is_err(), "{name}: two active keys");
+
+        // Retirement and KEK rotation update the key in place.
+        let mut retired = store.key(&k1.key_id).await.unwrap().unwrap();
+        retired.state = KeyState::Retired;
+        retired.credential_id = Some("cred_x".into());
+        store.update_key(&retired).await.unwrap();
+        assert_eq!(store.key(&k1.key_id).await.unwrap().unwrap().state, KeyState::Retired);
+        let new_kek = Kek::generate(&mut rng());
+        let mut active = store.key(&k2.key_id).await.unwrap().unwrap();
+        let who2 = KeyIdentity { tenant: "dev", client_id: "app", key_id: &k2.key_id };
+        active.sealed = seal::rewrap(&[&kek], &new_kek, who2, &active.sealed, &mut rng()).unwrap();
+        store.update_key(&active).await.unwrap();
+        let reread = store.key(&k2.key_id).await.unwrap().unwrap();
+        assert_eq!(seal::open(&[&new_kek], who2, &reread.sealed).unwrap().as_slice(), b"second");
+        assert!(matches!(store.update_key(&key(&kek, "dev", "app", b"x")).await, Err(keyward::Error::NotFound(_))));
+    }
+}
+
+#[tokio::test]
+async fn audit_events_append_and_page() {
+    for (name, store, _dir) in stores().await {
+        for i in 0..5 {
+            let e = AuditEvent {
+                id: 0,
+                at: i,
+                actor: "keyward".into(),
+                tenant: "dev".into(),
+                subject: "app".into(),
+                kind: format!("rotation.step{i}"),
+                detail: "{}".into(),
+            };
+            store.append_audit(&e).await.unwrap();
+        }
+        let first = store.audit_after(0, 3).await.unwrap();
+        assert_eq!(first.len(), 3, "{name}");
+        let rest = store.audit_after(first[2].id, 10).await.unwrap();
+        assert_eq!(rest.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["rotation.step3", "rotation.step4"]);
+    }
+}
+
+#[tokio::test]
+async fn bad_store_urls_are_refused() {
+    assert!(matches!(SqlStore::connect("mysql://x").await, Err(keyward::Error::Config(_))));
+    let err = SqlStore::connect("postgres://nobody@127.0.0.1:1/none").await.unwrap_err();
+    assert!(matches!(err, keyward::Error::Database(_)), "{err}");
+}
