@@ -63,16 +63,30 @@ pub enum Error {
     /// Auth0 is unreachable or rate-limited; the operation stays resumable.
     #[error("{0}")]
     Unavailable(String),
+    /// A keyward server refused a client command.
+    #[error("{}: {message}", code_name(*.code))]
+    Rpc {
+        /// The gRPC status code.
+        code: tonic::Code,
+        /// The server's message.
+        message: String,
+    },
     /// Writing JSON output failed.
     #[error("encoding output: {0}")]
     Output(String),
 }
 
 impl Error {
-    /// The process exit code for this error: 64 (EX_USAGE) for bad arguments, else 1.
+    /// The process exit code for this error: 64 (EX_USAGE) for bad arguments and configuration
+    /// (a server's INVALID_ARGUMENT included), 69 (EX_UNAVAILABLE) when a server cannot be
+    /// reached, 77 (EX_NOPERM) for a refused token, else 1.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::InvalidArgument { .. } | Error::Config(_) => 64,
+            Error::Rpc { code: tonic::Code::InvalidArgument, .. } => 64,
+            Error::Rpc { code: tonic::Code::Unavailable, .. } => 69,
+            Error::Rpc { code: tonic::Code::Unauthenticated | tonic::Code::PermissionDenied, .. } => 77,
+            Error::Rpc { .. } => 1,
             Error::Crypto(_)
             | Error::Io { .. }
             | Error::WouldOverwrite(_)
@@ -85,8 +99,8 @@ impl Error {
             | Error::Corrupt(_)
             | Error::Auth0(_)
             | Error::FailedPrecondition(_)
-            | Error::Aborted(_)
-            | Error::Unavailable(_) => 1,
+            | Error::Aborted(_) => 1,
+            Error::Unavailable(_) => 69,
         }
     }
 
@@ -100,5 +114,35 @@ impl Error {
 
     pub(crate) fn arg(flag: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidArgument { flag, reason: reason.into() }
+    }
+}
+
+impl From<tonic::Status> for Error {
+    fn from(s: tonic::Status) -> Self {
+        Error::Rpc { code: s.code(), message: s.message().to_owned() }
+    }
+}
+
+/// The canonical upper-case name of a gRPC status code.
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code as C;
+    match code {
+        C::Ok => "OK",
+        C::Cancelled => "CANCELLED",
+        C::Unknown => "UNKNOWN",
+        C::InvalidArgument => "INVALID_ARGUMENT",
+        C::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        C::NotFound => "NOT_FOUND",
+        C::AlreadyExists => "ALREADY_EXISTS",
+        C::PermissionDenied => "PERMISSION_DENIED",
+        C::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        C::FailedPrecondition => "FAILED_PRECONDITION",
+        C::Aborted => "ABORTED",
+        C::OutOfRange => "OUT_OF_RANGE",
+        C::Unimplemented => "UNIMPLEMENTED",
+        C::Internal => "INTERNAL",
+        C::Unavailable => "UNAVAILABLE",
+        C::DataLoss => "DATA_LOSS",
+        C::Unauthenticated => "UNAUTHENTICATED",
     }
 }

@@ -4,12 +4,15 @@
 
 pub mod cli;
 pub mod config;
+pub mod dev;
 mod error;
 pub(crate) mod files;
 pub mod grpc;
+pub mod kek;
 mod rng;
 pub mod rotation;
 pub mod seal;
+pub mod service;
 pub mod store;
 pub mod tenant;
 

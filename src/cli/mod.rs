@@ -1,9 +1,14 @@
-//! The `keyward` command line. Later issues add `serve`, `dev` and client commands.
+//! The `keyward` command line: the service (`serve`, `dev`), client commands against it, KEK
+//! rotation, and the offline key and JWT tools.
 
 mod bench;
 mod cert;
+mod client;
 mod jwt;
+mod kek;
 mod keygen;
+mod render;
+mod serve;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,10 +24,31 @@ use crate::Error;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    client: client::ClientOptions,
 }
+
+/// The endpoint client commands use unless told otherwise (what `keyward dev` listens on).
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:50051";
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the service with a configuration file.
+    Serve(serve::ServeArgs),
+    /// Run the service on its embedded default: SQLite, a generated KEK and an emulated Auth0.
+    Dev(serve::DevArgs),
+    /// Rotate a client credential or a connection's keys (against a running keyward).
+    #[command(subcommand)]
+    Rotate(client::RotateCommand),
+    /// Look up a rotation (against a running keyward).
+    #[command(subcommand)]
+    Rotation(client::RotationCommand),
+    /// List a client's credentials (against a running keyward).
+    #[command(subcommand)]
+    Credentials(client::CredentialsCommand),
+    /// Rotate the key-encryption key that wraps every stored private key.
+    #[command(subcommand)]
+    Kek(kek::KekCommand),
     /// Generate a key pair with an Auth0-shaped certificate and PKCS#7.
     Keygen(keygen::KeygenArgs),
     /// Certificate tools.
@@ -39,6 +65,12 @@ enum Command {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
+        Command::Serve(args) => serve::serve(args),
+        Command::Dev(args) => serve::dev(args),
+        Command::Rotate(cmd) => client::rotate(&cli.client, cmd),
+        Command::Rotation(cmd) => client::rotation(&cli.client, cmd),
+        Command::Credentials(cmd) => client::credentials(&cli.client, cmd),
+        Command::Kek(cmd) => kek::run(cmd, cli.client.json),
         Command::Keygen(args) => keygen::run(args),
         Command::Cert(cmd) => cert::run(cmd),
         Command::Jwt(cmd) => jwt::run(cmd),

@@ -32,7 +32,8 @@ pub fn to_status(e: &Error) -> Status {
         | Error::Kek(_)
         | Error::Seal
         | Error::Corrupt(_)
-        | Error::Config(_) => internal(e),
+        | Error::Config(_)
+        | Error::Rpc { .. } => internal(e),
     }
 }
 

@@ -179,6 +179,7 @@ impl Engine {
         let rotation = match self.store.insert_rotation(&record).await? {
             Inserted::New => {
                 self.audit(&record, "rotation.planned", "{}").await;
+                self.fault.after(record.state);
                 record
             }
             Inserted::SameRequest(existing) if existing.request_hash != hash => {
@@ -212,14 +213,17 @@ impl Engine {
         Ok(Rotated { rotation, credential, previous })
     }
 
-    /// Drives every open rotation to ACTIVE or FAILED (at start-up, after a crash).
-    pub async fn resume_open(&self) -> Vec<(String, Result<RotationState, Error>)> {
+    /// Drives every open rotation to ACTIVE or FAILED: all of them at start-up (after a crash),
+    /// or only those untouched for `older_than` (stalled by an outage, or left by another
+    /// replica) while serving.
+    pub async fn resume_open(&self, older_than: Option<Duration>) -> Vec<(String, Result<RotationState, Error>)> {
         let open = match self.store.open_rotations().await {
             Ok(o) => o,
             Err(e) => return vec![("*".into(), Err(e))],
         };
+        let cutoff = older_than.map(|d| millis_now() - i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         let mut out = Vec::new();
-        for r in open {
+        for r in open.into_iter().filter(|r| cutoff.is_none_or(|c| r.updated_at <= c)) {
             let id = r.rotation_id.clone();
             let result = match self.tenant(&r.tenant) {
                 Ok(t) => self.drive(t, r).await.map(|r| r.state),

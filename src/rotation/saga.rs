@@ -299,11 +299,24 @@ impl Engine {
                 r.state = RotationState::Retired;
                 self.store.update_rotation(&mut r).await?;
                 self.audit(&r, "rotation.retired", "{}").await;
-                r.state = RotationState::Completed;
-                self.store.update_rotation(&mut r).await?;
+                self.fault.after(r.state);
+                self.complete(&mut r).await?;
             }
             done += 1;
         }
+        // Rotations whose old key was retired by a process that stopped before completing them.
+        for mut r in self.store.rotations_in_state(RotationState::Retired).await? {
+            self.complete(&mut r).await?;
+        }
         Ok(done)
+    }
+
+    /// RETIRED → COMPLETED.
+    async fn complete(&self, r: &mut RotationRecord) -> Result<(), Error> {
+        r.state = RotationState::Completed;
+        self.store.update_rotation(r).await?;
+        self.audit(r, "rotation.completed", "{}").await;
+        self.fault.after(r.state);
+        Ok(())
     }
 }

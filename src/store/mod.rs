@@ -27,6 +27,8 @@ pub trait Store: Send + Sync + 'static {
     async fn rotation_by_old_key(&self, key_id: &str) -> Result<Option<RotationRecord>, Error>;
     /// Every rotation not yet ACTIVE or FAILED.
     async fn open_rotations(&self) -> Result<Vec<RotationRecord>, Error>;
+    /// Every rotation in `state`, oldest first.
+    async fn rotations_in_state(&self, state: RotationState) -> Result<Vec<RotationRecord>, Error>;
     /// Writes `rotation` if nobody changed it since it was read (its `version`), and bumps the
     /// version in place. A lost race is [`Error::Conflict`].
     async fn update_rotation(&self, rotation: &mut RotationRecord) -> Result<(), Error>;
@@ -51,6 +53,12 @@ pub trait Store: Send + Sync + 'static {
     async fn keys(&self, tenant: &str, client_id: &str) -> Result<Vec<KeyRecord>, Error>;
     /// Every key in a state (e.g. all active keys for the signer's cache, or for KEK rotation).
     async fn keys_in_state(&self, state: KeyState) -> Result<Vec<KeyRecord>, Error>;
+    /// Every key whose data key is wrapped by a KEK other than `kek_id` and still holds key
+    /// material (KEK rotation).
+    async fn keys_sealed_by_other(&self, kek_id: &str) -> Result<Vec<KeyRecord>, Error>;
+    /// Replaces a key's wrapped data key if it is still wrapped by `old_kek_id`; `false` when
+    /// the key changed meanwhile (retired, or rewrapped by another run). Nothing else changes.
+    async fn rewrap_key(&self, key_id: &str, old_kek_id: &str, sealed: &crate::seal::Sealed) -> Result<bool, Error>;
     /// Records a connection rotation; `false` when its request_id is already recorded.
     async fn insert_connection_rotation(&self, record: &ConnectionRotationRecord) -> Result<bool, Error>;
     /// A connection rotation by request_id.

@@ -8,6 +8,7 @@ use sqlx::{AnyPool, Row};
 use super::Store;
 use super::types::{
     AuditEvent, ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, RotationRecord,
+    RotationState,
 };
 use crate::Error;
 use crate::seal::Sealed;
@@ -301,6 +302,19 @@ impl Store for SqlStore {
         row.as_ref().map(rotation_from_row).transpose()
     }
 
+    async fn rotations_in_state(&self, state: RotationState) -> Result<Vec<RotationRecord>, Error> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            rotation_columns!(),
+            " FROM rotations WHERE state = $1 ORDER BY created_at"
+        ))
+        .bind(state.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::database)?;
+        rows.iter().map(rotation_from_row).collect()
+    }
+
     async fn open_rotations(&self) -> Result<Vec<RotationRecord>, Error> {
         let rows = sqlx::query(concat!(
             "SELECT ",
@@ -449,6 +463,33 @@ impl Store for SqlStore {
                 .await
                 .map_err(Error::database)?;
         rows.iter().map(key_from_row).collect()
+    }
+
+    async fn keys_sealed_by_other(&self, kek_id: &str) -> Result<Vec<KeyRecord>, Error> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM keys WHERE kek_id <> $1 AND state <> 'retired' ORDER BY created_at, key_id"
+        ))
+        .bind(kek_id.to_owned())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::database)?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn rewrap_key(&self, key_id: &str, old_kek_id: &str, sealed: &Sealed) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "UPDATE keys SET kek_id = $1, wrapped_dek = $2 WHERE key_id = $3 AND kek_id = $4 AND state <> 'retired'",
+        )
+        .bind(sealed.kek_id.clone())
+        .bind(sealed.wrapped_dek.clone())
+        .bind(key_id.to_owned())
+        .bind(old_kek_id.to_owned())
+        .execute(&self.pool)
+        .await
+        .map_err(Error::database)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn insert_connection_rotation(&self, c: &ConnectionRotationRecord) -> Result<bool, Error> {

@@ -1,0 +1,221 @@
+//! Client commands against a running keyward: `rotate client|connection`, `rotation get`,
+//! `credentials list`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+use zeroize::Zeroizing;
+
+use super::{parse_duration, render};
+use crate::Error;
+use crate::grpc::proto::{self, key_rotation_client::KeyRotationClient};
+
+/// Where the server is and how to prove who we are; accepted before or after the subcommand.
+#[derive(Debug, Clone, Args)]
+pub(super) struct ClientOptions {
+    /// keyward's gRPC endpoint.
+    #[arg(long, global = true, default_value = super::DEFAULT_ENDPOINT)]
+    endpoint: String,
+    /// A file holding the bearer token (default: $KEYWARD_TOKEN, else .keyward-dev/token).
+    #[arg(long, global = true)]
+    token_file: Option<PathBuf>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub(super) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum RotateCommand {
+    /// Rotate an application's private_key_jwt credential; returns once the new key is active.
+    Client(RotateClientArgs),
+    /// Rotate a connection's signing keys and verify what Auth0 returns.
+    Connection(RotateConnectionArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct RotateClientArgs {
+    /// Tenant name as configured.
+    #[arg(long)]
+    tenant: String,
+    /// Auth0 client_id.
+    #[arg(long)]
+    client: String,
+    /// RS256 (default), RS384 or PS256.
+    #[arg(long)]
+    alg: Option<String>,
+    /// RSA key size: 2048 (default), 3072 or 4096.
+    #[arg(long)]
+    bits: Option<u32>,
+    /// How long the old key stays attached (e.g. 10m); default from the server's config.
+    #[arg(long, value_parser = parse_duration)]
+    grace: Option<Duration>,
+    /// The new credential's lifetime (e.g. 90d); none by default.
+    #[arg(long, value_parser = parse_duration)]
+    lifetime: Option<Duration>,
+    /// Idempotency key: the same key returns the same rotation.
+    #[arg(long)]
+    request_id: Option<String>,
+    /// Allow evicting credentials keyward does not manage when both Auth0 slots are taken.
+    #[arg(long)]
+    evict_unmanaged: bool,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct RotateConnectionArgs {
+    /// Tenant name as configured.
+    #[arg(long)]
+    tenant: String,
+    /// Auth0 connection id (con_…).
+    #[arg(long)]
+    connection: String,
+    /// Signing algorithm of the new key (RS256, RS384, RS512, PS256, PS384, ES256, ES384).
+    #[arg(long)]
+    alg: Option<String>,
+    /// Idempotency key.
+    #[arg(long)]
+    request_id: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum RotationCommand {
+    /// Show one rotation.
+    Get {
+        /// The rotation id (rot_…).
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum CredentialsCommand {
+    /// The credentials keyward manages for a client, and what Auth0 holds.
+    List {
+        /// Tenant name as configured.
+        #[arg(long)]
+        tenant: String,
+        /// Auth0 client_id.
+        #[arg(long)]
+        client: String,
+    },
+}
+
+type Client = KeyRotationClient<InterceptedService<Channel, Bearer>>;
+
+/// Adds `authorization: Bearer …` to every call.
+#[derive(Clone)]
+pub(super) struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        req.metadata_mut().insert("authorization", self.0.clone());
+        Ok(req)
+    }
+}
+
+fn token(opts: &ClientOptions) -> Result<Zeroizing<String>, Error> {
+    let from_file = |p: &Path| -> Result<Zeroizing<String>, Error> {
+        Ok(Zeroizing::new(crate::files::read_text(p)?.trim().to_owned()))
+    };
+    let token = match (&opts.token_file, std::env::var("KEYWARD_TOKEN")) {
+        (Some(p), _) => from_file(p)?,
+        (None, Ok(t)) => Zeroizing::new(t.trim().to_owned()),
+        (None, Err(_)) => {
+            let default = Path::new(crate::dev::DEFAULT_DIR).join("token");
+            if !default.exists() {
+                return Err(Error::arg(
+                    "--token-file",
+                    "no token: pass --token-file, set KEYWARD_TOKEN, or run `keyward dev` in this directory",
+                ));
+            }
+            from_file(&default)?
+        }
+    };
+    if token.is_empty() {
+        return Err(Error::arg("--token-file", "the token is empty"));
+    }
+    Ok(token)
+}
+
+async fn connect(opts: &ClientOptions) -> Result<Client, Error> {
+    let token = token(opts)?;
+    let header: MetadataValue<_> = format!("Bearer {}", token.as_str())
+        .parse()
+        .map_err(|_| Error::arg("--token-file", "the token holds characters a header cannot carry"))?;
+    let endpoint = Endpoint::from_shared(opts.endpoint.clone())
+        .map_err(|e| Error::arg("--endpoint", format!("{:?}: {e}", opts.endpoint)))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(300));
+    let channel = endpoint.connect().await.map_err(|e| {
+        let cause = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_else(|| e.to_string());
+        Error::Unavailable(format!("cannot reach keyward at {}: {cause}", opts.endpoint))
+    })?;
+    Ok(KeyRotationClient::with_interceptor(channel, Bearer(header)))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Unavailable(format!("async runtime: {e}")))
+}
+
+fn pb_duration(d: Option<Duration>) -> Option<prost_types::Duration> {
+    d.map(|d| prost_types::Duration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
+    })
+}
+
+pub(super) fn rotate(opts: &ClientOptions, cmd: RotateCommand) -> Result<(), Error> {
+    runtime()?.block_on(async {
+        let mut client = connect(opts).await?;
+        match cmd {
+            RotateCommand::Client(a) => {
+                let req = proto::RotateClientCredentialRequest {
+                    tenant: a.tenant,
+                    client_id: a.client,
+                    algorithm: a.alg.unwrap_or_default(),
+                    key_bits: a.bits.unwrap_or(0),
+                    grace_period: pb_duration(a.grace),
+                    credential_lifetime: pb_duration(a.lifetime),
+                    request_id: a.request_id.unwrap_or_default(),
+                    evict_unmanaged: a.evict_unmanaged,
+                };
+                let resp = client.rotate_client_credential(req).await.map_err(Error::from)?.into_inner();
+                render::rotated_client(&resp, opts.json)
+            }
+            RotateCommand::Connection(a) => {
+                let req = proto::RotateConnectionKeysRequest {
+                    tenant: a.tenant,
+                    connection_id: a.connection,
+                    signing_alg: a.alg.unwrap_or_default(),
+                    request_id: a.request_id.unwrap_or_default(),
+                };
+                let resp = client.rotate_connection_keys(req).await.map_err(Error::from)?.into_inner();
+                render::rotated_connection(&resp, opts.json)
+            }
+        }
+    })
+}
+
+pub(super) fn rotation(opts: &ClientOptions, cmd: RotationCommand) -> Result<(), Error> {
+    let RotationCommand::Get { id } = cmd;
+    runtime()?.block_on(async {
+        let mut client = connect(opts).await?;
+        let r = client.get_rotation(proto::GetRotationRequest { rotation_id: id }).await.map_err(Error::from)?;
+        render::rotation(&r.into_inner(), opts.json)
+    })
+}
+
+pub(super) fn credentials(opts: &ClientOptions, cmd: CredentialsCommand) -> Result<(), Error> {
+    let CredentialsCommand::List { tenant, client: client_id } = cmd;
+    runtime()?.block_on(async {
+        let mut client = connect(opts).await?;
+        let req = proto::ListClientCredentialsRequest { tenant, client_id };
+        let resp = client.list_client_credentials(req).await.map_err(Error::from)?.into_inner();
+        render::credentials(&resp, opts.json)
+    })
+}

@@ -1,0 +1,182 @@
+//! `keyward dev`: the embedded default that needs nothing installed. SQLite, a generated KEK and
+//! a bearer token under one directory, and the Auth0 emulator in-process on an ephemeral
+//! loopback port with its tenant kept in the same directory, so a restart of the same directory
+//! (after a crash, say) resumes against the same emulated Auth0.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use keyward_auth0_emulator::{EmulatorConfig, Seed};
+use keyward_crypto::Algorithm;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use zeroize::Zeroizing;
+
+use crate::Error;
+use crate::config::{Config, Defaults, KekSource, ManagementAuth, TenantConfig};
+use crate::files::{PUBLIC_FILE_MODE, SECRET_FILE_MODE, read_text, write_atomic};
+use crate::seal::Kek;
+use crate::service::Service;
+
+/// The emulated tenant's fixed domain: restarts on a new port keep the issuer.
+pub const DEV_DOMAIN: &str = "dev-tenant.keyward.local";
+/// The tenant name callers use.
+pub const DEV_TENANT: &str = "dev";
+/// The default directory.
+pub const DEFAULT_DIR: &str = ".keyward-dev";
+
+const SEED: &str = include_str!("../crates/keyward-auth0-emulator/examples/seed.json");
+const MANAGEMENT_CLIENT: &str = "keyward-management";
+
+/// Where `keyward dev` keeps its state and what it listens on.
+#[derive(Debug, Clone)]
+pub struct DevOptions {
+    /// The state directory.
+    pub dir: PathBuf,
+    /// The gRPC address (`127.0.0.1:0` picks a port; see `DIR/grpc-addr`).
+    pub listen: SocketAddr,
+}
+
+/// The files of a dev directory.
+#[derive(Debug, Clone)]
+pub struct DevPaths {
+    /// The KEK ring (0600).
+    pub kek: PathBuf,
+    /// The bearer token (0600).
+    pub token: PathBuf,
+    /// The SQLite store.
+    pub db: PathBuf,
+    /// The emulated tenant.
+    pub emulator_state: PathBuf,
+    /// The emulator's base URL, rewritten at every start.
+    pub emulator_url: PathBuf,
+    /// The bound gRPC address as `HOST:PORT`, rewritten at every start.
+    pub grpc_addr: PathBuf,
+}
+
+impl DevPaths {
+    /// The files under `dir`.
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            kek: dir.join("kek"),
+            token: dir.join("token"),
+            db: dir.join("keyward.db"),
+            emulator_state: dir.join("emulator-state.json"),
+            emulator_url: dir.join("emulator-url"),
+            grpc_addr: dir.join("grpc-addr"),
+        }
+    }
+}
+
+/// Runs keyward dev until `shutdown`.
+pub async fn run(opts: DevOptions, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
+    create_private_dir(&opts.dir)?;
+    let paths = DevPaths::new(&opts.dir);
+    if !paths.kek.exists() {
+        let kek = Kek::generate(&mut crate::rng::os_rng());
+        write_atomic(&paths.kek, format!("{}\n", kek.to_text().as_str()).as_bytes(), SECRET_FILE_MODE)?;
+    }
+    let token = load_or_create_token(&paths.token)?;
+
+    let seed = Seed::from_json(SEED).map_err(|e| Error::Config(vec![format!("dev seed: {e}")]))?;
+    let emulator_listener =
+        TcpListener::bind("127.0.0.1:0").await.map_err(|e| Error::Unavailable(format!("emulator: bind: {e}")))?;
+    let emulator = keyward_auth0_emulator::start(
+        emulator_listener,
+        EmulatorConfig {
+            domain: Some(DEV_DOMAIN.into()),
+            seed: seed.clone(),
+            state_file: Some(paths.emulator_state.clone()),
+            control: true,
+            tls: None,
+        },
+    )
+    .await
+    .map_err(|e| Error::Unavailable(format!("emulator: {e}")))?;
+    write_atomic(&paths.emulator_url, format!("{}\n", emulator.base_url()).as_bytes(), PUBLIC_FILE_MODE)?;
+
+    let config = dev_config(&opts, &paths, &seed, &emulator.base_url(), &token);
+    let service = Service::open(&config).await?;
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .map_err(|e| Error::arg("--listen", format!("cannot listen on {}: {e}", opts.listen)))?;
+    let addr = listener.local_addr().map_err(|e| Error::Unavailable(e.to_string()))?;
+    write_atomic(&paths.grpc_addr, format!("{addr}\n").as_bytes(), PUBLIC_FILE_MODE)?;
+    banner(&opts, &paths, addr, &emulator.base_url(), emulator.restored());
+
+    let result = service.run(listener, shutdown).await;
+    emulator.shutdown().await;
+    result
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(dir, e))?;
+    }
+    Ok(())
+}
+
+fn load_or_create_token(path: &Path) -> Result<Zeroizing<String>, Error> {
+    if path.exists() {
+        let token = Zeroizing::new(read_text(path)?.trim().to_owned());
+        if !token.is_empty() {
+            return Ok(token);
+        }
+    }
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    rand_core::Rng::fill_bytes(&mut crate::rng::os_rng(), bytes.as_mut());
+    let token = Zeroizing::new(format!("kwdev_{}", Base64UrlUnpadded::encode_string(bytes.as_ref())));
+    write_atomic(path, format!("{}\n", token.as_str()).as_bytes(), SECRET_FILE_MODE)?;
+    Ok(token)
+}
+
+fn dev_config(opts: &DevOptions, paths: &DevPaths, seed: &Seed, base_url: &str, token: &str) -> Config {
+    let management = seed.clients.iter().find(|c| c.client_id == MANAGEMENT_CLIENT);
+    let secret = management.and_then(|c| c.client_secret.clone()).unwrap_or_default();
+    let tenant = TenantConfig {
+        name: DEV_TENANT.into(),
+        domain: DEV_DOMAIN.into(),
+        base_url: Some(base_url.to_owned()),
+        ca_file: None,
+        management_client_id: MANAGEMENT_CLIENT.into(),
+        management_auth: ManagementAuth::Secret(SecretString::from(secret)),
+        clients: seed.clients.iter().map(|c| c.client_id.clone()).filter(|id| id != MANAGEMENT_CLIENT).collect(),
+        connections: seed.connections.iter().map(|c| c.id.clone()).collect(),
+    };
+    Config {
+        listen: opts.listen,
+        store_url: format!("sqlite://{}", paths.db.display()),
+        kek: KekSource::File(paths.kek.clone()),
+        token_hashes: vec![crate::grpc::token_hash(token)],
+        defaults: Defaults { grace_period: Duration::from_secs(600), algorithm: Algorithm::RS256, key_bits: 2048 },
+        tenants: BTreeMap::from([(DEV_TENANT.to_owned(), tenant)]),
+    }
+}
+
+fn banner(opts: &DevOptions, paths: &DevPaths, addr: SocketAddr, emulator_url: &str, restored: bool) {
+    let mut flags = String::new();
+    if addr.to_string() != crate::cli::DEFAULT_ENDPOINT.trim_start_matches("http://") {
+        flags.push_str(&format!(" --endpoint http://{addr}"));
+    }
+    if opts.dir != Path::new(DEFAULT_DIR) {
+        flags.push_str(&format!(" --token-file {}", paths.token.display()));
+    }
+    let tenant_note = if restored { "restored from" } else { "kept in" };
+    println!("keyward dev: serving keyward.v1 on {addr} (bearer token in {})", paths.token.display());
+    println!(
+        "  emulated Auth0 tenant {DEV_TENANT:?} (https://{DEV_DOMAIN}/) at {emulator_url}, {tenant_note} {}",
+        paths.emulator_state.display()
+    );
+    println!("  in another terminal:");
+    println!("    keyward rotate client --tenant {DEV_TENANT} --client demo-app{flags}");
+    println!("    keyward credentials list --tenant {DEV_TENANT} --client demo-app{flags}");
+    println!("    keyward rotate connection --tenant {DEV_TENANT} --connection con_demooidc0000001{flags}");
+    println!("  Ctrl-C stops; state stays in {} for the next start.", opts.dir.display());
+}

@@ -1,0 +1,263 @@
+//! `keyward dev` and the client commands, as a user runs them: the real binary, the in-process
+//! emulator, and the private_key_jwt exchange that proves the rotated key works. Also
+//! `keyward serve --config` refusing a bad file, and `keyward kek rotate` under a running server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use keyward::store::{KeyState, Store};
+use serde_json::Value;
+use support::*;
+
+fn keyward(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
+    cmd.args(args).env_remove("KEYWARD_TOKEN");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn stdout_json(out: &Output) -> Value {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_then_rotate_client_gives_a_working_key_and_survives_restart() {
+    let (_tmp, tmp) = tempdir();
+    let dir = tmp.join("state");
+    let d = dir.display().to_string();
+    let k = start(&["dev", "--dir", &d, "--listen", "127.0.0.1:0"], &[]);
+    let grpc_addr = std::fs::read_to_string(dir.join("grpc-addr")).unwrap();
+    assert_eq!(grpc_addr.trim(), k.addr, "grpc-addr holds HOST:PORT");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for secret in ["token", "kek"] {
+            let mode = std::fs::metadata(dir.join(secret)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{secret}");
+        }
+    }
+    let token = std::fs::read_to_string(dir.join("token")).unwrap();
+    let endpoint = format!("http://{}", k.addr);
+    let token_file = dir.join("token").display().to_string();
+
+    // The README's flow: rotate, global flags after the subcommand.
+    let out = keyward(
+        &[
+            "rotate",
+            "client",
+            "--tenant",
+            "dev",
+            "--client",
+            APP,
+            "--endpoint",
+            &endpoint,
+            "--token-file",
+            &token_file,
+            "--json",
+        ],
+        &[],
+    );
+    let rotated = stdout_json(&out);
+    assert_eq!(rotated["rotation"]["state"], "COMPLETED", "{rotated}");
+    let kid = rotated["credential"]["kid"].as_str().unwrap().to_owned();
+    let rotation_id = rotated["rotation"]["rotation_id"].as_str().unwrap().to_owned();
+
+    // The new key works for a private_key_jwt exchange at the emulated Auth0.
+    let emulator_url = std::fs::read_to_string(dir.join("emulator-url")).unwrap().trim().to_owned();
+    let store = open_store(&format!("sqlite://{}", dir.join("keyward.db").display())).await;
+    let keys = store.keys("dev", APP).await.unwrap();
+    let active = keys.iter().find(|k| k.state == KeyState::Active).unwrap();
+    assert_eq!(active.kid, kid);
+    let (status, body) = exchange(&emulator_url, &kek_ring(&dir.join("kek")), active).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+
+    // Global flags before the subcommand, token from the environment; tables by default.
+    let out = keyward(
+        &["--endpoint", &endpoint, "credentials", "list", "--tenant", "dev", "--client", APP],
+        &[("KEYWARD_TOKEN", token.trim())],
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && table.contains(&kid) && table.contains("ACTIVE"), "{table}{}", stderr(&out));
+    let got = stdout_json(&keyward(
+        &["rotation", "get", &rotation_id, "--json", "--endpoint", &endpoint],
+        &[("KEYWARD_TOKEN", token.trim())],
+    ));
+    assert_eq!(got["rotation_id"], rotation_id.as_str());
+
+    // Connection keys through the CLI: verified.
+    let out = keyward(
+        &[
+            "rotate",
+            "connection",
+            "--tenant",
+            "dev",
+            "--connection",
+            "con_demooidc0000001",
+            "--endpoint",
+            "http://127.0.0.1:1",
+        ],
+        &[("KEYWARD_TOKEN", token.trim())],
+    );
+    assert_eq!(out.status.code(), Some(69), "unreachable server is EX_UNAVAILABLE: {}", stderr(&out));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    let out = keyward(
+        &[
+            "rotate",
+            "connection",
+            "--tenant",
+            "dev",
+            "--connection",
+            "con_demooidc0000001",
+            "--json",
+            "--endpoint",
+            &endpoint,
+        ],
+        &[("KEYWARD_TOKEN", token.trim())],
+    );
+    let conn = stdout_json(&out);
+    assert_eq!(conn["verified"], true, "{conn}");
+    assert_eq!(conn["keys"].as_array().unwrap().len(), 3, "current, next and previous: {conn}");
+
+    // Bad input: the server's INVALID_ARGUMENT names the field, exit 64; a wrong token exits 77.
+    let out = keyward(
+        &["rotate", "client", "--tenant", "dev", "--client", APP, "--bits", "1024", "--endpoint", &endpoint],
+        &[("KEYWARD_TOKEN", token.trim())],
+    );
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(stderr(&out).contains("key_bits"), "{}", stderr(&out));
+    let out = keyward(&["rotation", "get", &rotation_id, "--endpoint", &endpoint], &[("KEYWARD_TOKEN", "wrong")]);
+    assert_eq!(out.status.code(), Some(77), "{}", stderr(&out));
+    assert!(stderr(&out).contains("UNAUTHENTICATED"));
+
+    // Restart on the same dir: same token, same tenant (issuer), same credential, same rotation.
+    k.kill();
+    let k = start(&["dev", "--dir", &d, "--listen", "127.0.0.1:0"], &[]);
+    assert_eq!(std::fs::read_to_string(dir.join("token")).unwrap(), token);
+    let emulator_url = std::fs::read_to_string(dir.join("emulator-url")).unwrap().trim().to_owned();
+    let state = emulator_state(&emulator_url).await;
+    assert_eq!(state["domain"], DOMAIN);
+    let app = app(&emulator_url).await;
+    assert!(app["credentials"].as_array().unwrap().iter().any(|c| c["kid"] == kid.as_str()), "{app}");
+    let got = stdout_json(&keyward(
+        &["rotation", "get", &rotation_id, "--json", "--endpoint", &format!("http://{}", k.addr)],
+        &[("KEYWARD_TOKEN", token.trim())],
+    ));
+    assert_eq!(got["state"], "COMPLETED");
+    let (status, body) = exchange(&emulator_url, &kek_ring(&dir.join("kek")), active).await;
+    assert_eq!(status, 200, "the key still works after restart: {body}");
+}
+
+fn write_sqlite_config(dir: &Path, emulator_url: &str, token: &str) -> std::path::PathBuf {
+    let kek = dir.join("kek");
+    std::fs::write(&kek, keyward::seal::Kek::generate(&mut rng()).to_text().as_str()).unwrap();
+    let hash: String = keyward::grpc::token_hash(token).iter().map(|b| format!("{b:02x}")).collect();
+    let path = dir.join("keyward.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen = \"127.0.0.1:0\"\nstore = \"sqlite://{db}\"\n[kek]\nfile = \"{kek}\"\n[auth]\n\
+             bearer_token_sha256 = [\"{hash}\"]\n[tenants.dev]\ndomain = \"{DOMAIN}\"\nbase_url = \"{emulator_url}\"\n\
+             management_client_id = \"keyward-management\"\n\
+             management_client_secret = \"dev-management-secret-change-me\"\nclients = [\"{APP}\"]\n",
+            db = dir.join("k.db").display(),
+            kek = kek.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kek_rotation_under_a_running_server_keeps_every_key_openable() {
+    let (_tmp, dir) = tempdir();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let seed =
+        keyward_auth0_emulator::Seed::from_json(include_str!("../crates/keyward-auth0-emulator/examples/seed.json"))
+            .unwrap();
+    let emu = keyward_auth0_emulator::start(
+        listener,
+        keyward_auth0_emulator::EmulatorConfig {
+            seed,
+            domain: Some(DOMAIN.into()),
+            control: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let token = format!("t-{}", random_hex(12));
+    let config = write_sqlite_config(&dir, &emu.base_url(), &token);
+    let c = config.display().to_string();
+    let k = start(&["serve", "--config", &c], &[]);
+    let mut client = k.client(&token).await;
+    let req = || keyward::grpc::proto::RotateClientCredentialRequest {
+        tenant: "dev".into(),
+        client_id: APP.into(),
+        ..Default::default()
+    };
+    client.rotate_client_credential(req()).await.unwrap();
+    let old_ring = kek_ring(&dir.join("kek"));
+
+    let report = stdout_json(&keyward(&["kek", "rotate", "--config", &c, "--json"], &[]));
+    assert_eq!(report["rewrapped"], 1, "{report}");
+    let ring = kek_ring(&dir.join("kek"));
+    assert_eq!(ring.previous.len(), 1);
+    assert_eq!(ring.previous[0].id(), old_ring.current.id(), "the old KEK stays behind the new one");
+    assert_ne!(ring.current.id(), old_ring.current.id());
+
+    // The running server (still on the old ring) keeps rotating: no downtime.
+    client.rotate_client_credential(req()).await.unwrap();
+    let store = open_store(&format!("sqlite://{}", dir.join("k.db").display())).await;
+    let live: Vec<_> =
+        store.keys("dev", APP).await.unwrap().into_iter().filter(|k| k.state != KeyState::Retired).collect();
+    assert!(live.iter().any(|k| k.sealed.kek_id == old_ring.current.id()), "sealed by the old server");
+    // Prune refuses to drop a KEK still in use; rewrap then prune drops it.
+    let pruned = stdout_json(&keyward(&["kek", "prune", "--config", &c, "--json"], &[]));
+    assert_eq!(pruned["pruned"].as_array().unwrap().len(), 0, "{pruned}");
+    let rewrapped = stdout_json(&keyward(&["kek", "rewrap", "--config", &c, "--json"], &[]));
+    assert!(rewrapped["rewrapped"].as_u64().unwrap() >= 1, "{rewrapped}");
+    let pruned = stdout_json(&keyward(&["kek", "prune", "--config", &c, "--json"], &[]));
+    assert_eq!(pruned["pruned"][0], old_ring.current.id(), "{pruned}");
+    let ring = kek_ring(&dir.join("kek"));
+    assert!(ring.previous.is_empty());
+
+    // Every live key opens under the new KEK alone and still works at Auth0.
+    k.kill();
+    let k = start(&["serve", "--config", &c], &[]);
+    check_invariants("after KEK rotation", &emu.base_url(), &store, &dir.join("kek")).await;
+    let active = store.keys("dev", APP).await.unwrap().into_iter().find(|k| k.state == KeyState::Active).unwrap();
+    assert_eq!(active.sealed.kek_id, ring.current.id());
+    k.kill();
+}
+
+#[test]
+fn serve_refuses_a_bad_config_with_every_problem_and_exit_64() {
+    let (_tmp, dir) = tempdir();
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "listen = \"nowhere\"\nstore = \"mysql://x\"\n[auth]\nbearer_token_sha256 = [\"abc\"]\n")
+        .unwrap();
+    let out = keyward(&["serve", "--config", &path.display().to_string()], &[]);
+    assert_eq!(out.status.code(), Some(64));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "one line on stderr: {err}");
+    for field in ["listen", "store", "kek", "bearer_token_sha256[0]", "tenants"] {
+        assert!(err.contains(field), "{field} missing from {err}");
+    }
+    let out = keyward(&["serve", "--config", &dir.join("missing.toml").display().to_string()], &[]);
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    std::fs::write(&path, "bogus = 1\n").unwrap();
+    let out = keyward(&["serve", "--config", &path.display().to_string()], &[]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(stderr(&out).contains("bogus"), "{}", stderr(&out));
+}

@@ -1,0 +1,339 @@
+//! A keyward gRPC server bound to 127.0.0.1:0 over the real emulator and a real store (SQLite,
+//! and PostgreSQL when KEYWARD_TEST_DATABASE_URL is set), plus what the gRPC tests share: a
+//! tonic client with or without a bearer token, the emulator's state and request log as the
+//! independent witness, openssl checks and a private_key_jwt token exchange.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use keyward::config::{Defaults, ManagementAuth, TenantConfig};
+use keyward::grpc::proto::key_rotation_client::KeyRotationClient;
+use keyward::grpc::{Deps, token_hash};
+use keyward::rotation::Engine;
+use keyward::seal::{self, Kek, KeyIdentity};
+use keyward::store::{KeyRecord, SqlStore, Store};
+use keyward::tenant::Tenant;
+use keyward_auth0_emulator::{EmulatorConfig, RunningEmulator, Seed};
+use keyward_crypto::{Algorithm, AssertionParams, Backend, PrivateKey, client_assertion, signer_for};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::Request;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+
+pub const SEED: &str = include_str!("../../crates/keyward-auth0-emulator/examples/seed.json");
+/// The seeded private_key_jwt application keyward manages.
+pub const APP: &str = "demo-app";
+/// Configured as managed but absent from the emulated tenant.
+pub const GHOST_APP: &str = "other-app";
+/// The seeded OIDC connection with private_key_jwt keys.
+pub const CONN: &str = "con_demooidc0000001";
+/// The accepted bearer tokens (configured by their SHA-256 only).
+pub const TOKEN: &str = "kw-test-token-0f3a9c";
+pub const SECOND_TOKEN: &str = "kw-test-token-second-77";
+
+pub fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
+    rand_core::UnwrapErr(getrandom::SysRng)
+}
+
+fn random_hex() -> String {
+    let mut b = [0u8; 8];
+    rand_core::Rng::fill_bytes(&mut rng(), &mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The stores to run against: SQLite in a temp dir always, PostgreSQL in a fresh schema when
+/// KEYWARD_TEST_DATABASE_URL is set.
+pub async fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqlStore::connect(&format!("sqlite://{}", dir.path().join("k.db").display())).await.unwrap();
+    let mut out: Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> =
+        vec![("sqlite", Arc::new(sqlite), Some(dir))];
+    match std::env::var("KEYWARD_TEST_DATABASE_URL") {
+        Ok(url) => {
+            use sqlx::Connection;
+            let schema = format!("kw_grpc_{}", random_hex());
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut conn).await.unwrap();
+            let sep = if url.contains('?') { '&' } else { '?' };
+            let pg = SqlStore::connect(&format!("{url}{sep}options=-c%20search_path%3D{schema}")).await.unwrap();
+            out.push(("postgres", Arc::new(pg), None));
+        }
+        Err(_) => eprintln!("NOTE: KEYWARD_TEST_DATABASE_URL is not set; the PostgreSQL half of this test did not run"),
+    }
+    out
+}
+
+/// One emulated tenant, one store, one engine and the gRPC server in front of it.
+pub struct World {
+    pub name: &'static str,
+    pub emu: RunningEmulator,
+    pub engine: Arc<Engine>,
+    pub store: Arc<dyn Store>,
+    pub kek: Arc<Kek>,
+    pub http: reqwest::Client,
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<Result<(), keyward::Error>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn world(name: &'static str, store: Arc<dyn Store>, dir: Option<tempfile::TempDir>) -> World {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = EmulatorConfig {
+        seed: Seed::from_json(SEED).unwrap(),
+        domain: Some("dev-tenant.keyward.local".into()),
+        control: true,
+        ..Default::default()
+    };
+    let emu = keyward_auth0_emulator::start(listener, config).await.unwrap();
+    let tenant = TenantConfig {
+        name: "dev".into(),
+        domain: "dev-tenant.keyward.local".into(),
+        base_url: Some(emu.base_url()),
+        ca_file: None,
+        management_client_id: "keyward-management".into(),
+        management_auth: ManagementAuth::Secret("dev-management-secret-change-me".to_owned().into()),
+        clients: [APP.to_owned(), GHOST_APP.to_owned()].into(),
+        connections: [CONN.to_owned(), "con_notatauth0000".to_owned()].into(),
+    };
+    let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(tenant).unwrap())]);
+    let kek = Arc::new(Kek::generate(&mut rng()));
+    let defaults = Defaults { grace_period: Duration::from_secs(600), algorithm: Algorithm::RS256, key_bits: 2048 };
+    let engine = Arc::new(Engine::new(store.clone(), tenants, kek.clone(), defaults));
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let deps = Deps { engine: engine.clone(), token_hashes: vec![token_hash(TOKEN), token_hash(SECOND_TOKEN)] };
+    let server = tokio::spawn(keyward::grpc::run(
+        listener,
+        async move {
+            let _ = rx.await;
+        },
+        deps,
+    ));
+    World {
+        name,
+        emu,
+        engine,
+        store,
+        kek,
+        http: reqwest::Client::new(),
+        addr,
+        shutdown: Some(tx),
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+impl World {
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.endpoint()).unwrap().connect().await.unwrap()
+    }
+
+    /// A KeyRotation client on its own HTTP/2 connection.
+    pub async fn client(&self) -> KeyRotationClient<Channel> {
+        KeyRotationClient::new(self.channel().await)
+    }
+
+    /// Asks the server to stop and returns what `keyward::grpc::run` returned.
+    pub async fn stop(&mut self) -> Result<(), keyward::Error> {
+        if let Some(tx) = self.shutdown.take() {
+            tx.send(()).unwrap();
+        }
+        let server = self.server.take().unwrap();
+        // A guard against a hang, not a timing assertion.
+        tokio::time::timeout(Duration::from_secs(60), server).await.expect("the server did not stop").unwrap()
+    }
+
+    pub async fn state(&self) -> Value {
+        self.http.get(format!("{}/__emulator/state", self.emu.base_url())).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// The tenant as the emulator holds it, without the request log.
+    pub async fn tenant_state(&self) -> Value {
+        let mut s = self.state().await;
+        s.as_object_mut().unwrap().remove("requests");
+        s
+    }
+
+    pub async fn app(&self) -> Value {
+        self.state().await["clients"].as_array().unwrap().iter().find(|c| c["client_id"] == APP).unwrap().clone()
+    }
+
+    pub async fn app_credentials(&self) -> Vec<Value> {
+        self.app().await["credentials"].as_array().unwrap().clone()
+    }
+
+    pub async fn connection_keys(&self) -> Vec<Value> {
+        let s = self.state().await;
+        let c = s["connections"].as_array().unwrap().iter().find(|c| c["id"] == CONN).unwrap().clone();
+        c["keys"].as_array().unwrap().clone()
+    }
+
+    /// The emulator's request log.
+    pub async fn requests(&self) -> Vec<Value> {
+        self.state().await["requests"].as_array().unwrap().clone()
+    }
+
+    /// Management API requests logged after the first `since` entries.
+    pub async fn management_requests_since(&self, since: usize) -> Vec<Value> {
+        self.requests()
+            .await
+            .into_iter()
+            .skip(since)
+            .filter(|r| r["path"].as_str().is_some_and(|p| p.starts_with("/api/v2/")))
+            .collect()
+    }
+
+    pub async fn fault(&self, f: Value) {
+        let r = self.http.post(format!("{}/__emulator/faults", self.emu.base_url())).json(&f).send().await.unwrap();
+        assert!(r.status().is_success(), "fault {f}: {}", r.text().await.unwrap());
+    }
+
+    pub async fn clear_faults(&self) {
+        let r = self.http.delete(format!("{}/__emulator/faults", self.emu.base_url())).send().await.unwrap();
+        assert!(r.status().is_success());
+    }
+
+    pub async fn management_token(&self) -> String {
+        let r: Value = self
+            .http
+            .post(format!("{}/oauth/token", self.emu.base_url()))
+            .json(&json!({"grant_type": "client_credentials", "client_id": "keyward-management", "client_secret": "dev-management-secret-change-me", "audience": "https://dev-tenant.keyward.local/api/v2/"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// The store's key for an Auth0 credential id.
+    pub async fn key_for(&self, credential_id: &str) -> KeyRecord {
+        self.store
+            .keys("dev", APP)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|k| k.credential_id.as_deref() == Some(credential_id))
+            .unwrap_or_else(|| panic!("{}: no key for {credential_id}", self.name))
+    }
+
+    /// A private_key_jwt token exchange at the emulator, signed with the store's sealed key.
+    pub async fn exchange_with(&self, key: &KeyRecord) -> (u16, Value) {
+        let who = KeyIdentity { tenant: "dev", client_id: APP, key_id: &key.key_id };
+        let der = seal::open(&[&self.kek], who, &key.sealed).unwrap();
+        let private = PrivateKey::from_der(&der).unwrap();
+        let alg: Algorithm = key.algorithm.parse().unwrap();
+        let signer = signer_for(Backend::fastest(), &private, alg).unwrap();
+        let params = AssertionParams {
+            client_id: APP,
+            audience: "https://dev-tenant.keyward.local/",
+            now: SystemTime::now(),
+            lifetime: Duration::from_secs(60),
+            kid: Some(&key.kid),
+        };
+        let assertion = client_assertion(&*signer, &params, &mut rng()).unwrap();
+        let r = self
+            .http
+            .post(format!("{}/oauth/token", self.emu.base_url()))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                ("client_assertion", assertion.as_str()),
+                ("audience", "https://api.demo.local/"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    /// The Auth0 invariants of the rotation-service issue, against the emulator and the store.
+    pub async fn check_invariants(&self) {
+        let name = self.name;
+        let app = self.app().await;
+        let creds = app["credentials"].as_array().unwrap();
+        let attached: Vec<&Value> = creds.iter().filter(|c| c["attached"] == true).collect();
+        assert!(attached.len() <= 2, "{name}: {app}");
+        assert!(creds.len() <= 4, "{name}: {app}");
+        let keys = self.store.keys("dev", APP).await.unwrap();
+        for c in &attached {
+            let id = c["id"].as_str().unwrap();
+            if let Some(k) = keys.iter().find(|k| k.credential_id.as_deref() == Some(id)) {
+                let who = KeyIdentity { tenant: "dev", client_id: APP, key_id: &k.key_id };
+                assert!(seal::open(&[&self.kek], who, &k.sealed).is_ok(), "{name}: {id} has no private key");
+            }
+        }
+        for c in creds.iter().filter(|c| c["attached"] == false) {
+            let id = c["id"].as_str().unwrap();
+            assert!(keys.iter().all(|k| k.credential_id.as_deref() != Some(id)), "{name}: orphan {id}");
+        }
+        if let Some(active) = keys.iter().find(|k| k.state == keyward::store::KeyState::Active) {
+            let (status, body) = self.exchange_with(active).await;
+            assert_eq!(status, 200, "{name}: {body}");
+        }
+    }
+}
+
+/// A request carrying `authorization: <value>` (raw bytes, so malformed values can be sent).
+pub fn with_auth<T>(message: T, authorization: Option<&[u8]>) -> Request<T> {
+    let mut r = Request::new(message);
+    if let Some(v) = authorization {
+        r.metadata_mut().insert("authorization", MetadataValue::try_from(v).unwrap());
+    }
+    r
+}
+
+/// A request with the valid bearer token.
+pub fn authed<T>(message: T) -> Request<T> {
+    with_auth(message, Some(format!("Bearer {TOKEN}").as_bytes()))
+}
+
+/// Runs openssl with `input` on stdin.
+pub fn openssl(args: &[&str], input: &str) -> String {
+    let mut child = Command::new("openssl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("openssl must be installed");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The certificate's SHA-1 fingerprint as openssl prints it (`AA:BB:…`).
+pub fn openssl_fingerprint(cert_pem: &str) -> String {
+    let out = openssl(&["x509", "-noout", "-fingerprint", "-sha1"], cert_pem);
+    out.trim().split_once('=').unwrap().1.to_owned()
+}
+
+/// The certificates a PKCS#7 PEM holds, as openssl prints them (PEM, `\n` line ends).
+pub fn openssl_pkcs7_certs(pkcs_pem: &str) -> String {
+    openssl(&["pkcs7", "-print_certs"], pkcs_pem)
+}
+
+/// A PEM with `\r\n` line ends turned into `\n`, trimmed.
+pub fn lf(pem: &str) -> String {
+    pem.replace("\r\n", "\n").trim().to_owned()
+}
+
+/// UNIX milliseconds of a protobuf timestamp.
+pub fn ms(t: &prost_types::Timestamp) -> i64 {
+    t.seconds * 1000 + i64::from(t.nanos) / 1_000_000
+}
