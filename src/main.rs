@@ -6,6 +6,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = keyward::cli::Cli::parse();
+    // Log lines (causes of INTERNAL errors, saga events) go to stderr, never secrets.
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_ansi(false).init();
     match keyward::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
