@@ -78,7 +78,7 @@ async fn dev_then_rotate_client_gives_a_working_key_and_survives_restart() {
     let keys = store.keys("dev", APP).await.unwrap();
     let active = keys.iter().find(|k| k.state == KeyState::Active).unwrap();
     assert_eq!(active.kid, kid);
-    let (status, body) = exchange(&emulator_url, &kek_ring(&dir.join("kek")), active).await;
+    let (status, body) = exchange(&emulator_url, &kek_ring(&dir.join("kek")).all(), active).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "Bearer");
 
@@ -154,7 +154,7 @@ async fn dev_then_rotate_client_gives_a_working_key_and_survives_restart() {
         &[("KEYWARD_TOKEN", token.trim())],
     ));
     assert_eq!(got["state"], "COMPLETED");
-    let (status, body) = exchange(&emulator_url, &kek_ring(&dir.join("kek")), active).await;
+    let (status, body) = exchange(&emulator_url, &kek_ring(&dir.join("kek")).all(), active).await;
     assert_eq!(status, 200, "the key still works after restart: {body}");
 }
 

@@ -3,9 +3,11 @@
 //! outages, idempotency and concurrency. The emulator's state is the independent witness.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use keyward::config::{Defaults, ManagementAuth, TenantConfig};
 use keyward::rotation::{Engine, RotateRequest};
@@ -13,15 +15,12 @@ use keyward::seal::{self, Kek, KeyIdentity};
 use keyward::store::{KeyState, RotationState, SqlStore, Store};
 use keyward::tenant::Tenant;
 use keyward_auth0_emulator::{EmulatorConfig, RunningEmulator, Seed};
-use keyward_crypto::{Algorithm, AssertionParams, Backend, PrivateKey, client_assertion, signer_for};
+use keyward_crypto::Algorithm;
 use serde_json::{Value, json};
+use support::rng;
 
 const SEED: &str = include_str!("../crates/keyward-auth0-emulator/examples/seed.json");
 const APP: &str = "demo-app";
-
-fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
-    rand_core::UnwrapErr(getrandom::SysRng)
-}
 
 struct World {
     emu: RunningEmulator,
@@ -37,25 +36,10 @@ async fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir
     let sqlite = SqlStore::connect(&format!("sqlite://{}", dir.path().join("k.db").display())).await.unwrap();
     let mut out: Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> =
         vec![("sqlite", Arc::new(sqlite), Some(dir))];
-    match std::env::var("KEYWARD_TEST_DATABASE_URL") {
-        Ok(url) => {
-            use sqlx::Connection;
-            let schema = format!("kw_{}", keyward_uuid());
-            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut conn).await.unwrap();
-            let sep = if url.contains('?') { '&' } else { '?' };
-            let pg = SqlStore::connect(&format!("{url}{sep}options=-c%20search_path%3D{schema}")).await.unwrap();
-            out.push(("postgres", Arc::new(pg), None));
-        }
-        Err(_) => eprintln!("NOTE: KEYWARD_TEST_DATABASE_URL is not set; the PostgreSQL half of this test did not run"),
+    if let Some(url) = support::pg_schema_url().await {
+        out.push(("postgres", Arc::new(SqlStore::connect(&url).await.unwrap()), None));
     }
     out
-}
-
-fn keyward_uuid() -> String {
-    let mut b = [0u8; 8];
-    rand_core::Rng::fill_bytes(&mut rng(), &mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 async fn world(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>, seed: &str, grace: Duration) -> World {
@@ -130,32 +114,7 @@ impl World {
     }
 
     async fn exchange_with(&self, key: &keyward::store::KeyRecord) -> (u16, Value) {
-        let who = KeyIdentity { tenant: "dev", client_id: APP, key_id: &key.key_id };
-        let der = seal::open(&[&self.kek], who, &key.sealed).unwrap();
-        let private = PrivateKey::from_der(&der).unwrap();
-        let alg: Algorithm = key.algorithm.parse().unwrap();
-        let signer = signer_for(Backend::fastest(), &private, alg).unwrap();
-        let params = AssertionParams {
-            client_id: APP,
-            audience: "https://dev-tenant.keyward.local/",
-            now: SystemTime::now(),
-            lifetime: Duration::from_secs(60),
-            kid: Some(&key.kid),
-        };
-        let assertion = client_assertion(&*signer, &params, &mut rng()).unwrap();
-        let r = self
-            .http
-            .post(format!("{}/oauth/token", self.emu.base_url()))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                ("client_assertion", assertion.as_str()),
-                ("audience", "https://api.demo.local/"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap())
+        support::exchange(&self.emu.base_url(), &[&self.kek], key).await
     }
 }
 

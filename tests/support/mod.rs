@@ -175,15 +175,15 @@ pub async fn check_invariants(name: &str, base_url: &str, store: &dyn Store, kek
     let active: Vec<&KeyRecord> = keys.iter().filter(|k| k.state == KeyState::Active).collect();
     assert!(active.len() <= 1, "{name}: two active keys");
     if let Some(active) = active.first() {
-        let (status, body) = exchange(base_url, &ring, active).await;
+        let (status, body) = exchange(base_url, &ring.all(), active).await;
         assert_eq!(status, 200, "{name}: the active key does not work: {body}");
     }
 }
 
 /// A private_key_jwt client_credentials exchange at the emulator with a stored key.
-pub async fn exchange(base_url: &str, ring: &keyward::kek::KekRing, key: &KeyRecord) -> (u16, Value) {
+pub async fn exchange(base_url: &str, keks: &[&seal::Kek], key: &KeyRecord) -> (u16, Value) {
     let who = KeyIdentity { tenant: &key.tenant, client_id: &key.client_id, key_id: &key.key_id };
-    let der = seal::open(&ring.all(), who, &key.sealed).unwrap();
+    let der = seal::open(keks, who, &key.sealed).unwrap();
     let private = PrivateKey::from_der(&der).unwrap();
     let alg: Algorithm = key.algorithm.parse().unwrap();
     let signer = signer_for(Backend::fastest(), &private, alg).unwrap();
