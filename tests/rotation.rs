@@ -229,6 +229,47 @@ async fn unmanaged_slots_refuse_without_eviction_and_nothing_changes() {
     }
 }
 
+#[tokio::test]
+async fn a_retiring_key_with_live_assertions_is_not_retired_early() {
+    for (name, store, dir) in stores().await {
+        let w = world(store, dir, SEED, Duration::from_secs(600)).await;
+        w.engine.rotate_client(&request()).await.unwrap();
+        w.engine.rotate_client(&request()).await.unwrap();
+        // The retiring key signed an assertion that is still live for five minutes.
+        let keys = w.store.keys("dev", APP).await.unwrap();
+        let mut retiring = keys.iter().find(|k| k.state == KeyState::Retiring).unwrap().clone();
+        let live_until = keyward::rotation::millis_now() + 300_000;
+        retiring.last_signed_exp = Some(live_until);
+        w.store.update_key(&retiring).await.unwrap();
+        let before = w.app().await;
+
+        let err = w.engine.rotate_client(&request()).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, keyward::Error::FailedPrecondition(_)), "{name}: {err}");
+        assert!(msg.contains("can proceed at"), "{name}: the refusal names the time: {msg}");
+        let app = w.app().await;
+        let attached = |a: &Value| -> Vec<Value> {
+            a["credentials"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["attached"] == true)
+                .map(|c| c["id"].clone())
+                .collect()
+        };
+        assert_eq!(attached(&app), attached(&before), "{name}: the live key stays attached");
+        assert_eq!(w.store.key(&retiring.key_id).await.unwrap().unwrap().state, KeyState::Retiring, "{name}");
+        w.check_invariants(name).await;
+
+        // Once its assertions have expired, the next rotation retires it early at once.
+        retiring.last_signed_exp = Some(keyward::rotation::millis_now() - 1);
+        w.store.update_key(&retiring).await.unwrap();
+        w.engine.rotate_client(&request()).await.unwrap();
+        assert_eq!(w.store.key(&retiring.key_id).await.unwrap().unwrap().state, KeyState::Retired, "{name}");
+        w.check_invariants(name).await;
+    }
+}
+
 async fn management_token(w: &World) -> String {
     let r: Value = w
         .http
