@@ -44,6 +44,7 @@ pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()> + Sen
     health.set_serving::<proto::key_rotation_server::KeyRotationServer<rotation::RotationService>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| Error::Output(format!("reflection: {e}")))?;
     let service = proto::key_rotation_server::KeyRotationServer::with_interceptor(

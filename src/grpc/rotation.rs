@@ -11,6 +11,23 @@ use super::status::to_status;
 use crate::rotation::{Engine, RotateRequest};
 use crate::store::KeyState;
 
+/// At most 32 characters of a rejected value, so an error never echoes a huge input.
+fn echo(value: &str) -> String {
+    value.chars().take(32).collect()
+}
+
+/// The status for `e`; when Auth0 does not know the client or connection, the message names the
+/// field and value the caller sent, since Auth0's own message does not.
+fn naming(e: &crate::Error, field: &str, value: &str) -> Status {
+    use keyward_auth0::Error as Auth0;
+    match e {
+        crate::Error::Auth0(Auth0::ClientNotFound { .. } | Auth0::ConnectionNotFound { .. }) => {
+            Status::not_found(format!("{field} {value:?}: {}", to_status(e).message()))
+        }
+        _ => to_status(e),
+    }
+}
+
 /// The service.
 #[derive(Debug)]
 pub struct RotationService {
@@ -29,7 +46,7 @@ impl KeyRotation for RotationService {
         let algorithm = match m.algorithm.as_str() {
             "" => None,
             a => Some(a.parse().map_err(|_| {
-                Status::invalid_argument(format!("algorithm: {a:?} is not one of RS256, RS384, PS256"))
+                Status::invalid_argument(format!("algorithm: {:?} is not one of RS256, RS384, PS256", echo(a)))
             })?),
         };
         let req = RotateRequest {
@@ -58,13 +75,12 @@ impl KeyRotation for RotationService {
         let m = request.into_inner();
         required(&m.tenant, "tenant")?;
         required(&m.connection_id, "connection_id")?;
-        let alg =
-            match m.signing_alg.as_str() {
-                "" => None,
-                a => Some(a.parse().map_err(|_| {
-                    Status::invalid_argument(format!("signing_alg: {a:?} is not a supported algorithm"))
-                })?),
-            };
+        let alg = match m.signing_alg.as_str() {
+            "" => None,
+            a => Some(a.parse().map_err(|_| {
+                Status::invalid_argument(format!("signing_alg: {:?} is not a supported algorithm", echo(a)))
+            })?),
+        };
         if m.request_id.chars().count() > 128 {
             return Err(Status::invalid_argument("request_id: must be at most 128 characters"));
         }
@@ -73,7 +89,7 @@ impl KeyRotation for RotationService {
             .engine
             .rotate_connection(&m.tenant, &m.connection_id, alg, request_id)
             .await
-            .map_err(|e| to_status(&e))?;
+            .map_err(|e| naming(&e, "connection_id", &m.connection_id))?;
         Ok(Response::new(proto::RotateConnectionKeysResponse {
             key: Some(connection_key(&out.key)),
             keys: out.keys.iter().map(connection_key).collect(),
@@ -100,8 +116,13 @@ impl KeyRotation for RotationService {
         required(&m.client_id, "client_id")?;
         let tenant = self.engine.managed_client(&m.tenant, &m.client_id).map_err(|e| to_status(&e))?;
         let keys = self.engine.store().keys(&m.tenant, &m.client_id).await.map_err(|e| to_status(&e))?;
-        let at_auth0 = tenant.auth0.list_credentials(&m.client_id).await.map_err(|e| to_status(&e.into()))?;
-        let client = tenant.auth0.get_client(&m.client_id).await.map_err(|e| to_status(&e.into()))?;
+        let at_auth0 = tenant
+            .auth0
+            .list_credentials(&m.client_id)
+            .await
+            .map_err(|e| naming(&e.into(), "client_id", &m.client_id))?;
+        let client =
+            tenant.auth0.get_client(&m.client_id).await.map_err(|e| naming(&e.into(), "client_id", &m.client_id))?;
         let attached = client.private_key_jwt_credential_ids();
         let auth0_credentials = at_auth0
             .iter()

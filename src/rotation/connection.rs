@@ -188,9 +188,9 @@ impl Engine {
         }
 
         let before = kids(&auth0.get_connection_keys(connection_id).await?);
-        let new_kid = if rotate {
+        let answer = if rotate {
             match auth0.rotate_connection_keys(connection_id, alg.map(signing_alg)).await {
-                Ok(k) => Some(k.kid),
+                Ok(k) => Some(k),
                 Err(Auth0Error::UnknownOutcome { .. }) => None,
                 Err(e) => return Err(e.into()),
             }
@@ -198,10 +198,34 @@ impl Engine {
             None
         };
         let keys = auth0.get_connection_keys(connection_id).await?;
-        if new_kid.is_none() && rotate && kids(&keys) == before {
+        if answer.is_none() && rotate && kids(&keys) == before {
             return Err(Error::Unavailable("the rotation's outcome is unknown; retry with the same request_id".into()));
         }
-        let verified_keys: Vec<VerifiedKey> = keys.iter().map(verify_key).collect();
+        let mut verified_keys: Vec<VerifiedKey> = keys.iter().map(verify_key).collect();
+        // The rotate answer is a key Auth0 returned too: it must verify and be the listed key with
+        // its kid. A mismatch is reported on the listed next key, never retried into a second
+        // rotation.
+        let mut new_kid = None;
+        if let Some(answer) = &answer {
+            let checked = verify_key(answer);
+            let mut problems: Vec<String> = checked.problems.iter().map(|p| format!("rotate response: {p}")).collect();
+            let listed = match verified_keys.iter().position(|k| k.kid == answer.kid) {
+                Some(i) => {
+                    if verified_keys[i].cert != checked.cert {
+                        problems.push("rotate response: cert differs from the listed key's".to_owned());
+                    }
+                    new_kid = Some(answer.kid.clone());
+                    Some(i)
+                }
+                None => {
+                    problems.push(format!("rotate response: kid {:?} is not in the key set", answer.kid));
+                    verified_keys.iter().position(|k| k.next)
+                }
+            };
+            if let Some(i) = listed {
+                verified_keys[i].problems.extend(problems);
+            }
+        }
         let key = match &new_kid {
             Some(kid) => verified_keys.iter().find(|k| &k.kid == kid),
             None => verified_keys.iter().find(|k| k.next),

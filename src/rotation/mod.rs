@@ -200,7 +200,11 @@ impl Engine {
     /// The rotation with its keys; a FAILED rotation is its recorded error.
     async fn outcome(&self, rotation: RotationRecord) -> Result<Rotated, Error> {
         if rotation.state == RotationState::Failed {
-            return Err(Error::FailedPrecondition(rotation.error.clone().unwrap_or_else(|| "rotation failed".into())));
+            let why = rotation.error.as_deref().unwrap_or("no reason recorded");
+            return Err(Error::FailedPrecondition(format!(
+                "rotation {} of client {} failed: {why}",
+                rotation.rotation_id, rotation.client_id
+            )));
         }
         let credential = match &rotation.new_key_id {
             Some(id) => self.store.key(id).await?,

@@ -8,17 +8,17 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use keyward::config::{Defaults, ManagementAuth, TenantConfig};
 use keyward::grpc::proto::key_rotation_client::KeyRotationClient;
 use keyward::grpc::{Deps, token_hash};
 use keyward::rotation::Engine;
-use keyward::seal::{self, Kek, KeyIdentity};
+use keyward::seal::Kek;
 use keyward::store::{KeyRecord, SqlStore, Store};
 use keyward::tenant::Tenant;
 use keyward_auth0_emulator::{EmulatorConfig, RunningEmulator, Seed};
-use keyward_crypto::{Algorithm, AssertionParams, Backend, PrivateKey, client_assertion, signer_for};
+use keyward_crypto::Algorithm;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -37,15 +37,7 @@ pub const CONN: &str = "con_demooidc0000001";
 pub const TOKEN: &str = "kw-test-token-0f3a9c";
 pub const SECOND_TOKEN: &str = "kw-test-token-second-77";
 
-pub fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
-    rand_core::UnwrapErr(getrandom::SysRng)
-}
-
-fn random_hex() -> String {
-    let mut b = [0u8; 8];
-    rand_core::Rng::fill_bytes(&mut rng(), &mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+pub use crate::support::rng;
 
 /// The stores to run against: SQLite in a temp dir always, PostgreSQL in a fresh schema when
 /// KEYWARD_TEST_DATABASE_URL is set.
@@ -54,17 +46,8 @@ pub async fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<tempfile::Tem
     let sqlite = SqlStore::connect(&format!("sqlite://{}", dir.path().join("k.db").display())).await.unwrap();
     let mut out: Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> =
         vec![("sqlite", Arc::new(sqlite), Some(dir))];
-    match std::env::var("KEYWARD_TEST_DATABASE_URL") {
-        Ok(url) => {
-            use sqlx::Connection;
-            let schema = format!("kw_grpc_{}", random_hex());
-            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut conn).await.unwrap();
-            let sep = if url.contains('?') { '&' } else { '?' };
-            let pg = SqlStore::connect(&format!("{url}{sep}options=-c%20search_path%3D{schema}")).await.unwrap();
-            out.push(("postgres", Arc::new(pg), None));
-        }
-        Err(_) => eprintln!("NOTE: KEYWARD_TEST_DATABASE_URL is not set; the PostgreSQL half of this test did not run"),
+    if let Some(url) = crate::support::pg_schema_url().await {
+        out.push(("postgres", Arc::new(SqlStore::connect(&url).await.unwrap()), None));
     }
     out
 }
@@ -233,58 +216,12 @@ impl World {
 
     /// A private_key_jwt token exchange at the emulator, signed with the store's sealed key.
     pub async fn exchange_with(&self, key: &KeyRecord) -> (u16, Value) {
-        let who = KeyIdentity { tenant: "dev", client_id: APP, key_id: &key.key_id };
-        let der = seal::open(&[&self.kek], who, &key.sealed).unwrap();
-        let private = PrivateKey::from_der(&der).unwrap();
-        let alg: Algorithm = key.algorithm.parse().unwrap();
-        let signer = signer_for(Backend::fastest(), &private, alg).unwrap();
-        let params = AssertionParams {
-            client_id: APP,
-            audience: "https://dev-tenant.keyward.local/",
-            now: SystemTime::now(),
-            lifetime: Duration::from_secs(60),
-            kid: Some(&key.kid),
-        };
-        let assertion = client_assertion(&*signer, &params, &mut rng()).unwrap();
-        let r = self
-            .http
-            .post(format!("{}/oauth/token", self.emu.base_url()))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                ("client_assertion", assertion.as_str()),
-                ("audience", "https://api.demo.local/"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap())
+        crate::support::exchange(&self.emu.base_url(), &[&self.kek], key).await
     }
 
     /// The Auth0 invariants of the rotation-service issue, against the emulator and the store.
     pub async fn check_invariants(&self) {
-        let name = self.name;
-        let app = self.app().await;
-        let creds = app["credentials"].as_array().unwrap();
-        let attached: Vec<&Value> = creds.iter().filter(|c| c["attached"] == true).collect();
-        assert!(attached.len() <= 2, "{name}: {app}");
-        assert!(creds.len() <= 4, "{name}: {app}");
-        let keys = self.store.keys("dev", APP).await.unwrap();
-        for c in &attached {
-            let id = c["id"].as_str().unwrap();
-            if let Some(k) = keys.iter().find(|k| k.credential_id.as_deref() == Some(id)) {
-                let who = KeyIdentity { tenant: "dev", client_id: APP, key_id: &k.key_id };
-                assert!(seal::open(&[&self.kek], who, &k.sealed).is_ok(), "{name}: {id} has no private key");
-            }
-        }
-        for c in creds.iter().filter(|c| c["attached"] == false) {
-            let id = c["id"].as_str().unwrap();
-            assert!(keys.iter().all(|k| k.credential_id.as_deref() != Some(id)), "{name}: orphan {id}");
-        }
-        if let Some(active) = keys.iter().find(|k| k.state == keyward::store::KeyState::Active) {
-            let (status, body) = self.exchange_with(active).await;
-            assert_eq!(status, 200, "{name}: {body}");
-        }
+        crate::support::check_invariants(self.name, &self.emu.base_url(), &*self.store, &[&self.kek]).await;
     }
 }
 
