@@ -129,6 +129,29 @@ async fn dev_then_rotate_client_gives_a_working_key_and_survives_restart() {
     assert_eq!(conn["verified"], true, "{conn}");
     assert_eq!(conn["keys"].as_array().unwrap().len(), 3, "current, next and previous: {conn}");
 
+    // --grace 0s retires the old key at once: the background task detaches and deletes it.
+    let out = keyward(
+        &["rotate", "client", "--tenant", "dev", "--client", APP, "--grace", "0s", "--json", "--endpoint", &endpoint],
+        &[("KEYWARD_TOKEN", token.trim())],
+    );
+    let second = stdout_json(&out);
+    assert_eq!(second["rotation"]["state"], "ACTIVE", "{second}");
+    let old_credential = second["previous_credential_id"].as_str().unwrap().to_owned();
+    assert!(second["previous_retire_at"].as_str().unwrap() <= second["rotation"]["updated_at"].as_str().unwrap());
+    eventually("the old key to retire in the background", || async {
+        let app = app(&emulator_url).await;
+        let gone = app["credentials"].as_array().unwrap().iter().all(|c| c["id"] != old_credential.as_str());
+        let retired =
+            store.keys("dev", APP).await.unwrap().iter().any(|k| k.kid == kid && k.state == KeyState::Retired);
+        (gone && retired).then_some(())
+    })
+    .await;
+    let got = stdout_json(&keyward(
+        &["rotation", "get", second["rotation"]["rotation_id"].as_str().unwrap(), "--json", "--endpoint", &endpoint],
+        &[("KEYWARD_TOKEN", token.trim())],
+    ));
+    assert_eq!(got["state"], "COMPLETED", "{got}");
+
     // Bad input: the server's INVALID_ARGUMENT names the field, exit 64; a wrong token exits 77.
     let out = keyward(
         &["rotate", "client", "--tenant", "dev", "--client", APP, "--bits", "1024", "--endpoint", &endpoint],
@@ -148,13 +171,15 @@ async fn dev_then_rotate_client_gives_a_working_key_and_survives_restart() {
     let state = emulator_state(&emulator_url).await;
     assert_eq!(state["domain"], DOMAIN);
     let app = app(&emulator_url).await;
-    assert!(app["credentials"].as_array().unwrap().iter().any(|c| c["kid"] == kid.as_str()), "{app}");
+    let second_kid = second["credential"]["kid"].as_str().unwrap();
+    assert!(app["credentials"].as_array().unwrap().iter().any(|c| c["kid"] == second_kid), "{app}");
     let got = stdout_json(&keyward(
         &["rotation", "get", &rotation_id, "--json", "--endpoint", &format!("http://{}", k.addr)],
         &[("KEYWARD_TOKEN", token.trim())],
     ));
     assert_eq!(got["state"], "COMPLETED");
-    let (status, body) = exchange(&emulator_url, &kek_ring(&dir.join("kek")).all(), active).await;
+    let active = store.keys("dev", APP).await.unwrap().into_iter().find(|k| k.state == KeyState::Active).unwrap();
+    let (status, body) = exchange(&emulator_url, &kek_ring(&dir.join("kek")).all(), &active).await;
     assert_eq!(status, 200, "the key still works after restart: {body}");
 }
 

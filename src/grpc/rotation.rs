@@ -54,7 +54,12 @@ impl KeyRotation for RotationService {
             client_id: m.client_id,
             algorithm,
             key_bits: (m.key_bits != 0).then_some(m.key_bits),
-            grace_period: duration(m.grace_period, "grace_period")?,
+            // Unset takes the configured default; an explicit zero retires the old key at once
+            // (still no earlier than the last assertion it signed expires).
+            grace_period: match m.grace_period {
+                None => None,
+                set => Some(duration(set, "grace_period")?.unwrap_or_default()),
+            },
             credential_lifetime: duration(m.credential_lifetime, "credential_lifetime")?,
             request_id: (!m.request_id.is_empty()).then_some(m.request_id),
             evict_unmanaged: m.evict_unmanaged,
