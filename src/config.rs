@@ -12,6 +12,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::Error;
+use crate::access::{Access, Grant, Principal};
 
 /// The defaults the issue names: a 10-minute grace period, RS256, 2048 bits.
 const DEFAULT_GRACE: Duration = Duration::from_secs(600);
@@ -27,6 +28,51 @@ struct FileConfig {
     defaults: Option<DefaultsFile>,
     #[serde(default)]
     tenants: BTreeMap<String, TenantFile>,
+    #[serde(default)]
+    principals: Vec<PrincipalFile>,
+    tls: Option<TlsFile>,
+    signer: Option<SignerFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrincipalFile {
+    name: String,
+    #[serde(default)]
+    bearer_token_sha256: Vec<String>,
+    #[serde(default)]
+    mtls_san: Vec<String>,
+    #[serde(default)]
+    grants: Vec<GrantFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantFile {
+    permissions: Vec<String>,
+    #[serde(default = "any")]
+    tenants: Vec<String>,
+    #[serde(default = "any")]
+    clients: Vec<String>,
+}
+
+fn any() -> Vec<String> {
+    vec!["*".into()]
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    client_ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignerFile {
+    threads: Option<usize>,
+    queue: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,6 +111,9 @@ struct TenantFile {
     clients: Vec<String>,
     #[serde(default)]
     connections: Vec<String>,
+    #[serde(default)]
+    legacy_audiences: bool,
+    max_jwt_lifetime: Option<String>,
 }
 
 /// Where the key-encryption key comes from.
@@ -104,6 +153,49 @@ pub struct TenantConfig {
     pub clients: BTreeSet<String>,
     /// Connections keyward may rotate.
     pub connections: BTreeSet<String>,
+    /// How keyward signs for this tenant's clients.
+    pub signing: SigningPolicy,
+}
+
+/// Per-tenant signing rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningPolicy {
+    /// Accept assertion audiences Auth0 has deprecated (the token endpoint URL, arrays).
+    pub legacy_audiences: bool,
+    /// The furthest `exp` SignJwt accepts, from now.
+    pub max_jwt_lifetime: Duration,
+}
+
+impl Default for SigningPolicy {
+    fn default() -> Self {
+        Self { legacy_audiences: false, max_jwt_lifetime: Duration::from_secs(3600) }
+    }
+}
+
+/// gRPC server TLS; with a client CA, callers may authenticate by certificate (mTLS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Server certificate chain (PEM).
+    pub cert_file: PathBuf,
+    /// Server private key (PEM).
+    pub key_file: PathBuf,
+    /// Trusted client CA (PEM); enables client certificates.
+    pub client_ca_file: Option<PathBuf>,
+}
+
+/// The signing pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignerConfig {
+    /// Worker threads; 0 means one per core.
+    pub threads: usize,
+    /// Jobs that may wait for a worker before calls fail with RESOURCE_EXHAUSTED.
+    pub queue: usize,
+}
+
+impl Default for SignerConfig {
+    fn default() -> Self {
+        Self { threads: 0, queue: 1024 }
+    }
 }
 
 /// Rotation defaults.
@@ -126,8 +218,12 @@ pub struct Config {
     pub store_url: String,
     /// The KEK's source.
     pub kek: KekSource,
-    /// SHA-256 hashes of the accepted bearer tokens.
-    pub token_hashes: Vec<[u8; 32]>,
+    /// Principals and their grants (bearer tokens and certificate SANs).
+    pub access: Access,
+    /// gRPC TLS (and mTLS), if configured.
+    pub tls: Option<TlsConfig>,
+    /// The signing pool.
+    pub signer: SignerConfig,
     /// Rotation defaults.
     pub defaults: Defaults,
     /// Tenants by name.
@@ -203,8 +299,40 @@ impl Config {
                 None => errors.push(format!("auth.bearer_token_sha256[{i}]: not 64 hex digits")),
             }
         }
-        if token_hashes.is_empty() && errors.iter().all(|e| !e.starts_with("auth")) {
-            errors.push("auth.bearer_token_sha256: at least one token hash is required".into());
+        let mut access = Access::all_access(&token_hashes);
+        for (i, p) in file.principals.iter().enumerate() {
+            resolve_principal(i, p, &mut access, &mut errors);
+        }
+        if token_hashes.is_empty() && file.principals.is_empty() && errors.iter().all(|e| !e.starts_with("auth")) {
+            errors.push("auth: configure auth.bearer_token_sha256 or at least one [[principals]]".into());
+        }
+        let tls = file.tls.map(|t| TlsConfig {
+            cert_file: t.cert_file,
+            key_file: t.key_file,
+            client_ca_file: t.client_ca_file,
+        });
+        if let Some(t) = &tls {
+            for (field, path) in [
+                ("tls.cert_file", Some(&t.cert_file)),
+                ("tls.key_file", Some(&t.key_file)),
+                ("tls.client_ca_file", t.client_ca_file.as_ref()),
+            ] {
+                if let Some(p) = path
+                    && !p.exists()
+                {
+                    errors.push(format!("{field}: {} does not exist", p.display()));
+                }
+            }
+        }
+        if access.has_certificate_principals() && tls.as_ref().is_none_or(|t| t.client_ca_file.is_none()) {
+            errors.push("principals.mtls_san: needs tls.client_ca_file (client certificates)".into());
+        }
+        let signer = SignerConfig {
+            threads: file.signer.as_ref().and_then(|s| s.threads).unwrap_or(0),
+            queue: file.signer.as_ref().and_then(|s| s.queue).unwrap_or(1024),
+        };
+        if signer.threads > 256 || signer.queue == 0 || signer.queue > 1_000_000 {
+            errors.push("signer: threads must be 0 to 256 and queue 1 to 1000000".into());
         }
 
         let defaults = resolve_defaults(file.defaults.as_ref(), env, &mut errors);
@@ -219,7 +347,7 @@ impl Config {
         }
 
         if errors.is_empty() {
-            Ok(Config { listen, store_url, kek, token_hashes, defaults, tenants })
+            Ok(Config { listen, store_url, kek, access, tls, signer, defaults, tenants })
         } else {
             Err(Error::Config(errors))
         }
@@ -239,6 +367,38 @@ fn parse_hash(h: &str) -> Option<[u8; 32]> {
         *byte = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).ok()?;
     }
     Some(out)
+}
+
+fn resolve_principal(i: usize, p: &PrincipalFile, access: &mut Access, errors: &mut Vec<String>) {
+    let at = format!("principals[{i}]");
+    if !valid_id(&p.name) {
+        errors.push(format!("{at}.name: {:?} must be letters, digits, '-', '_', '.' or '@'", p.name));
+    }
+    let mut hashes = Vec::new();
+    for (j, h) in p.bearer_token_sha256.iter().enumerate() {
+        match parse_hash(h) {
+            Some(b) => hashes.push(b),
+            None => errors.push(format!("{at}.bearer_token_sha256[{j}]: not 64 hex digits")),
+        }
+    }
+    if hashes.is_empty() && p.mtls_san.is_empty() {
+        errors.push(format!("{at}: set bearer_token_sha256 or mtls_san"));
+    }
+    let mut grants = Vec::new();
+    for (j, g) in p.grants.iter().enumerate() {
+        let mut permissions = Vec::new();
+        for perm in &g.permissions {
+            match perm.parse() {
+                Ok(x) => permissions.push(x),
+                Err(e) => errors.push(format!("{at}.grants[{j}].permissions: {e}")),
+            }
+        }
+        if g.permissions.is_empty() || g.tenants.is_empty() || g.clients.is_empty() {
+            errors.push(format!("{at}.grants[{j}]: permissions, tenants and clients must not be empty"));
+        }
+        grants.push(Grant { permissions, tenants: g.tenants.clone(), clients: g.clients.clone() });
+    }
+    access.add(Principal { name: p.name.clone(), grants }, &hashes, &p.mtls_san);
 }
 
 fn resolve_defaults(d: Option<&DefaultsFile>, env: &HashMap<String, String>, errors: &mut Vec<String>) -> Defaults {
@@ -326,6 +486,16 @@ fn resolve_tenant(
             errors.push(format!("{}: {id:?} is not a valid id", at(field)));
         }
     }
+    let max_jwt_lifetime = match &t.max_jwt_lifetime {
+        None => SigningPolicy::default().max_jwt_lifetime,
+        Some(text) => match humantime::parse_duration(text) {
+            Ok(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(24 * 3600) => d,
+            _ => {
+                errors.push(format!("{}: {text:?} is not a duration from 1s to 24h", at("max_jwt_lifetime")));
+                Duration::ZERO
+            }
+        },
+    };
     if errors.len() > before {
         return None;
     }
@@ -338,6 +508,7 @@ fn resolve_tenant(
         management_auth: auth?,
         clients: t.clients.into_iter().collect(),
         connections: t.connections.into_iter().collect(),
+        signing: SigningPolicy { legacy_audiences: t.legacy_audiences, max_jwt_lifetime },
     })
 }
 

@@ -17,7 +17,8 @@ use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
 use crate::Error;
-use crate::config::{Config, Defaults, KekSource, ManagementAuth, TenantConfig};
+use crate::access::Access;
+use crate::config::{Config, Defaults, KekSource, ManagementAuth, SignerConfig, SigningPolicy, TenantConfig};
 use crate::files::{PUBLIC_FILE_MODE, SECRET_FILE_MODE, read_text, write_atomic};
 use crate::seal::Kek;
 use crate::service::Service;
@@ -149,12 +150,15 @@ fn dev_config(opts: &DevOptions, paths: &DevPaths, seed: &Seed, base_url: &str, 
         management_auth: ManagementAuth::Secret(SecretString::from(secret)),
         clients: seed.clients.iter().map(|c| c.client_id.clone()).filter(|id| id != MANAGEMENT_CLIENT).collect(),
         connections: seed.connections.iter().map(|c| c.id.clone()).collect(),
+        signing: SigningPolicy::default(),
     };
     Config {
         listen: opts.listen,
         store_url: format!("sqlite://{}", paths.db.display()),
         kek: KekSource::File(paths.kek.clone()),
-        token_hashes: vec![crate::grpc::token_hash(token)],
+        access: Access::all_access(&[crate::grpc::token_hash(token)]),
+        tls: None,
+        signer: SignerConfig::default(),
         defaults: Defaults { grace_period: Duration::from_secs(600), algorithm: Algorithm::RS256, key_bits: 2048 },
         tenants: BTreeMap::from([(DEV_TENANT.to_owned(), tenant)]),
     }

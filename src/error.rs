@@ -63,6 +63,12 @@ pub enum Error {
     /// Auth0 is unreachable or rate-limited; the operation stays resumable.
     #[error("{0}")]
     Unavailable(String),
+    /// The caller is authenticated but not allowed to do this.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// Too much work queued (the signing pool is full); retry with backoff.
+    #[error("{0}")]
+    Overloaded(String),
     /// A keyward server refused a client command.
     #[error("{}: {message}", code_name(*.code))]
     Rpc {
@@ -99,7 +105,9 @@ impl Error {
             | Error::Corrupt(_)
             | Error::Auth0(_)
             | Error::FailedPrecondition(_)
-            | Error::Aborted(_) => 1,
+            | Error::Aborted(_)
+            | Error::PermissionDenied(_)
+            | Error::Overloaded(_) => 1,
             Error::Unavailable(_) => 69,
         }
     }

@@ -2,6 +2,7 @@
 //! keys. This crate is the service and its command-line tool; the crypto core is
 //! `keyward-crypto`.
 
+pub mod access;
 pub mod cli;
 pub mod config;
 pub mod dev;
@@ -13,6 +14,7 @@ mod rng;
 pub mod rotation;
 pub mod seal;
 pub mod service;
+pub mod signing;
 pub mod store;
 pub mod tenant;
 

@@ -10,15 +10,21 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::Error;
-use crate::config::Config;
+use crate::access::Access;
+use crate::config::{Config, TlsConfig};
 use crate::grpc::{self, Deps};
 use crate::kek::KekRing;
 use crate::rotation::{Engine, millis_now};
+use crate::signing::Signing;
 use crate::store::{SqlStore, Store};
 use crate::tenant::Tenant;
 
 /// How often the background task looks for keys to retire and stalled rotations to resume.
 const TICK: Duration = Duration::from_secs(2);
+/// How often the signer checks whether another replica changed the keys.
+const CACHE_TICK: Duration = Duration::from_millis(500);
+/// How often signing counters are written to the audit log.
+const COUNTERS_TICK: Duration = Duration::from_secs(10);
 /// An open rotation untouched for this long is resumed by the background task (a caller's RPC
 /// normally drives it; this picks up rotations paused by an outage or left by another replica).
 const STALE: Duration = Duration::from_secs(30);
@@ -28,8 +34,12 @@ const STALE: Duration = Duration::from_secs(30);
 pub struct Service {
     /// The rotation engine.
     pub engine: Arc<Engine>,
-    /// Accepted bearer token hashes.
-    pub token_hashes: Vec<[u8; 32]>,
+    /// The signing core.
+    pub signing: Arc<Signing>,
+    /// Principals and grants.
+    pub access: Arc<Access>,
+    /// gRPC TLS.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Service {
@@ -52,17 +62,30 @@ impl Service {
             return Err(Error::Config(errors));
         }
         let store: Arc<dyn Store> = Arc::new(SqlStore::connect(&config.store_url).await?);
-        let engine = Engine::new(store, tenants, ring.current.clone(), config.defaults.clone());
-        Ok(Self { engine: Arc::new(engine), token_hashes: config.token_hashes.clone() })
+        let engine = Arc::new(Engine::new(store, tenants, ring.current.clone(), config.defaults.clone()));
+        let keks = std::iter::once(ring.current.clone()).chain(ring.previous.iter().cloned()).collect();
+        let signing = Arc::new(Signing::new(engine.clone(), keks, config.signer)?);
+        signing.cache().refresh(true).await?;
+        Ok(Self { engine, signing, access: Arc::new(config.access.clone()), tls: config.tls.clone() })
     }
 
     /// Resumes every open rotation (after a crash or restart), then serves gRPC on `listener`
     /// until `shutdown`, with the background task running beside it.
     pub async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
         resume(&self.engine, None).await;
-        let background = tokio::spawn(background(self.engine.clone()));
-        let result = grpc::run(listener, shutdown, Deps { engine: self.engine, token_hashes: self.token_hashes }).await;
-        background.abort();
+        let tasks = [
+            tokio::spawn(background(self.engine.clone())),
+            tokio::spawn(cache_refresher(self.signing.clone())),
+            tokio::spawn(counter_flusher(self.signing.clone())),
+        ];
+        let deps = Deps { signing: self.signing.clone(), access: self.access, tls: self.tls };
+        let result = grpc::run(listener, shutdown, deps).await;
+        for t in tasks {
+            t.abort();
+        }
+        if let Err(e) = self.signing.counters().flush().await {
+            eprintln!("keyward: signing counters not written at shutdown: {e}");
+        }
         result
     }
 }
@@ -87,6 +110,32 @@ async fn background(engine: Arc<Engine>) {
             Err(e) => eprintln!("keyward: retirement deferred: {e}"),
         }
         resume(&engine, Some(STALE)).await;
+    }
+}
+
+/// Reloads the signer's keys when this process changes them (at once) or the store's key version
+/// moves (another replica did; polled).
+async fn cache_refresher(signing: Arc<Signing>) {
+    let changed = signing.engine().key_changed().clone();
+    loop {
+        let forced = tokio::select! {
+            () = changed.notified() => true,
+            () = tokio::time::sleep(CACHE_TICK) => false,
+        };
+        if let Err(e) = signing.cache().refresh(forced).await {
+            eprintln!("keyward: key cache not refreshed: {e}");
+        }
+    }
+}
+
+async fn counter_flusher(signing: Arc<Signing>) {
+    let mut tick = tokio::time::interval(COUNTERS_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = signing.counters().flush().await {
+            eprintln!("keyward: signing counters not written yet: {e}");
+        }
     }
 }
 

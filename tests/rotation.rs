@@ -60,6 +60,7 @@ async fn world(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>, seed: &str
         management_auth: ManagementAuth::Secret("dev-management-secret-change-me".to_owned().into()),
         clients: [APP.to_owned(), "other-app".to_owned()].into(),
         connections: ["con_demooidc0000001".to_owned()].into(),
+        signing: Default::default(),
     };
     let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(tenant).unwrap())]);
     let kek = Arc::new(Kek::generate(&mut rng()));

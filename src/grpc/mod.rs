@@ -1,23 +1,27 @@
-//! The gRPC surface: generated `keyward.v1` types, the KeyRotation service, bearer-token auth,
-//! health and reflection, and the one mapping from errors to gRPC status.
+//! The gRPC surface: generated `keyward.v1` types, the KeyRotation, Signer, Tokens and Audit
+//! services, authentication (bearer tokens, mTLS) and per-RPC authorization, health and
+//! reflection, TLS, and the one mapping from errors to gRPC status.
 
 mod auth;
 mod convert;
 mod rotation;
+mod signer;
 mod status;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
-pub use auth::{BearerAuth, token_hash};
+pub use auth::{Authenticate, Authorize, Caller, subject_alt_names, token_hash};
 pub use status::to_status;
 
 use crate::Error;
-use crate::rotation::Engine;
+use crate::access::Access;
+use crate::config::TlsConfig;
+use crate::signing::Signing;
 
 /// The generated `keyward.v1` messages, enums, clients and servers.
 #[allow(missing_docs, unused_qualifications, clippy::all, clippy::pedantic)]
@@ -31,30 +35,55 @@ pub mod proto {
 /// What the gRPC server needs.
 #[derive(Debug, Clone)]
 pub struct Deps {
-    /// The rotation engine.
-    pub engine: Arc<Engine>,
-    /// SHA-256 hashes of the accepted bearer tokens.
-    pub token_hashes: Vec<[u8; 32]>,
+    /// The signing core (and through it the rotation engine).
+    pub signing: Arc<Signing>,
+    /// Principals and grants.
+    pub access: Arc<Access>,
+    /// TLS for the port (and client certificates when it has a client CA).
+    pub tls: Option<TlsConfig>,
 }
 
-/// Serves KeyRotation (bearer token required), grpc.health.v1 and reflection (no token) on
-/// `listener` until `shutdown` completes.
+fn tls_config(tls: &TlsConfig) -> Result<ServerTlsConfig, Error> {
+    let read = |p: &std::path::Path| crate::files::read_text(p).map_err(|e| Error::Config(vec![format!("tls: {e}")]));
+    let mut config = ServerTlsConfig::new().identity(Identity::from_pem(read(&tls.cert_file)?, read(&tls.key_file)?));
+    if let Some(ca) = &tls.client_ca_file {
+        // Optional, so bearer-token callers still connect; certificate callers are verified.
+        config = config.client_ca_root(Certificate::from_pem(read(ca)?)).client_auth_optional(true);
+    }
+    Ok(config)
+}
+
+/// Serves KeyRotation, Signer, Tokens and Audit (a principal required), grpc.health.v1 and
+/// reflection (no principal) on `listener` until `shutdown` completes.
 pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()> + Send, deps: Deps) -> Result<(), Error> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<proto::key_rotation_server::KeyRotationServer<rotation::RotationService>>().await;
+    health.set_serving::<proto::signer_server::SignerServer<signer::SigningService>>().await;
+    health.set_serving::<proto::tokens_server::TokensServer<signer::SigningService>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| Error::Output(format!("reflection: {e}")))?;
-    let service = proto::key_rotation_server::KeyRotationServer::with_interceptor(
-        rotation::RotationService { engine: deps.engine },
-        BearerAuth::new(deps.token_hashes),
+    let engine = deps.signing.engine().clone();
+    let authenticate = Authenticate::new(deps.access.clone());
+    let authorize = Authorize::new(engine.store().clone());
+    let rotation = proto::key_rotation_server::KeyRotationServer::with_interceptor(
+        rotation::RotationService { engine, authorize: authorize.clone() },
+        authenticate.clone(),
     );
-    Server::builder()
+    let signing = signer::SigningService { signing: deps.signing.clone(), authorize };
+    let mut builder = Server::builder();
+    if let Some(tls) = &deps.tls {
+        builder = builder.tls_config(tls_config(tls)?).map_err(|e| Error::Config(vec![format!("tls: {e}")]))?;
+    }
+    builder
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(service)
+        .add_service(rotation)
+        .add_service(proto::signer_server::SignerServer::with_interceptor(signing.clone(), authenticate.clone()))
+        .add_service(proto::tokens_server::TokensServer::with_interceptor(signing.clone(), authenticate.clone()))
+        .add_service(proto::audit_server::AuditServer::with_interceptor(signing, authenticate))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await
         .map_err(|e| Error::Unavailable(format!("gRPC server: {e}")))

@@ -4,10 +4,12 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
+use super::auth::Authorize;
 use super::convert::{connection_key, credential, duration, required, rotation, timestamp};
 use super::proto;
 use super::proto::key_rotation_server::KeyRotation;
 use super::status::to_status;
+use crate::access::Permission;
 use crate::rotation::{Engine, RotateRequest};
 use crate::store::KeyState;
 
@@ -32,6 +34,7 @@ fn naming(e: &crate::Error, field: &str, value: &str) -> Status {
 #[derive(Debug)]
 pub struct RotationService {
     pub(super) engine: Arc<Engine>,
+    pub(super) authorize: Authorize,
 }
 
 #[tonic::async_trait]
@@ -40,6 +43,11 @@ impl KeyRotation for RotationService {
         &self,
         request: Request<proto::RotateClientCredentialRequest>,
     ) -> Result<Response<proto::RotateClientCredentialResponse>, Status> {
+        required(&request.get_ref().tenant, "tenant")?;
+        required(&request.get_ref().client_id, "client_id")?;
+        self.authorize
+            .check(&request, Permission::Rotate, &request.get_ref().tenant, Some(&request.get_ref().client_id))
+            .await?;
         let m = request.into_inner();
         required(&m.tenant, "tenant")?;
         required(&m.client_id, "client_id")?;
@@ -77,6 +85,11 @@ impl KeyRotation for RotationService {
         &self,
         request: Request<proto::RotateConnectionKeysRequest>,
     ) -> Result<Response<proto::RotateConnectionKeysResponse>, Status> {
+        required(&request.get_ref().tenant, "tenant")?;
+        required(&request.get_ref().connection_id, "connection_id")?;
+        self.authorize
+            .check(&request, Permission::Rotate, &request.get_ref().tenant, Some(&request.get_ref().connection_id))
+            .await?;
         let m = request.into_inner();
         required(&m.tenant, "tenant")?;
         required(&m.connection_id, "connection_id")?;
@@ -106,9 +119,9 @@ impl KeyRotation for RotationService {
         &self,
         request: Request<proto::GetRotationRequest>,
     ) -> Result<Response<proto::Rotation>, Status> {
-        let m = request.into_inner();
-        required(&m.rotation_id, "rotation_id")?;
-        let r = self.engine.rotation(&m.rotation_id).await.map_err(|e| to_status(&e))?;
+        required(&request.get_ref().rotation_id, "rotation_id")?;
+        let r = self.engine.rotation(&request.get_ref().rotation_id).await.map_err(|e| to_status(&e))?;
+        self.authorize.check(&request, Permission::Read, &r.tenant, Some(&r.client_id)).await?;
         Ok(Response::new(rotation(&r)))
     }
 
@@ -116,6 +129,11 @@ impl KeyRotation for RotationService {
         &self,
         request: Request<proto::ListClientCredentialsRequest>,
     ) -> Result<Response<proto::ListClientCredentialsResponse>, Status> {
+        required(&request.get_ref().tenant, "tenant")?;
+        required(&request.get_ref().client_id, "client_id")?;
+        self.authorize
+            .check(&request, Permission::Read, &request.get_ref().tenant, Some(&request.get_ref().client_id))
+            .await?;
         let m = request.into_inner();
         required(&m.tenant, "tenant")?;
         required(&m.client_id, "client_id")?;

@@ -20,6 +20,8 @@ pub fn to_status(e: &Error) -> Status {
         Error::Aborted(m) => Status::aborted(m.clone()),
         Error::Conflict(m) => Status::aborted(m.clone()),
         Error::Unavailable(m) => Status::unavailable(m.clone()),
+        Error::PermissionDenied(m) => Status::permission_denied(m.clone()),
+        Error::Overloaded(m) => Status::resource_exhausted(m.clone()),
         Error::Database(_) => {
             tracing::error!(error = %e, "store unavailable");
             Status::unavailable("keyward's store is unavailable")

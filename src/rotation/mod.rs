@@ -84,6 +84,7 @@ pub struct Engine {
     kek: Arc<Kek>,
     defaults: Defaults,
     fault: fault::FaultPoint,
+    key_changed: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -95,7 +96,12 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// An engine over `store` for `tenants`, sealing keys under `kek`.
     pub fn new(store: Arc<dyn Store>, tenants: BTreeMap<String, Tenant>, kek: Arc<Kek>, defaults: Defaults) -> Self {
-        Self { store, tenants, kek, defaults, fault: fault::FaultPoint::from_env() }
+        Self { store, tenants, kek, defaults, fault: fault::FaultPoint::from_env(), key_changed: Arc::default() }
+    }
+
+    /// Notified whenever this engine activates or retires a key (the signer reloads its cache).
+    pub fn key_changed(&self) -> &Arc<tokio::sync::Notify> {
+        &self.key_changed
     }
 
     /// The store.

@@ -128,6 +128,7 @@ impl Engine {
             if let Some(mut k) = keys.iter().find(|k| k.credential_id.as_deref() == Some(id)).cloned() {
                 wipe(&mut k);
                 self.store.update_key(&k).await?;
+                self.key_changed.notify_one();
             }
             self.audit(r, "credential.evicted", &format!("{:?}", id)).await;
         }
@@ -231,6 +232,7 @@ impl Engine {
         next.old_credential_id = old.and_then(|k| k.credential_id.clone());
         next.retire_at = old.map(|_| retire_at);
         self.store.activate(&mut next, &new, old.map(|k| k.key_id.as_str()), retire_at).await?;
+        self.key_changed.notify_one();
         if old.is_none() {
             // Nothing to retire: the rotation is done.
             next.state = RotationState::Completed;
@@ -261,6 +263,7 @@ impl Engine {
             }
             wipe(&mut key);
             self.store.update_key(&key).await?;
+            self.key_changed.notify_one();
         }
         r.state = RotationState::Failed;
         r.error = Some(cause.to_string());
@@ -274,7 +277,9 @@ impl Engine {
     pub async fn retire_due(&self, now_ms: i64) -> Result<usize, Error> {
         let mut done = 0;
         for mut key in self.store.keys_in_state(KeyState::Retiring).await? {
-            if key.retire_at.is_some_and(|t| t > now_ms) {
+            // Not before its time, nor while an assertion it signed is still live (a replica with a
+            // stale cache may have signed after the rotation computed retire_at).
+            if key.retire_at.is_some_and(|t| t > now_ms) || key.last_signed_exp.is_some_and(|t| t > now_ms) {
                 continue;
             }
             let Ok(tenant) = self.tenant(&key.tenant) else { continue };
@@ -293,6 +298,7 @@ impl Engine {
             }
             wipe(&mut key);
             self.store.update_key(&key).await?;
+            self.key_changed.notify_one();
             if let Some(mut r) = self.store.rotation_by_old_key(&key.key_id).await?
                 && r.state == RotationState::Active
             {

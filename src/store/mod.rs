@@ -59,6 +59,13 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces a key's wrapped data key if it is still wrapped by `old_kek_id`; `false` when
     /// the key changed meanwhile (retired, or rewrapped by another run). Nothing else changes.
     async fn rewrap_key(&self, key_id: &str, old_kek_id: &str, sealed: &crate::seal::Sealed) -> Result<bool, Error>;
+    /// A cheap fingerprint of the signing-relevant key states (which keys are active or
+    /// retiring); replicas poll it to know when to reload their key caches.
+    async fn key_version(&self) -> Result<String, Error>;
+    /// Raises a live key's `last_signed_exp` to at least `until` (UNIX ms) before the signer
+    /// hands out assertions expiring by then; `false` when the key is no longer active or
+    /// retiring (it must not sign).
+    async fn extend_signed_exp(&self, key_id: &str, until: i64) -> Result<bool, Error>;
     /// Records a connection rotation; `false` when its request_id is already recorded.
     async fn insert_connection_rotation(&self, record: &ConnectionRotationRecord) -> Result<bool, Error>;
     /// A connection rotation by request_id.

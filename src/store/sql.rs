@@ -492,6 +492,33 @@ impl Store for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn key_version(&self) -> Result<String, Error> {
+        let row = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n, CAST(COALESCE(MAX(activated_at), 0) AS BIGINT) AS act, \
+             CAST(COALESCE(SUM(CASE WHEN state = 'retired' THEN 1 ELSE 0 END), 0) AS BIGINT) AS gone, \
+             CAST(COALESCE(SUM(CASE WHEN state = 'retiring' THEN 1 ELSE 0 END), 0) AS BIGINT) AS retiring FROM keys",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::database)?;
+        let get =
+            |c: &str| -> Result<i64, Error> { row.try_get::<i64, _>(c).map_err(|e| Error::Corrupt(e.to_string())) };
+        Ok(format!("{}:{}:{}:{}", get("n")?, get("act")?, get("gone")?, get("retiring")?))
+    }
+
+    async fn extend_signed_exp(&self, key_id: &str, until: i64) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "UPDATE keys SET last_signed_exp = CASE WHEN last_signed_exp IS NULL OR last_signed_exp < $1 \
+             THEN $1 ELSE last_signed_exp END WHERE key_id = $2 AND state IN ('active', 'retiring')",
+        )
+        .bind(until)
+        .bind(key_id.to_owned())
+        .execute(&self.pool)
+        .await
+        .map_err(Error::database)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn insert_connection_rotation(&self, c: &ConnectionRotationRecord) -> Result<bool, Error> {
         let done = sqlx::query(
             "INSERT INTO connection_rotations (id, tenant, connection_id, request_id, request_hash, result, verified, created_at) \

@@ -10,11 +10,13 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyward::access::Access;
 use keyward::config::{Defaults, ManagementAuth, TenantConfig};
 use keyward::grpc::proto::key_rotation_client::KeyRotationClient;
 use keyward::grpc::{Deps, token_hash};
 use keyward::rotation::Engine;
 use keyward::seal::Kek;
+use keyward::signing::Signing;
 use keyward::store::{KeyRecord, SqlStore, Store};
 use keyward::tenant::Tenant;
 use keyward_auth0_emulator::{EmulatorConfig, RunningEmulator, Seed};
@@ -84,6 +86,7 @@ pub async fn world(name: &'static str, store: Arc<dyn Store>, dir: Option<tempfi
         management_auth: ManagementAuth::Secret("dev-management-secret-change-me".to_owned().into()),
         clients: [APP.to_owned(), GHOST_APP.to_owned()].into(),
         connections: [CONN.to_owned(), "con_notatauth0000".to_owned()].into(),
+        signing: Default::default(),
     };
     let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(tenant).unwrap())]);
     let kek = Arc::new(Kek::generate(&mut rng()));
@@ -93,7 +96,9 @@ pub async fn world(name: &'static str, store: Arc<dyn Store>, dir: Option<tempfi
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
-    let deps = Deps { engine: engine.clone(), token_hashes: vec![token_hash(TOKEN), token_hash(SECOND_TOKEN)] };
+    let signing = Arc::new(Signing::new(engine.clone(), vec![kek.clone()], Default::default()).unwrap());
+    let access = Arc::new(Access::all_access(&[token_hash(TOKEN), token_hash(SECOND_TOKEN)]));
+    let deps = Deps { signing, access, tls: None };
     let server = tokio::spawn(keyward::grpc::run(
         listener,
         async move {

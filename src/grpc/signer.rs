@@ -1,0 +1,181 @@
+//! The `keyward.v1.Signer`, `keyward.v1.Tokens` and `keyward.v1.Audit` services.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::time::Instant;
+
+use secrecy::ExposeSecret;
+use tonic::{Request, Response, Status};
+
+use super::auth::Authorize;
+use super::convert::{duration, required, timestamp};
+use super::proto;
+use super::status::to_status;
+use crate::Error;
+use crate::access::Permission;
+use crate::rotation::millis;
+use crate::signing::Signing;
+
+/// The Signer, Tokens and Audit services over the signing core.
+#[derive(Debug, Clone)]
+pub struct SigningService {
+    pub(super) signing: Arc<Signing>,
+    pub(super) authorize: Authorize,
+}
+
+fn token_status(e: keyward_auth0::Error) -> Status {
+    use keyward_auth0::Error as A;
+    match &e {
+        A::AccessDenied { .. } | A::Unauthorized { .. } | A::InsufficientScope { .. } => {
+            Status::permission_denied(format!("Auth0 refused the exchange: {e}"))
+        }
+        A::RateLimited { rate_limit, .. } => {
+            let reset = rate_limit
+                .reset
+                .and_then(|r| r.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| format!("; retry after {} (epoch seconds)", d.as_secs()))
+                .unwrap_or_default();
+            Status::unavailable(format!("Auth0 rate-limited the exchange{reset}"))
+        }
+        A::InvalidRequest { .. } => Status::invalid_argument(format!("audience or scope: {e}")),
+        _ => to_status(&Error::Auth0(e)),
+    }
+}
+
+#[tonic::async_trait]
+impl proto::signer_server::Signer for SigningService {
+    async fn sign_client_assertion(
+        &self,
+        request: Request<proto::SignClientAssertionRequest>,
+    ) -> Result<Response<proto::SignClientAssertionResponse>, Status> {
+        let m = request.get_ref();
+        required(&m.tenant, "tenant")?;
+        required(&m.client_id, "client_id")?;
+        let lifetime = duration(m.lifetime, "lifetime")?;
+        let caller = self.authorize.check(&request, Permission::Sign, &m.tenant, Some(&m.client_id)).await?;
+        let audience = (!m.audience.is_empty()).then_some(m.audience.as_str());
+        let out = self
+            .signing
+            .sign_client_assertion(&caller.name, &m.tenant, &m.client_id, audience, lifetime)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(proto::SignClientAssertionResponse {
+            assertion: out.assertion,
+            kid: out.kid,
+            credential_id: out.credential_id,
+            algorithm: out.algorithm,
+            expires_at: Some(timestamp(out.expires_at)),
+        }))
+    }
+
+    async fn sign_jwt(
+        &self,
+        request: Request<proto::SignJwtRequest>,
+    ) -> Result<Response<proto::SignJwtResponse>, Status> {
+        let m = request.get_ref();
+        required(&m.tenant, "tenant")?;
+        required(&m.client_id, "client_id")?;
+        if m.claims_json.is_empty() {
+            return Err(Status::invalid_argument("claims_json: is required"));
+        }
+        let caller = self.authorize.check(&request, Permission::Sign, &m.tenant, Some(&m.client_id)).await?;
+        let typ = (!m.typ.is_empty()).then_some(m.typ.as_str());
+        let (jwt, key) = self
+            .signing
+            .sign_jwt(&caller.name, &m.tenant, &m.client_id, &m.claims_json, typ)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(proto::SignJwtResponse { jwt, kid: key.kid.clone(), algorithm: key.algorithm().to_string() }))
+    }
+
+    async fn get_jwks(
+        &self,
+        request: Request<proto::GetJwksRequest>,
+    ) -> Result<Response<proto::GetJwksResponse>, Status> {
+        let m = request.get_ref();
+        required(&m.tenant, "tenant")?;
+        required(&m.client_id, "client_id")?;
+        self.authorize.check(&request, Permission::Read, &m.tenant, Some(&m.client_id)).await?;
+        let jwks_json = self.signing.jwks(&m.tenant, &m.client_id).await.map_err(|e| to_status(&e))?;
+        Ok(Response::new(proto::GetJwksResponse { jwks_json }))
+    }
+}
+
+#[tonic::async_trait]
+impl proto::tokens_server::Tokens for SigningService {
+    async fn get_access_token(
+        &self,
+        request: Request<proto::GetAccessTokenRequest>,
+    ) -> Result<Response<proto::GetAccessTokenResponse>, Status> {
+        let m = request.get_ref();
+        required(&m.tenant, "tenant")?;
+        required(&m.client_id, "client_id")?;
+        if m.audience.is_empty() || m.audience.len() > 2048 || m.audience.chars().any(char::is_control) {
+            return Err(Status::invalid_argument(
+                "audience: is required (the API identifier), at most 2048 characters",
+            ));
+        }
+        if m.scope.len() > 4096 || m.scope.chars().any(char::is_control) {
+            return Err(Status::invalid_argument("scope: at most 4096 printable characters"));
+        }
+        let caller = self.authorize.check(&request, Permission::Token, &m.tenant, Some(&m.client_id)).await?;
+        let scope = (!m.scope.is_empty()).then_some(m.scope.as_str());
+        let token = match self.signing.access_token(&caller.name, &m.tenant, &m.client_id, &m.audience, scope).await {
+            Ok(t) => t,
+            Err(Error::Auth0(e)) => return Err(token_status(e)),
+            Err(e) => return Err(to_status(&e)),
+        };
+        let left = token.expires_at().saturating_duration_since(Instant::now());
+        let expires_at = millis(SystemTime::now() + left);
+        Ok(Response::new(proto::GetAccessTokenResponse {
+            access_token: token.secret().expose_secret().to_owned(),
+            token_type: token.token_type().to_owned(),
+            expires_at: Some(timestamp(expires_at)),
+            scope: token.scope().unwrap_or_default().to_owned(),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl proto::audit_server::Audit for SigningService {
+    async fn list_audit_events(
+        &self,
+        request: Request<proto::ListAuditEventsRequest>,
+    ) -> Result<Response<proto::ListAuditEventsResponse>, Status> {
+        let m = request.get_ref();
+        if m.after_id < 0 {
+            return Err(Status::invalid_argument("after_id: must not be negative"));
+        }
+        let limit = match m.limit {
+            0 => 100,
+            l @ 1..=1000 => l,
+            _ => return Err(Status::invalid_argument("limit: must be 1 to 1000 (0 = 100)")),
+        };
+        let caller = request
+            .extensions()
+            .get::<super::auth::Caller>()
+            .map(|c| c.0.clone())
+            .ok_or_else(|| Status::unauthenticated("no authenticated principal"))?;
+        let events =
+            self.signing.engine().store().audit_after(m.after_id, i64::from(limit)).await.map_err(|e| to_status(&e))?;
+        // Each principal sees the events of the tenants and clients it may read.
+        let events = events
+            .into_iter()
+            .filter(|e| {
+                caller.is_global_admin()
+                    || caller.may(Permission::Read, &e.tenant, (!e.subject.is_empty()).then_some(e.subject.as_str()))
+            })
+            .map(|e| proto::AuditEvent {
+                id: e.id,
+                at: Some(timestamp(e.at)),
+                actor: e.actor,
+                tenant: e.tenant,
+                subject: e.subject,
+                kind: e.kind,
+                detail: e.detail,
+            })
+            .collect();
+        Ok(Response::new(proto::ListAuditEventsResponse { events }))
+    }
+}

@@ -1,0 +1,159 @@
+//! The signer's key cache: every ACTIVE and RETIRING key, opened once and kept in memory (the
+//! private key material lives inside the signer and is zeroized when the last reference drops),
+//! keyed by (tenant, client). The signing path reads it without touching the database; it is
+//! reloaded when this process activates or retires a key, and when the store's key version moves
+//! (another replica did).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use keyward_crypto::{Algorithm, Backend, Jwk, PrivateKey, Signer, signer_for};
+
+use crate::Error;
+use crate::seal::{self, Kek, KeyIdentity};
+use crate::store::{KeyRecord, KeyState, Store};
+
+/// A key ready to sign.
+pub struct LoadedKey {
+    /// keyward's key id.
+    pub key_id: String,
+    /// RFC 7638 thumbprint (the JWS `kid`).
+    pub kid: String,
+    /// The Auth0 credential id.
+    pub credential_id: Option<String>,
+    /// ACTIVE or RETIRING.
+    pub state: KeyState,
+    /// The public JWK (with `kid`, `alg` and `use`).
+    pub jwk: Jwk,
+    /// Signs; holds the private key.
+    pub signer: Box<dyn Signer>,
+    /// The `exp` up to which the store already knows this key may have signed (UNIX ms).
+    pub horizon: AtomicI64,
+    /// Serialises raising the horizon in the store.
+    pub horizon_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for LoadedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedKey").field("key_id", &self.key_id).field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+impl LoadedKey {
+    /// The algorithm it signs with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.signer.algorithm()
+    }
+}
+
+/// A client's signing keys.
+#[derive(Debug, Default)]
+pub struct ClientKeys {
+    /// The key that signs.
+    pub active: Option<Arc<LoadedKey>>,
+    /// Keys still attached at Auth0 during their grace period (published in the JWKS).
+    pub retiring: Vec<Arc<LoadedKey>>,
+}
+
+type ClientMap = HashMap<(String, String), Arc<ClientKeys>>;
+
+/// The cache.
+pub struct KeyCache {
+    store: Arc<dyn Store>,
+    keks: Vec<Arc<Kek>>,
+    clients: RwLock<Arc<ClientMap>>,
+    version: tokio::sync::Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyCache").finish_non_exhaustive()
+    }
+}
+
+impl KeyCache {
+    /// An empty cache over `store`, opening keys with `keks`.
+    pub fn new(store: Arc<dyn Store>, keks: Vec<Arc<Kek>>) -> Self {
+        Self { store, keks, clients: RwLock::new(Arc::default()), version: tokio::sync::Mutex::new(None) }
+    }
+
+    /// A client's keys, from memory only.
+    pub fn get(&self, tenant: &str, client_id: &str) -> Option<Arc<ClientKeys>> {
+        let map = self.clients.read().map(|m| m.clone()).ok()?;
+        map.get(&(tenant.to_owned(), client_id.to_owned())).cloned()
+    }
+
+    /// Reloads everything if the store's key version moved (or always when `force`). Keys
+    /// already open are reused; newly active ones are opened off the async threads.
+    pub async fn refresh(&self, force: bool) -> Result<bool, Error> {
+        let mut version = self.version.lock().await;
+        let now = self.store.key_version().await?;
+        if !force && version.as_deref() == Some(now.as_str()) {
+            return Ok(false);
+        }
+        let mut records = self.store.keys_in_state(KeyState::Active).await?;
+        records.extend(self.store.keys_in_state(KeyState::Retiring).await?);
+        let old = self.clients.read().map(|m| m.clone()).unwrap_or_default();
+        let reusable: HashMap<String, Arc<LoadedKey>> = old
+            .values()
+            .flat_map(|c| c.active.iter().chain(c.retiring.iter()))
+            .map(|k| (k.key_id.clone(), k.clone()))
+            .collect();
+        let keks = self.keks.clone();
+        let built = tokio::task::spawn_blocking(move || build(records, &reusable, &keks))
+            .await
+            .map_err(|e| Error::Unavailable(format!("key cache: {e}")))?;
+        if let Ok(mut clients) = self.clients.write() {
+            *clients = Arc::new(built);
+        }
+        *version = Some(now);
+        Ok(true)
+    }
+}
+
+fn build(records: Vec<KeyRecord>, reusable: &HashMap<String, Arc<LoadedKey>>, keks: &[Arc<Kek>]) -> ClientMap {
+    let mut map: HashMap<(String, String), ClientKeys> = HashMap::new();
+    for r in records {
+        let loaded = match reusable.get(&r.key_id) {
+            Some(k) if k.state == r.state => {
+                k.horizon.fetch_max(r.last_signed_exp.unwrap_or(0), Ordering::SeqCst);
+                k.clone()
+            }
+            _ => match open(&r, keks) {
+                Ok(k) => Arc::new(k),
+                Err(e) => {
+                    tracing::error!(key_id = %r.key_id, tenant = %r.tenant, client_id = %r.client_id, error = %e, "key cannot be loaded for signing");
+                    continue;
+                }
+            },
+        };
+        let entry = map.entry((r.tenant.clone(), r.client_id.clone())).or_default();
+        match r.state {
+            KeyState::Active => entry.active = Some(loaded),
+            _ => entry.retiring.push(loaded),
+        }
+    }
+    map.into_iter().map(|(k, v)| (k, Arc::new(v))).collect()
+}
+
+fn open(r: &KeyRecord, keks: &[Arc<Kek>]) -> Result<LoadedKey, Error> {
+    let refs: Vec<&Kek> = keks.iter().map(|k| &**k).collect();
+    let who = KeyIdentity { tenant: &r.tenant, client_id: &r.client_id, key_id: &r.key_id };
+    let der = seal::open(&refs, who, &r.sealed)?;
+    let private = PrivateKey::from_der(&der)?;
+    let alg: Algorithm = r.algorithm.parse()?;
+    let signer = signer_for(Backend::fastest(), &private, alg)?;
+    let mut jwk = signer.public_key().to_jwk(Some(alg))?;
+    jwk.key_use = Some("sig".into());
+    Ok(LoadedKey {
+        key_id: r.key_id.clone(),
+        kid: r.kid.clone(),
+        credential_id: r.credential_id.clone(),
+        state: r.state,
+        jwk,
+        signer,
+        horizon: AtomicI64::new(r.last_signed_exp.unwrap_or(0)),
+        horizon_lock: tokio::sync::Mutex::new(()),
+    })
+}

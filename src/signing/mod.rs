@@ -1,0 +1,264 @@
+//! Signing for callers that never hold a private key: client assertions, JWTs, JWKS and Auth0
+//! access tokens, all from the in-memory key cache, with the signatures computed on the bounded
+//! CPU pool.
+//!
+//! Before handing out a signature that expires at `exp`, the signer makes sure the store knows
+//! the key may be live until then (`last_signed_exp`), raising that horizon a minute at a time;
+//! rotation never retires a key, early or on schedule, before its horizon has passed. So the
+//! database sees at most one write per key per minute, and no assertion keyward signed is ever
+//! orphaned by a rotation.
+
+mod audience;
+mod cache;
+mod counters;
+mod pool;
+mod tokens;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use keyward_crypto::{AssertionParams, Jwks, client_assertion, sign_compact};
+use serde_json::Value;
+
+pub use cache::{ClientKeys, KeyCache, LoadedKey};
+pub use counters::Counters;
+pub use pool::SignPool;
+
+use crate::Error;
+use crate::config::SignerConfig;
+use crate::rotation::{Engine, millis_now};
+use crate::seal::Kek;
+
+/// Assertion lifetimes: 60 s unless asked, never more than Auth0's 300 s.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
+const MAX_LIFETIME: Duration = Duration::from_secs(300);
+/// How far past a signature's `exp` the stored horizon is raised, so that the store is written
+/// at most about once a minute per key.
+const HORIZON_SLACK_MS: i64 = 60_000;
+/// The largest claims document SignJwt accepts.
+const MAX_CLAIMS: usize = 16 * 1024;
+
+/// A signed client assertion.
+#[derive(Debug, Clone)]
+pub struct SignedAssertion {
+    /// The compact JWS.
+    pub assertion: String,
+    /// The signing key's kid.
+    pub kid: String,
+    /// Its Auth0 credential id.
+    pub credential_id: String,
+    /// Its algorithm.
+    pub algorithm: String,
+    /// `exp`, UNIX ms.
+    pub expires_at: i64,
+}
+
+/// The signing service.
+pub struct Signing {
+    engine: Arc<Engine>,
+    cache: Arc<KeyCache>,
+    pool: SignPool,
+    tokens: tokens::Exchangers,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for Signing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signing").field("threads", &self.pool.threads()).finish_non_exhaustive()
+    }
+}
+
+impl Signing {
+    /// A signer over `engine`'s store and tenants, opening keys with `keks`.
+    pub fn new(engine: Arc<Engine>, keks: Vec<Arc<Kek>>, config: SignerConfig) -> Result<Self, Error> {
+        let cache = Arc::new(KeyCache::new(engine.store().clone(), keks));
+        let pool = SignPool::new(config.threads, config.queue)?;
+        let counters = Counters::new(engine.store().clone());
+        Ok(Self { engine, tokens: tokens::Exchangers::new(cache.clone()), cache, pool, counters })
+    }
+
+    /// The key cache (reloaded by the service's background task).
+    pub fn cache(&self) -> &Arc<KeyCache> {
+        &self.cache
+    }
+
+    /// The per-principal signing counters (flushed to the audit log by the background task).
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The rotation engine (tenants, store).
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The client's keys: from memory; on a miss the cache is reloaded once if the store moved.
+    async fn keys(&self, tenant: &str, client_id: &str) -> Result<Arc<ClientKeys>, Error> {
+        self.engine.managed_client(tenant, client_id)?;
+        if let Some(k) = self.cache.get(tenant, client_id).filter(|k| k.active.is_some()) {
+            return Ok(k);
+        }
+        self.cache.refresh(false).await?;
+        self.cache.get(tenant, client_id).filter(|k| k.active.is_some()).ok_or_else(|| {
+            Error::FailedPrecondition(format!(
+                "client {client_id:?} in tenant {tenant:?} has no active key yet; rotate it first"
+            ))
+        })
+    }
+
+    async fn active(&self, tenant: &str, client_id: &str) -> Result<Arc<LoadedKey>, Error> {
+        self.keys(tenant, client_id)
+            .await?
+            .active
+            .clone()
+            .ok_or_else(|| Error::FailedPrecondition(format!("client {client_id:?} has no active key")))
+    }
+
+    /// Makes sure the store knows `key` may have signed until `exp_ms` before it does.
+    async fn ensure_horizon(&self, key: &LoadedKey, exp_ms: i64) -> Result<(), Error> {
+        if exp_ms <= key.horizon.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let _guard = key.horizon_lock.lock().await;
+        if exp_ms <= key.horizon.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let until = exp_ms + HORIZON_SLACK_MS;
+        if !self.engine.store().extend_signed_exp(&key.key_id, until).await? {
+            // Retired under us (by another replica): reload and let the caller retry.
+            let _ = self.cache.refresh(true).await;
+            return Err(Error::Unavailable("the client's key changed while signing; retry".into()));
+        }
+        key.horizon.fetch_max(until, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// A private_key_jwt client assertion signed with the client's active key.
+    pub async fn sign_client_assertion(
+        &self,
+        principal: &str,
+        tenant: &str,
+        client_id: &str,
+        audience: Option<&str>,
+        lifetime: Option<Duration>,
+    ) -> Result<SignedAssertion, Error> {
+        let domain = self.engine.tenant(tenant)?.config.domain.clone();
+        let policy = self.engine.tenant(tenant)?.config.signing.clone();
+        let audience = audience::resolve(audience, &domain, policy.legacy_audiences)?;
+        let lifetime = lifetime.unwrap_or(DEFAULT_LIFETIME);
+        if lifetime < Duration::from_secs(1) || lifetime > MAX_LIFETIME {
+            return Err(Error::arg("lifetime", "must be between 1 s and 300 s (Auth0's limit)"));
+        }
+        let key = self.active(tenant, client_id).await?;
+        let now = SystemTime::now();
+        let exp_ms = crate::rotation::millis(now) / 1000 * 1000 + i64::try_from(lifetime.as_millis()).unwrap_or(0);
+        self.ensure_horizon(&key, exp_ms).await?;
+        let (signing_key, client) = (key.clone(), client_id.to_owned());
+        let assertion = self
+            .pool
+            .run(move || -> Result<String, Error> {
+                let mut rng = crate::rng::os_rng();
+                match &audience {
+                    audience::Audience::One(aud) => {
+                        let params = AssertionParams {
+                            client_id: &client,
+                            audience: aud,
+                            now,
+                            lifetime,
+                            kid: Some(&signing_key.kid),
+                        };
+                        Ok(client_assertion(&*signing_key.signer, &params, &mut rng)?)
+                    }
+                    audience::Audience::Many(list) => {
+                        let claims = audience::claims(&client, list, now, lifetime);
+                        Ok(sign_compact(&*signing_key.signer, Some(&signing_key.kid), None, &claims, &mut rng)?)
+                    }
+                }
+            })
+            .await??;
+        self.counters.add(principal, tenant, client_id, "sign_client_assertion");
+        Ok(SignedAssertion {
+            assertion,
+            kid: key.kid.clone(),
+            credential_id: key.credential_id.clone().unwrap_or_default(),
+            algorithm: key.algorithm().to_string(),
+            expires_at: exp_ms,
+        })
+    }
+
+    /// Signs a caller's claims (a JSON object with `exp`) with the client's active key.
+    pub async fn sign_jwt(
+        &self,
+        principal: &str,
+        tenant: &str,
+        client_id: &str,
+        claims_json: &str,
+        typ: Option<&str>,
+    ) -> Result<(String, Arc<LoadedKey>), Error> {
+        let max = self.engine.tenant(tenant)?.config.signing.max_jwt_lifetime;
+        if claims_json.len() > MAX_CLAIMS {
+            return Err(Error::arg("claims_json", "must be at most 16 KiB"));
+        }
+        let claims: Value =
+            serde_json::from_str(claims_json).map_err(|_| Error::arg("claims_json", "must be a JSON object"))?;
+        let Some(obj) = claims.as_object() else { return Err(Error::arg("claims_json", "must be a JSON object")) };
+        let exp = obj
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| Error::arg("claims_json", "needs a numeric exp (seconds since the epoch)"))?;
+        let now_s = millis_now() / 1000;
+        if exp <= now_s || exp > now_s + i64::try_from(max.as_secs()).unwrap_or(0) {
+            return Err(Error::arg("claims_json", format!("exp must be in the future and at most {max:?} away")));
+        }
+        if let Some(t) = typ
+            && (t.is_empty() || t.len() > 64 || t.chars().any(char::is_control))
+        {
+            return Err(Error::arg("typ", "must be 1 to 64 printable characters"));
+        }
+        let key = self.active(tenant, client_id).await?;
+        self.ensure_horizon(&key, exp.saturating_mul(1000)).await?;
+        let (signing_key, payload, typ) =
+            (key.clone(), claims_json.as_bytes().to_vec(), typ.unwrap_or("JWT").to_owned());
+        let jwt = self
+            .pool
+            .run(move || {
+                sign_compact(
+                    &*signing_key.signer,
+                    Some(&signing_key.kid),
+                    Some(&typ),
+                    &payload,
+                    &mut crate::rng::os_rng(),
+                )
+            })
+            .await??;
+        self.counters.add(principal, tenant, client_id, "sign_jwt");
+        Ok((jwt, key))
+    }
+
+    /// The public JWKS of the client's ACTIVE and RETIRING keys.
+    pub async fn jwks(&self, tenant: &str, client_id: &str) -> Result<String, Error> {
+        let keys = self.keys(tenant, client_id).await?;
+        let jwks = Jwks { keys: keys.active.iter().chain(keys.retiring.iter()).map(|k| k.jwk.clone()).collect() };
+        serde_json::to_string(&jwks).map_err(|e| Error::Output(e.to_string()))
+    }
+
+    /// An Auth0 access token for the client, from the exchange cache or a fresh exchange.
+    pub async fn access_token(
+        &self,
+        principal: &str,
+        tenant: &str,
+        client_id: &str,
+        audience: &str,
+        scope: Option<&str>,
+    ) -> Result<keyward_auth0::AccessToken, Error> {
+        let t = self.engine.tenant(tenant)?;
+        let key = self.active(tenant, client_id).await?;
+        // A fresh exchange signs an assertion valid for tokens::ASSERTION_LIFETIME.
+        let lifetime = i64::try_from(tokens::ASSERTION_LIFETIME.as_millis()).unwrap_or(0);
+        self.ensure_horizon(&key, millis_now() + lifetime + 1000).await?;
+        let token = self.tokens.get(t, tenant, client_id, audience, scope).await?;
+        self.counters.add(principal, tenant, client_id, "get_access_token");
+        Ok(token)
+    }
+}

@@ -1,0 +1,78 @@
+//! Auth0 access tokens for the clients keyward holds keys for: one Auth0 client per (tenant,
+//! client) authenticating with private_key_jwt from the key cache, whose token cache gives
+//! caching until 10 s before expiry and single flight for concurrent misses.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use keyward_auth0::{AccessToken, AssertionProvider, Auth0Client, BoxError, ClientAuth};
+use keyward_crypto::{AssertionParams, client_assertion};
+
+use super::KeyCache;
+use crate::Error;
+use crate::tenant::Tenant;
+
+/// The lifetime of the assertions exchanged for tokens.
+pub(super) const ASSERTION_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Signs a client's assertions with its active key from the cache. Runs only on a token cache
+/// miss, on the calling task (one RSA signature per exchange).
+struct CachedKeyAssertions {
+    cache: Arc<KeyCache>,
+    tenant: String,
+    client_id: String,
+}
+
+impl AssertionProvider for CachedKeyAssertions {
+    fn assertion(&self, audience: &str) -> Result<String, BoxError> {
+        let keys = self.cache.get(&self.tenant, &self.client_id).ok_or("the client has no keys loaded")?;
+        let key = keys.active.as_ref().ok_or("the client has no active key")?;
+        let params = AssertionParams {
+            client_id: &self.client_id,
+            audience,
+            now: SystemTime::now(),
+            lifetime: ASSERTION_LIFETIME,
+            kid: Some(&key.kid),
+        };
+        Ok(client_assertion(&*key.signer, &params, &mut crate::rng::os_rng())?)
+    }
+}
+
+/// The Auth0 clients that exchange assertions, by (tenant, client).
+pub(super) struct Exchangers {
+    cache: Arc<KeyCache>,
+    clients: Mutex<HashMap<(String, String), Auth0Client>>,
+}
+
+impl Exchangers {
+    pub(super) fn new(cache: Arc<KeyCache>) -> Self {
+        Self { cache, clients: Mutex::new(HashMap::new()) }
+    }
+
+    fn client(&self, t: &Tenant, tenant: &str, client_id: &str) -> Result<Auth0Client, Error> {
+        let mut clients = self.clients.lock().map_err(|_| Error::Unavailable("token exchangers poisoned".into()))?;
+        if let Some(c) = clients.get(&(tenant.to_owned(), client_id.to_owned())) {
+            return Ok(c.clone());
+        }
+        let provider = Arc::new(CachedKeyAssertions {
+            cache: self.cache.clone(),
+            tenant: tenant.to_owned(),
+            client_id: client_id.to_owned(),
+        });
+        let c = t.auth0.with_client_auth(ClientAuth::PrivateKeyJwt { client_id: client_id.to_owned(), provider })?;
+        clients.insert((tenant.to_owned(), client_id.to_owned()), c.clone());
+        Ok(c)
+    }
+
+    pub(super) async fn get(
+        &self,
+        t: &Tenant,
+        tenant: &str,
+        client_id: &str,
+        audience: &str,
+        scope: Option<&str>,
+    ) -> Result<AccessToken, Error> {
+        Ok(self.client(t, tenant, client_id)?.get_token(audience, scope).await?)
+    }
+}
