@@ -216,6 +216,9 @@ async fn around(State(shared): State<Arc<Shared>>, request: Request, next: Next)
     }
 
     let mut resp = next.run(request).await;
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        resp = too_large(api);
+    }
     if let Some(FaultAction::Tamper { field }) = &fault {
         resp = tamper_response(resp, field).await;
     }
@@ -228,6 +231,19 @@ async fn around(State(shared): State<Arc<Shared>>, request: Request, next: Next)
         return std::future::pending().await;
     }
     resp
+}
+
+/// axum refuses a body over [`MAX_BODY`] in plain text; Auth0's APIs answer in their JSON shapes.
+/// The wording is hapi's (the framework behind Auth0's "Invalid request payload JSON format");
+/// Auth0's own 413 text is unrecorded.
+fn too_large(api: Api) -> Response {
+    let message = format!("Payload content length greater than maximum allowed: {MAX_BODY}");
+    match api {
+        Api::Authentication => {
+            OAuthError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", message).into_response()
+        }
+        _ => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message, None).into_response(),
+    }
 }
 
 fn add_rate_headers(resp: &mut Response, h: RateHeaders) {

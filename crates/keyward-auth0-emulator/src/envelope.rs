@@ -8,9 +8,29 @@ use serde_json::{Value, json};
 /// `application/json; charset=utf-8`, as Auth0 sends it.
 pub(crate) const JSON: &str = "application/json; charset=utf-8";
 
-/// A JSON response with Auth0's content type.
+/// The Authentication API's `/oauth/token` answers with plain `application/json` (REC-GO
+/// `authentication__TestLoginWithClientCredentials__*.yaml`), unlike the Management API.
+pub(crate) const OAUTH_JSON: &str = "application/json";
+
+/// A JSON response with the Management API's content type.
 pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
+    typed_json(status, body, JSON)
+}
+
+/// A JSON response with the Authentication API's content type.
+pub(crate) fn oauth_json_response(status: StatusCode, body: &Value) -> Response {
+    typed_json(status, body, OAUTH_JSON)
+}
+
+fn typed_json(status: StatusCode, body: &Value, content_type: &'static str) -> Response {
     let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+/// An empty 204, still labelled JSON as Auth0's Management API labels it (REC-GO, REC-TF).
+pub(crate) fn no_content() -> Response {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
     resp
 }
@@ -120,6 +140,6 @@ impl OAuthError {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        json_response(self.status, &json!({"error": self.error, "error_description": self.description}))
+        oauth_json_response(self.status, &json!({"error": self.error, "error_description": self.description}))
     }
 }

@@ -94,9 +94,13 @@ async fn run(args: Args) -> Result<(), (u8, String)> {
     if let Some(path) = &args.url_file {
         write_atomically(path, format!("{url}\n").as_bytes()).map_err(|e| (1, format!("{}: {e}", path.display())))?;
     }
-    println!("listening on {url}");
-    println!("tenant domain {}", emulator.domain());
-    let _ = std::io::stdout().flush();
+    // Written without println!, which panics once the reader has closed the pipe (a test that
+    // read the first line and dropped its end): the emulator must keep serving regardless.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on {url}");
+    let _ = writeln!(out, "tenant domain {}", emulator.domain());
+    let _ = out.flush();
+    drop(out);
     wait_for_signal().await;
     emulator.shutdown().await;
     Ok(())

@@ -41,6 +41,29 @@ pub(crate) struct Client {
     pub jwt_alg: String,
     pub grants: Vec<Grant>,
     pub credentials: Vec<Credential>,
+    /// JAR (`signed_request_object`): its credential ids and `required` flag.
+    #[serde(default)]
+    pub signed_request_object: Option<SignedRequestObject>,
+    /// Token Vault privileged access: its credential ids, plus `ip_allowlist` and `grants` kept as sent.
+    #[serde(default)]
+    pub token_vault_privileged_access: Option<TokenVaultAccess>,
+}
+
+/// A client's `signed_request_object`; a PATCH merges into it (REC-TF sends `{"required": true}` alone).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignedRequestObject {
+    pub required: Option<bool>,
+    pub credentials: Option<Vec<String>>,
+}
+
+/// A client's `token_vault_privileged_access`; a PATCH replaces it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TokenVaultAccess {
+    pub credentials: Vec<String>,
+    pub ip_allowlist: Option<Vec<Value>>,
+    pub grants: Option<Vec<Value>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -121,6 +144,8 @@ impl Tenant {
                     jwt_alg: c.jwt_configuration.as_ref().map(|j| j.alg.clone()).unwrap_or_else(|| "RS256".into()),
                     grants: c.grants.clone(),
                     credentials: Vec::new(),
+                    signed_request_object: None,
+                    token_vault_privileged_access: None,
                 },
             );
         }
@@ -219,9 +244,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 impl Client {
-    /// Ids attached to any method.
+    /// Ids attached to any method, to `signed_request_object` or to `token_vault_privileged_access`.
     pub fn attached_ids(&self) -> Vec<&str> {
-        self.auth_methods.iter().flat_map(|m| m.values()).flatten().map(String::as_str).collect()
+        let methods = self.auth_methods.iter().flat_map(|m| m.values()).flatten();
+        let jar = self.signed_request_object.iter().flat_map(|s| s.credentials.iter().flatten());
+        let vault = self.token_vault_privileged_access.iter().flat_map(|t| t.credentials.iter());
+        methods.chain(jar).chain(vault).map(String::as_str).collect()
     }
 
     /// Ids attached to `private_key_jwt`.
@@ -237,13 +265,9 @@ impl Client {
     pub fn auth_methods_json(&self) -> Value {
         match &self.auth_methods {
             None => Value::Null,
-            Some(m) => Value::Object(
-                m.iter()
-                    .map(|(k, ids)| {
-                        (k.clone(), json!({"credentials": ids.iter().map(|id| json!({"id": id})).collect::<Vec<_>>()}))
-                    })
-                    .collect(),
-            ),
+            Some(m) => {
+                Value::Object(m.iter().map(|(k, ids)| (k.clone(), json!({"credentials": id_objects(ids)}))).collect())
+            }
         }
     }
 
@@ -270,9 +294,49 @@ impl Client {
                 if self.auth_methods.is_some() {
                     map.insert("client_authentication_methods".into(), self.auth_methods_json());
                 }
+                if let Some(jar) = &self.signed_request_object {
+                    map.insert("signed_request_object".into(), jar.to_json());
+                }
+                if let Some(vault) = &self.token_vault_privileged_access {
+                    map.insert("token_vault_privileged_access".into(), vault.to_json());
+                }
             }
         }
         o
+    }
+}
+
+/// `[{"id": …}, …]`.
+fn id_objects(ids: &[String]) -> Value {
+    Value::Array(ids.iter().map(|id| json!({ "id": id })).collect())
+}
+
+impl SignedRequestObject {
+    /// Auth0's order: `required`, then `credentials`; members never set are left out.
+    pub fn to_json(&self) -> Value {
+        let mut o = Map::new();
+        if let Some(r) = self.required {
+            o.insert("required".into(), json!(r));
+        }
+        if let Some(ids) = &self.credentials {
+            o.insert("credentials".into(), id_objects(ids));
+        }
+        Value::Object(o)
+    }
+}
+
+impl TokenVaultAccess {
+    /// Auth0's order: `credentials`, `ip_allowlist`, `grants`.
+    pub fn to_json(&self) -> Value {
+        let mut o = Map::new();
+        o.insert("credentials".into(), id_objects(&self.credentials));
+        if let Some(ips) = &self.ip_allowlist {
+            o.insert("ip_allowlist".into(), Value::Array(ips.clone()));
+        }
+        if let Some(grants) = &self.grants {
+            o.insert("grants".into(), Value::Array(grants.clone()));
+        }
+        Value::Object(o)
     }
 }
 

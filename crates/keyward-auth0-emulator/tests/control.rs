@@ -211,6 +211,42 @@ fn binary_prints_its_url_first_and_refuses_bad_seeds() {
     assert_eq!(out.status.code(), Some(64));
 }
 
+/// A supervisor that stops reading the binary's stdout (here: never reads it) must not bring
+/// the emulator down: its start-up lines used to be println!, which panics on a closed pipe.
+#[tokio::test]
+async fn binary_keeps_serving_when_nobody_reads_its_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.json");
+    std::fs::write(&seed, SEED).unwrap();
+    let url_file = dir.path().join("url");
+    let mut child = emulator_bin()
+        .args(["--seed", seed.to_str().unwrap(), "--url-file", url_file.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut url = String::new();
+    for _ in 0..500 {
+        if let Ok(text) = std::fs::read_to_string(&url_file) {
+            url = text.trim().to_owned();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(url.starts_with("http://127.0.0.1:"), "no URL file");
+    // The start-up lines are written right after the URL file; several requests give a crash
+    // every chance to show.
+    for _ in 0..5 {
+        let r = reqwest::get(format!("{url}/.well-known/openid-configuration")).await;
+        assert_eq!(r.map(|r| r.status().as_u16()).ok(), Some(200));
+    }
+    let exited = child.try_wait().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(exited.is_none(), "the emulator exited: {exited:?}");
+}
+
 #[tokio::test]
 async fn binary_serves_https_that_a_real_client_trusts() {
     let dir = tempfile::tempdir().unwrap();

@@ -343,3 +343,75 @@ async fn connection_keys_rotate_like_auth0_and_verify() {
     .await;
     assert_envelope(env.get("/api/v2/connections/con_missing/keys").await, 404, "The connection does not exist").await;
 }
+
+#[tokio::test]
+async fn jar_and_token_vault_hold_credentials_like_auth_methods() {
+    let env = env().await;
+    let (_, a) = env.create_credential(APP, &rsa_key(), "RS256").await;
+    let (_, b) = env.create_credential(APP, &rsa_key(), "RS256").await;
+    let (a, b) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+    let path = format!("/api/v2/clients/{APP}");
+    // JAR merges: `required` alone keeps the credentials.
+    let r = env.patch(&path, json!({"signed_request_object": {"credentials": [{"id": a}]}})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let client: Value =
+        env.patch(&path, json!({"signed_request_object": {"required": true}})).await.json().await.unwrap();
+    assert_eq!(client["signed_request_object"], json!({"required": true, "credentials": [{"id": a}]}));
+    let vault = json!({"credentials": [{"id": b}], "ip_allowlist": ["10.0.0.1"], "grants": [{"connection": "github", "scopes": ["repo"]}]});
+    let client: Value = env.patch(&path, json!({"token_vault_privileged_access": vault})).await.json().await.unwrap();
+    assert_eq!(client["token_vault_privileged_access"], vault);
+    for id in [a, b] {
+        assert_envelope(
+            env.delete(&format!("{path}/credentials/{id}")).await,
+            400,
+            "Cannot delete credential still associated with a client",
+        )
+        .await;
+    }
+    // Unknown ids and more than two are refused as for client_authentication_methods.
+    let r = env
+        .patch(&path, json!({"signed_request_object": {"credentials": [{"id": "cred_doesnotexist0000000000"}]}}))
+        .await;
+    assert_envelope(r, 400, "does not exist").await;
+    let three = json!([{"id": a}, {"id": b}, {"id": a}]);
+    assert_envelope(
+        env.patch(&path, json!({"token_vault_privileged_access": {"credentials": three}})).await,
+        400,
+        "maximum 2",
+    )
+    .await;
+    // null detaches; then the credentials can go.
+    let client: Value = env
+        .patch(&path, json!({"signed_request_object": null, "token_vault_privileged_access": null}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(client.get("signed_request_object").is_none() && client.get("token_vault_privileged_access").is_none());
+    for id in [a, b] {
+        assert_eq!(env.delete(&format!("{path}/credentials/{id}")).await.status(), StatusCode::NO_CONTENT);
+    }
+}
+
+#[tokio::test]
+async fn client_secret_rotation_needs_update_client_keys_and_takes_effect() {
+    let seed = SEED.replace(
+        r#""client_id": "demo-app","#,
+        r#""client_id": "updater", "name": "U", "client_secret": "us", "grants": [{"audience": "https://{domain}/api/v2/", "scope": ["update:clients"]}]}, {"client_id": "demo-app","#,
+    );
+    let env = env_with(keyward_auth0_emulator::Seed::from_json(&seed).unwrap()).await;
+    let updater = secret_token(&env.http, &env.base, "updater", "us", &format!("https://{}/api/v2/", env.domain)).await;
+    let r = env
+        .http
+        .patch(env.url(&format!("/api/v2/clients/{MGMT}")))
+        .bearer_auth(&updater)
+        .json(&json!({"client_secret": "new-secret", "app_type": "non_interactive"}))
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(r, 403, "Some fields cannot be updated").await;
+    let r = env.patch(&format!("/api/v2/clients/{MGMT}"), json!({"client_secret": "new-secret"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let aud = format!("https://{}/api/v2/", env.domain);
+    secret_token(&env.http, &env.base, MGMT, "new-secret", &aud).await;
+}

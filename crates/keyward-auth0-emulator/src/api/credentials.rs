@@ -5,13 +5,13 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use keyward_crypto::{Certificate, KeyKind, PemBlock, PublicKey};
 use serde_json::Value;
 
 use super::{object, only, opt_bool, opt_str, scopes};
 use crate::app::Shared;
-use crate::envelope::{ApiError, json_response};
+use crate::envelope::{ApiError, json_response, no_content};
 use crate::state::{Client, Credential, Tenant};
 use crate::util::{base58_id, normalise_timestamp, now_timestamp};
 
@@ -216,5 +216,5 @@ pub(crate) async fn delete(
         c.credentials.retain(|cr| cr.id != credential_id);
         Ok::<_, ApiError>(())
     })?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(no_content())
 }

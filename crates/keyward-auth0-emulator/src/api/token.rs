@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::app::Shared;
 use crate::auth::TOKEN_LIFETIME;
-use crate::envelope::{OAuthError, json_response};
+use crate::envelope::{OAuthError, oauth_json_response};
 use crate::state::Client;
 use crate::util::{is_past, now_secs};
 
@@ -99,7 +99,7 @@ pub(crate) async fn token(
     if !scope.is_empty() {
         body["scope"] = json!(scope);
     }
-    Ok(json_response(StatusCode::OK, &body))
+    Ok(oauth_json_response(StatusCode::OK, &body))
 }
 
 /// Finds and authenticates the client by assertion, Basic header or posted secret.
