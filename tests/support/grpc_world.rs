@@ -3,6 +3,8 @@
 //! tonic client with or without a bearer token, the emulator's state and request log as the
 //! independent witness, openssl checks and a private_key_jwt token exchange.
 
+#![allow(dead_code)]
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -63,12 +65,41 @@ pub struct World {
     pub kek: Arc<Kek>,
     pub http: reqwest::Client,
     pub addr: SocketAddr,
+    pub signing: Arc<Signing>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), keyward::Error>>>,
     _dir: Option<tempfile::TempDir>,
 }
 
+/// How the server in a [`World`] is set up.
+pub struct Setup {
+    pub access: Access,
+    pub signer: keyward::config::SignerConfig,
+    pub tls: Option<keyward::config::TlsConfig>,
+    pub signing: keyward::config::SigningPolicy,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            access: Access::all_access(&[token_hash(TOKEN), token_hash(SECOND_TOKEN)]),
+            signer: Default::default(),
+            tls: None,
+            signing: Default::default(),
+        }
+    }
+}
+
 pub async fn world(name: &'static str, store: Arc<dyn Store>, dir: Option<tempfile::TempDir>) -> World {
+    world_with(name, store, dir, Setup::default()).await
+}
+
+pub async fn world_with(
+    name: &'static str,
+    store: Arc<dyn Store>,
+    dir: Option<tempfile::TempDir>,
+    setup: Setup,
+) -> World {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = EmulatorConfig {
         seed: Seed::from_json(SEED).unwrap(),
@@ -86,7 +117,7 @@ pub async fn world(name: &'static str, store: Arc<dyn Store>, dir: Option<tempfi
         management_auth: ManagementAuth::Secret("dev-management-secret-change-me".to_owned().into()),
         clients: [APP.to_owned(), GHOST_APP.to_owned()].into(),
         connections: [CONN.to_owned(), "con_notatauth0000".to_owned()].into(),
-        signing: Default::default(),
+        signing: setup.signing,
     };
     let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(tenant).unwrap())]);
     let kek = Arc::new(Kek::generate(&mut rng()));
@@ -96,9 +127,8 @@ pub async fn world(name: &'static str, store: Arc<dyn Store>, dir: Option<tempfi
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
-    let signing = Arc::new(Signing::new(engine.clone(), vec![kek.clone()], Default::default()).unwrap());
-    let access = Arc::new(Access::all_access(&[token_hash(TOKEN), token_hash(SECOND_TOKEN)]));
-    let deps = Deps { signing, access, tls: None };
+    let signing = Arc::new(Signing::new(engine.clone(), vec![kek.clone()], setup.signer).unwrap());
+    let deps = Deps { signing: signing.clone(), access: Arc::new(setup.access), tls: setup.tls };
     let server = tokio::spawn(keyward::grpc::run(
         listener,
         async move {
@@ -114,6 +144,7 @@ pub async fn world(name: &'static str, store: Arc<dyn Store>, dir: Option<tempfi
         kek,
         http: reqwest::Client::new(),
         addr,
+        signing,
         shutdown: Some(tx),
         server: Some(server),
         _dir: dir,
