@@ -163,6 +163,15 @@ async fn dev_then_rotate_client_gives_a_working_key_and_survives_restart() {
     assert_eq!(out.status.code(), Some(77), "{}", stderr(&out));
     assert!(stderr(&out).contains("UNAUTHENTICATED"));
 
+    // The audit log through the CLI: JSON lines, oldest first, the rotations' steps among them.
+    let out = keyward(&["audit", "tail", "--json", "--endpoint", &endpoint], &[("KEYWARD_TOKEN", token.trim())]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!events.is_empty() && events.len() <= 20, "{events:?}");
+    assert!(events.windows(2).all(|w| w[0]["id"].as_i64() < w[1]["id"].as_i64()));
+    assert!(events.iter().any(|e| e["kind"] == "rotation.completed"), "{events:?}");
+
     // Restart on the same dir: same token, same tenant (issuer), same credential, same rotation.
     k.kill();
     let k = start(&["dev", "--dir", &d, "--listen", "127.0.0.1:0"], &[]);

@@ -102,6 +102,19 @@ pub(super) enum CredentialsCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub(super) enum AuditCommand {
+    /// Print audit events, oldest first; with --follow, keep printing new ones.
+    Tail {
+        /// Start after this event id (default: the last 20 events).
+        #[arg(long)]
+        after: Option<i64>,
+        /// Keep polling for new events until interrupted.
+        #[arg(long)]
+        follow: bool,
+    },
+}
+
 type Client = KeyRotationClient<InterceptedService<Channel, Bearer>>;
 
 /// Adds `authorization: Bearer …` to every call.
@@ -140,6 +153,11 @@ fn token(opts: &ClientOptions) -> Result<Zeroizing<String>, Error> {
 }
 
 async fn connect(opts: &ClientOptions) -> Result<Client, Error> {
+    let (channel, bearer) = channel(opts).await?;
+    Ok(KeyRotationClient::with_interceptor(channel, bearer))
+}
+
+async fn channel(opts: &ClientOptions) -> Result<(Channel, Bearer), Error> {
     let token = token(opts)?;
     let header: MetadataValue<_> = format!("Bearer {}", token.as_str())
         .parse()
@@ -152,7 +170,7 @@ async fn connect(opts: &ClientOptions) -> Result<Client, Error> {
         let cause = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_else(|| e.to_string());
         Error::Unavailable(format!("cannot reach keyward at {}: {cause}", opts.endpoint))
     })?;
-    Ok(KeyRotationClient::with_interceptor(channel, Bearer(header)))
+    Ok((channel, Bearer(header)))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
@@ -217,5 +235,45 @@ pub(super) fn credentials(opts: &ClientOptions, cmd: CredentialsCommand) -> Resu
         let req = proto::ListClientCredentialsRequest { tenant, client_id };
         let resp = client.list_client_credentials(req).await.map_err(Error::from)?.into_inner();
         render::credentials(&resp, opts.json)
+    })
+}
+
+pub(super) fn audit(opts: &ClientOptions, cmd: AuditCommand) -> Result<(), Error> {
+    let AuditCommand::Tail { after, follow } = cmd;
+    runtime()?.block_on(async {
+        let (channel, bearer) = channel(opts).await?;
+        let mut client = proto::audit_client::AuditClient::with_interceptor(channel, bearer);
+        let mut after = match after {
+            Some(a) => a,
+            None => {
+                // The last 20: page to the end, keeping the tail.
+                let mut last = Vec::new();
+                let mut cursor = 0;
+                loop {
+                    let req = proto::ListAuditEventsRequest { after_id: cursor, limit: 1000 };
+                    let page = client.list_audit_events(req).await.map_err(Error::from)?.into_inner().events;
+                    let Some(end) = page.last() else { break };
+                    cursor = end.id;
+                    last.extend(page);
+                    let keep = last.len().saturating_sub(20);
+                    last.drain(..keep);
+                }
+                last.first().map_or(cursor, |e| e.id - 1)
+            }
+        };
+        loop {
+            let req = proto::ListAuditEventsRequest { after_id: after, limit: 1000 };
+            let page = client.list_audit_events(req).await.map_err(Error::from)?.into_inner().events;
+            for e in &page {
+                render::audit_event(e, opts.json)?;
+                after = e.id;
+            }
+            if !follow {
+                return Ok(());
+            }
+            if page.is_empty() {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
     })
 }

@@ -46,6 +46,9 @@ enum Command {
     /// List a client's credentials (against a running keyward).
     #[command(subcommand)]
     Credentials(client::CredentialsCommand),
+    /// Read the audit log (against a running keyward).
+    #[command(subcommand)]
+    Audit(client::AuditCommand),
     /// Rotate the key-encryption key that wraps every stored private key.
     #[command(subcommand)]
     Kek(kek::KekCommand),
@@ -70,6 +73,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Rotate(cmd) => client::rotate(&cli.client, cmd),
         Command::Rotation(cmd) => client::rotation(&cli.client, cmd),
         Command::Credentials(cmd) => client::credentials(&cli.client, cmd),
+        Command::Audit(cmd) => client::audit(&cli.client, cmd),
         Command::Kek(cmd) => kek::run(cmd, cli.client.json),
         Command::Keygen(args) => keygen::run(args),
         Command::Cert(cmd) => cert::run(cmd),

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use super::print_json;
 use crate::Error;
 use crate::grpc::proto::{
-    Auth0Credential, ConnectionKey, Credential, CredentialState, ListClientCredentialsResponse,
+    AuditEvent, Auth0Credential, ConnectionKey, Credential, CredentialState, ListClientCredentialsResponse,
     RotateClientCredentialResponse, RotateConnectionKeysResponse, Rotation, RotationState,
 };
 
@@ -191,5 +191,27 @@ pub(super) fn credentials(resp: &ListClientCredentialsResponse, as_json: bool) -
         })
         .collect();
     table(&["ID", "KID", "ALG", "ATTACHED", "MANAGED", "NAME"], &rows);
+    Ok(())
+}
+
+/// One audit event: a JSON line, or `time  actor  tenant/subject  kind  detail`.
+pub(super) fn audit_event(e: &AuditEvent, as_json: bool) -> Result<(), Error> {
+    if as_json {
+        let detail: Value = serde_json::from_str(&e.detail).unwrap_or_else(|_| Value::String(e.detail.clone()));
+        let line = json!({"id": e.id, "at": time(e.at.as_ref()), "actor": e.actor, "tenant": e.tenant,
+            "subject": e.subject, "kind": e.kind, "detail": detail});
+        println!("{line}");
+    } else {
+        println!(
+            "{}  {}  {}  {}/{}  {}  {}",
+            e.id,
+            time(e.at.as_ref()),
+            e.actor,
+            e.tenant,
+            e.subject,
+            e.kind,
+            e.detail
+        );
+    }
     Ok(())
 }

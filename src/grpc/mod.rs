@@ -84,7 +84,7 @@ pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()> + Sen
         .add_service(proto::signer_server::SignerServer::with_interceptor(signing.clone(), authenticate.clone()))
         .add_service(proto::tokens_server::TokensServer::with_interceptor(signing.clone(), authenticate.clone()))
         .add_service(proto::audit_server::AuditServer::with_interceptor(signing, authenticate))
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
         .await
         .map_err(|e| Error::Unavailable(format!("gRPC server: {e}")))
 }

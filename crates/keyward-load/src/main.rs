@@ -1,3 +1,74 @@
-//! keyward-load: drives a running keyward over real gRPC (placeholder; being written).
+//! keyward-load: drives a running keyward over real gRPC/HTTP2 connections with many concurrent
+//! callers and prints throughput, latency percentiles and status counts.
 
-fn main() {}
+mod args;
+mod call;
+mod connect;
+mod error;
+mod report;
+mod rotate;
+mod run;
+mod tally;
+mod verify;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::args::{Parsed, Settings};
+use crate::connect::Token;
+use crate::error::Error;
+
+fn main() -> ExitCode {
+    let settings = match args::parse(std::env::args_os()) {
+        Ok(Parsed::Run(s)) => s,
+        Ok(Parsed::Info(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return fail(&e),
+    };
+    match execute(&settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &Error) -> ExitCode {
+    eprintln!("keyward-load: {e}");
+    ExitCode::from(e.exit_code())
+}
+
+fn execute(settings: &Settings) -> Result<(), Error> {
+    let token = Token::load(settings.token_file.as_deref())?;
+    let verify_url = match &settings.verify {
+        None => None,
+        Some(v) => Some(match &v.url {
+            Some(url) => url.clone(),
+            None => dev_emulator_url()?,
+        }),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("async runtime: {e}")))?;
+    let report = runtime.block_on(run::run(settings, &token, verify_url.as_deref()))?;
+    if settings.json {
+        let json = report.to_json().map_err(|e| Error::Internal(format!("JSON: {e}")))?;
+        println!("{json}");
+    } else {
+        println!("{report}");
+    }
+    Ok(())
+}
+
+/// The emulator URL `keyward dev` wrote into its default directory.
+fn dev_emulator_url() -> Result<String, Error> {
+    let path = Path::new(keyward::dev::DEFAULT_DIR).join("emulator-url");
+    if !path.exists() {
+        return Err(Error::usage(
+            "--verify-url",
+            format!("not given and {} does not exist (is keyward dev running here?)", path.display()),
+        ));
+    }
+    args::check_base_url(&connect::read("--verify-url", &path)?)
+}

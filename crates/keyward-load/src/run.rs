@@ -1,0 +1,149 @@
+//! One load run: connect, start the callers (and the rotation and verification side tasks),
+//! stop by duration, request count or Ctrl-C, and gather the figures.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use keyward::grpc::proto::key_rotation_client::KeyRotationClient;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::args::{Settings, Stop};
+use crate::call::Caller;
+use crate::connect::{self, Token};
+use crate::error::Error;
+use crate::report::{Extras, Report};
+use crate::tally::Tally;
+use crate::verify::{self, Sampler};
+
+/// When the callers stop: a flag raised by the timer or Ctrl-C, and an optional call budget.
+#[derive(Debug)]
+struct Limit {
+    stopped: AtomicBool,
+    budget: Option<u64>,
+    issued: AtomicU64,
+}
+
+impl Limit {
+    /// Whether one more call may start (taking it from the budget).
+    fn take(&self) -> bool {
+        if self.stopped.load(Ordering::Relaxed) {
+            return false;
+        }
+        match self.budget {
+            None => true,
+            Some(n) => self.issued.fetch_add(1, Ordering::Relaxed) < n,
+        }
+    }
+}
+
+/// Runs the load `settings` describe, authenticated with `token`; `verify_url` is the resolved
+/// Auth0 base URL when verifying.
+pub async fn run(settings: &Settings, token: &Token, verify_url: Option<&str>) -> Result<Report, Error> {
+    let bearer = token.bearer()?;
+    let channels = connect::channels(&settings.endpoint, settings.connections).await?;
+    let empty = Tally::new().map_err(|e| Error::Internal(format!("histogram: {e}")))?;
+
+    let (sampler, verifier) = match (&settings.verify, verify_url) {
+        (Some(v), Some(url)) => {
+            let (s, v) = verify::start(v, url)?;
+            (Some(s), Some(v))
+        }
+        (Some(_), None) => return Err(Error::usage("--verify-url", "no Auth0 URL to verify against")),
+        (None, _) => (None, None),
+    };
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let rotator = match (settings.rotation, channels.first()) {
+        (Some(rotation), Some(channel)) => {
+            let client = KeyRotationClient::with_interceptor(channel.clone(), bearer.clone());
+            Some(tokio::spawn(crate::rotate::run(client, settings.target.clone(), rotation, stop_rx)))
+        }
+        _ => None,
+    };
+
+    let limit = Arc::new(Limit {
+        stopped: AtomicBool::new(false),
+        budget: match settings.stop {
+            Stop::Requests(n) => Some(n),
+            Stop::After(_) => None,
+        },
+        issued: AtomicU64::new(0),
+    });
+    let start = Instant::now();
+    let timer = tokio::spawn(stop_on_time_or_interrupt(settings.stop, limit.clone()));
+    let mut callers = JoinSet::new();
+    for channel in channels.iter().cycle().take(settings.concurrency) {
+        let channel = channel.clone();
+        let caller = Caller::new(settings.rpc, settings.target.clone(), settings.timeout, channel, bearer.clone());
+        callers.spawn(call_loop(caller, limit.clone(), sampler.clone(), empty.clone()));
+    }
+    drop(sampler);
+
+    let mut tally = empty;
+    let mut failed = None;
+    while let Some(joined) = callers.join_next().await {
+        match joined {
+            Ok(t) => tally.merge(t),
+            Err(e) => failed = Some(Error::Internal(format!("caller task: {e}"))),
+        }
+    }
+    let elapsed = start.elapsed();
+    timer.abort();
+    let _ = stop_tx.send(true);
+
+    let mut extras = Extras::default();
+    if let Some(task) = rotator {
+        extras.rotation = Some(task.await.map_err(|e| Error::Internal(format!("rotation task: {e}")))?);
+    }
+    if let Some(v) = verifier {
+        extras.verify = Some(v.finish().await?);
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    log_first_errors(&tally, &extras);
+    Ok(Report::new(settings.rpc.name(), &tally, elapsed, settings.concurrency, channels.len(), &extras))
+}
+
+async fn call_loop(mut caller: Caller, limit: Arc<Limit>, sampler: Option<Arc<Sampler>>, mut tally: Tally) -> Tally {
+    while limit.take() {
+        let began = Instant::now();
+        let result = caller.call().await;
+        tally.record(began.elapsed(), result.as_ref().map(drop));
+        if let (Ok(Some(assertion)), Some(sampler)) = (result, &sampler) {
+            sampler.offer(assertion);
+        }
+    }
+    tally
+}
+
+async fn stop_on_time_or_interrupt(stop: Stop, limit: Arc<Limit>) {
+    let timer = async {
+        match stop {
+            Stop::After(d) => tokio::time::sleep(d).await,
+            Stop::Requests(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = timer => {}
+        _ = tokio::signal::ctrl_c() => eprintln!("keyward-load: interrupted; finishing calls in flight"),
+    }
+    limit.stopped.store(true, Ordering::Relaxed);
+}
+
+/// One line on stderr per kind of failure, so a run full of errors says why.
+fn log_first_errors(tally: &Tally, extras: &Extras) {
+    for (code, message) in &tally.first_error {
+        eprintln!("keyward-load: {code} (e.g. {message:?})");
+    }
+    if let Some(r) = &extras.rotation {
+        for (code, message) in &r.first {
+            eprintln!("keyward-load: rotation {code} (e.g. {message:?})");
+        }
+    }
+    if let Some(why) = extras.verify.as_ref().and_then(|v| v.first_failure.as_ref()) {
+        eprintln!("keyward-load: verification failed (e.g. {why})");
+    }
+}
