@@ -538,6 +538,15 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(!format!("{c:?}").contains("s3cret"), "secrets never in Debug");
+        let billing = c
+            .access
+            .by_token_hash(&parse_hash("60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752").unwrap())
+            .unwrap();
+        assert_eq!(billing.name, "billing-service");
+        assert!(billing.may(crate::access::Permission::Sign, "dev", Some("demo-app")));
+        assert!(!billing.may(crate::access::Permission::Rotate, "dev", Some("demo-app")));
+        assert_eq!(c.signer, SignerConfig { threads: 0, queue: 1024 });
+        assert_eq!(dev.signing.max_jwt_lifetime, Duration::from_secs(3600));
     }
 
     #[test]
@@ -592,5 +601,41 @@ mod tests {
         };
         assert_eq!(errors.len(), 1);
         assert!(!errors[0].contains('\n'));
+    }
+
+    #[test]
+    fn principal_and_signer_problems_are_named() {
+        let bad = r#"
+            store = "sqlite://k.db"
+            [kek]
+            env = "K"
+            [[principals]]
+            name = "svc one"
+            bearer_token_sha256 = ["xyz"]
+            mtls_san = ["spiffe://x/y"]
+            [[principals.grants]]
+            permissions = ["sign", "fly"]
+            [signer]
+            queue = 0
+            [tenants.dev]
+            domain = "d.example"
+            management_client_id = "m"
+            management_client_secret = "s"
+            max_jwt_lifetime = "3d"
+        "#;
+        let Err(Error::Config(errors)) = Config::resolve(bad, &HashMap::new(), &Overrides::default()) else {
+            panic!("accepted a bad config")
+        };
+        let text = errors.join("\n");
+        for expected in [
+            "principals[0].name",
+            "principals[0].bearer_token_sha256[0]",
+            "principals[0].grants[0].permissions: \"fly\"",
+            "principals.mtls_san: needs tls.client_ca_file",
+            "signer:",
+            "tenants.dev.max_jwt_lifetime",
+        ] {
+            assert!(text.contains(expected), "missing {expected} in\n{text}");
+        }
     }
 }
