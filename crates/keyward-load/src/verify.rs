@@ -12,8 +12,12 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::args::Verify;
 use crate::error::Error;
 
-/// Assertions waiting for an exchange; beyond this the sample is skipped rather than wait.
-const QUEUE: usize = 1024;
+/// Assertions waiting for an exchange; beyond this the sample is skipped rather than wait. Auth0
+/// (and the emulator) rate-limit `/oauth/token` (16/s sustained in the emulator's default), so a
+/// longer queue would hold assertions past their 60 s lifetime and report false failures.
+const QUEUE: usize = 256;
+/// How often one exchange is retried after a 429 (waiting for the bucket's reset each time).
+const RATE_LIMIT_RETRIES: u32 = 10;
 /// Exchanges in flight at once.
 const IN_FLIGHT: usize = 4;
 const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -91,7 +95,9 @@ struct Exchange {
 }
 
 impl Exchange {
-    /// `Ok` on 200; otherwise what went wrong.
+    /// `Ok` on 200; otherwise what went wrong. A 429 is Auth0 pacing us, not a verdict on the
+    /// assertion: wait for the bucket's reset (`retry-after`, else `x-ratelimit-reset` as epoch
+    /// seconds) and try again.
     async fn run(&self, assertion: String) -> Result<(), String> {
         let form = [
             ("grant_type", "client_credentials"),
@@ -99,14 +105,38 @@ impl Exchange {
             ("client_assertion", assertion.as_str()),
             ("audience", self.audience.as_str()),
         ];
-        let resp = self.http.post(&self.token_url).form(&form).send().await.map_err(|e| e.to_string())?;
-        let status = resp.status();
-        if status == reqwest::StatusCode::OK {
-            return Ok(());
+        let mut attempt = 0;
+        loop {
+            let resp = self.http.post(&self.token_url).form(&form).send().await.map_err(|e| e.to_string())?;
+            let status = resp.status();
+            if status == reqwest::StatusCode::OK {
+                return Ok(());
+            }
+            if status == reqwest::StatusCode::TOO_MANY_REQUESTS && attempt < RATE_LIMIT_RETRIES {
+                attempt += 1;
+                tokio::time::sleep(reset_delay(resp.headers())).await;
+                continue;
+            }
+            let body = resp.text().await.unwrap_or_default();
+            return Err(format!("{status}: {}", body.chars().take(300).collect::<String>()));
         }
-        let body = resp.text().await.unwrap_or_default();
-        Err(format!("{status}: {}", body.chars().take(300).collect::<String>()))
     }
+}
+
+/// How long a 429 asks us to wait: `retry-after` seconds, else until `x-ratelimit-reset` (epoch
+/// seconds), else one second; at most ten.
+fn reset_delay(headers: &reqwest::header::HeaderMap) -> Duration {
+    let number =
+        |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    let wait = match (number("retry-after"), number("x-ratelimit-reset")) {
+        (Some(secs), _) => Duration::from_secs(secs),
+        (None, Some(reset)) => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            Duration::from_secs(reset).saturating_sub(now)
+        }
+        (None, None) => Duration::from_secs(1),
+    };
+    wait.clamp(Duration::from_millis(100), Duration::from_secs(10))
 }
 
 async fn drain(mut rx: mpsc::Receiver<String>, exchange: Arc<Exchange>) -> Outcome {
