@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyward::config::{Defaults, ManagementAuth, TenantConfig};
+use keyward::config::Defaults;
 use keyward::rotation::{Engine, RotateRequest};
 use keyward::seal::{self, Kek, KeyIdentity};
 use keyward::store::{KeyState, RotationState, SqlStore, Store};
 use keyward::tenant::Tenant;
-use keyward_auth0_emulator::{EmulatorConfig, RunningEmulator, Seed};
+use keyward_auth0_emulator::RunningEmulator;
 use keyward_crypto::Algorithm;
 use serde_json::{Value, json};
 use support::rng;
@@ -43,25 +43,7 @@ async fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir
 }
 
 async fn world(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>, seed: &str, grace: Duration) -> World {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = EmulatorConfig {
-        seed: Seed::from_json(seed).unwrap(),
-        domain: Some("dev-tenant.keyward.local".into()),
-        control: true,
-        ..Default::default()
-    };
-    let emu = keyward_auth0_emulator::start(listener, config).await.unwrap();
-    let tenant = TenantConfig {
-        name: "dev".into(),
-        domain: "dev-tenant.keyward.local".into(),
-        base_url: Some(emu.base_url()),
-        ca_file: None,
-        management_client_id: "keyward-management".into(),
-        management_auth: ManagementAuth::Secret("dev-management-secret-change-me".to_owned().into()),
-        clients: [APP.to_owned(), "other-app".to_owned()].into(),
-        connections: ["con_demooidc0000001".to_owned()].into(),
-        signing: Default::default(),
-    };
+    let (emu, tenant) = support::dev_tenant(seed, &[APP, "other-app"], &["con_demooidc0000001"]).await;
     let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(tenant).unwrap())]);
     let kek = Arc::new(Kek::generate(&mut rng()));
     let defaults = Defaults { grace_period: grace, algorithm: Algorithm::RS256, key_bits: 2048 };

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyward::access::Access;
-use keyward::config::{Defaults, ManagementAuth, TenantConfig};
+use keyward::config::Defaults;
 use keyward::grpc::proto::key_rotation_client::KeyRotationClient;
 use keyward::grpc::{Deps, token_hash};
 use keyward::rotation::Engine;
@@ -21,7 +21,7 @@ use keyward::seal::Kek;
 use keyward::signing::Signing;
 use keyward::store::{KeyRecord, SqlStore, Store};
 use keyward::tenant::Tenant;
-use keyward_auth0_emulator::{EmulatorConfig, RunningEmulator, Seed};
+use keyward_auth0_emulator::RunningEmulator;
 use keyward_crypto::Algorithm;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -100,25 +100,8 @@ pub async fn world_with(
     dir: Option<tempfile::TempDir>,
     setup: Setup,
 ) -> World {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = EmulatorConfig {
-        seed: Seed::from_json(SEED).unwrap(),
-        domain: Some("dev-tenant.keyward.local".into()),
-        control: true,
-        ..Default::default()
-    };
-    let emu = keyward_auth0_emulator::start(listener, config).await.unwrap();
-    let tenant = TenantConfig {
-        name: "dev".into(),
-        domain: "dev-tenant.keyward.local".into(),
-        base_url: Some(emu.base_url()),
-        ca_file: None,
-        management_client_id: "keyward-management".into(),
-        management_auth: ManagementAuth::Secret("dev-management-secret-change-me".to_owned().into()),
-        clients: [APP.to_owned(), GHOST_APP.to_owned()].into(),
-        connections: [CONN.to_owned(), "con_notatauth0000".to_owned()].into(),
-        signing: setup.signing,
-    };
+    let (emu, mut tenant) = crate::support::dev_tenant(SEED, &[APP, GHOST_APP], &[CONN, "con_notatauth0000"]).await;
+    tenant.signing = setup.signing;
     let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(tenant).unwrap())]);
     let kek = Arc::new(Kek::generate(&mut rng()));
     let defaults = Defaults { grace_period: Duration::from_secs(600), algorithm: Algorithm::RS256, key_bits: 2048 };

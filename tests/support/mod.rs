@@ -245,3 +245,32 @@ pub fn tempdir() -> (tempfile::TempDir, PathBuf) {
     let path = dir.path().to_owned();
     (dir, path)
 }
+
+/// The emulated tenant `dev` on `seed`, in-process on 127.0.0.1:0 with its control API, and the
+/// tenant configuration keyward uses for it (managing `clients` and `connections`).
+pub async fn dev_tenant(
+    seed: &str,
+    clients: &[&str],
+    connections: &[&str],
+) -> (keyward_auth0_emulator::RunningEmulator, keyward::config::TenantConfig) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = keyward_auth0_emulator::EmulatorConfig {
+        seed: keyward_auth0_emulator::Seed::from_json(seed).unwrap(),
+        domain: Some(DOMAIN.into()),
+        control: true,
+        ..Default::default()
+    };
+    let emu = keyward_auth0_emulator::start(listener, config).await.unwrap();
+    let tenant = keyward::config::TenantConfig {
+        name: "dev".into(),
+        domain: DOMAIN.into(),
+        base_url: Some(emu.base_url()),
+        ca_file: None,
+        management_client_id: "keyward-management".into(),
+        management_auth: keyward::config::ManagementAuth::Secret("dev-management-secret-change-me".to_owned().into()),
+        clients: clients.iter().map(|c| (*c).to_owned()).collect(),
+        connections: connections.iter().map(|c| (*c).to_owned()).collect(),
+        signing: Default::default(),
+    };
+    (emu, tenant)
+}
