@@ -294,6 +294,42 @@ async fn unknown_outcomes_are_reconciled_and_outages_resume() {
 }
 
 #[tokio::test]
+async fn auth0_rate_limits_are_waited_out_or_paused_and_resumed() {
+    for (name, store, dir) in stores().await {
+        let w = world(store, dir, SEED, Duration::from_secs(600)).await;
+        // One 429 whose x-ratelimit-reset (epoch seconds) is a second away: waited out.
+        let reset = (keyward::rotation::millis_now() / 1000 + 1).to_string();
+        w.fault(json!({"method": "POST", "path_prefix": format!("/api/v2/clients/{APP}/credentials"), "times": 1,
+            "action": {"kind": "status", "status": 429, "headers": {"x-ratelimit-limit": "50", "x-ratelimit-remaining": "0", "x-ratelimit-reset": reset}}}))
+            .await;
+        let out = w.engine.rotate_client(&request()).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(out.credential.unwrap().state, KeyState::Active, "{name}");
+        let creates = w.state().await["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["method"] == "POST" && r["path"] == format!("/api/v2/clients/{APP}/credentials"))
+            .count();
+        assert_eq!(creates, 2, "{name}: the 429, then the retry after the reset");
+
+        // Rate-limited beyond the adapter's patience: UNAVAILABLE, the rotation stays open and
+        // resumes when the limit lifts.
+        let far = (keyward::rotation::millis_now() / 1000 + 3600).to_string();
+        w.fault(json!({"path_prefix": "/api/v2/", "times": 100,
+            "action": {"kind": "status", "status": 429, "headers": {"x-ratelimit-reset": far}}}))
+            .await;
+        let req = RotateRequest { request_id: Some("limited".into()), ..request() };
+        let err = w.engine.rotate_client(&req).await.unwrap_err();
+        assert!(matches!(err, keyward::Error::Unavailable(_)), "{name}: {err}");
+        assert_eq!(w.store.open_rotations().await.unwrap().len(), 1, "{name}: resumable");
+        w.http.delete(format!("{}/__emulator/faults", w.emu.base_url())).send().await.unwrap();
+        let resumed = w.engine.resume_open(None).await;
+        assert!(resumed.iter().all(|(_, r)| matches!(r, Ok(RotationState::Active))), "{name}: {resumed:?}");
+        w.check_invariants(name).await;
+    }
+}
+
+#[tokio::test]
 async fn idempotency_and_concurrency() {
     for (name, store, dir) in stores().await {
         let w = Arc::new(world(store, dir, SEED, Duration::from_secs(600)).await);
