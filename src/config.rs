@@ -114,6 +114,8 @@ struct TenantFile {
     #[serde(default)]
     legacy_audiences: bool,
     max_jwt_lifetime: Option<String>,
+    #[serde(default)]
+    local_clients: Vec<String>,
 }
 
 /// Where the key-encryption key comes from.
@@ -164,11 +166,15 @@ pub struct SigningPolicy {
     pub legacy_audiences: bool,
     /// The furthest `exp` SignJwt accepts, from now.
     pub max_jwt_lifetime: Duration,
+    /// Signing-only clients: keys keyward generates, rotates and publishes (GetJwks) for JWTs
+    /// that third parties verify, never registered at Auth0, so any of the seven algorithms
+    /// (ES256 included) is allowed.
+    pub local_clients: BTreeSet<String>,
 }
 
 impl Default for SigningPolicy {
     fn default() -> Self {
-        Self { legacy_audiences: false, max_jwt_lifetime: Duration::from_secs(3600) }
+        Self { legacy_audiences: false, max_jwt_lifetime: Duration::from_secs(3600), local_clients: BTreeSet::new() }
     }
 }
 
@@ -481,7 +487,8 @@ fn resolve_tenant(
             None
         }
     };
-    for (field, ids) in [("clients", &t.clients), ("connections", &t.connections)] {
+    for (field, ids) in [("clients", &t.clients), ("connections", &t.connections), ("local_clients", &t.local_clients)]
+    {
         for id in ids.iter().filter(|id| !valid_id(id)) {
             errors.push(format!("{}: {id:?} is not a valid id", at(field)));
         }
@@ -508,7 +515,11 @@ fn resolve_tenant(
         management_auth: auth?,
         clients: t.clients.into_iter().collect(),
         connections: t.connections.into_iter().collect(),
-        signing: SigningPolicy { legacy_audiences: t.legacy_audiences, max_jwt_lifetime },
+        signing: SigningPolicy {
+            legacy_audiences: t.legacy_audiences,
+            max_jwt_lifetime,
+            local_clients: t.local_clients.into_iter().collect(),
+        },
     })
 }
 

@@ -27,6 +27,8 @@ use crate::service::Service;
 pub const DEV_DOMAIN: &str = "dev-tenant.keyward.local";
 /// The tenant name callers use.
 pub const DEV_TENANT: &str = "dev";
+/// The dev tenant's signing-only client.
+pub const DEV_SIGNER: &str = "demo-signer";
 /// The default directory.
 pub const DEFAULT_DIR: &str = ".keyward-dev";
 
@@ -150,7 +152,8 @@ fn dev_config(opts: &DevOptions, paths: &DevPaths, seed: &Seed, base_url: &str, 
         management_auth: ManagementAuth::Secret(SecretString::from(secret)),
         clients: seed.clients.iter().map(|c| c.client_id.clone()).filter(|id| id != MANAGEMENT_CLIENT).collect(),
         connections: seed.connections.iter().map(|c| c.id.clone()).collect(),
-        signing: SigningPolicy::default(),
+        // A signing-only client for JWTs third parties verify (any algorithm, ES256 included).
+        signing: SigningPolicy { local_clients: [DEV_SIGNER.to_owned()].into(), ..SigningPolicy::default() },
     };
     Config {
         listen: opts.listen,

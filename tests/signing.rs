@@ -539,3 +539,93 @@ impl Pki {
         std::fs::read_to_string(self.dir.path().join(name)).unwrap()
     }
 }
+
+#[tokio::test]
+async fn signing_only_clients_rotate_ec_keys_locally_and_sign_jwts() {
+    for (name, store, dir) in stores().await {
+        let signing =
+            keyward::config::SigningPolicy { local_clients: ["demo-signer".to_owned()].into(), ..Default::default() };
+        let w = world_with(name, store, dir, Setup { signing, ..Default::default() }).await;
+        let before = w.tenant_state().await;
+        let req = proto::RotateClientCredentialRequest {
+            tenant: "dev".into(),
+            client_id: "demo-signer".into(),
+            algorithm: "ES256".into(),
+            ..Default::default()
+        };
+        let out = w.client().await.rotate_client_credential(authed(req.clone())).await.unwrap().into_inner();
+        let credential = out.credential.unwrap();
+        assert_eq!((credential.algorithm.as_str(), credential.key_bits), ("ES256", 256), "{name}");
+        assert!(credential.credential_id.is_empty(), "{name}: never registered at Auth0");
+        assert_eq!(w.tenant_state().await, before, "{name}: nothing changed at Auth0");
+        // key_bits makes no sense for EC keys.
+        let err = w
+            .client()
+            .await
+            .rotate_client_credential(authed(proto::RotateClientCredentialRequest { key_bits: 2048, ..req }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(err.message().starts_with("key_bits"), "{err:?}");
+
+        let mut signer = SignerClient::new(w.channel().await);
+        let exp = keyward::rotation::millis_now() / 1000 + 60;
+        let jwt = signer
+            .sign_jwt(authed(proto::SignJwtRequest {
+                tenant: "dev".into(),
+                client_id: "demo-signer".into(),
+                claims_json: format!(r#"{{"iss":"demo-signer","exp":{exp}}}"#),
+                typ: String::new(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(jwt.algorithm, "ES256");
+        let jwks = signer
+            .get_jwks(authed(proto::GetJwksRequest { tenant: "dev".into(), client_id: "demo-signer".into() }))
+            .await
+            .unwrap()
+            .into_inner()
+            .jwks_json;
+        let jwks = keyward_crypto::Jwks::from_json(&jwks).unwrap();
+        assert_eq!(jwks.keys[0].crv.as_deref(), Some("P-256"));
+        // openssl verifies the ES256 signature (converted from JOSE r||s to DER) with the JWKS key.
+        let public = jwks.keys[0].to_public_key().unwrap().to_spki_pem().unwrap();
+        assert!(openssl_verifies_es256(&jwt.jwt, &public), "{name}");
+        // It is not an Auth0 client: no assertions, no tokens.
+        let err = signer.sign_client_assertion(authed(assertion_request("demo-signer"))).await.unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition, "{name}: {err:?}");
+        let listed = w
+            .client()
+            .await
+            .list_client_credentials(authed(proto::ListClientCredentialsRequest {
+                tenant: "dev".into(),
+                client_id: "demo-signer".into(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(listed.credentials.len(), 1);
+        assert!(listed.auth0_credentials.is_empty());
+    }
+}
+
+/// Verifies an ES256 compact JWS with openssl: the JOSE signature is r||s, openssl wants DER.
+fn openssl_verifies_es256(jws: &str, public_pem: &str) -> bool {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let (input, sig) = jws.rsplit_once('.').unwrap();
+    let raw = Base64UrlUnpadded::decode_vec(sig).unwrap();
+    assert_eq!(raw.len(), 64);
+    let int = |b: &[u8]| {
+        let b: Vec<u8> = b.iter().copied().skip_while(|x| *x == 0).collect();
+        let mut v = if b.first().is_some_and(|x| x & 0x80 != 0) { vec![0] } else { vec![] };
+        v.extend(b);
+        let mut out = vec![0x02, u8::try_from(v.len()).unwrap()];
+        out.extend(v);
+        out
+    };
+    let body = [int(&raw[..32]), int(&raw[32..])].concat();
+    let der = [vec![0x30, u8::try_from(body.len()).unwrap()], body].concat();
+    let signature = Base64UrlUnpadded::encode_string(&der);
+    openssl_verifies(&format!("{input}.{signature}"), public_pem)
+}

@@ -139,14 +139,15 @@ impl KeyRotation for RotationService {
         required(&m.client_id, "client_id")?;
         let tenant = self.engine.managed_client(&m.tenant, &m.client_id).map_err(|e| to_status(&e))?;
         let keys = self.engine.store().keys(&m.tenant, &m.client_id).await.map_err(|e| to_status(&e))?;
-        let at_auth0 = tenant
-            .auth0
-            .list_credentials(&m.client_id)
-            .await
-            .map_err(|e| naming(&e.into(), "client_id", &m.client_id))?;
-        let client =
-            tenant.auth0.get_client(&m.client_id).await.map_err(|e| naming(&e.into(), "client_id", &m.client_id))?;
-        let attached = client.private_key_jwt_credential_ids();
+        // Signing-only clients have nothing at Auth0.
+        let (at_auth0, client) = if tenant.config.signing.local_clients.contains(&m.client_id) {
+            (Vec::new(), None)
+        } else {
+            let named = |e: keyward_auth0::Error| naming(&e.into(), "client_id", &m.client_id);
+            let creds = tenant.auth0.list_credentials(&m.client_id).await.map_err(named)?;
+            (creds, Some(tenant.auth0.get_client(&m.client_id).await.map_err(named)?))
+        };
+        let attached = client.as_ref().map(|c| c.private_key_jwt_credential_ids()).unwrap_or_default();
         let auth0_credentials = at_auth0
             .iter()
             .map(|c| proto::Auth0Credential {

@@ -24,7 +24,8 @@ pub(crate) struct KeyRequest<'a> {
 
 /// Generates and seals a key for `req` under `kek`.
 pub(crate) fn generate(req: &KeyRequest<'_>, kek: &Kek, now: SystemTime) -> Result<KeyRecord, Error> {
-    let spec = KeySpec::rsa(req.bits as usize)?;
+    let bits = (req.bits != 0).then_some(req.bits as usize);
+    let spec = KeySpec::for_algorithm(req.algorithm, bits)?;
     let key = match Backend::fastest() {
         #[cfg(feature = "aws-lc")]
         Backend::AwsLc => keyward_crypto::aws_lc_generate(spec)?,
@@ -46,7 +47,11 @@ pub(crate) fn generate(req: &KeyRequest<'_>, kek: &Kek, now: SystemTime) -> Resu
         client_id: req.client_id.to_owned(),
         kid: art.kid,
         algorithm: req.algorithm.to_string(),
-        key_bits: req.bits,
+        key_bits: match spec {
+            KeySpec::P256 => 256,
+            KeySpec::P384 => 384,
+            _ => req.bits,
+        },
         public_key_pem: key.public_key().to_spki_pem()?,
         cert_pem: art.cert,
         pkcs: art.pkcs,

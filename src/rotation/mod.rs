@@ -117,20 +117,25 @@ impl Engine {
     /// Checks that `client_id` is one the tenant lets keyward manage.
     pub fn managed_client(&self, tenant: &str, client_id: &str) -> Result<&Tenant, Error> {
         let t = self.tenant(tenant)?;
-        if t.config.clients.contains(client_id) {
+        if t.config.clients.contains(client_id) || t.config.signing.local_clients.contains(client_id) {
             Ok(t)
         } else {
             Err(Error::NotFound(format!("client {client_id:?} is not managed by keyward in tenant {tenant:?}")))
         }
     }
 
-    fn params(&self, req: &RotateRequest) -> Result<Params, Error> {
+    fn params(&self, req: &RotateRequest, local: bool) -> Result<Params, Error> {
         let algorithm = req.algorithm.unwrap_or(self.defaults.algorithm);
-        if !algorithm.is_client_credential_alg() {
+        if !algorithm.is_client_credential_alg() && !local {
             return Err(Error::arg("algorithm", format!("{algorithm} is not one of RS256, RS384, PS256")));
         }
-        let key_bits = req.key_bits.unwrap_or(self.defaults.key_bits);
-        if ![2048, 3072, 4096].contains(&key_bits) {
+        let ec = matches!(algorithm, Algorithm::ES256 | Algorithm::ES384);
+        let key_bits = match (ec, req.key_bits) {
+            (true, None) => 0,
+            (true, Some(b)) => return Err(Error::arg("key_bits", format!("{b}: not accepted for {algorithm}"))),
+            (false, b) => b.unwrap_or(self.defaults.key_bits),
+        };
+        if !ec && ![2048, 3072, 4096].contains(&key_bits) {
             return Err(Error::arg("key_bits", format!("{key_bits} is not 2048, 3072 or 4096")));
         }
         let grace = req.grace_period.unwrap_or(self.defaults.grace_period);
@@ -160,7 +165,7 @@ impl Engine {
     /// FAILED with compensation). The same `request_id` returns the same rotation.
     pub async fn rotate_client(&self, req: &RotateRequest) -> Result<Rotated, Error> {
         let tenant = self.managed_client(&req.tenant, &req.client_id)?;
-        let params = self.params(req)?;
+        let params = self.params(req, tenant.config.signing.local_clients.contains(&req.client_id))?;
         let params_json = serde_json::to_string(&params).map_err(|e| Error::Output(e.to_string()))?;
         let hash = hex(&Sha256::digest(format!("{}\0{}\0{params_json}", req.tenant, req.client_id)));
         let now = millis(std::time::SystemTime::now());

@@ -45,8 +45,13 @@ impl Engine {
         let params: Params =
             serde_json::from_str(&r.params).map_err(|e| Error::Corrupt(format!("rotation parameters: {e}")))?;
         loop {
+            // Signing-only clients are never registered at Auth0: no slots, no credential.
+            let local = tenant.config.signing.local_clients.contains(&r.client_id);
             let step = match r.state {
                 RotationState::Planned => self.generate(&mut r, &params).await,
+                RotationState::KeyGenerated if local => self.advance(&mut r, RotationState::SlotFreed).await,
+                RotationState::SlotFreed if local => self.advance(&mut r, RotationState::Registered).await,
+                RotationState::Registered if local => self.advance(&mut r, RotationState::Attached).await,
                 RotationState::KeyGenerated => self.free_slot(tenant, &mut r, &params).await,
                 RotationState::SlotFreed => self.register(tenant, &mut r, &params).await,
                 RotationState::Registered => self.attach(tenant, &mut r).await,
@@ -95,6 +100,12 @@ impl Engine {
         self.store.save_generated_key(&key, &mut next).await?;
         *r = next;
         Ok(())
+    }
+
+    /// A step with nothing to do at Auth0 (signing-only clients).
+    async fn advance(&self, r: &mut RotationRecord, to: RotationState) -> Result<(), Error> {
+        r.state = to;
+        self.store.update_rotation(r).await
     }
 
     /// KEY_GENERATED → SLOT_FREED: room for one more credential, attached and stored.

@@ -54,6 +54,17 @@ pub struct SignedAssertion {
     pub expires_at: i64,
 }
 
+/// Client assertions and access tokens are for Auth0 clients; a signing-only client has no
+/// credential at Auth0.
+fn not_local(policy: &crate::config::SigningPolicy, client_id: &str) -> Result<(), Error> {
+    if policy.local_clients.contains(client_id) {
+        return Err(Error::FailedPrecondition(format!(
+            "client {client_id:?} is signing-only (not registered at Auth0); use SignJwt and GetJwks"
+        )));
+    }
+    Ok(())
+}
+
 /// The signing service.
 pub struct Signing {
     engine: Arc<Engine>,
@@ -145,6 +156,7 @@ impl Signing {
     ) -> Result<SignedAssertion, Error> {
         let domain = self.engine.tenant(tenant)?.config.domain.clone();
         let policy = self.engine.tenant(tenant)?.config.signing.clone();
+        not_local(&policy, client_id)?;
         let audience = audience::resolve(audience, &domain, policy.legacy_audiences)?;
         let lifetime = lifetime.unwrap_or(DEFAULT_LIFETIME);
         if lifetime < Duration::from_secs(1) || lifetime > MAX_LIFETIME {
@@ -253,6 +265,7 @@ impl Signing {
         scope: Option<&str>,
     ) -> Result<keyward_auth0::AccessToken, Error> {
         let t = self.engine.tenant(tenant)?;
+        not_local(&t.config.signing, client_id)?;
         let key = self.active(tenant, client_id).await?;
         // A fresh exchange signs an assertion valid for tokens::ASSERTION_LIFETIME.
         let lifetime = i64::try_from(tokens::ASSERTION_LIFETIME.as_millis()).unwrap_or(0);
