@@ -33,7 +33,10 @@ fn params(headers: &HeaderMap, body: &Bytes) -> Result<Params, OAuthError> {
     let bad = || OAuthError::invalid_request("The request body could not be parsed");
     if ctype.starts_with("application/json") {
         let o: Map<String, Value> = serde_json::from_slice(body).map_err(|_| bad())?;
+        // A null is an absent parameter: the official SDKs send `"organization": null` and the
+        // like, and Auth0 accepts them.
         o.into_iter()
+            .filter(|(_, v)| !v.is_null())
             .map(|(k, v)| match v {
                 Value::String(s) => Ok((k, s)),
                 _ => Err(OAuthError::invalid_request(format!("Invalid type for parameter {k}: expected a string"))),
