@@ -154,10 +154,9 @@ impl Signing {
         audience: Option<&str>,
         lifetime: Option<Duration>,
     ) -> Result<SignedAssertion, Error> {
-        let domain = self.engine.tenant(tenant)?.config.domain.clone();
-        let policy = self.engine.tenant(tenant)?.config.signing.clone();
-        not_local(&policy, client_id)?;
-        let audience = audience::resolve(audience, &domain, policy.legacy_audiences)?;
+        let config = &self.engine.tenant(tenant)?.config;
+        not_local(&config.signing, client_id)?;
+        let audience = audience::resolve(audience, &config.domain, config.signing.legacy_audiences)?;
         let lifetime = lifetime.unwrap_or(DEFAULT_LIFETIME);
         if lifetime < Duration::from_secs(1) || lifetime > MAX_LIFETIME {
             return Err(Error::arg("lifetime", "must be between 1 s and 300 s (Auth0's limit)"));
