@@ -18,7 +18,9 @@ use zeroize::Zeroizing;
 
 use crate::Error;
 use crate::access::Access;
-use crate::config::{Config, Defaults, KekSource, ManagementAuth, SignerConfig, SigningPolicy, TenantConfig};
+use crate::config::{
+    Config, Defaults, KekSource, ManagementAuth, Operations, SignerConfig, SigningPolicy, TenantConfig,
+};
 use crate::files::{PUBLIC_FILE_MODE, SECRET_FILE_MODE, read_text, write_atomic};
 use crate::seal::Kek;
 use crate::service::Service;
@@ -42,6 +44,8 @@ pub struct DevOptions {
     pub dir: PathBuf,
     /// The gRPC address (`127.0.0.1:0` picks a port; see `DIR/grpc-addr`).
     pub listen: SocketAddr,
+    /// The admin HTTP address (`127.0.0.1:0` picks a port; see `DIR/admin-addr`).
+    pub admin_listen: SocketAddr,
 }
 
 /// The files of a dev directory.
@@ -59,6 +63,8 @@ pub struct DevPaths {
     pub emulator_url: PathBuf,
     /// The bound gRPC address as `HOST:PORT`, rewritten at every start.
     pub grpc_addr: PathBuf,
+    /// The bound admin HTTP address as `HOST:PORT`, rewritten at every start.
+    pub admin_addr: PathBuf,
 }
 
 impl DevPaths {
@@ -71,6 +77,7 @@ impl DevPaths {
             emulator_state: dir.join("emulator-state.json"),
             emulator_url: dir.join("emulator-url"),
             grpc_addr: dir.join("grpc-addr"),
+            admin_addr: dir.join("admin-addr"),
         }
     }
 }
@@ -108,10 +115,15 @@ pub async fn run(opts: DevOptions, shutdown: impl Future<Output = ()> + Send) ->
         .await
         .map_err(|e| Error::arg("--listen", format!("cannot listen on {}: {e}", opts.listen)))?;
     let addr = listener.local_addr().map_err(|e| Error::Unavailable(e.to_string()))?;
+    let admin = TcpListener::bind(opts.admin_listen)
+        .await
+        .map_err(|e| Error::arg("--admin-listen", format!("cannot listen on {}: {e}", opts.admin_listen)))?;
+    let admin_addr = admin.local_addr().map_err(|e| Error::Unavailable(e.to_string()))?;
     write_atomic(&paths.grpc_addr, format!("{addr}\n").as_bytes(), PUBLIC_FILE_MODE)?;
-    banner(&opts, &paths, addr, &emulator.base_url(), emulator.restored());
+    write_atomic(&paths.admin_addr, format!("{admin_addr}\n").as_bytes(), PUBLIC_FILE_MODE)?;
+    banner(&opts, &paths, (addr, admin_addr), &emulator.base_url(), emulator.restored());
 
-    let result = service.run(listener, shutdown).await;
+    let result = service.run_with_admin(listener, Some(admin), shutdown).await;
     emulator.shutdown().await;
     result
 }
@@ -164,10 +176,21 @@ fn dev_config(opts: &DevOptions, paths: &DevPaths, seed: &Seed, base_url: &str, 
         signer: SignerConfig::default(),
         defaults: Defaults { grace_period: Duration::from_secs(600), algorithm: Algorithm::RS256, key_bits: 2048 },
         tenants: BTreeMap::from([(DEV_TENANT.to_owned(), tenant)]),
+        operations: Operations {
+            admin_listen: Some(opts.admin_listen),
+            // One process per directory: a restart resumes its own rotations at once.
+            replica_id: "dev".into(),
+            telemetry: crate::telemetry::TelemetryConfig {
+                otlp_endpoint: std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok(),
+                service_name: "keyward-dev".into(),
+            },
+            ..Operations::default()
+        },
     }
 }
 
-fn banner(opts: &DevOptions, paths: &DevPaths, addr: SocketAddr, emulator_url: &str, restored: bool) {
+fn banner(opts: &DevOptions, paths: &DevPaths, addrs: (SocketAddr, SocketAddr), emulator_url: &str, restored: bool) {
+    let (addr, admin) = addrs;
     let mut flags = String::new();
     if addr.to_string() != crate::cli::DEFAULT_ENDPOINT.trim_start_matches("http://") {
         flags.push_str(&format!(" --endpoint http://{addr}"));
@@ -180,6 +203,10 @@ fn banner(opts: &DevOptions, paths: &DevPaths, addr: SocketAddr, emulator_url: &
     println!(
         "  emulated Auth0 tenant {DEV_TENANT:?} (https://{DEV_DOMAIN}/) at {emulator_url}, {tenant_note} {}",
         paths.emulator_state.display()
+    );
+    println!(
+        "  metrics and probes on http://{admin}/metrics /healthz /readyz (address in {})",
+        paths.admin_addr.display()
     );
     println!("  in another terminal:");
     println!("    keyward rotate client --tenant {DEV_TENANT} --client demo-app{flags}");

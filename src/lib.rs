@@ -12,10 +12,12 @@ pub mod grpc;
 pub mod kek;
 mod rng;
 pub mod rotation;
+pub mod schedule;
 pub mod seal;
 pub mod service;
 pub mod signing;
 pub mod store;
+pub mod telemetry;
 pub mod tenant;
 
 pub use error::Error;

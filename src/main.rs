@@ -6,8 +6,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = keyward::cli::Cli::parse();
-    // Log lines (causes of INTERNAL errors, saga events) go to stderr, never secrets.
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).with_ansi(false).init();
+    // Log lines (causes of INTERNAL errors, saga events) go to stderr, never secrets. `serve`
+    // and `dev` install their own subscriber with the OTLP exporter when one is configured.
+    if !cli.is_service() {
+        keyward::telemetry::init_logs();
+    }
     match keyward::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -11,10 +11,11 @@ use tokio::net::TcpListener;
 
 use crate::Error;
 use crate::access::Access;
-use crate::config::{Config, TlsConfig};
+use crate::config::{Config, Operations, TlsConfig};
 use crate::grpc::{self, Deps};
 use crate::kek::KekRing;
 use crate::rotation::{Engine, millis_now};
+use crate::schedule;
 use crate::signing::Signing;
 use crate::store::{SqlStore, Store};
 use crate::tenant::Tenant;
@@ -25,9 +26,6 @@ const TICK: Duration = Duration::from_secs(2);
 const CACHE_TICK: Duration = Duration::from_millis(500);
 /// How often signing counters are written to the audit log.
 const COUNTERS_TICK: Duration = Duration::from_secs(10);
-/// An open rotation untouched for this long is resumed by the background task (a caller's RPC
-/// normally drives it; this picks up rotations paused by an outage or left by another replica).
-const STALE: Duration = Duration::from_secs(30);
 
 /// The assembled service, ready to serve.
 #[derive(Debug)]
@@ -40,11 +38,14 @@ pub struct Service {
     pub access: Arc<Access>,
     /// gRPC TLS.
     pub tls: Option<TlsConfig>,
+    /// The admin port, scheduler and drain settings.
+    pub operations: Operations,
 }
 
 impl Service {
-    /// Opens the store (running migrations), loads the KEK ring and connects the tenants.
-    /// Configuration problems are [`Error::Config`], reported before any port is bound.
+    /// Opens the store (running migrations), loads the KEK ring, connects the tenants and
+    /// writes the config file's rotation policies. Configuration problems are
+    /// [`Error::Config`], reported before any port is bound.
     pub async fn open(config: &Config) -> Result<Self, Error> {
         let ring = KekRing::load(&config.kek).map_err(|e| Error::Config(vec![format!("kek: {e}")]))?;
         let mut tenants = BTreeMap::new();
@@ -61,27 +62,84 @@ impl Service {
         if !errors.is_empty() {
             return Err(Error::Config(errors));
         }
-        let store: Arc<dyn Store> = Arc::new(SqlStore::connect(&config.store_url).await?);
-        let engine = Arc::new(Engine::new(store, tenants, ring.current.clone(), config.defaults.clone()));
+        let ops = &config.operations;
+        let ttl = ops.scheduler.lease_ttl;
+        let store: Arc<dyn Store> = Arc::new(SqlStore::connect(&config.store_url).await?.with_lease_ttl(ttl));
+        let engine = Arc::new(
+            Engine::new(store, tenants, ring.current.clone(), config.defaults.clone())
+                .with_lease(ops.replica_id.clone(), ttl),
+        );
+        schedule::apply_config(&engine, &ops.policies).await?;
         let keks = std::iter::once(ring.current.clone()).chain(ring.previous.iter().cloned()).collect();
         let signing = Arc::new(Signing::new(engine.clone(), keks, config.signer)?);
         signing.cache().refresh(true).await?;
-        Ok(Self { engine, signing, access: Arc::new(config.access.clone()), tls: config.tls.clone() })
+        Ok(Self {
+            engine,
+            signing,
+            access: Arc::new(config.access.clone()),
+            tls: config.tls.clone(),
+            operations: ops.clone(),
+        })
     }
 
-    /// Resumes every open rotation (after a crash or restart), then serves gRPC on `listener`
-    /// until `shutdown`, with the background task running beside it.
+    /// [`Service::run_with_admin`] without an admin port.
     pub async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
-        resume(&self.engine, None).await;
-        let tasks = [
+        self.run_with_admin(listener, None, shutdown).await
+    }
+
+    /// Resumes the open rotations this replica may drive (after a crash or restart), then serves
+    /// gRPC on `listener` and the admin port on `admin` with the background work beside them.
+    /// On `shutdown` it stops accepting calls, reports not-ready, and gives in-flight RPCs the
+    /// configured drain time; rotations cut short stay open under this replica's lease and
+    /// resume at its next start (or on another replica once the lease lapses).
+    pub async fn run_with_admin(
+        self,
+        listener: TcpListener,
+        admin: Option<TcpListener>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), Error> {
+        resume(&self.engine, true).await;
+        let mut tasks = vec![
             tokio::spawn(background(self.engine.clone())),
             tokio::spawn(cache_refresher(self.signing.clone())),
             tokio::spawn(counter_flusher(self.signing.clone())),
         ];
+        if self.operations.scheduler.enabled {
+            tasks.push(tokio::spawn(schedule::run(self.engine.clone(), self.operations.scheduler.clone())));
+        }
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        // The admin port outlives the drain, answering /readyz with 503 meanwhile.
+        let (admin_stop, admin_rx) = tokio::sync::watch::channel(false);
+        let admin_task =
+            admin.map(|l| tokio::spawn(crate::telemetry::admin::serve(l, self.signing.clone(), stopped(admin_rx))));
         let deps = Deps { signing: self.signing.clone(), access: self.access, tls: self.tls };
-        let result = grpc::run(listener, shutdown, deps).await;
+        let server = grpc::run(listener, stopped(stop_rx.clone()), deps);
+        tokio::pin!(server);
+        let result = tokio::select! {
+            result = &mut server => result,
+            () = shutdown => {
+                self.signing.set_draining();
+                let _ = stop_tx.send(true);
+                let drain = self.operations.drain_timeout;
+                match tokio::time::timeout(drain, &mut server).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        eprintln!("keyward: in-flight RPCs still running after {drain:?}; stopping anyway");
+                        Ok(())
+                    }
+                }
+            }
+        };
+        let _ = stop_tx.send(true);
+        let _ = admin_stop.send(true);
         for t in tasks {
             t.abort();
+        }
+        if let Some(t) = admin_task {
+            let _ = t.await;
         }
         if let Err(e) = self.signing.counters().flush().await {
             eprintln!("keyward: signing counters not written at shutdown: {e}");
@@ -90,11 +148,11 @@ impl Service {
     }
 }
 
-async fn resume(engine: &Engine, older_than: Option<Duration>) {
-    for (id, outcome) in engine.resume_open(older_than).await {
+async fn resume(engine: &Engine, startup: bool) {
+    for (id, outcome) in engine.resume_open(startup).await {
         match outcome {
-            Ok(state) => eprintln!("keyward: rotation {id} resumed: {state}"),
-            Err(e) => eprintln!("keyward: rotation {id} not resumed yet: {e}"),
+            Ok(state) => tracing::info!(rotation = %id, %state, "rotation resumed"),
+            Err(e) => tracing::warn!(rotation = %id, error = %e, "rotation not resumed yet"),
         }
     }
 }
@@ -106,10 +164,10 @@ async fn background(engine: Arc<Engine>) {
         tick.tick().await;
         match engine.retire_due(millis_now()).await {
             Ok(0) => {}
-            Ok(n) => eprintln!("keyward: retired {n} key(s)"),
-            Err(e) => eprintln!("keyward: retirement deferred: {e}"),
+            Ok(n) => tracing::info!(keys = n, "retired old keys"),
+            Err(e) => tracing::warn!(error = %e, "retirement deferred"),
         }
-        resume(&engine, Some(STALE)).await;
+        resume(&engine, false).await;
     }
 }
 

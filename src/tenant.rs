@@ -8,6 +8,7 @@ use keyward_crypto::{Algorithm, AssertionParams, Backend, PrivateKey, Signer, cl
 
 use crate::Error;
 use crate::config::{ManagementAuth, TenantConfig};
+use crate::telemetry::metrics::{Auth0Labels, TenantLabel, metrics};
 
 /// A tenant keyward manages, ready to call.
 pub struct Tenant {
@@ -42,6 +43,26 @@ impl AssertionProvider for KeyAssertions {
     }
 }
 
+/// Counts a tenant's Auth0 calls and keeps its last rate-limit reading.
+#[derive(Debug)]
+struct Auth0Metrics {
+    tenant: String,
+}
+
+impl keyward_auth0::Observer for Auth0Metrics {
+    fn answered(&self, operation: &'static str, status: Option<u16>, rate_limit: &keyward_auth0::RateLimit) {
+        let m = metrics();
+        let status = status.map_or_else(|| "error".to_owned(), |s| s.to_string());
+        m.auth0_requests
+            .get_or_create(&Auth0Labels { tenant: self.tenant.clone(), endpoint: operation.to_owned(), status })
+            .inc();
+        if let Some(remaining) = rate_limit.remaining {
+            let gauge = m.auth0_ratelimit_remaining.get_or_create(&TenantLabel { tenant: self.tenant.clone() });
+            gauge.set(i64::try_from(remaining).unwrap_or(i64::MAX));
+        }
+    }
+}
+
 impl Tenant {
     /// Builds the tenant's Auth0 client from its configuration.
     pub fn connect(config: TenantConfig) -> Result<Self, Error> {
@@ -54,6 +75,7 @@ impl Tenant {
         if let Some(ca) = &config.ca_file {
             c = c.with_extra_root_ca_pem(crate::files::read_text(ca)?);
         }
+        c = c.with_observer(Arc::new(Auth0Metrics { tenant: config.name.clone() }));
         let client_id = config.management_client_id.clone();
         let auth = match &config.management_auth {
             ManagementAuth::Secret(s) => ClientAuth::SecretPost { client_id, client_secret: s.clone() },

@@ -15,7 +15,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use keyward::grpc::proto::{
-    self, GetRotationRequest, ListClientCredentialsRequest, RotateClientCredentialRequest, RotateConnectionKeysRequest,
+    self, GetRotationPolicyRequest, GetRotationRequest, ListClientCredentialsRequest, ListRotationPoliciesRequest,
+    RotateClientCredentialRequest, RotateConnectionKeysRequest, RotationPolicy, SetRotationPolicyRequest,
     key_rotation_client::KeyRotationClient,
 };
 use keyward::store::{KeyState, RotationState};
@@ -64,7 +65,31 @@ async fn every_rpc(c: &mut KeyRotationClient<Channel>, auth: Option<&[u8]>) -> V
             c.get_rotation(with_auth(GetRotationRequest { rotation_id: "rot_x".into() }, auth)).await.map(drop),
         ),
         expect_err("ListClientCredentials", c.list_client_credentials(with_auth(list_request(), auth)).await.map(drop)),
+        expect_err("SetRotationPolicy", c.set_rotation_policy(with_auth(policy_request(), auth)).await.map(drop)),
+        expect_err("GetRotationPolicy", c.get_rotation_policy(with_auth(policy_target(), auth)).await.map(drop)),
+        expect_err(
+            "ListRotationPolicies",
+            c.list_rotation_policies(with_auth(ListRotationPoliciesRequest { tenant: "dev".into() }, auth))
+                .await
+                .map(drop),
+        ),
+        expect_err("DeleteRotationPolicy", c.delete_rotation_policy(with_auth(policy_target(), auth)).await.map(drop)),
     ]
+}
+
+fn policy_target() -> GetRotationPolicyRequest {
+    GetRotationPolicyRequest { tenant: "dev".into(), client_id: APP.into(), connection_id: String::new() }
+}
+
+fn policy_request() -> SetRotationPolicyRequest {
+    SetRotationPolicyRequest {
+        policy: Some(RotationPolicy {
+            tenant: "dev".into(),
+            client_id: APP.into(),
+            max_key_age: Some(prost_types::Duration { seconds: 90 * 86_400, nanos: 0 }),
+            ..RotationPolicy::default()
+        }),
+    }
 }
 
 #[tokio::test]
@@ -166,7 +191,16 @@ async fn bearer_token_guards_every_rotation_rpc_but_not_health_or_reflection() {
         let methods: Vec<&str> = service.method.iter().map(|m| m.name()).collect();
         assert_eq!(
             methods,
-            ["RotateClientCredential", "RotateConnectionKeys", "GetRotation", "ListClientCredentials"],
+            [
+                "RotateClientCredential",
+                "RotateConnectionKeys",
+                "GetRotation",
+                "ListClientCredentials",
+                "SetRotationPolicy",
+                "GetRotationPolicy",
+                "ListRotationPolicies",
+                "DeleteRotationPolicy"
+            ],
             "{name}"
         );
 
@@ -648,7 +682,7 @@ async fn auth0_outage_is_unavailable_and_the_rotation_resumes() {
         let open = w.store.open_rotations().await.unwrap();
         assert_eq!(open.len(), 1, "{name}");
         w.clear_faults().await;
-        let resumed = w.engine.resume_open(None).await;
+        let resumed = w.engine.resume_open(true).await;
         assert_eq!(resumed.len(), 1, "{name}");
         assert!(matches!(resumed[0].1, Ok(RotationState::Active)), "{name}: {resumed:?}");
         let got = c

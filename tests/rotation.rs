@@ -323,7 +323,7 @@ async fn auth0_rate_limits_are_waited_out_or_paused_and_resumed() {
         assert!(matches!(err, keyward::Error::Unavailable(_)), "{name}: {err}");
         assert_eq!(w.store.open_rotations().await.unwrap().len(), 1, "{name}: resumable");
         w.http.delete(format!("{}/__emulator/faults", w.emu.base_url())).send().await.unwrap();
-        let resumed = w.engine.resume_open(None).await;
+        let resumed = w.engine.resume_open(true).await;
         assert!(resumed.iter().all(|(_, r)| matches!(r, Ok(RotationState::Active))), "{name}: {resumed:?}");
         w.check_invariants(name).await;
     }

@@ -58,6 +58,7 @@ fn rotation(tenant: &str, client: &str, request_id: Option<&str>) -> RotationRec
         created_at: 1,
         updated_at: 1,
         version: 0,
+        lease: Default::default(),
     }
 }
 

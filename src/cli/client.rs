@@ -152,7 +152,7 @@ fn token(opts: &ClientOptions) -> Result<Zeroizing<String>, Error> {
     Ok(token)
 }
 
-async fn connect(opts: &ClientOptions) -> Result<Client, Error> {
+pub(super) async fn connect(opts: &ClientOptions) -> Result<Client, Error> {
     let (channel, bearer) = channel(opts).await?;
     Ok(KeyRotationClient::with_interceptor(channel, bearer))
 }
@@ -173,14 +173,14 @@ async fn channel(opts: &ClientOptions) -> Result<(Channel, Bearer), Error> {
     Ok((channel, Bearer(header)))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Unavailable(format!("async runtime: {e}")))
 }
 
-fn pb_duration(d: Option<Duration>) -> Option<prost_types::Duration> {
+pub(super) fn pb_duration(d: Option<Duration>) -> Option<prost_types::Duration> {
     d.map(|d| prost_types::Duration {
         seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),

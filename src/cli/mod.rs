@@ -7,6 +7,7 @@ mod client;
 mod jwt;
 mod kek;
 mod keygen;
+mod policy;
 mod render;
 mod serve;
 
@@ -46,6 +47,9 @@ enum Command {
     /// List a client's credentials (against a running keyward).
     #[command(subcommand)]
     Credentials(client::CredentialsCommand),
+    /// Scheduled-rotation policies and their status (against a running keyward).
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// Read the audit log (against a running keyward).
     #[command(subcommand)]
     Audit(client::AuditCommand),
@@ -65,6 +69,13 @@ enum Command {
     Bench(bench::BenchCommand),
 }
 
+impl Cli {
+    /// Whether the command runs the service (which sets up its own telemetry).
+    pub fn is_service(&self) -> bool {
+        matches!(self.command, Command::Serve(_) | Command::Dev(_))
+    }
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
@@ -74,6 +85,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Rotation(cmd) => client::rotation(&cli.client, cmd),
         Command::Credentials(cmd) => client::credentials(&cli.client, cmd),
         Command::Audit(cmd) => client::audit(&cli.client, cmd),
+        Command::Policy(cmd) => policy::run(&cli.client, cmd),
         Command::Kek(cmd) => kek::run(cmd, cli.client.json),
         Command::Keygen(args) => keygen::run(args),
         Command::Cert(cmd) => cert::run(cmd),

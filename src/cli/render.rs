@@ -10,7 +10,7 @@ use crate::grpc::proto::{
 };
 
 /// RFC 3339 in UTC, or empty when unset.
-fn time(t: Option<&prost_types::Timestamp>) -> String {
+pub(super) fn time(t: Option<&prost_types::Timestamp>) -> String {
     let Some(t) = t else { return String::new() };
     time::OffsetDateTime::from_unix_timestamp(t.seconds)
         .ok()
@@ -60,7 +60,7 @@ fn connection_key_json(k: &ConnectionKey) -> Value {
 }
 
 /// Prints rows as columns padded to the widest cell.
-fn table(header: &[&str], rows: &[Vec<String>]) {
+pub(super) fn table(header: &[&str], rows: &[Vec<String>]) {
     let widths: Vec<usize> = (0..header.len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0))
         .collect();

@@ -19,6 +19,10 @@ pub(super) struct ServeArgs {
     /// Listen address, overriding the file and KEYWARD_LISTEN.
     #[arg(long)]
     listen: Option<String>,
+    /// Admin HTTP address (/metrics, /healthz, /readyz), overriding the file and
+    /// KEYWARD_ADMIN_LISTEN.
+    #[arg(long)]
+    admin_listen: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -29,6 +33,9 @@ pub(super) struct DevArgs {
     /// gRPC listen address; 127.0.0.1:0 picks a free port (written to DIR/grpc-addr).
     #[arg(long, default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
+    /// Admin HTTP address; the default picks a free loopback port (written to DIR/admin-addr).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    admin_listen: SocketAddr,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
@@ -42,18 +49,44 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 /// a bad configuration exits 64 with every problem listed and nothing bound.
 pub(super) fn serve(args: ServeArgs) -> Result<(), Error> {
     let env: HashMap<String, String> = std::env::vars().collect();
-    let config = Config::load(&args.config, &env, &Overrides { listen: args.listen })?;
+    let overrides = Overrides { listen: args.listen, admin_listen: args.admin_listen };
+    let config = Config::load(&args.config, &env, &overrides)?;
     runtime()?.block_on(async {
+        let _telemetry = crate::telemetry::init(&config.operations.telemetry)?;
         let service = Service::open(&config).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| Error::Config(vec![format!("listen: cannot bind {}: {e}", config.listen)]))?;
         let addr = listener.local_addr().map_err(|e| Error::Unavailable(e.to_string()))?;
-        eprintln!("keyward: serving keyward.v1 on {addr} ({} tenant(s))", config.tenants.len());
-        service.run(listener, shutdown_signal()).await
+        let admin = match config.operations.admin_listen {
+            Some(a) => Some(
+                tokio::net::TcpListener::bind(a)
+                    .await
+                    .map_err(|e| Error::Config(vec![format!("admin_listen: cannot bind {a}: {e}")]))?,
+            ),
+            None => None,
+        };
+        let admin_note = match &admin {
+            Some(l) => format!(", admin on {}", l.local_addr().map_err(|e| Error::Unavailable(e.to_string()))?),
+            None => String::new(),
+        };
+        eprintln!(
+            "keyward: serving keyward.v1 on {addr}{admin_note} ({} tenant(s), replica {})",
+            config.tenants.len(),
+            config.operations.replica_id
+        );
+        service.run_with_admin(listener, admin, shutdown_signal()).await
     })
 }
 
 pub(super) fn dev(args: DevArgs) -> Result<(), Error> {
-    runtime()?.block_on(dev::run(DevOptions { dir: args.dir, listen: args.listen }, shutdown_signal()))
+    let opts = DevOptions { dir: args.dir, listen: args.listen, admin_listen: args.admin_listen };
+    runtime()?.block_on(async {
+        let telemetry = crate::telemetry::TelemetryConfig {
+            otlp_endpoint: std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok(),
+            service_name: "keyward-dev".into(),
+        };
+        let _telemetry = crate::telemetry::init(&telemetry)?;
+        dev::run(opts, shutdown_signal()).await
+    })
 }

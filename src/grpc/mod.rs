@@ -4,6 +4,7 @@
 
 mod auth;
 mod convert;
+mod policy;
 mod rotation;
 mod signer;
 mod status;
@@ -73,7 +74,7 @@ pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()> + Sen
         authenticate.clone(),
     );
     let signing = signer::SigningService { signing: deps.signing.clone(), authorize };
-    let mut builder = Server::builder();
+    let mut builder = Server::builder().layer(crate::telemetry::rpc::RpcLayer);
     if let Some(tls) = &deps.tls {
         builder = builder.tls_config(tls_config(tls)?).map_err(|e| Error::Config(vec![format!("tls: {e}")]))?;
     }

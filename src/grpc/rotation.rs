@@ -164,4 +164,32 @@ impl KeyRotation for RotationService {
         let credentials = keys.iter().filter(|k| k.state != KeyState::Retired).map(credential).collect();
         Ok(Response::new(proto::ListClientCredentialsResponse { credentials, auth0_credentials }))
     }
+
+    async fn set_rotation_policy(
+        &self,
+        request: Request<proto::SetRotationPolicyRequest>,
+    ) -> Result<Response<proto::RotationPolicy>, Status> {
+        super::policy::set(&self.engine, &self.authorize, request).await
+    }
+
+    async fn get_rotation_policy(
+        &self,
+        request: Request<proto::GetRotationPolicyRequest>,
+    ) -> Result<Response<proto::RotationPolicy>, Status> {
+        super::policy::get(&self.engine, &self.authorize, request).await
+    }
+
+    async fn list_rotation_policies(
+        &self,
+        request: Request<proto::ListRotationPoliciesRequest>,
+    ) -> Result<Response<proto::ListRotationPoliciesResponse>, Status> {
+        super::policy::list(&self.engine, &self.authorize, request).await
+    }
+
+    async fn delete_rotation_policy(
+        &self,
+        request: Request<proto::GetRotationPolicyRequest>,
+    ) -> Result<Response<proto::DeleteRotationPolicyResponse>, Status> {
+        super::policy::delete(&self.engine, &self.authorize, request).await
+    }
 }

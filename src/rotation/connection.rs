@@ -266,6 +266,7 @@ impl Engine {
         let json =
             serde_json::to_string(&Recorded::Done(Box::new(done.clone()))).map_err(|e| Error::Output(e.to_string()))?;
         self.store.finish_connection_rotation(&record_id, &json, verified).await?;
+        crate::telemetry::metrics::metrics().rotation("connection", if verified { "completed" } else { "failed" });
         let problems: Vec<String> =
             done.keys.iter().flat_map(|k| k.problems.iter().map(move |p| format!("{}: {p}", k.kid))).collect();
         let event = crate::store::AuditEvent {

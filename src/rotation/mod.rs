@@ -85,6 +85,10 @@ pub struct Engine {
     defaults: Defaults,
     fault: fault::FaultPoint,
     key_changed: Arc<tokio::sync::Notify>,
+    /// This replica's name in leases.
+    owner: String,
+    /// How long a lease lasts past each write.
+    lease_ttl: Duration,
 }
 
 impl std::fmt::Debug for Engine {
@@ -96,7 +100,51 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// An engine over `store` for `tenants`, sealing keys under `kek`.
     pub fn new(store: Arc<dyn Store>, tenants: BTreeMap<String, Tenant>, kek: Arc<Kek>, defaults: Defaults) -> Self {
-        Self { store, tenants, kek, defaults, fault: fault::FaultPoint::from_env(), key_changed: Arc::default() }
+        Self {
+            store,
+            tenants,
+            kek,
+            defaults,
+            fault: fault::FaultPoint::from_env(),
+            key_changed: Arc::default(),
+            owner: format!("keyward-{}", &uuid_v4()[..12]),
+            lease_ttl: Duration::from_millis(u64::try_from(crate::store::DEFAULT_LEASE_TTL_MS).unwrap_or(30_000)),
+        }
+    }
+
+    /// Names this replica in leases and sets how long they last (the store must renew with the
+    /// same TTL: see [`crate::store::SqlStore::with_lease_ttl`]).
+    pub fn with_lease(mut self, owner: impl Into<String>, ttl: Duration) -> Self {
+        self.owner = owner.into();
+        self.lease_ttl = ttl;
+        self
+    }
+
+    /// This replica's name in leases.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// When a lease taken now lapses (UNIX ms).
+    pub(crate) fn lease_until(&self, now: i64) -> i64 {
+        now.saturating_add(i64::try_from(self.lease_ttl.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    /// Takes the lease on `r` unless this replica holds it already; ABORTED while another
+    /// replica's lease is live.
+    async fn hold(&self, r: RotationRecord) -> Result<RotationRecord, Error> {
+        let now = millis_now();
+        if r.lease.held_by(&self.owner, now) {
+            return Ok(r);
+        }
+        match self.store.claim_rotation(&r.rotation_id, &self.owner, now, self.lease_until(now)).await? {
+            Some(claimed) => Ok(claimed),
+            None => Err(Error::Aborted(format!(
+                "rotation {} is being driven by replica {}; retry later",
+                r.rotation_id,
+                r.lease.owner.as_deref().unwrap_or("?")
+            ))),
+        }
     }
 
     /// Notified whenever this engine activates or retires a key (the signer reloads its cache).
@@ -186,6 +234,7 @@ impl Engine {
             created_at: now,
             updated_at: now,
             version: 0,
+            lease: crate::store::Lease { owner: Some(self.owner.clone()), token: 1, expires_at: self.lease_until(now) },
         };
         let rotation = match self.store.insert_rotation(&record).await? {
             Inserted::New => {
@@ -228,17 +277,20 @@ impl Engine {
         Ok(Rotated { rotation, credential, previous })
     }
 
-    /// Drives every open rotation to ACTIVE or FAILED: all of them at start-up (after a crash),
-    /// or only those untouched for `older_than` (stalled by an outage, or left by another
-    /// replica) while serving.
-    pub async fn resume_open(&self, older_than: Option<Duration>) -> Vec<(String, Result<RotationState, Error>)> {
+    /// Drives open rotations to ACTIVE or FAILED: those whose lease has lapsed (stalled by an
+    /// outage, or left by a replica that died), and at start-up also those this replica's name
+    /// still holds (it crashed and restarted). A live lease of another replica is left alone.
+    pub async fn resume_open(&self, startup: bool) -> Vec<(String, Result<RotationState, Error>)> {
         let open = match self.store.open_rotations().await {
             Ok(o) => o,
             Err(e) => return vec![("*".into(), Err(e))],
         };
-        let cutoff = older_than.map(|d| millis_now() - i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let now = millis_now();
+        let resumable = |r: &RotationRecord| {
+            r.lease.expires_at <= now || (startup && r.lease.owner.as_deref() == Some(self.owner.as_str()))
+        };
         let mut out = Vec::new();
-        for r in open.into_iter().filter(|r| cutoff.is_none_or(|c| r.updated_at <= c)) {
+        for r in open.into_iter().filter(resumable) {
             let id = r.rotation_id.clone();
             let result = match self.tenant(&r.tenant) {
                 Ok(t) => self.drive(t, r).await.map(|r| r.state),

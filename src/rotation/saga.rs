@@ -12,6 +12,7 @@ use super::{Engine, Params};
 use crate::Error;
 use crate::seal::Sealed;
 use crate::store::{KeyRecord, KeyState, RotationRecord, RotationState};
+use crate::telemetry::metrics::metrics;
 use crate::tenant::Tenant;
 
 /// Whether an error may pass by itself (the rotation stays open and resumable).
@@ -44,6 +45,9 @@ impl Engine {
     pub(super) async fn drive(&self, tenant: &Tenant, mut r: RotationRecord) -> Result<RotationRecord, Error> {
         let params: Params =
             serde_json::from_str(&r.params).map_err(|e| Error::Corrupt(format!("rotation parameters: {e}")))?;
+        if !matches!(r.state, RotationState::Active | RotationState::Completed | RotationState::Failed) {
+            r = self.hold(r).await?;
+        }
         loop {
             // Signing-only clients are never registered at Auth0: no slots, no credential.
             let local = tenant.config.signing.local_clients.contains(&r.client_id);
@@ -62,7 +66,14 @@ impl Engine {
             };
             match step {
                 Ok(()) => {
+                    tracing::info!(rotation = %r.rotation_id, state = %r.state, "rotation step done");
                     self.audit(&r, &format!("rotation.{}", r.state), "{}").await;
+                    if matches!(r.state, RotationState::Active | RotationState::Completed) {
+                        metrics().rotation("client", "active");
+                    }
+                    if r.state == RotationState::Completed {
+                        metrics().rotation("client", "completed");
+                    }
                     self.fault.after(r.state);
                 }
                 Err(e) if is_transient(&e) => {
@@ -279,6 +290,7 @@ impl Engine {
         r.state = RotationState::Failed;
         r.error = Some(cause.to_string());
         self.store.update_rotation(r).await?;
+        metrics().rotation("client", "failed");
         self.audit(r, "rotation.failed", &format!("{:?}", cause.to_string())).await;
         Ok(())
     }
@@ -294,6 +306,17 @@ impl Engine {
                 continue;
             }
             let Ok(tenant) = self.tenant(&key.tenant) else { continue };
+            // Only the replica holding the rotation's lease retires its old key.
+            let rotation = match self.store.rotation_by_old_key(&key.key_id).await? {
+                Some(r) if matches!(r.state, RotationState::Active | RotationState::Retired) => {
+                    match self.hold(r).await {
+                        Ok(r) => Some(r),
+                        Err(Error::Aborted(_)) => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                _ => None,
+            };
             let auth0 = &tenant.auth0;
             if let Some(cred) = key.credential_id.clone() {
                 let client = auth0.get_client(&key.client_id).await?;
@@ -310,7 +333,7 @@ impl Engine {
             wipe(&mut key);
             self.store.update_key(&key).await?;
             self.key_changed.notify_one();
-            if let Some(mut r) = self.store.rotation_by_old_key(&key.key_id).await?
+            if let Some(mut r) = rotation
                 && r.state == RotationState::Active
             {
                 r.state = RotationState::Retired;
@@ -322,8 +345,12 @@ impl Engine {
             done += 1;
         }
         // Rotations whose old key was retired by a process that stopped before completing them.
-        for mut r in self.store.rotations_in_state(RotationState::Retired).await? {
-            self.complete(&mut r).await?;
+        for r in self.store.rotations_in_state(RotationState::Retired).await? {
+            match self.hold(r).await {
+                Ok(mut r) => self.complete(&mut r).await?,
+                Err(Error::Aborted(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(done)
     }
@@ -332,6 +359,7 @@ impl Engine {
     async fn complete(&self, r: &mut RotationRecord) -> Result<(), Error> {
         r.state = RotationState::Completed;
         self.store.update_rotation(r).await?;
+        metrics().rotation("client", "completed");
         self.audit(r, "rotation.completed", "{}").await;
         self.fault.after(r.state);
         Ok(())

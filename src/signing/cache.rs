@@ -5,14 +5,17 @@
 //! (another replica did).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use keyward_crypto::{Algorithm, Backend, Jwk, PrivateKey, Signer, signer_for};
 
+use prometheus_client::metrics::counter::Counter;
+
 use crate::Error;
 use crate::seal::{self, Kek, KeyIdentity};
 use crate::store::{KeyRecord, KeyState, Store};
+use crate::telemetry::metrics::{AlgorithmLabel, metrics};
 
 /// A key ready to sign.
 pub struct LoadedKey {
@@ -32,6 +35,8 @@ pub struct LoadedKey {
     pub horizon: AtomicI64,
     /// Serialises raising the horizon in the store.
     pub horizon_lock: tokio::sync::Mutex<()>,
+    /// `keyward_signatures_total` for its algorithm.
+    pub signatures: Counter,
 }
 
 impl std::fmt::Debug for LoadedKey {
@@ -64,6 +69,7 @@ pub struct KeyCache {
     keks: Vec<Arc<Kek>>,
     clients: RwLock<Arc<ClientMap>>,
     version: tokio::sync::Mutex<Option<String>>,
+    loaded: AtomicBool,
 }
 
 impl std::fmt::Debug for KeyCache {
@@ -75,7 +81,13 @@ impl std::fmt::Debug for KeyCache {
 impl KeyCache {
     /// An empty cache over `store`, opening keys with `keks`.
     pub fn new(store: Arc<dyn Store>, keks: Vec<Arc<Kek>>) -> Self {
-        Self { store, keks, clients: RwLock::new(Arc::default()), version: tokio::sync::Mutex::new(None) }
+        Self {
+            store,
+            keks,
+            clients: RwLock::new(Arc::default()),
+            version: tokio::sync::Mutex::new(None),
+            loaded: AtomicBool::new(false),
+        }
     }
 
     /// A client's keys, from memory only.
@@ -108,7 +120,13 @@ impl KeyCache {
             *clients = Arc::new(built);
         }
         *version = Some(now);
+        self.loaded.store(true, Ordering::SeqCst);
         Ok(true)
+    }
+
+    /// Whether the keys have been loaded from the store at least once.
+    pub fn loaded(&self) -> bool {
+        self.loaded.load(Ordering::SeqCst)
     }
 }
 
@@ -155,5 +173,6 @@ fn open(r: &KeyRecord, keks: &[Arc<Kek>]) -> Result<LoadedKey, Error> {
         signer,
         horizon: AtomicI64::new(r.last_signed_exp.unwrap_or(0)),
         horizon_lock: tokio::sync::Mutex::new(()),
+        signatures: metrics().signatures.get_or_create(&AlgorithmLabel { algorithm: alg.to_string() }).clone(),
     })
 }

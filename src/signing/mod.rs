@@ -72,6 +72,7 @@ pub struct Signing {
     pool: SignPool,
     tokens: tokens::Exchangers,
     counters: Counters,
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Signing {
@@ -86,7 +87,24 @@ impl Signing {
         let cache = Arc::new(KeyCache::new(engine.store().clone(), keks));
         let pool = SignPool::new(config.threads, config.queue)?;
         let counters = Counters::new(engine.store().clone());
-        Ok(Self { engine, tokens: tokens::Exchangers::new(cache.clone()), cache, pool, counters })
+        Ok(Self {
+            engine,
+            tokens: tokens::Exchangers::new(cache.clone()),
+            cache,
+            pool,
+            counters,
+            draining: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Marks this replica as shutting down (`/readyz` then answers 503).
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether this replica is shutting down.
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
     }
 
     /// The key cache (reloaded by the service's background task).
@@ -188,6 +206,7 @@ impl Signing {
                 }
             })
             .await??;
+        key.signatures.inc();
         self.counters.add(principal, tenant, client_id, "sign_client_assertion");
         Ok(SignedAssertion {
             assertion,
@@ -243,6 +262,7 @@ impl Signing {
                 )
             })
             .await??;
+        key.signatures.inc();
         self.counters.add(principal, tenant, client_id, "sign_jwt");
         Ok((jwt, key))
     }

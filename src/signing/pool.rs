@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 use crate::Error;
+use crate::telemetry::metrics::metrics;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -51,17 +52,26 @@ impl SignPool {
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<oneshot::Receiver<T>, Error> {
         let (done, result) = oneshot::channel();
+        let depth = metrics().signer_queue_depth.clone();
         let job: Job = Box::new(move || {
+            depth.dec();
             if !done.is_closed() {
                 let _ = done.send(f());
             }
         });
+        // Counted before it is queued: a worker may take it (and decrement) at once.
+        metrics().signer_queue_depth.inc();
         match self.tx.try_send(job) {
             Ok(()) => Ok(result),
             Err(TrySendError::Full(_)) => {
+                metrics().signer_queue_depth.dec();
+                metrics().signer_rejections.inc();
                 Err(Error::Overloaded("the signing queue is full; retry with backoff".into()))
             }
-            Err(TrySendError::Disconnected(_)) => Err(Error::Unavailable("the signing pool has stopped".into())),
+            Err(TrySendError::Disconnected(_)) => {
+                metrics().signer_queue_depth.dec();
+                Err(Error::Unavailable("the signing pool has stopped".into()))
+            }
         }
     }
 }

@@ -11,6 +11,7 @@ use keyward_crypto::{AssertionParams, client_assertion};
 
 use super::KeyCache;
 use crate::Error;
+use crate::telemetry::metrics::{ResultLabel, metrics};
 use crate::tenant::Tenant;
 
 /// The lifetime of the assertions exchanged for tokens.
@@ -35,7 +36,9 @@ impl AssertionProvider for CachedKeyAssertions {
             lifetime: ASSERTION_LIFETIME,
             kid: Some(&key.kid),
         };
-        Ok(client_assertion(&*key.signer, &params, &mut crate::rng::os_rng())?)
+        let assertion = client_assertion(&*key.signer, &params, &mut crate::rng::os_rng())?;
+        key.signatures.inc();
+        Ok(assertion)
     }
 }
 
@@ -73,6 +76,13 @@ impl Exchangers {
         audience: &str,
         scope: Option<&str>,
     ) -> Result<AccessToken, Error> {
-        Ok(self.client(t, tenant, client_id)?.get_token(audience, scope).await?)
+        let started = tokio::time::Instant::now();
+        let token = self.client(t, tenant, client_id)?.get_token(audience, scope).await?;
+        // A token received during this call came from an exchange (this call's or one it
+        // shared through single flight): a miss.
+        let received = token.expires_at().checked_sub(token.expires_in());
+        let result = if received.is_some_and(|r| r >= started) { "miss" } else { "hit" };
+        metrics().token_cache.get_or_create(&ResultLabel { result }).inc();
+        Ok(token)
     }
 }

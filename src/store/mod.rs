@@ -4,12 +4,13 @@
 //! one rotation per request_id, and compare-and-set updates.
 
 mod sql;
+mod sql_policies;
 mod types;
 
-pub use sql::SqlStore;
+pub use sql::{DEFAULT_LEASE_TTL_MS, SqlStore};
 pub use types::{
-    AuditEvent, ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, RotationRecord,
-    RotationState,
+    AuditEvent, ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease, PolicyKind,
+    PolicyRecord, PolicySource, RotationRecord, RotationState,
 };
 
 use crate::Error;
@@ -78,6 +79,49 @@ pub trait Store: Send + Sync + 'static {
     async fn finish_connection_rotation(&self, id: &str, result: &str, verified: bool) -> Result<(), Error>;
     /// Records what keyward saw of a connection key (first and last seen, status, verdict).
     async fn record_connection_key(&self, key: &ConnectionKeyRecord) -> Result<(), Error>;
+    /// Claims the lease on a rotation for `owner` until `expires_at` when it is free, lapsed or
+    /// already `owner`'s, raising its fencing token; the rotation as claimed, or `None` when
+    /// another replica holds it.
+    async fn claim_rotation(
+        &self,
+        rotation_id: &str,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Option<RotationRecord>, Error>;
+    /// Creates or replaces a policy (keeping its schedule bookkeeping when it exists).
+    async fn put_policy(&self, policy: &PolicyRecord) -> Result<(), Error>;
+    /// Deletes a policy; `false` when there was none.
+    async fn delete_policy(&self, tenant: &str, kind: PolicyKind, target: &str) -> Result<bool, Error>;
+    /// Every policy, ordered by tenant, kind and target.
+    async fn policies(&self) -> Result<Vec<PolicyRecord>, Error>;
+    /// Sets when a policy's target is next due.
+    async fn set_policy_due(
+        &self,
+        tenant: &str,
+        kind: PolicyKind,
+        target: &str,
+        due_at: Option<i64>,
+    ) -> Result<(), Error>;
+    /// Picks up to `limit` policies due by `now` whose lease is free or lapsed and leases them
+    /// to `owner` until `expires_at` (`FOR UPDATE SKIP LOCKED` on PostgreSQL: replicas polling
+    /// at once get disjoint rows).
+    async fn claim_due_policies(
+        &self,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+        limit: i64,
+    ) -> Result<Vec<PolicyRecord>, Error>;
+    /// Records a scheduled rotation's result and next due time and frees the lease, if `lease`
+    /// (its token) is still the current one; `false` when another replica took over.
+    async fn finish_policy(
+        &self,
+        policy: &PolicyRecord,
+        result: &str,
+        rotated_at: Option<i64>,
+        due_at: Option<i64>,
+    ) -> Result<bool, Error>;
     /// Appends an audit event; returns its id.
     async fn append_audit(&self, event: &AuditEvent) -> Result<i64, Error>;
     /// Audit events after `after_id`, oldest first, at most `limit`.

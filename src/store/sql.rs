@@ -6,9 +6,10 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 use super::Store;
+use super::sql_policies as policies;
 use super::types::{
-    AuditEvent, ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, RotationRecord,
-    RotationState,
+    AuditEvent, ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease, PolicyKind,
+    PolicyRecord, RotationRecord, RotationState,
 };
 use crate::Error;
 use crate::seal::Sealed;
@@ -27,14 +28,19 @@ pub enum Dialect {
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
+    lease_ttl_ms: i64,
 }
+
+/// How long a lease lasts unless a saga step renews it (the default of `[scheduler] lease_ttl`).
+pub const DEFAULT_LEASE_TTL_MS: i64 = 30_000;
 
 // Column lists as macros, so every query is one `concat!`ed literal (sqlx refuses SQL built at
 // run time).
 macro_rules! rotation_columns {
     () => {
         "rotation_id, tenant, client_id, state, request_id, request_hash, params, new_key_id, old_key_id, \
-         new_credential_id, old_credential_id, retire_at, error, created_at, updated_at, version"
+         new_credential_id, old_credential_id, retire_at, error, created_at, updated_at, version, lease_owner, \
+         lease_token, lease_expires_at"
     };
 }
 macro_rules! key_columns {
@@ -85,9 +91,15 @@ impl SqlStore {
             Dialect::Postgres => options.max_connections(8).connect(url).await,
         }
         .map_err(Error::database)?;
-        let store = Self { pool, dialect };
+        let store = Self { pool, dialect, lease_ttl_ms: DEFAULT_LEASE_TTL_MS };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Sets how long the lease on a rotation lasts past each saga write.
+    pub fn with_lease_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.lease_ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+        self
     }
 
     /// The database in use.
@@ -128,6 +140,11 @@ fn rotation_from_row(row: &AnyRow) -> Result<RotationRecord, Error> {
         created_at: row.try_get("created_at").map_err(get_err)?,
         updated_at: row.try_get("updated_at").map_err(get_err)?,
         version: row.try_get("version").map_err(get_err)?,
+        lease: Lease {
+            owner: row.try_get("lease_owner").map_err(get_err)?,
+            token: row.try_get("lease_token").map_err(get_err)?,
+            expires_at: row.try_get("lease_expires_at").map_err(get_err)?,
+        },
     })
 }
 
@@ -180,15 +197,21 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-/// Compare-and-set of a rotation's mutable fields, on any executor.
-async fn cas_rotation<'e, E>(executor: E, r: &mut RotationRecord, now: i64) -> Result<(), Error>
+/// Compare-and-set of a rotation's mutable fields, on any executor, fenced by the lease token
+/// the writer claimed. The write renews the lease for `ttl_ms`, or frees it once the rotation
+/// waits for nobody (ACTIVE until retirement, COMPLETED, FAILED).
+async fn cas_rotation<'e, E>(executor: E, r: &mut RotationRecord, now: i64, ttl_ms: i64) -> Result<(), Error>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
+    let expires_at = match r.state {
+        RotationState::Active | RotationState::Completed | RotationState::Failed => 0,
+        _ => now.saturating_add(ttl_ms),
+    };
     let done = sqlx::query(
         "UPDATE rotations SET state = $1, new_key_id = $2, old_key_id = $3, new_credential_id = $4, \
-         old_credential_id = $5, retire_at = $6, error = $7, updated_at = $8, version = version + 1 \
-         WHERE rotation_id = $9 AND version = $10",
+         old_credential_id = $5, retire_at = $6, error = $7, updated_at = $8, version = version + 1, \
+         lease_expires_at = $11 WHERE rotation_id = $9 AND version = $10 AND lease_token = $12",
     )
     .bind(r.state.as_str())
     .bind(r.new_key_id.clone())
@@ -200,14 +223,20 @@ where
     .bind(now)
     .bind(r.rotation_id.clone())
     .bind(r.version)
+    .bind(expires_at)
+    .bind(r.lease.token)
     .execute(executor)
     .await
     .map_err(Error::database)?;
     if done.rows_affected() != 1 {
-        return Err(Error::Conflict(format!("rotation {} changed concurrently", r.rotation_id)));
+        return Err(Error::Conflict(format!(
+            "rotation {} changed concurrently or its lease passed to another replica",
+            r.rotation_id
+        )));
     }
     r.version += 1;
     r.updated_at = now;
+    r.lease.expires_at = expires_at;
     Ok(())
 }
 
@@ -222,7 +251,7 @@ impl Store for SqlStore {
         let inserted = sqlx::query(concat!(
             "INSERT INTO rotations (",
             rotation_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         ))
         .bind(r.rotation_id.clone())
         .bind(r.tenant.clone())
@@ -240,6 +269,9 @@ impl Store for SqlStore {
         .bind(r.created_at)
         .bind(r.updated_at)
         .bind(r.version)
+        .bind(r.lease.owner.clone())
+        .bind(r.lease.token)
+        .bind(r.lease.expires_at)
         .execute(&self.pool)
         .await;
         match inserted {
@@ -330,7 +362,7 @@ impl Store for SqlStore {
     }
 
     async fn update_rotation(&self, rotation: &mut RotationRecord) -> Result<(), Error> {
-        cas_rotation(&self.pool, rotation, now_ms()).await
+        cas_rotation(&self.pool, rotation, now_ms(), self.lease_ttl_ms).await
     }
 
     async fn save_generated_key(&self, k: &KeyRecord, rotation: &mut RotationRecord) -> Result<(), Error> {
@@ -368,7 +400,7 @@ impl Store for SqlStore {
         .await
         .map_err(Error::database)?;
         let mut updated = rotation.clone();
-        cas_rotation(&mut *tx, &mut updated, now_ms()).await?;
+        cas_rotation(&mut *tx, &mut updated, now_ms(), self.lease_ttl_ms).await?;
         tx.commit().await.map_err(Error::database)?;
         *rotation = updated;
         Ok(())
@@ -402,7 +434,7 @@ impl Store for SqlStore {
             return Err(Error::Conflict(format!("key {new_key} is not pending")));
         }
         let mut updated = rotation.clone();
-        cas_rotation(&mut *tx, &mut updated, now).await?;
+        cas_rotation(&mut *tx, &mut updated, now, self.lease_ttl_ms).await?;
         tx.commit().await.map_err(Error::database)?;
         *rotation = updated;
         Ok(())
@@ -604,6 +636,72 @@ impl Store for SqlStore {
         .await
         .map_err(Error::database)?;
         Ok(())
+    }
+
+    async fn claim_rotation(
+        &self,
+        rotation_id: &str,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Option<RotationRecord>, Error> {
+        let done = sqlx::query(
+            "UPDATE rotations SET lease_owner = $1, lease_token = lease_token + 1, lease_expires_at = $2 \
+             WHERE rotation_id = $3 AND (lease_owner IS NULL OR lease_owner = $1 OR lease_expires_at <= $4)",
+        )
+        .bind(owner.to_owned())
+        .bind(expires_at)
+        .bind(rotation_id.to_owned())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::database)?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        self.rotation(rotation_id).await
+    }
+
+    async fn put_policy(&self, policy: &PolicyRecord) -> Result<(), Error> {
+        policies::put(&self.pool, policy).await
+    }
+
+    async fn delete_policy(&self, tenant: &str, kind: PolicyKind, target: &str) -> Result<bool, Error> {
+        policies::delete(&self.pool, tenant, kind, target).await
+    }
+
+    async fn policies(&self) -> Result<Vec<PolicyRecord>, Error> {
+        policies::all(&self.pool).await
+    }
+
+    async fn set_policy_due(
+        &self,
+        tenant: &str,
+        kind: PolicyKind,
+        target: &str,
+        due_at: Option<i64>,
+    ) -> Result<(), Error> {
+        policies::set_due(&self.pool, tenant, kind, target, due_at).await
+    }
+
+    async fn claim_due_policies(
+        &self,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+        limit: i64,
+    ) -> Result<Vec<PolicyRecord>, Error> {
+        policies::claim_due(&self.pool, self.dialect, owner, now, expires_at, limit).await
+    }
+
+    async fn finish_policy(
+        &self,
+        policy: &PolicyRecord,
+        result: &str,
+        rotated_at: Option<i64>,
+        due_at: Option<i64>,
+    ) -> Result<bool, Error> {
+        policies::finish(&self.pool, policy, result, rotated_at, due_at).await
     }
 
     async fn append_audit(&self, e: &AuditEvent) -> Result<i64, Error> {

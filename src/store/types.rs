@@ -172,6 +172,74 @@ pub struct RotationRecord {
     pub updated_at: i64,
     /// Bumped by every update; updates compare and set it.
     pub version: i64,
+    /// The lease on driving this rotation.
+    pub lease: Lease,
+}
+
+/// A replica's lease on a piece of work: its owner, the fencing token it claimed (every write
+/// under the lease checks it) and when it lapses (UNIX ms; 0 = free).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lease {
+    /// The replica holding it.
+    pub owner: Option<String>,
+    /// Raised by every claim.
+    pub token: i64,
+    /// When it lapses unless renewed.
+    pub expires_at: i64,
+}
+
+impl Lease {
+    /// Whether `owner` may act under this lease at `now` without claiming it anew.
+    pub fn held_by(&self, owner: &str, now: i64) -> bool {
+        self.owner.as_deref() == Some(owner) && self.expires_at > now
+    }
+}
+
+string_enum! {
+    /// What a rotation policy targets.
+    PolicyKind {
+        /// An application's client credential (maximum key age).
+        Client => "client",
+        /// A connection's signing keys (interval).
+        Connection => "connection",
+    }
+}
+
+string_enum! {
+    /// Where a rotation policy comes from.
+    PolicySource {
+        /// keyward.toml: changed only by editing the file.
+        Config => "config",
+        /// `KeyRotation.SetRotationPolicy`.
+        Api => "api",
+    }
+}
+
+/// A scheduled-rotation policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRecord {
+    /// Tenant name.
+    pub tenant: String,
+    /// Client or connection.
+    pub kind: PolicyKind,
+    /// The client id or connection id.
+    pub target: String,
+    /// Maximum key age (clients) or interval (connections), ms.
+    pub max_age_ms: i64,
+    /// Daily UTC window `HH:MM-HH:MM` in which scheduled rotations may start.
+    pub window: Option<String>,
+    /// Config file or API.
+    pub source: PolicySource,
+    /// UNIX ms.
+    pub updated_at: i64,
+    /// When the target should next rotate (jitter applied), if known.
+    pub due_at: Option<i64>,
+    /// When the scheduler last rotated it.
+    pub last_rotated_at: Option<i64>,
+    /// How the last scheduled rotation ended.
+    pub last_result: Option<String>,
+    /// The scheduler's lease on it.
+    pub lease: Lease,
 }
 
 /// One audit event.

@@ -33,6 +33,8 @@ pub fn random_hex(n: usize) -> String {
 pub struct Keyward {
     pub child: Child,
     pub addr: String,
+    /// The line that named the address (`keyward serve` also names its admin port there).
+    pub banner: String,
     output: mpsc::Receiver<String>,
 }
 
@@ -75,7 +77,7 @@ pub fn start(args: &[&str], env: &[(&str, &str)]) -> Keyward {
             .unwrap_or_else(|_| panic!("keyward {args:?} did not start: {seen:#?}"));
         if let Some(rest) = line.split("serving keyward.v1 on ").nth(1) {
             let addr = rest.split_whitespace().next().unwrap().to_owned();
-            return Keyward { child, addr, output: rx };
+            return Keyward { child, addr, banner: line.clone(), output: rx };
         }
         seen.push(line);
     }
@@ -105,6 +107,23 @@ impl Keyward {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The admin port `keyward serve` named in its banner.
+    pub fn admin_addr(&self) -> Option<String> {
+        let rest = self.banner.split("admin on ").nth(1)?;
+        Some(rest.split([' ', ',', ')']).next()?.to_owned())
+    }
+
+    /// Asks the process to stop (SIGTERM).
+    pub fn terminate(&self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// Lines printed since start that have not been read yet.
+    pub fn output_so_far(&self) -> Vec<String> {
+        self.output.try_iter().collect()
     }
 
     /// Stops the process (SIGKILL: the harshest stop).
@@ -273,4 +292,12 @@ pub async fn dev_tenant(
         signing: Default::default(),
     };
     (emu, tenant)
+}
+
+/// The emulator's example seed (demo-app, the management client, connections).
+pub const SEED_JSON: &str = include_str!("../../crates/keyward-auth0-emulator/examples/seed.json");
+
+/// The hex SHA-256 of a bearer token, as keyward.toml takes it.
+pub fn sha256_hex(token: &str) -> String {
+    keyward::grpc::token_hash(token).iter().map(|b| format!("{b:02x}")).collect()
 }

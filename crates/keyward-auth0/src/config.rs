@@ -1,10 +1,12 @@
 //! Where the tenant is and how to reach it: domain, custom domain, base URL override, trust, timeouts.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
 
 use crate::error::Error;
+use crate::ratelimit::RateLimit;
 use crate::retry::RetryPolicy;
 
 /// How to reach one Auth0 tenant.
@@ -36,6 +38,15 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// Cached access tokens are reused until `expires_in − token_leeway` after they were issued.
     pub token_leeway: Duration,
+    /// Told about every answer (or its absence), e.g. for metrics.
+    pub observer: Option<Arc<dyn Observer>>,
+}
+
+/// Sees each HTTP exchange with Auth0: the operation, the status (`None` when no answer came)
+/// and the rate-limit headers; never a body, a token or a secret.
+pub trait Observer: Send + Sync + std::fmt::Debug {
+    /// One attempt ended.
+    fn answered(&self, operation: &'static str, status: Option<u16>, rate_limit: &RateLimit);
 }
 
 impl Config {
@@ -52,6 +63,7 @@ impl Config {
             connect_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             token_leeway: Duration::from_secs(10),
+            observer: None,
         }
     }
 
@@ -70,6 +82,12 @@ impl Config {
     /// Sets an extra trusted root CA (PEM).
     pub fn with_extra_root_ca_pem(mut self, pem: impl Into<String>) -> Self {
         self.extra_root_ca_pem = Some(pem.into());
+        self
+    }
+
+    /// Sets the observer of every exchange.
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
         self
     }
 

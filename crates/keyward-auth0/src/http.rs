@@ -124,7 +124,23 @@ impl Http {
     }
 
     /// Sends the request `build` makes (called again for each attempt) and retries per policy.
-    pub async fn send<F>(&self, call: Call, mut build: F) -> Result<Reply, Error>
+    pub async fn send<F>(&self, call: Call, build: F) -> Result<Reply, Error>
+    where
+        F: FnMut() -> Result<RequestBuilder, Error>,
+    {
+        use tracing::Instrument;
+        let span = tracing::info_span!(
+            "auth0",
+            otel.name = call.operation,
+            otel.kind = "client",
+            auth0.operation = call.operation,
+            http.request.method = %call.method,
+            http.response.status_code = tracing::field::Empty,
+        );
+        self.send_in_span(call, build).instrument(span).await
+    }
+
+    async fn send_in_span<F>(&self, call: Call, mut build: F) -> Result<Reply, Error>
     where
         F: FnMut() -> Result<RequestBuilder, Error>,
     {
@@ -133,7 +149,7 @@ impl Http {
         loop {
             attempt += 1;
             let last = attempt >= policy.max_attempts;
-            let outcome = self.attempt(call.resource, build()?).await;
+            let outcome = self.attempt(call.operation, call.resource, build()?).await;
             let (error, delay) = match outcome {
                 Attempt::Done(reply) => return Ok(reply),
                 Attempt::Fatal(error) => return Err(error),
@@ -185,8 +201,21 @@ impl Http {
         }
     }
 
-    async fn attempt(&self, resource: Resource, request: RequestBuilder) -> Attempt {
-        let mut response = match request.send().await {
+    fn observe(&self, operation: &'static str, status: Option<u16>, rate_limit: &RateLimit) {
+        if let Some(s) = status {
+            tracing::Span::current().record("http.response.status_code", s);
+        }
+        if let Some(o) = &self.config.observer {
+            o.answered(operation, status, rate_limit);
+        }
+    }
+
+    async fn attempt(&self, operation: &'static str, resource: Resource, request: RequestBuilder) -> Attempt {
+        let sent = request.send().await;
+        if sent.is_err() {
+            self.observe(operation, None, &RateLimit::default());
+        }
+        let mut response = match sent {
             Ok(r) => r,
             Err(e) if e.is_connect() => return Attempt::NotSent(e),
             Err(e) if e.is_builder() => {
@@ -202,6 +231,7 @@ impl Http {
         let rate_limit = RateLimit::from_headers(response.headers());
         let retry = retry_after(response.headers(), SystemTime::now());
         self.record(resource, rate_limit);
+        self.observe(operation, Some(status.as_u16()), &rate_limit);
         let mut body = Vec::new();
         loop {
             match response.chunk().await {

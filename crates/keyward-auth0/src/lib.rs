@@ -38,7 +38,7 @@ mod token;
 pub use client::Auth0Client;
 pub use client_auth::{AssertionProvider, ClientAuth};
 pub use clients::{Client, ClientAuthenticationMethods, CredentialList, CredentialRef, JwtConfiguration, SecretMethod};
-pub use config::Config;
+pub use config::{Config, Observer};
 pub use connections::{Connection, ConnectionKey, SigningAlg};
 pub use credentials::{ClientCredential, CredentialAlg, NewCredential};
 pub use error::{BoxError, Error};

@@ -14,6 +14,10 @@ use serde::Deserialize;
 use crate::Error;
 use crate::access::{Access, Grant, Principal};
 
+mod operations;
+
+pub use operations::{Operations, PolicyConfig, PolicyTarget, RotationWindow, SchedulerConfig, default_replica_id};
+
 /// The defaults the issue names: a 10-minute grace period, RS256, 2048 bits.
 const DEFAULT_GRACE: Duration = Duration::from_secs(600);
 const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
@@ -32,6 +36,13 @@ struct FileConfig {
     principals: Vec<PrincipalFile>,
     tls: Option<TlsFile>,
     signer: Option<SignerFile>,
+    admin_listen: Option<String>,
+    replica_id: Option<String>,
+    drain_timeout: Option<String>,
+    telemetry: Option<operations::TelemetryFile>,
+    scheduler: Option<operations::SchedulerFile>,
+    #[serde(default)]
+    policies: Vec<operations::PolicyFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -234,6 +245,8 @@ pub struct Config {
     pub defaults: Defaults,
     /// Tenants by name.
     pub tenants: BTreeMap<String, TenantConfig>,
+    /// The admin port, telemetry, scheduler and policies.
+    pub operations: Operations,
 }
 
 /// Values given on the command line, which win over everything.
@@ -241,6 +254,8 @@ pub struct Config {
 pub struct Overrides {
     /// `--listen`.
     pub listen: Option<String>,
+    /// `--admin-listen`.
+    pub admin_listen: Option<String>,
 }
 
 impl Config {
@@ -341,6 +356,19 @@ impl Config {
             errors.push("signer: threads must be 0 to 256 and queue 1 to 1000000".into());
         }
 
+        let operations = operations::resolve(
+            operations::OperationsFile {
+                admin_listen: file.admin_listen,
+                replica_id: file.replica_id,
+                drain_timeout: file.drain_timeout,
+                telemetry: file.telemetry,
+                scheduler: file.scheduler,
+                policies: file.policies,
+            },
+            env,
+            flags.admin_listen.as_ref(),
+            &mut errors,
+        );
         let defaults = resolve_defaults(file.defaults.as_ref(), env, &mut errors);
         let mut tenants = BTreeMap::new();
         if file.tenants.is_empty() {
@@ -352,8 +380,20 @@ impl Config {
             }
         }
 
+        for (i, p) in operations.policies.iter().enumerate() {
+            let known = tenants.get(&p.tenant).is_some_and(|t| match &p.target {
+                PolicyTarget::Client(c) => t.clients.contains(c) || t.signing.local_clients.contains(c),
+                PolicyTarget::Connection(c) => t.connections.contains(c),
+            });
+            if !known {
+                errors.push(format!(
+                    "policies[{i}]: {:?} is not a client or connection of tenant {:?}",
+                    p.target, p.tenant
+                ));
+            }
+        }
         if errors.is_empty() {
-            Ok(Config { listen, store_url, kek, access, tls, signer, defaults, tenants })
+            Ok(Config { listen, store_url, kek, access, tls, signer, defaults, tenants, operations })
         } else {
             Err(Error::Config(errors))
         }
@@ -529,7 +569,7 @@ mod tests {
 
     use super::*;
 
-    const EXAMPLE: &str = include_str!("../deploy/keyward.example.toml");
+    const EXAMPLE: &str = include_str!("../../deploy/keyward.example.toml");
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
@@ -569,7 +609,8 @@ mod tests {
         ]);
         let c = Config::resolve(EXAMPLE, &e, &Overrides::default()).unwrap();
         assert_eq!((c.listen.port(), c.store_url.as_str()), (7000, "postgres://db/k"));
-        let c = Config::resolve(EXAMPLE, &e, &Overrides { listen: Some("127.0.0.1:0".into()) }).unwrap();
+        let c = Config::resolve(EXAMPLE, &e, &Overrides { listen: Some("127.0.0.1:0".into()), ..Overrides::default() })
+            .unwrap();
         assert_eq!(c.listen.port(), 0);
     }
 

@@ -1,0 +1,124 @@
+//! The rotation-policy RPCs of `keyward.v1.KeyRotation`.
+
+use tonic::{Request, Response, Status};
+
+use super::auth::Authorize;
+use super::convert::{duration, required, timestamp};
+use super::proto;
+use super::status::to_status;
+use crate::access::Permission;
+use crate::rotation::{Engine, millis_now};
+use crate::schedule::{self, PolicyInput, PolicyStatus};
+use crate::store::PolicyKind;
+
+/// The target a request names: exactly one of client_id and connection_id.
+fn target(client_id: &str, connection_id: &str) -> Result<(PolicyKind, String), Status> {
+    match (client_id.is_empty(), connection_id.is_empty()) {
+        (false, true) => {
+            required(client_id, "client_id")?;
+            Ok((PolicyKind::Client, client_id.to_owned()))
+        }
+        (true, false) => {
+            required(connection_id, "connection_id")?;
+            Ok((PolicyKind::Connection, connection_id.to_owned()))
+        }
+        _ => Err(Status::invalid_argument("client_id, connection_id: set exactly one")),
+    }
+}
+
+fn message(s: &PolicyStatus) -> proto::RotationPolicy {
+    let p = &s.policy;
+    let age = prost_types::Duration { seconds: p.max_age_ms / 1000, nanos: 0 };
+    let (client_id, connection_id, max_key_age, interval) = match p.kind {
+        PolicyKind::Client => (p.target.clone(), String::new(), Some(age), None),
+        PolicyKind::Connection => (String::new(), p.target.clone(), None, Some(age)),
+    };
+    proto::RotationPolicy {
+        tenant: p.tenant.clone(),
+        client_id,
+        connection_id,
+        max_key_age,
+        interval,
+        window: p.window.clone().unwrap_or_default(),
+        source: p.source.as_str().to_owned(),
+        due_at: s.due_at.map(timestamp),
+        overdue: s.overdue,
+        key_age: s.key_age_ms.map(|ms| prost_types::Duration { seconds: ms.max(0) / 1000, nanos: 0 }),
+        last_rotated_at: p.last_rotated_at.map(timestamp),
+        last_result: p.last_result.clone().unwrap_or_default(),
+    }
+}
+
+pub(super) async fn set(
+    engine: &Engine,
+    authorize: &Authorize,
+    request: Request<proto::SetRotationPolicyRequest>,
+) -> Result<Response<proto::RotationPolicy>, Status> {
+    let p = request.get_ref().policy.clone().ok_or_else(|| Status::invalid_argument("policy: is required"))?;
+    required(&p.tenant, "policy.tenant")?;
+    let (kind, target) = target(&p.client_id, &p.connection_id)?;
+    let caller = authorize.check(&request, Permission::Admin, &p.tenant, Some(&target)).await?;
+    let (field, value, other) = match kind {
+        PolicyKind::Client => ("policy.max_key_age", p.max_key_age, p.interval),
+        PolicyKind::Connection => ("policy.interval", p.interval, p.max_key_age),
+    };
+    if duration(other, "policy")?.is_some() {
+        return Err(Status::invalid_argument(
+            "policy: max_key_age is for clients and interval for connections; set only the one that applies",
+        ));
+    }
+    let max_age = duration(value, field)?.ok_or_else(|| Status::invalid_argument(format!("{field}: is required")))?;
+    let input = PolicyInput {
+        tenant: p.tenant.clone(),
+        kind,
+        target,
+        max_age,
+        window: (!p.window.is_empty()).then(|| p.window.clone()),
+    };
+    let status = schedule::set_policy(engine, &input, &caller.name).await.map_err(|e| to_status(&e))?;
+    Ok(Response::new(message(&status)))
+}
+
+pub(super) async fn get(
+    engine: &Engine,
+    authorize: &Authorize,
+    request: Request<proto::GetRotationPolicyRequest>,
+) -> Result<Response<proto::RotationPolicy>, Status> {
+    let m = request.get_ref();
+    required(&m.tenant, "tenant")?;
+    let (kind, target) = target(&m.client_id, &m.connection_id)?;
+    authorize.check(&request, Permission::Read, &m.tenant, Some(&target)).await?;
+    let status = schedule::get_policy(engine, &m.tenant, kind, &target).await.map_err(|e| to_status(&e))?;
+    Ok(Response::new(message(&status)))
+}
+
+pub(super) async fn list(
+    engine: &Engine,
+    authorize: &Authorize,
+    request: Request<proto::ListRotationPoliciesRequest>,
+) -> Result<Response<proto::ListRotationPoliciesResponse>, Status> {
+    let tenant = request.get_ref().tenant.clone();
+    required(&tenant, "tenant")?;
+    let caller = authorize.check(&request, Permission::Read, &tenant, None).await?;
+    let policies = schedule::statuses(engine, millis_now())
+        .await
+        .map_err(|e| to_status(&e))?
+        .iter()
+        .filter(|s| s.tenant == tenant && caller.may(Permission::Read, &tenant, Some(&s.target)))
+        .map(message)
+        .collect();
+    Ok(Response::new(proto::ListRotationPoliciesResponse { policies }))
+}
+
+pub(super) async fn delete(
+    engine: &Engine,
+    authorize: &Authorize,
+    request: Request<proto::GetRotationPolicyRequest>,
+) -> Result<Response<proto::DeleteRotationPolicyResponse>, Status> {
+    let m = request.get_ref();
+    required(&m.tenant, "tenant")?;
+    let (kind, target) = target(&m.client_id, &m.connection_id)?;
+    let caller = authorize.check(&request, Permission::Admin, &m.tenant, Some(&target)).await?;
+    schedule::delete_policy(engine, &m.tenant, kind, &target, &caller.name).await.map_err(|e| to_status(&e))?;
+    Ok(Response::new(proto::DeleteRotationPolicyResponse {}))
+}

@@ -1,0 +1,128 @@
+//! The admin HTTP port, apart from gRPC: `/metrics` (Prometheus text), `/healthz` (the process
+//! serves) and `/readyz` (the store answers and the signer's keys are loaded; 503 otherwise).
+//! It needs no credentials and exposes no secret, so it belongs on a network only the
+//! monitoring system reaches.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use super::metrics::{ClientLabels, StateLabel, TargetLabels, metrics};
+use crate::Error;
+use crate::rotation::millis_now;
+use crate::schedule;
+use crate::signing::Signing;
+use crate::store::{KeyState, RotationState};
+
+/// How long `/readyz` waits for the store.
+const STORE_PROBE: Duration = Duration::from_secs(2);
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Serves the admin port on `listener` until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    signing: Arc<Signing>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let app = Router::new()
+        .route("/metrics", get(scrape))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .with_state(signing);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| Error::Unavailable(format!("admin port: {e}")))
+}
+
+/// Whether this replica can serve: the store answers in time and the key cache has loaded.
+pub async fn readiness(signing: &Signing) -> Result<(), String> {
+    if signing.draining() {
+        return Err("shutting down".into());
+    }
+    match tokio::time::timeout(STORE_PROBE, signing.engine().store().key_version()).await {
+        Err(_) => return Err("the store did not answer in time".into()),
+        Ok(Err(e)) => return Err(format!("the store is unreachable: {e}")),
+        Ok(Ok(_)) => {}
+    }
+    if !signing.cache().loaded() {
+        return Err("the signing keys are not loaded yet".into());
+    }
+    Ok(())
+}
+
+async fn ready(State(signing): State<Arc<Signing>>) -> impl IntoResponse {
+    match readiness(&signing).await {
+        Ok(()) => {
+            metrics().ready.set(1);
+            (StatusCode::OK, "ready\n".to_owned())
+        }
+        Err(why) => {
+            metrics().ready.set(0);
+            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n"))
+        }
+    }
+}
+
+async fn scrape(State(signing): State<Arc<Signing>>) -> impl IntoResponse {
+    metrics().ready.set(i64::from(readiness(&signing).await.is_ok()));
+    if let Err(e) = observe_store(&signing).await {
+        tracing::warn!(error = %e, "metrics: stored state not observed");
+    }
+    ([(header::CONTENT_TYPE, OPENMETRICS)], metrics().encode())
+}
+
+/// Refreshes the gauges that describe stored state: rotations per state, the oldest open one,
+/// key ages and scheduled rotations.
+async fn observe_store(signing: &Signing) -> Result<(), Error> {
+    let engine = signing.engine();
+    let store = engine.store();
+    let now = millis_now();
+    let m = metrics();
+
+    let mut open = store.open_rotations().await?;
+    open.extend(store.rotations_in_state(RotationState::Active).await?);
+    open.extend(store.rotations_in_state(RotationState::Retired).await?);
+    m.rotations_in_state.clear();
+    for state in RotationState::ALL.iter().filter(|s| !matches!(s, RotationState::Completed | RotationState::Failed)) {
+        let n = open.iter().filter(|r| r.state == *state).count();
+        m.rotations_in_state
+            .get_or_create(&StateLabel { state: state.as_str().to_ascii_uppercase() })
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+    let oldest = open
+        .iter()
+        .filter(|r| !matches!(r.state, RotationState::Active | RotationState::Retired))
+        .map(|r| r.updated_at)
+        .min();
+    m.rotation_oldest_open.set(oldest.map_or(0.0, |t| seconds(now - t)));
+
+    m.key_age.clear();
+    for key in store.keys_in_state(KeyState::Active).await? {
+        let labels = ClientLabels { tenant: key.tenant.clone(), client: key.client_id.clone() };
+        m.key_age.get_or_create(&labels).set(seconds(now - key.created_at));
+    }
+
+    m.rotation_due.clear();
+    m.rotation_overdue.clear();
+    for status in schedule::statuses(engine, now).await? {
+        let labels = TargetLabels { tenant: status.tenant.clone(), target: status.target.clone() };
+        if let Some(due) = status.due_at {
+            m.rotation_due.get_or_create(&labels).set(seconds(due - now));
+        }
+        m.rotation_overdue.get_or_create(&labels).set(i64::from(status.overdue));
+    }
+    Ok(())
+}
+
+fn seconds(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}

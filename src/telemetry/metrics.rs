@@ -1,0 +1,225 @@
+//! The Prometheus metrics keyward exposes on its admin port (`/metrics`). One process-wide
+//! registry: the counters are bumped where things happen (the RPC layer, the signing pool, the
+//! rotation engine, the Auth0 adapter's observer), the gauges that describe stored state (open
+//! rotations, key ages, due rotations) are refreshed at scrape time.
+
+use std::sync::LazyLock;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// A gauge holding seconds.
+pub type SecondsGauge = Gauge<f64, AtomicU64>;
+
+/// An RPC's method (`keyward.v1.Signer/SignJwt`) and gRPC code name (`OK`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RpcLabels {
+    /// `package.Service/Method`.
+    pub method: String,
+    /// The gRPC code name.
+    pub code: String,
+}
+
+/// One label.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlgorithmLabel {
+    /// The JWS algorithm.
+    pub algorithm: String,
+}
+
+/// A rotation's kind and how it ended (or got to).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RotationLabels {
+    /// `client` or `connection`.
+    pub kind: &'static str,
+    /// `active`, `completed` or `failed`.
+    pub outcome: &'static str,
+}
+
+/// A saga state.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    /// The state's name.
+    pub state: String,
+}
+
+/// One Auth0 call's endpoint and status.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Auth0Labels {
+    /// The configured tenant name.
+    pub tenant: String,
+    /// The adapter's operation name (e.g. `create client credential`).
+    pub endpoint: String,
+    /// The HTTP status, or `error` when no answer came.
+    pub status: String,
+}
+
+/// A tenant.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TenantLabel {
+    /// The configured tenant name.
+    pub tenant: String,
+}
+
+/// A client of a tenant.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClientLabels {
+    /// The configured tenant name.
+    pub tenant: String,
+    /// The client id.
+    pub client: String,
+}
+
+/// A rotation policy's target (a client id or a connection id) in a tenant.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabels {
+    /// The configured tenant name.
+    pub tenant: String,
+    /// The client or connection id.
+    pub target: String,
+}
+
+/// A result or outcome.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// e.g. `hit`, `miss`.
+    pub result: &'static str,
+}
+
+/// A scheduled rotation's outcome.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// `started`, `skipped` or `failed`.
+    pub outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabel {
+    version: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs … ~13 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+}
+
+/// Every metric keyward exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// RPCs by method and code.
+    pub rpc_requests: Family<RpcLabels, Counter>,
+    /// RPC latency by method and code.
+    pub rpc_duration: Family<RpcLabels, Histogram, fn() -> Histogram>,
+    /// Signatures made, by algorithm.
+    pub signatures: Family<AlgorithmLabel, Counter>,
+    /// Jobs waiting for a signing worker.
+    pub signer_queue_depth: Gauge,
+    /// Signing jobs refused because the queue was full.
+    pub signer_rejections: Counter,
+    /// Rotations by kind and outcome.
+    pub rotations: Family<RotationLabels, Counter>,
+    /// Open rotations per saga state (refreshed at scrape).
+    pub rotations_in_state: Family<StateLabel, Gauge>,
+    /// Age of the oldest open rotation (refreshed at scrape).
+    pub rotation_oldest_open: SecondsGauge,
+    /// Auth0 calls by tenant, endpoint and status.
+    pub auth0_requests: Family<Auth0Labels, Counter>,
+    /// The last `x-ratelimit-remaining` Auth0 sent, per tenant.
+    pub auth0_ratelimit_remaining: Family<TenantLabel, Gauge>,
+    /// Access-token cache lookups by result.
+    pub token_cache: Family<ResultLabel, Counter>,
+    /// Age of each client's active key (refreshed at scrape).
+    pub key_age: Family<ClientLabels, SecondsGauge>,
+    /// Seconds to each target's next scheduled rotation, negative when overdue.
+    pub rotation_due: Family<TargetLabels, SecondsGauge>,
+    /// 1 when a target is past its policy's maximum age.
+    pub rotation_overdue: Family<TargetLabels, Gauge>,
+    /// Scheduled rotations by outcome.
+    pub scheduled_rotations: Family<OutcomeLabel, Counter>,
+    /// 1 when this replica is ready to serve.
+    pub ready: Gauge,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::default();
+        let m = Self {
+            rpc_requests: Family::default(),
+            rpc_duration: Family::new_with_constructor(latency_histogram),
+            signatures: Family::default(),
+            signer_queue_depth: Gauge::default(),
+            signer_rejections: Counter::default(),
+            rotations: Family::default(),
+            rotations_in_state: Family::default(),
+            rotation_oldest_open: SecondsGauge::default(),
+            auth0_requests: Family::default(),
+            auth0_ratelimit_remaining: Family::default(),
+            token_cache: Family::default(),
+            key_age: Family::default(),
+            rotation_due: Family::default(),
+            rotation_overdue: Family::default(),
+            scheduled_rotations: Family::default(),
+            ready: Gauge::default(),
+            registry: Registry::default(),
+        };
+        let build = Family::<VersionLabel, Gauge>::default();
+        build.get_or_create(&VersionLabel { version: env!("CARGO_PKG_VERSION") }).set(1);
+        let r = &mut registry;
+        r.register("keyward_build_info", "keyward's version", build);
+        r.register("keyward_ready", "1 when the store is reachable and keys are loaded", m.ready.clone());
+        r.register("keyward_rpc_requests", "gRPC requests by method and code", m.rpc_requests.clone());
+        r.register("keyward_rpc_duration_seconds", "gRPC latency by method and code", m.rpc_duration.clone());
+        r.register("keyward_signatures", "Signatures by algorithm", m.signatures.clone());
+        r.register("keyward_signer_queue_depth", "Signing jobs waiting for a worker", m.signer_queue_depth.clone());
+        r.register("keyward_signer_rejections", "Signing jobs refused (queue full)", m.signer_rejections.clone());
+        r.register("keyward_rotations", "Rotations by kind and outcome", m.rotations.clone());
+        r.register("keyward_rotations_in_state", "Open rotations by saga state", m.rotations_in_state.clone());
+        r.register(
+            "keyward_rotation_oldest_open_seconds",
+            "Age of the oldest open rotation",
+            m.rotation_oldest_open.clone(),
+        );
+        r.register("keyward_auth0_requests", "Auth0 calls by endpoint and status", m.auth0_requests.clone());
+        r.register(
+            "keyward_auth0_ratelimit_remaining",
+            "Auth0's last x-ratelimit-remaining",
+            m.auth0_ratelimit_remaining.clone(),
+        );
+        r.register("keyward_token_cache_lookups", "Access-token cache lookups by result", m.token_cache.clone());
+        r.register("keyward_key_age_seconds", "Age of each client's active key", m.key_age.clone());
+        r.register(
+            "keyward_rotation_due_seconds",
+            "Seconds until the next scheduled rotation (negative: overdue)",
+            m.rotation_due.clone(),
+        );
+        r.register("keyward_rotation_overdue", "1 when past the policy's maximum age", m.rotation_overdue.clone());
+        r.register("keyward_scheduled_rotations", "Scheduled rotations by outcome", m.scheduled_rotations.clone());
+        Self { registry, ..m }
+    }
+
+    /// The registry in the Prometheus/OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Counts one rotation outcome.
+    pub fn rotation(&self, kind: &'static str, outcome: &'static str) {
+        self.rotations.get_or_create(&RotationLabels { kind, outcome }).inc();
+    }
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// The process's metrics.
+pub fn metrics() -> &'static Metrics {
+    &METRICS
+}

@@ -1,0 +1,161 @@
+//! A tower layer around the gRPC server: one `rpc` span per call and the RPC counters and
+//! latency histogram by method and gRPC code. The code is read from the response headers (a
+//! trailers-only error) or from the trailers at the end of the body; a body dropped before its
+//! trailers (the caller went away) counts as CANCELLED.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use http_body::{Body, Frame, SizeHint};
+use tonic::Code;
+use tower::{Layer, Service};
+use tracing::{Instrument, Span};
+
+use super::metrics::{RpcLabels, metrics};
+
+/// The layer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RpcLayer;
+
+impl<S> Layer<S> for RpcLayer {
+    type Service = RpcService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RpcService { inner }
+    }
+}
+
+/// The service the layer wraps around each route.
+#[derive(Debug, Clone)]
+pub struct RpcService<S> {
+    inner: S,
+}
+
+impl<S, B, R> Service<http::Request<B>> for RpcService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    R: Body + Send + 'static,
+{
+    type Response = http::Response<Observed<R>>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let method = request.uri().path().trim_start_matches('/').to_owned();
+        let span = tracing::info_span!(
+            "rpc",
+            otel.name = %method,
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.method = %method,
+            rpc.grpc.status_code = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let future = self.inner.call(request).instrument(span.clone());
+        Box::pin(async move {
+            let response = future.await?;
+            let early = response.headers().get("grpc-status").map(code_name);
+            let (parts, body) = response.into_parts();
+            let mut observed = Observed { inner: Box::pin(body), pending: Some(Pending { method, started, span }) };
+            if let Some(code) = early {
+                observed.finish(code);
+            }
+            Ok(http::Response::from_parts(parts, observed))
+        })
+    }
+}
+
+struct Pending {
+    method: String,
+    started: Instant,
+    span: Span,
+}
+
+/// A response body that records the call when its gRPC status is known.
+pub struct Observed<B> {
+    inner: Pin<Box<B>>,
+    pending: Option<Pending>,
+}
+
+impl<B> std::fmt::Debug for Observed<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Observed").finish_non_exhaustive()
+    }
+}
+
+impl<B> Observed<B> {
+    fn finish(&mut self, code: &'static str) {
+        if let Some(p) = self.pending.take() {
+            p.span.record("rpc.grpc.status_code", code);
+            let labels = RpcLabels { method: p.method, code: code.to_owned() };
+            let m = metrics();
+            m.rpc_duration.get_or_create(&labels).observe(p.started.elapsed().as_secs_f64());
+            m.rpc_requests.get_or_create(&labels).inc();
+        }
+    }
+}
+
+impl<B> Drop for Observed<B> {
+    fn drop(&mut self) {
+        self.finish("CANCELLED");
+    }
+}
+
+impl<B: Body> Body for Observed<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        let this = self.get_mut();
+        let polled = this.inner.as_mut().poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(code) = frame.trailers_ref().and_then(|t| t.get("grpc-status")) {
+                    this.finish(code_name(code));
+                }
+            }
+            Poll::Ready(Some(Err(_))) => this.finish("INTERNAL"),
+            Poll::Ready(None) => this.finish("UNKNOWN"),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn code_name(value: &http::HeaderValue) -> &'static str {
+    let code = value.to_str().ok().and_then(|s| s.parse::<i32>().ok()).map_or(Code::Unknown, Code::from_i32);
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}

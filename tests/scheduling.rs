@@ -1,0 +1,249 @@
+//! Scheduled rotation and leases, on SQLite and PostgreSQL against the real emulator: a due
+//! client is rotated by exactly one of two replicas polling at once, policies from the config
+//! file cannot be changed over the API, due work is handed out disjointly, and a replica that
+//! lost its lease cannot write a later saga step (fencing).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyward::config::{Defaults, PolicyConfig, PolicyTarget, SchedulerConfig};
+use keyward::rotation::{Engine, RotateRequest, millis_now};
+use keyward::schedule::{self, PolicyInput};
+use keyward::seal::Kek;
+use keyward::store::{Lease, PolicyKind, PolicyRecord, PolicySource, RotationRecord, RotationState, SqlStore, Store};
+use keyward::tenant::Tenant;
+use keyward_crypto::Algorithm;
+use support::rng;
+
+const SEED: &str = include_str!("../crates/keyward-auth0-emulator/examples/seed.json");
+const APP: &str = "demo-app";
+const CONN: &str = "con_demooidc0000001";
+const DAY_MS: i64 = 86_400_000;
+
+/// Store URLs: SQLite always, PostgreSQL (a fresh schema) when configured.
+async fn urls(dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    let mut out = vec![("sqlite", format!("sqlite://{}", dir.join("k.db").display()))];
+    if let Some(url) = support::pg_schema_url().await {
+        out.push(("postgres", url));
+    }
+    out
+}
+
+async fn raw(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(url).await.unwrap()
+}
+
+fn scheduler() -> SchedulerConfig {
+    SchedulerConfig {
+        enabled: true,
+        tick: Duration::from_secs(1),
+        jitter: Duration::from_secs(3600),
+        lease_ttl: Duration::from_secs(30),
+    }
+}
+
+/// Two replicas (engines with their own names and Auth0 clients) over one store and tenant.
+async fn replicas(url: &str, base_url: &str, tenant: &keyward::config::TenantConfig) -> Vec<Arc<Engine>> {
+    let kek = Arc::new(Kek::generate(&mut rng()));
+    let defaults = Defaults { grace_period: Duration::ZERO, algorithm: Algorithm::RS256, key_bits: 2048 };
+    let mut out = Vec::new();
+    for name in ["replica-a", "replica-b"] {
+        let mut t = tenant.clone();
+        t.base_url = Some(base_url.to_owned());
+        let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(t).unwrap())]);
+        let store: Arc<dyn Store> = Arc::new(SqlStore::connect(url).await.unwrap());
+        let engine =
+            Engine::new(store, tenants, kek.clone(), defaults.clone()).with_lease(name, Duration::from_secs(30));
+        out.push(Arc::new(engine));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_due_client_is_rotated_once_by_one_of_two_replicas() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, url) in urls(dir.path()).await {
+        let (emu, tenant) = support::dev_tenant(SEED, &[APP], &[CONN]).await;
+        let engines = replicas(&url, &emu.base_url(), &tenant).await;
+        let (a, b) = (&engines[0], &engines[1]);
+        let req = RotateRequest { tenant: "dev".into(), client_id: APP.into(), ..Default::default() };
+        a.rotate_client(&req).await.unwrap();
+
+        let input = PolicyInput {
+            tenant: "dev".into(),
+            kind: PolicyKind::Client,
+            target: APP.into(),
+            max_age: Duration::from_secs(90 * 86_400),
+            window: None,
+        };
+        let status = schedule::set_policy(a, &input, "test").await.unwrap();
+        assert!(!status.overdue, "{name}: a fresh key is not overdue");
+        let due = status.due_at.unwrap();
+        assert!(due > millis_now() + 89 * DAY_MS && due <= millis_now() + 90 * DAY_MS, "{name}: due {due}");
+        assert_eq!(schedule::run_once(a, &scheduler()).await.unwrap(), 0, "{name}: nothing is due yet");
+
+        // The active key is now 100 days old.
+        let pool = raw(&url).await;
+        sqlx::query("UPDATE keys SET created_at = created_at - $1 WHERE state = 'active'")
+            .bind(100 * DAY_MS)
+            .execute(&pool)
+            .await
+            .unwrap();
+        let status = schedule::get_policy(a, "dev", PolicyKind::Client, APP).await.unwrap();
+        assert!(status.overdue, "{name}: a 100-day-old key is overdue under a 90-day policy");
+
+        let config = scheduler();
+        let (ra, rb) = tokio::join!(schedule::run_once(a, &config), schedule::run_once(b, &config));
+        assert_eq!(ra.unwrap() + rb.unwrap(), 1, "{name}: exactly one replica rotates");
+        // Either replica retires the old key (no grace period) under the rotation's lease.
+        let (xa, xb) = tokio::join!(a.retire_due(millis_now()), b.retire_due(millis_now()));
+        assert_eq!(xa.unwrap() + xb.unwrap(), 1, "{name}: the old key is retired once");
+        let rotations = a.store().rotations_in_state(RotationState::Completed).await.unwrap();
+        assert_eq!(rotations.len(), 2, "{name}: the first rotation and the scheduled one: {rotations:#?}");
+        assert!(rotations.iter().any(|r| r.request_id.as_deref().is_some_and(|id| id.starts_with("sched-"))));
+        let status = schedule::get_policy(b, "dev", PolicyKind::Client, APP).await.unwrap();
+        assert!(!status.overdue, "{name}: the new key is fresh");
+        assert_eq!(status.policy.last_result.as_deref(), Some("rotated"), "{name}");
+        assert_eq!(schedule::run_once(b, &scheduler()).await.unwrap(), 0, "{name}: not due again");
+        emu.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn config_policies_are_authoritative_and_api_policies_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, url) in urls(dir.path()).await {
+        let (emu, tenant) = support::dev_tenant(SEED, &[APP], &[CONN]).await;
+        let engines = replicas(&url, &emu.base_url(), &tenant).await;
+        let e = &engines[0];
+        let from_file = PolicyConfig {
+            tenant: "dev".into(),
+            target: PolicyTarget::Connection(CONN.into()),
+            max_age: Duration::from_secs(180 * 86_400),
+            window: Some("02:00-05:00".parse().unwrap()),
+        };
+        schedule::apply_config(e, std::slice::from_ref(&from_file)).await.unwrap();
+        let input = PolicyInput {
+            tenant: "dev".into(),
+            kind: PolicyKind::Connection,
+            target: CONN.into(),
+            max_age: Duration::from_secs(86_400),
+            window: None,
+        };
+        let refused = schedule::set_policy(e, &input, "test").await.unwrap_err();
+        assert!(matches!(refused, keyward::Error::FailedPrecondition(_)), "{name}: {refused}");
+        let kept = schedule::get_policy(e, "dev", PolicyKind::Connection, CONN).await.unwrap();
+        assert_eq!(kept.policy.source, PolicySource::Config);
+        assert_eq!(kept.policy.max_age_ms, 180 * DAY_MS, "{name}: unchanged by the refused call");
+        let due = kept.due_at.unwrap();
+        let minute_of_day = due.rem_euclid(DAY_MS) / 60_000;
+        assert!((120..300).contains(&minute_of_day), "{name}: due inside the window, at minute {minute_of_day}");
+
+        for (bad, field) in [
+            (PolicyInput { max_age: Duration::from_secs(10), ..input.clone() }, "interval"),
+            (
+                PolicyInput {
+                    window: Some("2-5".into()),
+                    kind: PolicyKind::Client,
+                    target: APP.into(),
+                    ..input.clone()
+                },
+                "window",
+            ),
+            (PolicyInput { target: "con_unknown".into(), ..input.clone() }, "not managed"),
+        ] {
+            let e = schedule::set_policy(e, &bad, "test").await.unwrap_err().to_string();
+            assert!(e.contains(field), "{name}: {e:?} should name {field}");
+        }
+        // Dropping it from the file removes it.
+        schedule::apply_config(e, &[]).await.unwrap();
+        assert!(schedule::get_policy(e, "dev", PolicyKind::Connection, CONN).await.is_err(), "{name}");
+        emu.shutdown().await;
+    }
+}
+
+fn policy(target: &str, due_at: i64) -> PolicyRecord {
+    PolicyRecord {
+        tenant: "dev".into(),
+        kind: PolicyKind::Client,
+        target: target.into(),
+        max_age_ms: DAY_MS,
+        window: None,
+        source: PolicySource::Api,
+        updated_at: due_at,
+        due_at: Some(due_at),
+        last_rotated_at: None,
+        last_result: None,
+        lease: Lease::default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn due_work_is_handed_out_disjointly_and_fenced() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, url) in urls(dir.path()).await {
+        let store = Arc::new(SqlStore::connect(&url).await.unwrap());
+        let now = millis_now();
+        for i in 0..6 {
+            store.put_policy(&policy(&format!("app-{i}"), now - 1000)).await.unwrap();
+        }
+        store.put_policy(&policy("later", now + DAY_MS)).await.unwrap();
+        let (a, b) = tokio::join!(
+            store.claim_due_policies("a", now, now + 30_000, 4),
+            store.claim_due_policies("b", now, now + 30_000, 4)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let names = |v: &[PolicyRecord]| v.iter().map(|p| p.target.clone()).collect::<BTreeSet<_>>();
+        assert!(names(&a).is_disjoint(&names(&b)), "{name}: {:?} / {:?}", names(&a), names(&b));
+        assert_eq!(names(&a).len() + names(&b).len(), 6, "{name}: every due policy, none not due");
+        // A lapsed lease can be claimed again; the old holder's result is then refused.
+        let first = a.first().or(b.first()).unwrap().clone();
+        let later = now + 60_000;
+        let again = store.claim_due_policies("c", later, later + 30_000, 10).await.unwrap();
+        assert_eq!(again.len(), 6, "{name}");
+        assert!(!store.finish_policy(&first, "rotated", Some(now), None).await.unwrap(), "{name}: fenced");
+        let current = again.iter().find(|p| p.target == first.target).unwrap();
+        assert!(store.finish_policy(current, "rotated", Some(later), None).await.unwrap(), "{name}");
+
+        // Rotations: the holder of a live lease keeps it; after it lapses another replica's
+        // claim raises the token and the old holder's next write fails.
+        let r = RotationRecord {
+            rotation_id: format!("rot_{}", support::random_hex(8)),
+            tenant: "dev".into(),
+            client_id: APP.into(),
+            state: RotationState::Planned,
+            request_id: None,
+            request_hash: "h".into(),
+            params: "{}".into(),
+            new_key_id: None,
+            old_key_id: None,
+            new_credential_id: None,
+            old_credential_id: None,
+            retire_at: None,
+            error: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+            lease: Lease { owner: Some("a".into()), token: 1, expires_at: now + 30_000 },
+        };
+        store.insert_rotation(&r).await.unwrap();
+        assert!(store.claim_rotation(&r.rotation_id, "b", now, now + 30_000).await.unwrap().is_none(), "{name}");
+        let mut stale = r.clone();
+        let mut taken = store.claim_rotation(&r.rotation_id, "b", now + 31_000, now + 61_000).await.unwrap().unwrap();
+        assert_eq!(taken.lease.token, 2, "{name}");
+        stale.state = RotationState::KeyGenerated;
+        let refused = store.update_rotation(&mut stale).await.unwrap_err();
+        assert!(matches!(refused, keyward::Error::Conflict(_)), "{name}: {refused}");
+        taken.state = RotationState::Failed;
+        taken.error = Some("test".into());
+        store.update_rotation(&mut taken).await.unwrap();
+        let stored = store.rotation(&r.rotation_id).await.unwrap().unwrap();
+        assert_eq!(stored.state, RotationState::Failed, "{name}: only the lease holder's write landed");
+        assert_eq!(stored.lease.expires_at, 0, "{name}: a finished rotation frees its lease");
+    }
+}
