@@ -4,6 +4,7 @@
 mod bench;
 mod cert;
 mod client;
+mod config;
 mod jwt;
 mod kek;
 mod keygen;
@@ -53,6 +54,9 @@ enum Command {
     /// Read the audit log (against a running keyward).
     #[command(subcommand)]
     Audit(client::AuditCommand),
+    /// Validate a configuration file.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Rotate the key-encryption key that wraps every stored private key.
     #[command(subcommand)]
     Kek(kek::KekCommand),
@@ -87,6 +91,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Audit(cmd) => client::audit(&cli.client, cmd),
         Command::Policy(cmd) => policy::run(&cli.client, cmd),
         Command::Kek(cmd) => kek::run(cmd, cli.client.json),
+        Command::Config(cmd) => config::run(cmd, cli.client.json),
         Command::Keygen(args) => keygen::run(args),
         Command::Cert(cmd) => cert::run(cmd),
         Command::Jwt(cmd) => jwt::run(cmd),
