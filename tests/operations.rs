@@ -308,6 +308,7 @@ async fn spans_reach_an_otlp_collector_and_no_secret_reaches_a_span_or_a_log_lin
     assert!(names.contains_key("keyward.v1.KeyRotation/RotateClientCredential"), "{names:?}");
     assert!(names.contains_key("keyward.v1.Signer/SignClientAssertion"), "{names:?}");
     assert!(names.contains_key("create_credential"), "an Auth0 call span: {names:?}");
+    assert!(names.contains_key("rotation step from slot_freed"), "a saga step span: {names:?}");
     assert!(spans.iter().any(|s| s["resource"].as_str().unwrap().contains("keyward-dev")), "service.name");
 
     let everything = format!("{spans:?}\n{}", output.join("\n"));

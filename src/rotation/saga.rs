@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use keyward_auth0::{CredentialAlg, Error as Auth0Error, NewCredential};
+use tracing::Instrument;
 
 use super::keygen::{self, KeyRequest, millis};
 use super::slots::{self, Managed};
@@ -51,19 +52,38 @@ impl Engine {
         loop {
             // Signing-only clients are never registered at Auth0: no slots, no credential.
             let local = tenant.config.signing.local_clients.contains(&r.client_id);
-            let step = match r.state {
-                RotationState::Planned => self.generate(&mut r, &params).await,
-                RotationState::KeyGenerated if local => self.advance(&mut r, RotationState::SlotFreed).await,
-                RotationState::SlotFreed if local => self.advance(&mut r, RotationState::Registered).await,
-                RotationState::Registered if local => self.advance(&mut r, RotationState::Attached).await,
-                RotationState::KeyGenerated => self.free_slot(tenant, &mut r, &params).await,
-                RotationState::SlotFreed => self.register(tenant, &mut r, &params).await,
-                RotationState::Registered => self.attach(tenant, &mut r).await,
-                RotationState::Attached => self.activate(&mut r, &params).await,
-                RotationState::Active | RotationState::Retired | RotationState::Completed | RotationState::Failed => {
-                    return Ok(r);
+            if matches!(
+                r.state,
+                RotationState::Active | RotationState::Retired | RotationState::Completed | RotationState::Failed
+            ) {
+                return Ok(r);
+            }
+            let span = tracing::info_span!(
+                "saga_step",
+                otel.name = %format!("rotation step from {}", r.state),
+                rotation = %r.rotation_id,
+                tenant = %r.tenant,
+                client = %r.client_id,
+                from = %r.state,
+            );
+            let step = async {
+                match r.state {
+                    RotationState::Planned => self.generate(&mut r, &params).await,
+                    RotationState::KeyGenerated if local => self.advance(&mut r, RotationState::SlotFreed).await,
+                    RotationState::SlotFreed if local => self.advance(&mut r, RotationState::Registered).await,
+                    RotationState::Registered if local => self.advance(&mut r, RotationState::Attached).await,
+                    RotationState::KeyGenerated => self.free_slot(tenant, &mut r, &params).await,
+                    RotationState::SlotFreed => self.register(tenant, &mut r, &params).await,
+                    RotationState::Registered => self.attach(tenant, &mut r).await,
+                    RotationState::Attached => self.activate(&mut r, &params).await,
+                    RotationState::Active
+                    | RotationState::Retired
+                    | RotationState::Completed
+                    | RotationState::Failed => Ok(()),
                 }
-            };
+            }
+            .instrument(span)
+            .await;
             match step {
                 Ok(()) => {
                     tracing::info!(rotation = %r.rotation_id, state = %r.state, "rotation step done");
