@@ -93,9 +93,12 @@ async fn crash_at_every_state(t: &Target) {
             .rotate_client_credential(request(&rid, late.then_some(Duration::from_secs(1))))
             .await;
         if late {
-            // The rotation finishes; the crash comes when its old key retires in the background.
-            let r = answer.unwrap_or_else(|e| panic!("{name} {state}: {e}")).into_inner();
-            assert_eq!(r.rotation.unwrap().state, PbState::Active as i32, "{name} {state}");
+            // The crash comes when an old key retires: in the background after this rotation
+            // finished, or during it, when it evicts an earlier rotation's retiring key early
+            // to free an Auth0 slot (that rotation then becomes RETIRED and COMPLETED).
+            if let Ok(r) = answer {
+                assert_eq!(r.into_inner().rotation.unwrap().state, PbState::Active as i32, "{name} {state}");
+            }
         } else {
             assert!(answer.is_err(), "{name} {state}: the process should have died mid-call");
         }

@@ -383,3 +383,24 @@ async fn bad_requests_change_nothing() {
         assert_eq!(w.app().await["credentials"], json!([]), "{name}");
     }
 }
+
+/// The next rotation may evict a retiring key early to free an Auth0 slot (nothing it signed is
+/// live): the key is retired through the store first (no replica can sign with it after that),
+/// and the rotation that was retiring it completes instead of staying ACTIVE for ever.
+#[tokio::test]
+async fn a_key_evicted_early_completes_the_rotation_that_was_retiring_it() {
+    for (name, store, dir) in stores().await {
+        let w = world(store, dir, SEED, Duration::ZERO).await;
+        w.engine.rotate_client(&request()).await.unwrap();
+        let second = w.engine.rotate_client(&request()).await.unwrap().rotation;
+        assert_eq!(second.state, RotationState::Active, "{name}: its old key waits for the background task");
+        w.engine.rotate_client(&request()).await.unwrap();
+        let r = w.store.rotation(&second.rotation_id).await.unwrap().unwrap();
+        assert_eq!(r.state, RotationState::Completed, "{name}: its old key was evicted");
+        let old = w.store.key(r.old_key_id.as_deref().unwrap()).await.unwrap().unwrap();
+        assert_eq!(old.state, KeyState::Retired, "{name}");
+        assert!(old.sealed.ciphertext.is_empty(), "{name}: the evicted key is destroyed");
+        assert!(!w.store.extend_signed_exp(&old.key_id, i64::MAX).await.unwrap(), "{name}: it cannot sign");
+        support::check_invariants(name, &w.emu.base_url(), &*w.store, &[&w.kek]).await;
+    }
+}

@@ -194,6 +194,16 @@ async fn keys_are_sealed_activated_and_retired_atomically() {
         assert!(states.contains(&(k1.key_id.clone(), KeyState::Retiring, Some(5_000))), "{name}: {states:?}");
         assert!(states.contains(&(k2.key_id.clone(), KeyState::Active, None)), "{name}: {states:?}");
 
+        // Retirement and signing race through the store: a horizon raised first holds the
+        // retirement off; a retirement begun first makes every later horizon raise fail.
+        assert!(store.extend_signed_exp(&k1.key_id, 9_000).await.unwrap(), "{name}");
+        assert!(!store.begin_retirement(&k1.key_id, 8_000, true).await.unwrap(), "{name}: an assertion is live");
+        assert!(!store.begin_retirement(&k1.key_id, 4_000, false).await.unwrap(), "{name}: before retire_at");
+        assert!(store.begin_retirement(&k1.key_id, 9_000, false).await.unwrap(), "{name}");
+        assert!(!store.extend_signed_exp(&k1.key_id, 20_000).await.unwrap(), "{name}: no signing once retiring began");
+        let unfinished: Vec<_> = store.keys_retired_unfinished().await.unwrap().into_iter().map(|k| k.key_id).collect();
+        assert_eq!(unfinished, vec![k1.key_id.clone()], "{name}: still holds its sealed key");
+
         // A second active key for the client is refused by the database.
         let mut r3 = rotation("dev", "app", None);
         store.insert_rotation(&r3).await.unwrap();
@@ -209,6 +219,9 @@ async fn keys_are_sealed_activated_and_retired_atomically() {
         retired.credential_id = Some("cred_x".into());
         store.update_key(&retired).await.unwrap();
         assert_eq!(store.key(&k1.key_id).await.unwrap().unwrap().state, KeyState::Retired);
+        retired.sealed.ciphertext.clear();
+        store.update_key(&retired).await.unwrap();
+        assert!(store.keys_retired_unfinished().await.unwrap().is_empty(), "{name}: wiped");
         let new_kek = Kek::generate(&mut rng());
         let mut active = store.key(&k2.key_id).await.unwrap().unwrap();
         let who2 = KeyIdentity { tenant: "dev", client_id: "app", key_id: &k2.key_id };

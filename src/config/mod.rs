@@ -374,9 +374,15 @@ impl Config {
         if file.tenants.is_empty() {
             errors.push("tenants: at least one tenant is required".into());
         }
+        let mut broken = BTreeSet::new();
         for (name, t) in file.tenants {
-            if let Some(tenant) = resolve_tenant(&name, t, env, &mut errors) {
-                tenants.insert(name, tenant);
+            match resolve_tenant(&name, t, env, &mut errors) {
+                Some(tenant) => {
+                    tenants.insert(name, tenant);
+                }
+                None => {
+                    broken.insert(name);
+                }
             }
         }
 

@@ -61,6 +61,15 @@ pub enum PolicyTarget {
     Connection(String),
 }
 
+impl std::fmt::Display for PolicyTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Client(c) => write!(f, "client {c:?}"),
+            Self::Connection(c) => write!(f, "connection {c:?}"),
+        }
+    }
+}
+
 /// A rotation policy from the config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyConfig {

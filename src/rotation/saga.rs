@@ -156,8 +156,26 @@ impl Engine {
                 Some((cred, Managed { active: k.state == KeyState::Active, retiring_until }))
             })
             .collect();
-        let plan = slots::plan(&records, &attached, &managed, p.evict_unmanaged, millis(SystemTime::now()))
-            .map_err(Error::FailedPrecondition)?;
+        let now = millis(SystemTime::now());
+        let plan =
+            slots::plan(&records, &attached, &managed, p.evict_unmanaged, now).map_err(Error::FailedPrecondition)?;
+        // Retiring keys of ours that make room: retired in the store first, atomically with the
+        // check that nothing they signed is live, so no replica signs with them from here on.
+        let mut evicted = Vec::new();
+        for id in plan.delete.iter().chain(&plan.detach) {
+            let Some(k) = keys.iter().find(|k| k.credential_id.as_deref() == Some(id.as_str())) else { continue };
+            if k.state != KeyState::Retiring || evicted.iter().any(|(e, _): &(KeyRecord, _)| e.key_id == k.key_id) {
+                continue;
+            }
+            let Some(rotation) = self.retirement_lease(&k.key_id).await? else {
+                return Err(Error::Unavailable(format!("key {} is being retired by another replica", k.key_id)));
+            };
+            if !self.store.begin_retirement(&k.key_id, now, true).await? {
+                return Err(Error::Unavailable(format!("key {} signed again or is being retired; retry", k.key_id)));
+            }
+            self.key_changed.notify_one();
+            evicted.push((k.clone(), rotation));
+        }
         if !plan.detach.is_empty() {
             let keep: Vec<&str> = plan.attached_after.iter().map(String::as_str).collect();
             auth0.set_private_key_jwt_credentials(&r.client_id, &keep, false).await?;
@@ -167,12 +185,18 @@ impl Engine {
                 Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
-            if let Some(mut k) = keys.iter().find(|k| k.credential_id.as_deref() == Some(id)).cloned() {
+            // Leftovers of failed rotations: nothing signs with them; destroy their keys too.
+            if let Some(mut k) = keys.iter().find(|k| k.credential_id.as_deref() == Some(id.as_str())).cloned()
+                && k.state != KeyState::Retiring
+                && k.state != KeyState::Active
+            {
                 wipe(&mut k);
                 self.store.update_key(&k).await?;
-                self.key_changed.notify_one();
             }
             self.audit(r, "credential.evicted", &format!("{:?}", id)).await;
+        }
+        for (key, rotation) in evicted {
+            self.close_retirement(key, rotation).await?;
         }
         r.state = RotationState::SlotFreed;
         self.store.update_rotation(r).await
@@ -315,54 +339,31 @@ impl Engine {
         Ok(())
     }
 
-    /// Retires every retiring key whose time has come: detach, delete at Auth0, destroy the
-    /// sealed key; its rotation becomes COMPLETED. Returns how many were retired.
+    /// Retires every retiring key whose time has come: marks it retired in the store atomically
+    /// with the check that no assertion it signed is still live (from then on no replica can
+    /// raise its horizon and sign with it), then detaches and deletes it at Auth0 and destroys
+    /// the sealed key; its rotation becomes COMPLETED. Returns how many were retired.
     pub async fn retire_due(&self, now_ms: i64) -> Result<usize, Error> {
         let mut done = 0;
-        for mut key in self.store.keys_in_state(KeyState::Retiring).await? {
-            // Not before its time, nor while an assertion it signed is still live (a replica with a
-            // stale cache may have signed after the rotation computed retire_at).
+        for key in self.store.keys_in_state(KeyState::Retiring).await? {
             if key.retire_at.is_some_and(|t| t > now_ms) || key.last_signed_exp.is_some_and(|t| t > now_ms) {
                 continue;
             }
             let Ok(tenant) = self.tenant(&key.tenant) else { continue };
-            // Only the replica holding the rotation's lease retires its old key.
-            let rotation = match self.store.rotation_by_old_key(&key.key_id).await? {
-                Some(r) if matches!(r.state, RotationState::Active | RotationState::Retired) => {
-                    match self.hold(r).await {
-                        Ok(r) => Some(r),
-                        Err(Error::Aborted(_)) => continue,
-                        Err(e) => return Err(e),
-                    }
-                }
-                _ => None,
-            };
-            let auth0 = &tenant.auth0;
-            if let Some(cred) = key.credential_id.clone() {
-                let client = auth0.get_client(&key.client_id).await?;
-                let attached = ids(&client);
-                if attached.contains(&cred) {
-                    let keep: Vec<&str> = attached.iter().filter(|id| **id != cred).map(String::as_str).collect();
-                    auth0.set_private_key_jwt_credentials(&key.client_id, &keep, false).await?;
-                }
-                match auth0.delete_credential(&key.client_id, &cred).await {
-                    Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
+            let Some(rotation) = self.retirement_lease(&key.key_id).await? else { continue };
+            if !self.store.begin_retirement(&key.key_id, now_ms, false).await? {
+                // Another replica signed with it meanwhile (or retired it): not yet.
+                continue;
             }
-            wipe(&mut key);
-            self.store.update_key(&key).await?;
             self.key_changed.notify_one();
-            if let Some(mut r) = rotation
-                && r.state == RotationState::Active
-            {
-                r.state = RotationState::Retired;
-                self.store.update_rotation(&mut r).await?;
-                self.audit(&r, "rotation.retired", "{}").await;
-                self.fault.after(r.state);
-                self.complete(&mut r).await?;
-            }
+            self.finish_retirement(tenant, key, rotation).await?;
             done += 1;
+        }
+        // Retirements a stopped process began but did not finish.
+        for key in self.store.keys_retired_unfinished().await? {
+            let Ok(tenant) = self.tenant(&key.tenant) else { continue };
+            let Some(rotation) = self.retirement_lease(&key.key_id).await? else { continue };
+            self.finish_retirement(tenant, key, rotation).await?;
         }
         // Rotations whose old key was retired by a process that stopped before completing them.
         for r in self.store.rotations_in_state(RotationState::Retired).await? {
@@ -373,6 +374,59 @@ impl Engine {
             }
         }
         Ok(done)
+    }
+
+    /// The lease on the rotation retiring `key_id`: `Some(None)` when no rotation retires it,
+    /// `None` when another replica holds the lease.
+    async fn retirement_lease(&self, key_id: &str) -> Result<Option<Option<RotationRecord>>, Error> {
+        match self.store.rotation_by_old_key(key_id).await? {
+            Some(r) if matches!(r.state, RotationState::Active | RotationState::Retired) => match self.hold(r).await {
+                Ok(r) => Ok(Some(Some(r))),
+                Err(Error::Aborted(_)) => Ok(None),
+                Err(e) => Err(e),
+            },
+            _ => Ok(Some(None)),
+        }
+    }
+
+    /// Detach and delete a retired key at Auth0, destroy its sealed key, complete its rotation.
+    async fn finish_retirement(
+        &self,
+        tenant: &Tenant,
+        key: KeyRecord,
+        rotation: Option<RotationRecord>,
+    ) -> Result<(), Error> {
+        let auth0 = &tenant.auth0;
+        if let Some(cred) = key.credential_id.clone() {
+            let client = auth0.get_client(&key.client_id).await?;
+            let attached = ids(&client);
+            if attached.contains(&cred) {
+                let keep: Vec<&str> = attached.iter().filter(|id| **id != cred).map(String::as_str).collect();
+                auth0.set_private_key_jwt_credentials(&key.client_id, &keep, false).await?;
+            }
+            match auth0.delete_credential(&key.client_id, &cred).await {
+                Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.close_retirement(key, rotation).await
+    }
+
+    /// Destroys a retired key's sealed key and moves its rotation to RETIRED and COMPLETED.
+    async fn close_retirement(&self, mut key: KeyRecord, rotation: Option<RotationRecord>) -> Result<(), Error> {
+        wipe(&mut key);
+        self.store.update_key(&key).await?;
+        self.key_changed.notify_one();
+        if let Some(mut r) = rotation
+            && r.state == RotationState::Active
+        {
+            r.state = RotationState::Retired;
+            self.store.update_rotation(&mut r).await?;
+            self.audit(&r, "rotation.retired", "{}").await;
+            self.fault.after(r.state);
+            self.complete(&mut r).await?;
+        }
+        Ok(())
     }
 
     /// RETIRED → COMPLETED.

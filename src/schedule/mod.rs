@@ -179,6 +179,14 @@ async fn rotate_due(engine: &Engine, p: &PolicyRecord) -> Result<bool, Error> {
             store.finish_policy(p, &format!("busy: {why}"), None, p.due_at).await?;
             Ok(false)
         }
+        // Paused by an outage or a lost lease: the rotation stays open and resumes; the same
+        // request_id picks it up at the next tick.
+        Err(e @ (Error::Unavailable(_) | Error::Database(_) | Error::Conflict(_))) => {
+            count("failed");
+            tracing::warn!(tenant = %p.tenant, target = %p.target, error = %e, "scheduled rotation paused");
+            store.finish_policy(p, &format!("paused: {e}"), None, p.due_at).await?;
+            Ok(false)
+        }
         Err(e) => {
             count("failed");
             tracing::warn!(tenant = %p.tenant, target = %p.target, error = %e, "scheduled rotation failed");

@@ -67,6 +67,14 @@ pub trait Store: Send + Sync + 'static {
     /// hands out assertions expiring by then; `false` when the key is no longer active or
     /// retiring (it must not sign).
     async fn extend_signed_exp(&self, key_id: &str, until: i64) -> Result<bool, Error>;
+    /// Marks a retiring key retired, atomically with the check that no assertion it signed is
+    /// still live at `now` and (unless `early`, when a rotation evicts it to free an Auth0 slot)
+    /// that its retire time has come; `false` when it must wait. From then on
+    /// [`Store::extend_signed_exp`] refuses it, so no replica signs with it again.
+    async fn begin_retirement(&self, key_id: &str, now: i64, early: bool) -> Result<bool, Error>;
+    /// Retired keys that still hold key material: retirements a stopped process began (Auth0
+    /// cleanup and wiping still to do).
+    async fn keys_retired_unfinished(&self) -> Result<Vec<KeyRecord>, Error>;
     /// Records a connection rotation; `false` when its request_id is already recorded.
     async fn insert_connection_rotation(&self, record: &ConnectionRotationRecord) -> Result<bool, Error>;
     /// A connection rotation by request_id.

@@ -551,6 +551,34 @@ impl Store for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn begin_retirement(&self, key_id: &str, now: i64, early: bool) -> Result<bool, Error> {
+        // Early (evicted for a slot): the grace period is waived, live assertions never are.
+        let retire_at_limit = if early { i64::MAX } else { now };
+        let done = sqlx::query(
+            "UPDATE keys SET state = 'retired' WHERE key_id = $1 AND state = 'retiring' \
+             AND (retire_at IS NULL OR retire_at <= $3) AND (last_signed_exp IS NULL OR last_signed_exp <= $2)",
+        )
+        .bind(key_id.to_owned())
+        .bind(now)
+        .bind(retire_at_limit)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::database)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn keys_retired_unfinished(&self) -> Result<Vec<KeyRecord>, Error> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM keys WHERE state = 'retired' AND length(sealed_key) > 0 ORDER BY created_at, key_id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::database)?;
+        rows.iter().map(key_from_row).collect()
+    }
+
     async fn insert_connection_rotation(&self, c: &ConnectionRotationRecord) -> Result<bool, Error> {
         let done = sqlx::query(
             "INSERT INTO connection_rotations (id, tenant, connection_id, request_id, request_hash, result, verified, created_at) \
