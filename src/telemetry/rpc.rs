@@ -139,6 +139,11 @@ impl<B: Body> Body for Observed<B> {
 
 fn code_name(value: &http::HeaderValue) -> &'static str {
     let code = value.to_str().ok().and_then(|s| s.parse::<i32>().ok()).map_or(Code::Unknown, Code::from_i32);
+    grpc_code_name(code)
+}
+
+/// The canonical name of a gRPC status code, as in the gRPC spec (`PERMISSION_DENIED`).
+pub fn grpc_code_name(code: Code) -> &'static str {
     match code {
         Code::Ok => "OK",
         Code::Cancelled => "CANCELLED",
