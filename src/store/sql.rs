@@ -140,11 +140,16 @@ fn rotation_from_row(row: &AnyRow) -> Result<RotationRecord, Error> {
         created_at: row.try_get("created_at").map_err(get_err)?,
         updated_at: row.try_get("updated_at").map_err(get_err)?,
         version: row.try_get("version").map_err(get_err)?,
-        lease: Lease {
-            owner: row.try_get("lease_owner").map_err(get_err)?,
-            token: row.try_get("lease_token").map_err(get_err)?,
-            expires_at: row.try_get("lease_expires_at").map_err(get_err)?,
-        },
+        lease: lease_from_row(row)?,
+    })
+}
+
+/// The `lease_owner`, `lease_token` and `lease_expires_at` columns.
+pub(super) fn lease_from_row(row: &AnyRow) -> Result<Lease, Error> {
+    Ok(Lease {
+        owner: row.try_get("lease_owner").map_err(Error::database)?,
+        token: row.try_get("lease_token").map_err(Error::database)?,
+        expires_at: row.try_get("lease_expires_at").map_err(Error::database)?,
     })
 }
 

@@ -6,8 +6,8 @@ use sqlx::AnyPool;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::sql::Dialect;
-use super::types::{Lease, PolicyKind, PolicyRecord};
+use super::sql::{Dialect, lease_from_row};
+use super::types::{PolicyKind, PolicyRecord};
 use crate::Error;
 
 macro_rules! policy_columns {
@@ -30,11 +30,7 @@ fn from_row(row: &AnyRow) -> Result<PolicyRecord, Error> {
         due_at: row.try_get("due_at").map_err(get)?,
         last_rotated_at: row.try_get("last_rotated_at").map_err(get)?,
         last_result: row.try_get("last_result").map_err(get)?,
-        lease: Lease {
-            owner: row.try_get("lease_owner").map_err(get)?,
-            token: row.try_get("lease_token").map_err(get)?,
-            expires_at: row.try_get("lease_expires_at").map_err(get)?,
-        },
+        lease: lease_from_row(row)?,
     })
 }
 
