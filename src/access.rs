@@ -155,6 +155,39 @@ impl Access {
             .map(|(_, i)| &self.principals[*i])
     }
 
+    /// What the grants are, for the audit log: each principal's grants, how many bearer tokens
+    /// and which certificate SANs reach it, and a SHA-256 over the token hashes (it changes
+    /// when a token is added, replaced or removed, and reveals none).
+    pub fn summary(&self) -> serde_json::Value {
+        use sha2::{Digest, Sha256};
+        let principals: Vec<serde_json::Value> = self
+            .principals
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut tokens = Sha256::new();
+                let mut count = 0;
+                for (hash, _) in self.tokens.iter().filter(|(_, j)| *j == i) {
+                    tokens.update(hash);
+                    count += 1;
+                }
+                let digest: String = tokens.finalize().iter().map(|b| format!("{b:02x}")).collect();
+                let grants: Vec<serde_json::Value> = p
+                    .grants
+                    .iter()
+                    .map(|g| {
+                        let permissions: Vec<&str> = g.permissions.iter().map(|x| x.as_str()).collect();
+                        serde_json::json!({ "permissions": permissions, "tenants": g.tenants, "clients": g.clients })
+                    })
+                    .collect();
+                let sans: Vec<&str> = self.sans.iter().filter(|(_, j)| *j == i).map(|(s, _)| s.as_str()).collect();
+                serde_json::json!({ "principal": p.name, "grants": grants, "bearer_tokens": count,
+                    "bearer_tokens_sha256": digest, "mtls_san": sans })
+            })
+            .collect();
+        serde_json::json!({ "principals": principals })
+    }
+
     /// Whether any principal is reachable by certificate.
     pub fn has_certificate_principals(&self) -> bool {
         !self.sans.is_empty()

@@ -70,6 +70,7 @@ impl Service {
                 .with_lease(ops.replica_id.clone(), ttl),
         );
         schedule::apply_config(&engine, &ops.policies).await?;
+        audit_grants(&**engine.store(), &config.access, &ops.replica_id).await?;
         let keks = std::iter::once(ring.current.clone()).chain(ring.previous.iter().cloned()).collect();
         let signing = Arc::new(Signing::new(engine.clone(), keks, config.signer)?);
         signing.cache().refresh(true).await?;
@@ -146,6 +147,26 @@ impl Service {
         }
         result
     }
+}
+
+/// Records the principals and grants in the audit log when they differ from the last record
+/// (`access.grants`): grant changes arrive with a changed configuration.
+async fn audit_grants(store: &dyn Store, access: &Access, replica: &str) -> Result<(), Error> {
+    let summary = access.summary().to_string();
+    if store.last_audit("access.grants").await?.is_some_and(|e| e.detail == summary) {
+        return Ok(());
+    }
+    let event = crate::store::AuditEvent {
+        id: 0,
+        at: millis_now(),
+        actor: format!("keyward replica {replica}"),
+        tenant: String::new(),
+        subject: "principals".into(),
+        kind: "access.grants".into(),
+        detail: summary,
+    };
+    store.append_audit(&event).await?;
+    Ok(())
 }
 
 async fn resume(engine: &Engine, startup: bool) {

@@ -273,6 +273,31 @@ async fn kek_rotation_under_a_running_server_keeps_every_key_openable() {
     let active = store.keys("dev", APP).await.unwrap().into_iter().find(|k| k.state == KeyState::Active).unwrap();
     assert_eq!(active.sealed.kek_id, ring.current.id());
     k.kill();
+
+    // The audit log holds each KEK operation (ids and counts, no key material) and the grants,
+    // recorded once for two starts with the same configuration.
+    let events = store.audit_after(0, 10_000).await.unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    for kind in ["kek.rotated", "kek.rewrapped", "kek.pruned"] {
+        assert!(kinds.contains(&kind), "{kind}: {kinds:?}");
+    }
+    let rotated = events.iter().find(|e| e.kind == "kek.rotated").unwrap();
+    assert!(rotated.detail.contains(ring.current.id()) && !rotated.detail.contains(ring.current.to_text().as_str()));
+    let grants: Vec<_> = events.iter().filter(|e| e.kind == "access.grants").collect();
+    assert_eq!(grants.len(), 1, "{grants:#?}");
+    assert!(!grants[0].detail.contains(&token), "{}", grants[0].detail);
+    assert!(grants[0].detail.contains("\"permissions\":[\"admin\"]"), "{}", grants[0].detail);
+
+    // A changed token (a grant change) is recorded at the next start.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let other: String = keyward::grpc::token_hash("another-token").iter().map(|b| format!("{b:02x}")).collect();
+    let old: String = keyward::grpc::token_hash(&token).iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(&config, text.replace(&old, &other)).unwrap();
+    start(&["serve", "--config", &c], &[]).kill();
+    let events = store.audit_after(0, 10_000).await.unwrap();
+    let grants: Vec<_> = events.iter().filter(|e| e.kind == "access.grants").collect();
+    assert_eq!(grants.len(), 2, "{grants:#?}");
+    assert_ne!(grants[0].detail, grants[1].detail);
 }
 
 #[test]

@@ -16,7 +16,7 @@ use crate::config::{Config, KekSource, Overrides};
 use crate::files::{SECRET_FILE_MODE, write_atomic};
 use crate::kek::{self, KekRing};
 use crate::seal::Kek;
-use crate::store::SqlStore;
+use crate::store::{SqlStore, Store};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum KekCommand {
@@ -112,6 +112,7 @@ pub(super) fn run(cmd: KekCommand, as_json: bool) -> Result<(), Error> {
                 let saved = if unused.is_empty() { None } else { Some(save_ring(&config, args, &pruned)?) };
                 let report = serde_json::json!({"current": pruned.current.id(), "pruned": unused,
                     "kept": pruned.previous.iter().map(|k| k.id()).collect::<Vec<_>>()});
+                audit(&store, "kek.pruned", &report).await?;
                 return finish(&report, saved, as_json);
             }
         };
@@ -121,9 +122,27 @@ pub(super) fn run(cmd: KekCommand, as_json: bool) -> Result<(), Error> {
         }
         let json = serde_json::json!({"current": ring.current.id(), "rewrapped": report.rewrapped,
             "skipped": report.skipped, "unopenable": report.unopenable});
+        let kind = if saved.is_some() { "kek.rotated" } else { "kek.rewrapped" };
+        audit(&store, kind, &json).await?;
         finish(&json, saved, as_json)?;
         if report.unopenable.is_empty() { Ok(()) } else { Err(Error::Seal) }
     })
+}
+
+/// Records a KEK operation (KEK ids and counts only) in the audit log.
+async fn audit(store: &SqlStore, kind: &str, report: &serde_json::Value) -> Result<(), Error> {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let event = crate::store::AuditEvent {
+        id: 0,
+        at: crate::rotation::millis_now(),
+        actor: format!("keyward kek (user {user})"),
+        tenant: String::new(),
+        subject: "kek".into(),
+        kind: kind.into(),
+        detail: report.to_string(),
+    };
+    store.append_audit(&event).await?;
+    Ok(())
 }
 
 fn finish(report: &serde_json::Value, saved: Option<String>, as_json: bool) -> Result<(), Error> {

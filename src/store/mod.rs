@@ -132,6 +132,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, Error>;
     /// Appends an audit event; returns its id.
     async fn append_audit(&self, event: &AuditEvent) -> Result<i64, Error>;
+    /// The latest audit event of `kind`.
+    async fn last_audit(&self, kind: &str) -> Result<Option<AuditEvent>, Error>;
     /// Audit events after `after_id`, oldest first, at most `limit`.
     async fn audit_after(&self, after_id: i64, limit: i64) -> Result<Vec<AuditEvent>, Error>;
 }

@@ -753,6 +753,18 @@ impl Store for SqlStore {
         row.try_get::<i64, _>(0).map_err(Error::database)
     }
 
+    async fn last_audit(&self, kind: &str) -> Result<Option<AuditEvent>, Error> {
+        let row = sqlx::query(
+            "SELECT id, at, actor, tenant, subject, kind, detail FROM audit_events WHERE kind = $1 \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(kind.to_owned())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::database)?;
+        row.as_ref().map(audit_from_row).transpose()
+    }
+
     async fn audit_after(&self, after_id: i64, limit: i64) -> Result<Vec<AuditEvent>, Error> {
         let rows = sqlx::query(
             "SELECT id, at, actor, tenant, subject, kind, detail FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2",
