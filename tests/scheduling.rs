@@ -144,6 +144,13 @@ async fn config_policies_are_authoritative_and_api_policies_are_validated() {
         let minute_of_day = due.rem_euclid(DAY_MS) / 60_000;
         assert!((120..300).contains(&minute_of_day), "{name}: due inside the window, at minute {minute_of_day}");
 
+        // A rotation asked for by hand restarts the connection's interval.
+        assert_eq!(kept.key_age_ms, None, "{name}: never rotated by keyward");
+        e.rotate_connection("dev", CONN, None, None).await.unwrap();
+        let rotated = schedule::get_policy(e, "dev", PolicyKind::Connection, CONN).await.unwrap();
+        assert!(rotated.key_age_ms.is_some_and(|age| (0..60_000).contains(&age)), "{name}: {rotated:?}");
+        assert!(rotated.due_at.unwrap() > millis_now() + 179 * DAY_MS, "{name}: {rotated:?}");
+
         for (bad, field) in [
             (PolicyInput { max_age: Duration::from_secs(10), ..input.clone() }, "interval"),
             (

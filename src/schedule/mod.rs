@@ -61,7 +61,10 @@ async fn statuses_with(engine: &Engine, now: i64, jitter: Duration) -> Result<Ve
             PolicyKind::Client => {
                 active.iter().find(|k| k.tenant == p.tenant && k.client_id == p.target).map(|k| k.created_at)
             }
-            PolicyKind::Connection => p.last_rotated_at,
+            // Any finished rotation counts, scheduled or asked for.
+            PolicyKind::Connection => {
+                store.last_connection_rotation(&p.tenant, &p.target).await?.max(p.last_rotated_at)
+            }
         };
         // A target keyward has never rotated is due one period after its policy was set.
         let since = base.unwrap_or(p.updated_at);

@@ -83,6 +83,8 @@ pub trait Store: Send + Sync + 'static {
         tenant: &str,
         request_id: &str,
     ) -> Result<Option<ConnectionRotationRecord>, Error>;
+    /// When the connection's keys were last rotated to completion through keyward (UNIX ms).
+    async fn last_connection_rotation(&self, tenant: &str, connection_id: &str) -> Result<Option<i64>, Error>;
     /// Stores a connection rotation's result.
     async fn finish_connection_rotation(&self, id: &str, result: &str, verified: bool) -> Result<(), Error>;
     /// Records what keyward saw of a connection key (first and last seen, status, verdict).

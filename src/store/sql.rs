@@ -584,6 +584,20 @@ impl Store for SqlStore {
         rows.iter().map(key_from_row).collect()
     }
 
+    async fn last_connection_rotation(&self, tenant: &str, connection_id: &str) -> Result<Option<i64>, Error> {
+        // Finished rotations only: their recorded result is `{"state":"done",…}`.
+        let row = sqlx::query(
+            "SELECT MAX(created_at) AS at FROM connection_rotations WHERE tenant = $1 AND connection_id = $2 \
+             AND result NOT LIKE '{\"state\":\"pending\"%'",
+        )
+        .bind(tenant.to_owned())
+        .bind(connection_id.to_owned())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::database)?;
+        row.try_get::<Option<i64>, _>("at").map_err(Error::database)
+    }
+
     async fn insert_connection_rotation(&self, c: &ConnectionRotationRecord) -> Result<bool, Error> {
         let done = sqlx::query(
             "INSERT INTO connection_rotations (id, tenant, connection_id, request_id, request_hash, result, verified, created_at) \
