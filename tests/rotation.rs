@@ -404,3 +404,29 @@ async fn a_key_evicted_early_completes_the_rotation_that_was_retiring_it() {
         support::check_invariants(name, &w.emu.base_url(), &*w.store, &[&w.kek]).await;
     }
 }
+
+/// A retiring key whose retirement began (marked retired) but whose Auth0 clean-up failed is
+/// then evicted by the retried rotation: the rotation that was retiring it completes too.
+#[tokio::test]
+async fn an_evicted_key_whose_retirement_began_completes_its_rotation() {
+    for (name, store, dir) in stores().await {
+        let w = world(store, dir, SEED, Duration::from_secs(3600)).await;
+        let req = |id: &str| RotateRequest { request_id: Some(id.into()), ..request() };
+        w.engine.rotate_client(&req("r1")).await.unwrap();
+        let r2 = w.engine.rotate_client(&req("r2")).await.unwrap().rotation;
+        // Auth0 refuses the PATCH that would detach r2's old key: r3 pauses after retiring it.
+        w.fault(json!({"method": "PATCH", "path_prefix": format!("/api/v2/clients/{APP}"), "times": 10,
+                       "action": {"kind": "status", "status": 503}}))
+            .await;
+        assert!(w.engine.rotate_client(&req("r3")).await.is_err(), "{name}");
+        w.http.delete(format!("{}/__emulator/faults", w.emu.base_url())).send().await.unwrap();
+        let r3 = w.engine.rotate_client(&req("r3")).await.unwrap().rotation;
+        assert_eq!(r3.state, RotationState::Active, "{name}");
+        let r2 = w.store.rotation(&r2.rotation_id).await.unwrap().unwrap();
+        assert_eq!(r2.state, RotationState::Completed, "{name}: its old key was evicted by r3");
+        w.engine.retire_due(keyward::rotation::millis_now() + 2 * 3600 * 1000).await.unwrap();
+        let r3 = w.store.rotation(&r3.rotation_id).await.unwrap().unwrap();
+        assert_eq!(r3.state, RotationState::Completed, "{name}");
+        support::check_invariants(name, &w.emu.base_url(), &*w.store, &[&w.kek]).await;
+    }
+}

@@ -161,19 +161,25 @@ impl Engine {
             slots::plan(&records, &attached, &managed, p.evict_unmanaged, now).map_err(Error::FailedPrecondition)?;
         // Retiring keys of ours that make room: retired in the store first, atomically with the
         // check that nothing they signed is live, so no replica signs with them from here on.
-        let mut evicted = Vec::new();
+        let mut evicted: Vec<(KeyRecord, Option<RotationRecord>)> = Vec::new();
         for id in plan.delete.iter().chain(&plan.detach) {
             let Some(k) = keys.iter().find(|k| k.credential_id.as_deref() == Some(id.as_str())) else { continue };
-            if k.state != KeyState::Retiring || evicted.iter().any(|(e, _): &(KeyRecord, _)| e.key_id == k.key_id) {
+            if k.state == KeyState::Active || evicted.iter().any(|(e, _)| e.key_id == k.key_id) {
                 continue;
             }
+            // The rotation that was retiring it (if any) is completed with it.
             let Some(rotation) = self.retirement_lease(&k.key_id).await? else {
                 return Err(Error::Unavailable(format!("key {} is being retired by another replica", k.key_id)));
             };
-            if !self.store.begin_retirement(&k.key_id, now, true).await? {
-                return Err(Error::Unavailable(format!("key {} signed again or is being retired; retry", k.key_id)));
+            if k.state == KeyState::Retiring {
+                if !self.store.begin_retirement(&k.key_id, now, true).await? {
+                    return Err(Error::Unavailable(format!(
+                        "key {} signed again or is being retired; retry",
+                        k.key_id
+                    )));
+                }
+                self.key_changed.notify_one();
             }
-            self.key_changed.notify_one();
             evicted.push((k.clone(), rotation));
         }
         if !plan.detach.is_empty() {
@@ -184,14 +190,6 @@ impl Engine {
             match auth0.delete_credential(&r.client_id, id).await {
                 Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
-            }
-            // Leftovers of failed rotations: nothing signs with them; destroy their keys too.
-            if let Some(mut k) = keys.iter().find(|k| k.credential_id.as_deref() == Some(id.as_str())).cloned()
-                && k.state != KeyState::Retiring
-                && k.state != KeyState::Active
-            {
-                wipe(&mut k);
-                self.store.update_key(&k).await?;
             }
             self.audit(r, "credential.evicted", &format!("{:?}", id)).await;
         }
@@ -364,6 +362,23 @@ impl Engine {
             let Ok(tenant) = self.tenant(&key.tenant) else { continue };
             let Some(rotation) = self.retirement_lease(&key.key_id).await? else { continue };
             self.finish_retirement(tenant, key, rotation).await?;
+        }
+        // Rotations left ACTIVE although their old key is gone (its retirement finished without
+        // them, e.g. by a process that stopped in between): complete them.
+        for r in self.store.rotations_in_state(RotationState::Active).await? {
+            let Some(old) = &r.old_key_id else { continue };
+            let gone = self
+                .store
+                .key(old)
+                .await?
+                .is_none_or(|k| k.state == KeyState::Retired && k.sealed.ciphertext.is_empty());
+            if gone && let Some(Some(r)) = self.retirement_lease(old).await? {
+                let mut r = r;
+                r.state = RotationState::Retired;
+                self.store.update_rotation(&mut r).await?;
+                self.audit(&r, "rotation.retired", "{}").await;
+                self.complete(&mut r).await?;
+            }
         }
         // Rotations whose old key was retired by a process that stopped before completing them.
         for r in self.store.rotations_in_state(RotationState::Retired).await? {

@@ -76,7 +76,7 @@ pub fn start(args: &[&str], env: &[(&str, &str)]) -> Keyward {
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .unwrap_or_else(|_| panic!("keyward {args:?} did not start: {seen:#?}"));
         if let Some(rest) = line.split("serving keyward.v1 on ").nth(1) {
-            let addr = rest.split_whitespace().next().unwrap().to_owned();
+            let addr = rest.split_whitespace().next().unwrap().trim_end_matches(',').to_owned();
             return Keyward { child, addr, banner: line.clone(), output: rx };
         }
         seen.push(line);
