@@ -68,7 +68,8 @@ impl SqlStore {
         } else {
             return Err(Error::Config(vec!["store: the URL must start with sqlite:// or postgres://".into()]));
         };
-        let options = AnyPoolOptions::new().acquire_timeout(std::time::Duration::from_secs(10));
+        // Fail fast (UNAVAILABLE) while the database is unreachable rather than queueing callers.
+        let options = AnyPoolOptions::new().acquire_timeout(std::time::Duration::from_secs(3));
         let pool = match dialect {
             // SQLite allows one writer; one connection serialises access without lock errors.
             Dialect::Sqlite => {
