@@ -36,4 +36,4 @@ mod util;
 pub use error::Error;
 pub use faults::{Fault, FaultAction};
 pub use seed::{Grant, JwtConfiguration, Limits, Seed, SeedClient, SeedConnection};
-pub use server::{EmulatorConfig, RunningEmulator, TlsIdentity, start};
+pub use server::{EmulatorConfig, RunningEmulator, TlsIdentity, router, start};

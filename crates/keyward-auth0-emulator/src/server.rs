@@ -13,7 +13,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
-use crate::app::{Conn, Runtime, Shared, router};
+use crate::app::{Conn, Runtime, Shared};
 use crate::auth::Issuer;
 use crate::error::Error;
 use crate::seed::Seed;
@@ -128,10 +128,33 @@ impl RunningEmulator {
 /// Starts an emulated tenant on `listener`.
 pub async fn start(listener: TcpListener, config: EmulatorConfig) -> Result<RunningEmulator, Error> {
     let addr = listener.local_addr()?;
+    let (shared, restored) = tenant(&config, addr.to_string())?;
+    let acceptor = config.tls.as_ref().map(TlsIdentity::acceptor).transpose()?;
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
+    let base_url = format!("{scheme}://{addr}");
+    let (shutdown, rx) = watch::channel(false);
+    let app = crate::app::router(shared.clone());
+    let task = tokio::spawn(accept_loop(listener, app, acceptor, rx));
+    Ok(RunningEmulator { addr, base_url, restored, shared, shutdown, task })
+}
+
+/// The emulated tenant's HTTP application without a listener, for driving it in-process with
+/// `tower::ServiceExt::oneshot` (the fuzz targets in `fuzz/` do). The tenant is made as [`start`]
+/// makes it; `config.domain` defaults to `localhost` and `config.tls` is ignored. Requests
+/// reaching it this way carry no peer address, so the control API under `/__emulator/` answers
+/// 404 whatever `config.control` says (and with it the scripted faults are out of reach).
+pub fn router(config: &EmulatorConfig) -> Result<axum::Router, Error> {
+    let (shared, _) = tenant(config, "localhost".to_owned())?;
+    Ok(crate::app::router(shared))
+}
+
+/// The tenant from the state file if it exists, else from the seed (saved when a state file is
+/// named); whether it was restored.
+fn tenant(config: &EmulatorConfig, default_domain: String) -> Result<(Arc<Shared>, bool), Error> {
     let (tenant, restored) = match &config.state_file {
         Some(path) if path.exists() => (Tenant::load(path)?, true),
         _ => {
-            let domain = config.domain.clone().unwrap_or_else(|| addr.to_string());
+            let domain = config.domain.clone().unwrap_or(default_domain);
             let tenant = Tenant::from_seed(&config.seed, &domain)?;
             if let Some(path) = &config.state_file {
                 tenant.save(path)?;
@@ -148,13 +171,7 @@ pub async fn start(listener: TcpListener, config: EmulatorConfig) -> Result<Runn
         state_file: config.state_file.clone(),
         control: config.control,
     });
-    let acceptor = config.tls.as_ref().map(TlsIdentity::acceptor).transpose()?;
-    let scheme = if acceptor.is_some() { "https" } else { "http" };
-    let base_url = format!("{scheme}://{addr}");
-    let (shutdown, rx) = watch::channel(false);
-    let app = router(shared.clone());
-    let task = tokio::spawn(accept_loop(listener, app, acceptor, rx));
-    Ok(RunningEmulator { addr, base_url, restored, shared, shutdown, task })
+    Ok((shared, restored))
 }
 
 async fn accept_loop(
