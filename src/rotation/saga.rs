@@ -37,6 +37,12 @@ fn wipe(key: &mut KeyRecord) {
     key.sealed = Sealed { kek_id: key.sealed.kek_id.clone(), wrapped_dek: Vec::new(), ciphertext: Vec::new() };
 }
 
+/// Logs one retirement failure and keeps the first.
+fn note(first: &mut Option<Error>, e: Error, what: &str, id: &str, client: &str) {
+    tracing::warn!(%what, %id, %client, error = %e, "retirement deferred");
+    first.get_or_insert(e);
+}
+
 fn ids(client: &keyward_auth0::Client) -> Vec<String> {
     client.private_key_jwt_credential_ids().into_iter().map(str::to_owned).collect()
 }
@@ -342,53 +348,91 @@ impl Engine {
     /// raise its horizon and sign with it), then detaches and deletes it at Auth0 and destroys
     /// the sealed key; its rotation becomes COMPLETED. Returns how many were retired.
     pub async fn retire_due(&self, now_ms: i64) -> Result<usize, Error> {
+        // One key's or rotation's failure (an Auth0 outage for one client) must not hold up the
+        // others: each is tried, the first error is reported after all were.
+        let mut first = None;
         let mut done = 0;
         for key in self.store.keys_in_state(KeyState::Retiring).await? {
             if key.retire_at.is_some_and(|t| t > now_ms) || key.last_signed_exp.is_some_and(|t| t > now_ms) {
                 continue;
             }
-            let Ok(tenant) = self.tenant(&key.tenant) else { continue };
-            let Some(rotation) = self.retirement_lease(&key.key_id).await? else { continue };
-            if !self.store.begin_retirement(&key.key_id, now_ms, false).await? {
-                // Another replica signed with it meanwhile (or retired it): not yet.
-                continue;
+            let (id, client) = (key.key_id.clone(), key.client_id.clone());
+            match self.retire_one(key, now_ms).await {
+                Ok(retired) => done += usize::from(retired),
+                Err(e) => note(&mut first, e, "key", &id, &client),
             }
-            self.key_changed.notify_one();
-            self.finish_retirement(tenant, key, rotation).await?;
-            done += 1;
         }
         // Retirements a stopped process began but did not finish.
         for key in self.store.keys_retired_unfinished().await? {
-            let Ok(tenant) = self.tenant(&key.tenant) else { continue };
-            let Some(rotation) = self.retirement_lease(&key.key_id).await? else { continue };
-            self.finish_retirement(tenant, key, rotation).await?;
+            let (id, client) = (key.key_id.clone(), key.client_id.clone());
+            if let Err(e) = self.finish_interrupted(key).await {
+                note(&mut first, e, "key", &id, &client);
+            }
         }
-        // Rotations left ACTIVE although their old key is gone (its retirement finished without
-        // them, e.g. by a process that stopped in between): complete them.
-        for r in self.store.rotations_in_state(RotationState::Active).await? {
-            let Some(old) = &r.old_key_id else { continue };
+        // Rotations left ACTIVE although their old key is gone, or RETIRED: complete them.
+        let mut rotations = self.store.rotations_in_state(RotationState::Active).await?;
+        rotations.extend(self.store.rotations_in_state(RotationState::Retired).await?);
+        for r in rotations {
+            let (id, client) = (r.rotation_id.clone(), r.client_id.clone());
+            if let Err(e) = self.complete_stranded(r).await {
+                note(&mut first, e, "rotation", &id, &client);
+            }
+        }
+        match first {
+            Some(e) if done == 0 => Err(e),
+            _ => Ok(done),
+        }
+    }
+
+    /// Retires one due key; `false` when it must wait after all (signed again meanwhile) or
+    /// another replica holds its rotation.
+    async fn retire_one(&self, key: KeyRecord, now_ms: i64) -> Result<bool, Error> {
+        let Ok(tenant) = self.tenant(&key.tenant) else { return Ok(false) };
+        let Some(rotation) = self.retirement_lease(&key.key_id).await? else { return Ok(false) };
+        if !self.store.begin_retirement(&key.key_id, now_ms, false).await? {
+            return Ok(false);
+        }
+        self.key_changed.notify_one();
+        self.finish_retirement(tenant, key, rotation).await?;
+        Ok(true)
+    }
+
+    async fn finish_interrupted(&self, key: KeyRecord) -> Result<(), Error> {
+        let Ok(tenant) = self.tenant(&key.tenant) else { return Ok(()) };
+        let Some(rotation) = self.retirement_lease(&key.key_id).await? else { return Ok(()) };
+        self.finish_retirement(tenant, key, rotation).await
+    }
+
+    /// Completes a rotation whose old key is gone (ACTIVE) or that stopped at RETIRED, under its
+    /// lease and only if it is still in that state once the lease is taken (another replica may
+    /// have completed it in between).
+    async fn complete_stranded(&self, r: RotationRecord) -> Result<(), Error> {
+        if r.state == RotationState::Active {
+            let Some(old) = &r.old_key_id else { return Ok(()) };
             let gone = self
                 .store
                 .key(old)
                 .await?
                 .is_none_or(|k| k.state == KeyState::Retired && k.sealed.ciphertext.is_empty());
-            if gone && let Some(Some(r)) = self.retirement_lease(old).await? {
-                let mut r = r;
+            if !gone {
+                return Ok(());
+            }
+        }
+        let mut r = match self.hold(r).await {
+            Ok(r) => r,
+            Err(Error::Aborted(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        match r.state {
+            RotationState::Active => {
                 r.state = RotationState::Retired;
                 self.store.update_rotation(&mut r).await?;
                 self.audit(&r, "rotation.retired", "{}").await;
-                self.complete(&mut r).await?;
+                self.complete(&mut r).await
             }
+            RotationState::Retired => self.complete(&mut r).await,
+            _ => Ok(()),
         }
-        // Rotations whose old key was retired by a process that stopped before completing them.
-        for r in self.store.rotations_in_state(RotationState::Retired).await? {
-            match self.hold(r).await {
-                Ok(mut r) => self.complete(&mut r).await?,
-                Err(Error::Aborted(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(done)
     }
 
     /// The lease on the rotation retiring `key_id`: `Some(None)` when no rotation retires it,
@@ -413,7 +457,12 @@ impl Engine {
     ) -> Result<(), Error> {
         let auth0 = &tenant.auth0;
         if let Some(cred) = key.credential_id.clone() {
-            let client = auth0.get_client(&key.client_id).await?;
+            let client = match auth0.get_client(&key.client_id).await {
+                Ok(c) => c,
+                // The application is gone at Auth0, and its credentials with it.
+                Err(Auth0Error::ClientNotFound { .. }) => return self.close_retirement(key, rotation).await,
+                Err(e) => return Err(e.into()),
+            };
             let attached = ids(&client);
             if attached.contains(&cred) {
                 let keep: Vec<&str> = attached.iter().filter(|id| **id != cred).map(String::as_str).collect();
