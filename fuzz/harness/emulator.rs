@@ -218,7 +218,7 @@ impl Harness {
     /// method among GET, DELETE, PUT, HEAD and OPTIONS):
     ///
     /// 0: POST credentials; 1: PATCH a credential; 2: PATCH the client; 3: POST connection keys;
-    /// 4: POST connection keys/rotate; 5: PATCH the management client; 6: GET the client;
+    /// 4: POST connection keys/rotate; 5: PATCH the client_secret_basic client; 6: GET the client;
     /// 7: any path.
     pub fn management_api(&mut self, data: &[u8]) {
         let Some((&mode, rest)) = data.split_first() else { return };
