@@ -38,11 +38,17 @@ pub(super) struct DevArgs {
     admin_listen: SocketAddr,
 }
 
+/// The service's async runtime. Signatures run on their own pool (one thread per core), so the
+/// async side (HTTP/2, the store, Auth0) gets half the cores: with as many async workers as
+/// cores the two pools preempt each other (measured on 2 cores: 7% more RS256 calls per second
+/// with one async worker; BENCHMARKS.md). `TOKIO_WORKER_THREADS` overrides.
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Unavailable(format!("async runtime: {e}")))
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        builder.worker_threads((cores / 2).max(1));
+    }
+    builder.enable_all().build().map_err(|e| Error::Unavailable(format!("async runtime: {e}")))
 }
 
 /// Validates the whole configuration, opens the store and tenants, and only then binds the port:

@@ -18,6 +18,11 @@ use crate::args::{Parsed, Settings};
 use crate::connect::Token;
 use crate::error::Error;
 
+/// The load generator shares the machine with the server it measures: mimalloc keeps its
+/// allocations cheap.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let settings = match args::parse(std::env::args_os()) {
         Ok(Parsed::Run(s)) => s,
