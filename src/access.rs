@@ -171,7 +171,7 @@ impl Access {
                     tokens.update(hash);
                     count += 1;
                 }
-                let digest: String = tokens.finalize().iter().map(|b| format!("{b:02x}")).collect();
+                let digest = crate::rotation::hex(&tokens.finalize());
                 let grants: Vec<serde_json::Value> = p
                     .grants
                     .iter()

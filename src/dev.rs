@@ -128,6 +128,14 @@ pub async fn run(opts: DevOptions, shutdown: impl Future<Output = ()> + Send) ->
     result
 }
 
+/// Spans go to the collector `OTEL_EXPORTER_OTLP_ENDPOINT` names, as `keyward-dev`.
+pub fn telemetry() -> crate::telemetry::TelemetryConfig {
+    crate::telemetry::TelemetryConfig {
+        otlp_endpoint: std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok(),
+        service_name: "keyward-dev".into(),
+    }
+}
+
 fn create_private_dir(dir: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     #[cfg(unix)]
@@ -180,10 +188,7 @@ fn dev_config(opts: &DevOptions, paths: &DevPaths, seed: &Seed, base_url: &str, 
             admin_listen: Some(opts.admin_listen),
             // One process per directory: a restart resumes its own rotations at once.
             replica_id: "dev".into(),
-            telemetry: crate::telemetry::TelemetryConfig {
-                otlp_endpoint: std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok(),
-                service_name: "keyward-dev".into(),
-            },
+            telemetry: telemetry(),
             ..Operations::default()
         },
     }

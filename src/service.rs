@@ -63,11 +63,10 @@ impl Service {
             return Err(Error::Config(errors));
         }
         let ops = &config.operations;
-        let ttl = ops.scheduler.lease_ttl;
-        let store: Arc<dyn Store> = Arc::new(SqlStore::connect(&config.store_url).await?.with_lease_ttl(ttl));
+        let store = SqlStore::connect(&config.store_url).await?.with_lease_ttl(ops.scheduler.lease_ttl);
         let engine = Arc::new(
-            Engine::new(store, tenants, ring.current.clone(), config.defaults.clone())
-                .with_lease(ops.replica_id.clone(), ttl),
+            Engine::new(Arc::new(store), tenants, ring.current.clone(), config.defaults.clone())
+                .with_owner(ops.replica_id.clone()),
         );
         schedule::apply_config(&engine, &ops.policies).await?;
         audit_grants(&**engine.store(), &config.access, &ops.replica_id).await?;

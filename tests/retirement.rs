@@ -109,7 +109,7 @@ async fn a_rotation_completed_by_another_replica_is_not_completed_again() {
     let defaults = Defaults { grace_period: Duration::ZERO, algorithm: Algorithm::RS256, key_bits: 2048 };
     let engine = |owner: &str, store: Arc<dyn Store>| {
         let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(tenant.clone()).unwrap())]);
-        Engine::new(store, tenants, kek.clone(), defaults.clone()).with_lease(owner, Duration::from_secs(30))
+        Engine::new(store, tenants, kek.clone(), defaults.clone()).with_owner(owner)
     };
     let store_a: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.unwrap());
     let a = engine("replica-a", store_a.clone());

@@ -57,8 +57,7 @@ async fn replicas(url: &str, base_url: &str, tenant: &keyward::config::TenantCon
         t.base_url = Some(base_url.to_owned());
         let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(t).unwrap())]);
         let store: Arc<dyn Store> = Arc::new(SqlStore::connect(url).await.unwrap());
-        let engine =
-            Engine::new(store, tenants, kek.clone(), defaults.clone()).with_lease(name, Duration::from_secs(30));
+        let engine = Engine::new(store, tenants, kek.clone(), defaults.clone()).with_owner(name);
         out.push(Arc::new(engine));
     }
     out

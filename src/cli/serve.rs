@@ -88,11 +88,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Error> {
 pub(super) fn dev(args: DevArgs) -> Result<(), Error> {
     let opts = DevOptions { dir: args.dir, listen: args.listen, admin_listen: args.admin_listen };
     runtime()?.block_on(async {
-        let telemetry = crate::telemetry::TelemetryConfig {
-            otlp_endpoint: std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok(),
-            service_name: "keyward-dev".into(),
-        };
-        let _telemetry = crate::telemetry::init(&telemetry)?;
+        let _telemetry = crate::telemetry::init(&dev::telemetry())?;
         dev::run(opts, shutdown_signal()).await
     })
 }

@@ -119,11 +119,12 @@ impl std::str::FromStr for RotationWindow {
             let (h, m) = (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?);
             (h < 24 && m < 60 && hm.trim().len() == 5).then_some(h * 60 + m)
         };
-        let bad = || format!("{s:?} is not a UTC window like 02:00-05:00");
+        let shown: String = s.chars().take(32).collect();
+        let bad = || format!("{shown:?} is not a UTC window like 02:00-05:00");
         let (a, b) = s.split_once('-').ok_or_else(bad)?;
         let (start, end) = (minutes(a).ok_or_else(bad)?, minutes(b).ok_or_else(bad)?);
         if start == end {
-            return Err(format!("{s:?}: the window is empty"));
+            return Err(format!("{shown:?}: the window is empty"));
         }
         Ok(Self { start, end })
     }

@@ -87,8 +87,6 @@ pub struct Engine {
     key_changed: Arc<tokio::sync::Notify>,
     /// This replica's name in leases.
     owner: String,
-    /// How long a lease lasts past each write.
-    lease_ttl: Duration,
 }
 
 impl std::fmt::Debug for Engine {
@@ -108,15 +106,13 @@ impl Engine {
             fault: fault::FaultPoint::from_env(),
             key_changed: Arc::default(),
             owner: format!("keyward-{}", &uuid_v4()[..12]),
-            lease_ttl: Duration::from_millis(u64::try_from(crate::store::DEFAULT_LEASE_TTL_MS).unwrap_or(30_000)),
         }
     }
 
-    /// Names this replica in leases and sets how long they last (the store must renew with the
-    /// same TTL: see [`crate::store::SqlStore::with_lease_ttl`]).
-    pub fn with_lease(mut self, owner: impl Into<String>, ttl: Duration) -> Self {
+    /// Names this replica in leases (how long they last is the store's
+    /// [`Store::lease_ttl_ms`], which every saga write renews them by).
+    pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = owner.into();
-        self.lease_ttl = ttl;
         self
     }
 
@@ -127,7 +123,7 @@ impl Engine {
 
     /// When a lease taken now lapses (UNIX ms).
     pub(crate) fn lease_until(&self, now: i64) -> i64 {
-        now.saturating_add(i64::try_from(self.lease_ttl.as_millis()).unwrap_or(i64::MAX))
+        now.saturating_add(self.store.lease_ttl_ms())
     }
 
     /// Takes the lease on `r` unless this replica holds it already; ABORTED while another
@@ -322,7 +318,8 @@ impl Engine {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -16,8 +16,8 @@ pub use policy::{PolicyInput, apply_config, delete_policy, get_policy, set_polic
 
 use crate::Error;
 use crate::config::{RotationWindow, SchedulerConfig};
-use crate::rotation::{Engine, RotateRequest, millis_now};
-use crate::store::{KeyState, PolicyKind, PolicyRecord};
+use crate::rotation::{Engine, RotateRequest, hex, millis_now};
+use crate::store::{KeyRecord, KeyState, PolicyKind, PolicyRecord};
 use crate::telemetry::metrics::{OutcomeLabel, metrics};
 
 /// How many due targets one replica takes per tick.
@@ -44,16 +44,30 @@ pub struct PolicyStatus {
 
 /// Where every policy's target stands at `now`.
 pub async fn statuses(engine: &Engine, now: i64) -> Result<Vec<PolicyStatus>, Error> {
-    statuses_with(engine, now, Duration::ZERO).await
+    statuses_with(engine, now, Duration::ZERO, None).await
 }
 
-async fn statuses_with(engine: &Engine, now: i64, jitter: Duration) -> Result<Vec<PolicyStatus>, Error> {
+/// The same, given every ACTIVE key (a caller that has read them already).
+pub async fn statuses_given_keys(engine: &Engine, now: i64, active: &[KeyRecord]) -> Result<Vec<PolicyStatus>, Error> {
+    statuses_with(engine, now, Duration::ZERO, Some(active)).await
+}
+
+async fn statuses_with(
+    engine: &Engine,
+    now: i64,
+    jitter: Duration,
+    active: Option<&[KeyRecord]>,
+) -> Result<Vec<PolicyStatus>, Error> {
     let store = engine.store();
     let policies = store.policies().await?;
-    let active = if policies.iter().any(|p| p.kind == PolicyKind::Client) {
-        store.keys_in_state(KeyState::Active).await?
-    } else {
-        Vec::new()
+    let loaded;
+    let active = match active {
+        Some(keys) => keys,
+        None if policies.iter().any(|p| p.kind == PolicyKind::Client) => {
+            loaded = store.keys_in_state(KeyState::Active).await?;
+            &loaded[..]
+        }
+        None => &[],
     };
     let mut out = Vec::with_capacity(policies.len());
     for p in policies {
@@ -124,7 +138,7 @@ pub async fn run(engine: Arc<Engine>, config: SchedulerConfig) {
 pub async fn run_once(engine: &Engine, config: &SchedulerConfig) -> Result<usize, Error> {
     let store = engine.store();
     let now = millis_now();
-    for s in statuses_with(engine, now, config.jitter).await? {
+    for s in statuses_with(engine, now, config.jitter, None).await? {
         // A failed attempt's back-off stands until it passes.
         let backing_off = s.policy.last_result.as_deref().is_some_and(|r| r.starts_with("failed"))
             && s.policy.due_at.is_some_and(|d| d > now);
@@ -132,8 +146,7 @@ pub async fn run_once(engine: &Engine, config: &SchedulerConfig) -> Result<usize
             store.set_policy_due(&s.tenant, s.policy.kind, &s.target, s.due_at).await?;
         }
     }
-    let lease_ms = i64::try_from(config.lease_ttl.as_millis()).unwrap_or(i64::MAX);
-    let claimed = store.claim_due_policies(engine.owner(), now, now.saturating_add(lease_ms), BATCH).await?;
+    let claimed = store.claim_due_policies(engine.owner(), now, engine.lease_until(now), BATCH).await?;
     let mut rotated = 0;
     for policy in claimed {
         rotated += usize::from(rotate_due(engine, &policy).await?);
@@ -202,10 +215,6 @@ async fn rotate_due(engine: &Engine, p: &PolicyRecord) -> Result<bool, Error> {
 
 fn count(outcome: &'static str) {
     metrics().scheduled_rotations.get_or_create(&OutcomeLabel { outcome }).inc();
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ impl SignPool {
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<oneshot::Receiver<T>, Error> {
         let (done, result) = oneshot::channel();
-        let depth = metrics().signer_queue_depth.clone();
+        let depth = &metrics().signer_queue_depth;
         let job: Job = Box::new(move || {
             depth.dec();
             if !done.is_closed() {
@@ -60,16 +60,16 @@ impl SignPool {
             }
         });
         // Counted before it is queued: a worker may take it (and decrement) at once.
-        metrics().signer_queue_depth.inc();
+        depth.inc();
         match self.tx.try_send(job) {
             Ok(()) => Ok(result),
             Err(TrySendError::Full(_)) => {
-                metrics().signer_queue_depth.dec();
+                depth.dec();
                 metrics().signer_rejections.inc();
                 Err(Error::Overloaded("the signing queue is full; retry with backoff".into()))
             }
             Err(TrySendError::Disconnected(_)) => {
-                metrics().signer_queue_depth.dec();
+                depth.dec();
                 Err(Error::Unavailable("the signing pool has stopped".into()))
             }
         }

@@ -7,7 +7,7 @@ mod sql;
 mod sql_policies;
 mod types;
 
-pub use sql::{DEFAULT_LEASE_TTL_MS, SqlStore};
+pub use sql::SqlStore;
 pub use types::{
     AuditEvent, ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease, PolicyKind,
     PolicyRecord, PolicySource, RotationRecord, RotationState,
@@ -89,6 +89,8 @@ pub trait Store: Send + Sync + 'static {
     async fn finish_connection_rotation(&self, id: &str, result: &str, verified: bool) -> Result<(), Error>;
     /// Records what keyward saw of a connection key (first and last seen, status, verdict).
     async fn record_connection_key(&self, key: &ConnectionKeyRecord) -> Result<(), Error>;
+    /// How long a lease lasts past its claim or a saga write renewing it (UNIX ms).
+    fn lease_ttl_ms(&self) -> i64;
     /// Claims the lease on a rotation for `owner` until `expires_at` when it is free, lapsed or
     /// already `owner`'s, raising its fencing token; the rotation as claimed, or `None` when
     /// another replica holds it.

@@ -32,7 +32,7 @@ pub struct SqlStore {
 }
 
 /// How long a lease lasts unless a saga step renews it (the default of `[scheduler] lease_ttl`).
-pub const DEFAULT_LEASE_TTL_MS: i64 = 30_000;
+const DEFAULT_LEASE_TTL_MS: i64 = 30_000;
 
 // Column lists as macros, so every query is one `concat!`ed literal (sqlx refuses SQL built at
 // run time).
@@ -684,6 +684,10 @@ impl Store for SqlStore {
         .await
         .map_err(Error::database)?;
         Ok(())
+    }
+
+    fn lease_ttl_ms(&self) -> i64 {
+        self.lease_ttl_ms
     }
 
     async fn claim_rotation(

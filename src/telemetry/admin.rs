@@ -106,14 +106,15 @@ async fn observe_store(signing: &Signing) -> Result<(), Error> {
     m.rotation_oldest_open.set(oldest.map_or(0.0, |t| seconds(now - t)));
 
     m.key_age.clear();
-    for key in store.keys_in_state(KeyState::Active).await? {
+    let active = store.keys_in_state(KeyState::Active).await?;
+    for key in &active {
         let labels = ClientLabels { tenant: key.tenant.clone(), client: key.client_id.clone() };
         m.key_age.get_or_create(&labels).set(seconds(now - key.created_at));
     }
 
     m.rotation_due.clear();
     m.rotation_overdue.clear();
-    for status in schedule::statuses(engine, now).await? {
+    for status in schedule::statuses_given_keys(engine, now, &active).await? {
         let labels = TargetLabels { tenant: status.tenant.clone(), target: status.target.clone() };
         if let Some(due) = status.due_at {
             m.rotation_due.get_or_create(&labels).set(seconds(due - now));

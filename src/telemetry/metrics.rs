@@ -22,7 +22,7 @@ pub struct RpcLabels {
     /// `package.Service/Method`.
     pub method: String,
     /// The gRPC code name.
-    pub code: String,
+    pub code: &'static str,
 }
 
 /// One label.

@@ -94,7 +94,7 @@ impl<B> Observed<B> {
     fn finish(&mut self, code: &'static str) {
         if let Some(p) = self.pending.take() {
             p.span.record("rpc.grpc.status_code", code);
-            let labels = RpcLabels { method: p.method, code: code.to_owned() };
+            let labels = RpcLabels { method: p.method, code };
             let m = metrics();
             m.rpc_duration.get_or_create(&labels).observe(p.started.elapsed().as_secs_f64());
             m.rpc_requests.get_or_create(&labels).inc();
