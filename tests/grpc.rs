@@ -165,8 +165,7 @@ async fn bearer_token_guards_every_rotation_rpc_but_not_health_or_reflection() {
             ask(MessageRequest::ListServices(String::new())),
             ask(MessageRequest::FileContainingSymbol("keyward.v1.KeyRotation".into())),
         ];
-        let mut stream =
-            reflection.server_reflection_info(tonic::codegen::tokio_stream::iter(requests)).await.unwrap().into_inner();
+        let mut stream = reflection.server_reflection_info(tokio_stream::iter(requests)).await.unwrap().into_inner();
         let mut answers: Vec<ServerReflectionResponse> = Vec::new();
         while let Some(a) = stream.message().await.unwrap() {
             answers.push(a);

@@ -4,6 +4,7 @@
 
 mod auth;
 mod convert;
+mod io;
 mod policy;
 mod rotation;
 mod signer;
@@ -13,6 +14,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt as _;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
@@ -85,7 +87,10 @@ pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()> + Sen
         .add_service(proto::signer_server::SignerServer::with_interceptor(signing.clone(), authenticate.clone()))
         .add_service(proto::tokens_server::TokensServer::with_interceptor(signing.clone(), authenticate.clone()))
         .add_service(proto::audit_server::AuditServer::with_interceptor(signing, authenticate))
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)).map(|conn| conn.map(io::Coalescing)),
+            shutdown,
+        )
         .await
         .map_err(|e| Error::Unavailable(format!("gRPC server: {e}")))
 }

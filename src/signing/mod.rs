@@ -187,7 +187,7 @@ impl Signing {
         let assertion = self
             .pool
             .run(move || -> Result<String, Error> {
-                let mut rng = crate::rng::os_rng();
+                let mut rng = crate::rng::thread_rng();
                 match &audience {
                     audience::Audience::One(aud) => {
                         let params = AssertionParams {
@@ -258,7 +258,7 @@ impl Signing {
                     Some(&signing_key.kid),
                     Some(&typ),
                     &payload,
-                    &mut crate::rng::os_rng(),
+                    &mut crate::rng::thread_rng(),
                 )
             })
             .await??;

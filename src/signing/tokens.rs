@@ -36,7 +36,7 @@ impl AssertionProvider for CachedKeyAssertions {
             lifetime: ASSERTION_LIFETIME,
             kid: Some(&key.kid),
         };
-        let assertion = client_assertion(&*key.signer, &params, &mut crate::rng::os_rng())?;
+        let assertion = client_assertion(&*key.signer, &params, &mut crate::rng::thread_rng())?;
         key.signatures.inc();
         Ok(assertion)
     }

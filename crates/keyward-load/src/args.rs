@@ -46,6 +46,10 @@ pub struct Cli {
     /// HTTP/2 connections the callers are spread over (default: min(concurrency, 4)).
     #[arg(long)]
     connections: Option<usize>,
+    /// Threads that drive the calls (default 1: a single-threaded runtime costs the least CPU,
+    /// which matters when the server under test shares the machine).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// Run this long (default 10s unless --requests).
     #[arg(long, value_parser = parse_duration, conflicts_with = "requests")]
     duration: Option<Duration>,
@@ -162,6 +166,8 @@ pub struct Settings {
     pub concurrency: usize,
     /// HTTP/2 connections.
     pub connections: usize,
+    /// Threads of the async runtime (1: single-threaded).
+    pub threads: usize,
     /// When to stop.
     pub stop: Stop,
     /// Per-call deadline.
@@ -249,6 +255,9 @@ impl Cli {
             }
             Some(n) => n,
         };
+        if self.threads == 0 || self.threads > 256 {
+            return Err(Error::usage("--threads", "must be between 1 and 256"));
+        }
         let stop = match (self.duration, self.requests) {
             (Some(_), Some(_)) => return Err(Error::usage("--duration", "cannot be combined with --requests")),
             (Some(d), None) => Stop::After(positive("--duration", d)?),
@@ -276,6 +285,7 @@ impl Cli {
             },
             concurrency: self.concurrency,
             connections,
+            threads: self.threads,
             stop,
             timeout,
             rotation,

@@ -52,10 +52,15 @@ fn execute(settings: &Settings) -> Result<(), Error> {
             None => dev_emulator_url()?,
         }),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Internal(format!("async runtime: {e}")))?;
+    let mut builder = match settings.threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+    };
+    let runtime = builder.enable_all().build().map_err(|e| Error::Internal(format!("async runtime: {e}")))?;
     let report = runtime.block_on(run::run(settings, &token, verify_url.as_deref()))?;
     if settings.json {
         let json = report.to_json().map_err(|e| Error::Internal(format!("JSON: {e}")))?;

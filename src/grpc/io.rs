@@ -1,0 +1,53 @@
+//! The gRPC port's connections, wrapped so that a unary response leaves in one write.
+//!
+//! h2 copies a DATA payload into its write buffer only below a threshold (256 bytes when the
+//! transport says it supports vectored writes, 1 KiB when it does not). Above it the payload is
+//! chained as its own iovec, and h2 flushes before it buffers the next frame: a keyward response
+//! (a 300 to 800 byte JWS) then went out as one `writev` for HEADERS and DATA and a second one
+//! for the trailers, which doubled the syscalls per call and woke the caller twice. Declaring no
+//! vectored writes lets h2 copy those payloads, so HEADERS, DATA and trailers share one write.
+//! (With TLS the TLS stream is h2's transport and this wrapper sits beneath it, unseen.)
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tonic::transport::server::{Connected, TcpConnectInfo};
+
+/// A TCP connection that tells h2 to coalesce small frames into one write.
+#[derive(Debug)]
+pub struct Coalescing(pub TcpStream);
+
+impl Connected for Coalescing {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.0.connect_info()
+    }
+}
+
+impl AsyncRead for Coalescing {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Coalescing {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        false
+    }
+}
