@@ -375,6 +375,7 @@ mod tests {
         let s = settings(&[]);
         assert_eq!(s.concurrency, 64);
         assert_eq!(s.connections, 4);
+        assert_eq!(s.threads, 1);
         assert_eq!(s.stop, Stop::After(Duration::from_secs(10)));
         assert_eq!(s.endpoint, keyward::cli::DEFAULT_ENDPOINT);
         assert!(s.rotation.is_none() && s.verify.is_none() && !s.json);
@@ -396,6 +397,9 @@ mod tests {
     #[test]
     fn zero_concurrency_requests_and_durations_are_refused() {
         assert!(refusal(&["--concurrency", "0"]).starts_with("--concurrency"));
+        assert!(refusal(&["--threads", "0"]).starts_with("--threads"));
+        assert!(refusal(&["--threads", "257"]).starts_with("--threads"));
+        assert_eq!(settings(&["--threads", "2"]).threads, 2);
         assert!(refusal(&["--requests", "0"]).starts_with("--requests"));
         assert!(refusal(&["--duration", "0s"]).starts_with("--duration"));
         assert!(refusal(&["--connections", "0"]).starts_with("--connections"));

@@ -1,20 +1,16 @@
-//! One call of the chosen RPC, with its request built fresh each time.
+//! One call of the chosen RPC, with its request built fresh each time, over [`crate::wire`].
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use http::HeaderValue;
 use keyward::grpc::proto::{
-    GetAccessTokenRequest, GetJwksRequest, SignClientAssertionRequest, SignJwtRequest, signer_client::SignerClient,
-    tokens_client::TokensClient,
+    GetAccessTokenRequest, GetAccessTokenResponse, GetJwksRequest, GetJwksResponse, SignClientAssertionRequest,
+    SignClientAssertionResponse, SignJwtRequest, SignJwtResponse,
 };
 use tonic::Status;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 use crate::args::{Rpc, Target};
-use crate::connect::Bearer;
-
-/// A channel that adds the bearer token.
-pub type Authed = InterceptedService<Channel, Bearer>;
+use crate::wire::{Connection, Prepared};
 
 /// `exp` of the JWTs sign-jwt asks for, unless --lifetime says otherwise.
 const DEFAULT_JWT_LIFETIME: Duration = Duration::from_secs(60);
@@ -27,20 +23,27 @@ pub struct Caller {
     rpc: Rpc,
     target: Target,
     timeout: Duration,
-    signer: SignerClient<Authed>,
-    tokens: TokensClient<Authed>,
+    connection: Connection,
+    method: Prepared,
 }
 
 impl Caller {
-    /// A caller on `channel`.
-    pub fn new(rpc: Rpc, target: Target, timeout: Duration, channel: Channel, bearer: Bearer) -> Self {
-        Self {
-            rpc,
-            target,
-            timeout,
-            signer: SignerClient::with_interceptor(channel.clone(), bearer.clone()),
-            tokens: TokensClient::with_interceptor(channel, bearer),
-        }
+    /// A caller on `connection`, sending `authorization` with every call.
+    pub fn new(
+        rpc: Rpc,
+        target: Target,
+        timeout: Duration,
+        connection: Connection,
+        authorization: &HeaderValue,
+    ) -> Self {
+        let path = match rpc {
+            Rpc::SignClientAssertion => "/keyward.v1.Signer/SignClientAssertion",
+            Rpc::SignJwt => "/keyward.v1.Signer/SignJwt",
+            Rpc::GetJwks => "/keyward.v1.Signer/GetJwks",
+            Rpc::GetAccessToken => "/keyward.v1.Tokens/GetAccessToken",
+        };
+        let method = connection.method(path, authorization, timeout);
+        Self { rpc, target, timeout, connection, method }
     }
 
     /// One call; for sign-client-assertion, the assertion it returned.
@@ -57,6 +60,7 @@ impl Caller {
 
     async fn call_inner(&mut self) -> Result<Option<String>, Status> {
         let t = &self.target;
+        let (conn, method) = (&mut self.connection, &self.method);
         match self.rpc {
             Rpc::SignClientAssertion => {
                 let req = SignClientAssertionRequest {
@@ -65,8 +69,8 @@ impl Caller {
                     audience: t.audience.clone(),
                     lifetime: t.lifetime.map(pb_duration),
                 };
-                let resp = self.signer.sign_client_assertion(self.request(req)).await?;
-                Ok(Some(resp.into_inner().assertion))
+                let resp: SignClientAssertionResponse = conn.unary(method, &req).await?;
+                Ok(Some(resp.assertion))
             }
             Rpc::SignJwt => {
                 let req = SignJwtRequest {
@@ -75,12 +79,12 @@ impl Caller {
                     claims_json: jwt_claims(t, SystemTime::now()),
                     typ: String::new(),
                 };
-                self.signer.sign_jwt(self.request(req)).await?;
+                let _: SignJwtResponse = conn.unary(method, &req).await?;
                 Ok(None)
             }
             Rpc::GetJwks => {
                 let req = GetJwksRequest { tenant: t.tenant.clone(), client_id: t.client.clone() };
-                self.signer.get_jwks(self.request(req)).await?;
+                let _: GetJwksResponse = conn.unary(method, &req).await?;
                 Ok(None)
             }
             Rpc::GetAccessToken => {
@@ -90,16 +94,10 @@ impl Caller {
                     audience: t.audience.clone(),
                     scope: t.scope.clone(),
                 };
-                self.tokens.get_access_token(self.request(req)).await?;
+                let _: GetAccessTokenResponse = conn.unary(method, &req).await?;
                 Ok(None)
             }
         }
-    }
-
-    fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut req = tonic::Request::new(message);
-        req.set_timeout(self.timeout);
-        req
     }
 }
 

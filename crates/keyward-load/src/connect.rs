@@ -49,7 +49,16 @@ impl Token {
         Ok(Self(text.to_owned()))
     }
 
-    /// The `authorization` header value, marked sensitive.
+    /// The `authorization` header value for the measured calls, marked sensitive (never
+    /// indexed by HPACK, elided from `Debug`).
+    pub fn header(&self) -> Result<http::HeaderValue, Error> {
+        let mut value = http::HeaderValue::try_from(format!("Bearer {}", self.0))
+            .map_err(|_| Error::usage("--token-file", "the token holds characters a header cannot carry"))?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+
+    /// The `authorization` metadata for tonic's client (the rotation side task), marked sensitive.
     pub fn bearer(&self) -> Result<Bearer, Error> {
         let mut value: MetadataValue<Ascii> = format!("Bearer {}", self.0)
             .parse()
@@ -63,6 +72,9 @@ impl Token {
 pub fn read(flag: &'static str, path: &Path) -> Result<String, Error> {
     std::fs::read_to_string(path).map_err(|source| Error::File { flag, path: PathBuf::from(path), source })
 }
+
+/// A tonic channel that adds the bearer token.
+pub type Authed = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
 
 /// Adds `authorization: Bearer …` to every call.
 #[derive(Clone)]
@@ -81,19 +93,24 @@ impl Interceptor for Bearer {
     }
 }
 
-/// Opens `count` separate HTTP/2 connections to `endpoint`.
-pub async fn channels(endpoint: &str, count: usize) -> Result<Vec<Channel>, Error> {
-    let ep = Endpoint::from_shared(endpoint.to_owned())
-        .map_err(|e| Error::usage("--endpoint", format!("{endpoint:?}: {e}")))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .tcp_nodelay(true);
+/// Opens `count` separate HTTP/2 connections to `endpoint` for the measured callers.
+pub async fn connections(endpoint: &str, count: usize) -> Result<Vec<crate::wire::Connection>, Error> {
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
-        let channel =
-            ep.connect().await.map_err(|e| Error::Connect { endpoint: endpoint.to_owned(), cause: innermost(&e) })?;
-        out.push(channel);
+        out.push(crate::wire::connect(endpoint, CONNECT_TIMEOUT).await?);
     }
     Ok(out)
+}
+
+/// A tonic channel to `endpoint`, for the rotation side task.
+pub async fn channel(endpoint: &str) -> Result<Channel, Error> {
+    Endpoint::from_shared(endpoint.to_owned())
+        .map_err(|e| Error::usage("--endpoint", format!("{endpoint:?}: {e}")))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(|e| Error::Connect { endpoint: endpoint.to_owned(), cause: innermost(&e) })
 }
 
 fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
@@ -114,12 +131,14 @@ mod tests {
         let token = Token::new("kwdev_sekrit").unwrap();
         assert!(!format!("{token:?}").contains("sekrit"));
         assert!(!format!("{:?}", token.bearer().unwrap()).contains("sekrit"));
+        assert!(!format!("{:?}", token.header().unwrap()).contains("sekrit"));
     }
 
     #[test]
     fn empty_and_unprintable_tokens_are_usage_errors() {
         assert_eq!(Token::new("").unwrap_err().exit_code(), 64);
         assert_eq!(Token::new("a\nb").unwrap().bearer().unwrap_err().exit_code(), 64);
+        assert_eq!(Token::new("a\nb").unwrap().header().unwrap_err().exit_code(), 64);
     }
 
     #[test]

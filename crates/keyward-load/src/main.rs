@@ -10,6 +10,7 @@ mod rotate;
 mod run;
 mod tally;
 mod verify;
+mod wire;
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -12,7 +12,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tonic::Code;
 
 use crate::args::{Rotation, Target};
-use crate::call::{Authed, pb_duration};
+use crate::call::pb_duration;
+use crate::connect::Authed;
 use crate::tally::code_name;
 
 /// A rotation waits on Auth0's management API; give it far longer than a signing call.

@@ -41,8 +41,8 @@ impl Limit {
 /// Runs the load `settings` describe, authenticated with `token`; `verify_url` is the resolved
 /// Auth0 base URL when verifying.
 pub async fn run(settings: &Settings, token: &Token, verify_url: Option<&str>) -> Result<Report, Error> {
-    let bearer = token.bearer()?;
-    let channels = connect::channels(&settings.endpoint, settings.connections).await?;
+    let authorization = token.header()?;
+    let connections = connect::connections(&settings.endpoint, settings.connections).await?;
     let empty = Tally::new().map_err(|e| Error::Internal(format!("histogram: {e}")))?;
 
     let (sampler, verifier) = match (&settings.verify, verify_url) {
@@ -55,12 +55,13 @@ pub async fn run(settings: &Settings, token: &Token, verify_url: Option<&str>) -
     };
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let rotator = match (settings.rotation, channels.first()) {
-        (Some(rotation), Some(channel)) => {
-            let client = KeyRotationClient::with_interceptor(channel.clone(), bearer.clone());
+    let rotator = match settings.rotation {
+        Some(rotation) => {
+            let channel = connect::channel(&settings.endpoint).await?;
+            let client = KeyRotationClient::with_interceptor(channel, token.bearer()?);
             Some(tokio::spawn(crate::rotate::run(client, settings.target.clone(), rotation, stop_rx)))
         }
-        _ => None,
+        None => None,
     };
 
     let limit = Arc::new(Limit {
@@ -74,9 +75,9 @@ pub async fn run(settings: &Settings, token: &Token, verify_url: Option<&str>) -
     let start = Instant::now();
     let timer = tokio::spawn(stop_on_time_or_interrupt(settings.stop, limit.clone()));
     let mut callers = JoinSet::new();
-    for channel in channels.iter().cycle().take(settings.concurrency) {
-        let channel = channel.clone();
-        let caller = Caller::new(settings.rpc, settings.target.clone(), settings.timeout, channel, bearer.clone());
+    for connection in connections.iter().cycle().take(settings.concurrency) {
+        let caller =
+            Caller::new(settings.rpc, settings.target.clone(), settings.timeout, connection.clone(), &authorization);
         callers.spawn(call_loop(caller, limit.clone(), sampler.clone(), empty.clone()));
     }
     drop(sampler);
@@ -104,7 +105,7 @@ pub async fn run(settings: &Settings, token: &Token, verify_url: Option<&str>) -
         return Err(e);
     }
     log_first_errors(&tally, &extras);
-    Ok(Report::new(settings.rpc.name(), &tally, elapsed, settings.concurrency, channels.len(), &extras))
+    Ok(Report::new(settings.rpc.name(), &tally, elapsed, settings.concurrency, connections.len(), &extras))
 }
 
 async fn call_loop(mut caller: Caller, limit: Arc<Limit>, sampler: Option<Arc<Sampler>>, mut tally: Tally) -> Tally {

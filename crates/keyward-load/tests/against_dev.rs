@@ -190,7 +190,8 @@ fn assertions_under_load_and_rotation_are_accepted() {
 fn jwks_under_load() {
     let dev = Dev::start();
     dev.rotate_client();
-    let report = dev.load(&dev.file("token"), &["--rpc", "get-jwks", "--requests", "200", "--concurrency", "4"]);
+    let report = dev
+        .load(&dev.file("token"), &["--rpc", "get-jwks", "--requests", "200", "--concurrency", "4", "--threads", "2"]);
     assert_eq!(report["rpc"], "get-jwks");
     assert_eq!(count(&report, "ok"), 200, "{report}");
     assert_eq!(count(&report, "errors"), 0, "{report}");
