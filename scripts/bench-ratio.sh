@@ -26,7 +26,7 @@ if ! [[ "$rounds" =~ ^[1-9][0-9]*$ && "$seconds" =~ ^[1-9][0-9]*$ ]]; then
 fi
 
 cargo build --release --locked -q -p keyward -p keyward-load
-bin=target/release
+bin="${CARGO_TARGET_DIR:-target}/release"
 dir="$(mktemp -d)"
 "$bin/keyward" dev --dir "$dir/d" --listen 127.0.0.1:0 >"$dir/dev.log" 2>&1 &
 server=$!

@@ -15,6 +15,9 @@ use tracing::{Instrument, Span};
 
 use super::metrics::{RpcLabels, metrics};
 
+/// The target of the per-RPC spans (exported over OTLP; left out of the log lines).
+pub const SPAN_TARGET: &str = "keyward::rpc";
+
 /// The layer.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RpcLayer;
@@ -50,6 +53,7 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let method = request.uri().path().trim_start_matches('/').to_owned();
         let span = tracing::info_span!(
+            target: SPAN_TARGET,
             "rpc",
             otel.name = %method,
             otel.kind = "server",
