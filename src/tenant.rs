@@ -39,7 +39,7 @@ impl AssertionProvider for KeyAssertions {
             lifetime: Duration::from_secs(60),
             kid: None,
         };
-        Ok(client_assertion(&*self.signer, &params, &mut crate::rng::thread_rng())?)
+        Ok(client_assertion(&*self.signer, &params, &mut crate::rng::os_rng())?)
     }
 }
 

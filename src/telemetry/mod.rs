@@ -51,8 +51,8 @@ fn filter() -> EnvFilter {
 }
 
 /// The log lines' filter: `KEYWARD_LOG`, less the per-RPC spans. Those are for the trace
-/// exporter; formatting their fields into every RPC's log context cost ES256 signing a quarter of
-/// its throughput, and with no exporter they are then not created at all. Events inside an RPC
+/// exporter; formatting their fields into every RPC's log context cost ES256 signing about a fifth
+/// of its throughput, and with no exporter they are then not created at all. Events inside an RPC
 /// are still logged, with the saga-step and Auth0 spans around them.
 fn log_filter<S>() -> impl tracing_subscriber::layer::Filter<S> {
     use tracing_subscriber::filter::FilterExt;

@@ -10,6 +10,7 @@ use keyward::grpc::proto::{
 use tonic::Status;
 
 use crate::args::{Rpc, Target};
+use crate::error::Error;
 use crate::wire::{Connection, Prepared};
 
 /// `exp` of the JWTs sign-jwt asks for, unless --lifetime says otherwise.
@@ -35,15 +36,15 @@ impl Caller {
         timeout: Duration,
         connection: Connection,
         authorization: &HeaderValue,
-    ) -> Self {
+    ) -> Result<Self, Error> {
         let path = match rpc {
             Rpc::SignClientAssertion => "/keyward.v1.Signer/SignClientAssertion",
             Rpc::SignJwt => "/keyward.v1.Signer/SignJwt",
             Rpc::GetJwks => "/keyward.v1.Signer/GetJwks",
             Rpc::GetAccessToken => "/keyward.v1.Tokens/GetAccessToken",
         };
-        let method = connection.method(path, authorization, timeout);
-        Self { rpc, target, timeout, connection, method }
+        let method = connection.method(path, authorization, timeout)?;
+        Ok(Self { rpc, target, timeout, connection, method })
     }
 
     /// One call; for sign-client-assertion, the assertion it returned.

@@ -77,7 +77,7 @@ pub async fn run(settings: &Settings, token: &Token, verify_url: Option<&str>) -
     let mut callers = JoinSet::new();
     for connection in connections.iter().cycle().take(settings.concurrency) {
         let caller =
-            Caller::new(settings.rpc, settings.target.clone(), settings.timeout, connection.clone(), &authorization);
+            Caller::new(settings.rpc, settings.target.clone(), settings.timeout, connection.clone(), &authorization)?;
         callers.spawn(call_loop(caller, limit.clone(), sampler.clone(), empty.clone()));
     }
     drop(sampler);

@@ -66,17 +66,24 @@ pub struct Prepared {
 impl Connection {
     /// Prepares calls of `path` (`/package.Service/Method`) with `authorization` and a
     /// `grpc-timeout` of `timeout`.
-    pub fn method(&self, path: &str, authorization: &HeaderValue, timeout: std::time::Duration) -> Prepared {
-        let uri = format!("{}{path}", self.base).parse().unwrap_or_else(|_| Uri::from_static("http://invalid/"));
+    pub fn method(
+        &self,
+        path: &str,
+        authorization: &HeaderValue,
+        timeout: std::time::Duration,
+    ) -> Result<Prepared, Error> {
+        let uri =
+            format!("{}{path}", self.base).parse().map_err(|e| Error::Internal(format!("the URI of {path}: {e}")))?;
         let mut headers = HeaderMap::with_capacity(4);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         headers.insert(TE, HeaderValue::from_static("trailers"));
         headers.insert(http::header::AUTHORIZATION, authorization.clone());
+        // gRPC allows at most 8 digits.
         let millis = timeout.as_millis().clamp(1, 99_999_999);
-        if let Ok(v) = HeaderValue::from_str(&format!("{millis}m")) {
-            headers.insert(HeaderName::from_static("grpc-timeout"), v);
-        }
-        Prepared { uri, headers }
+        let timeout =
+            HeaderValue::try_from(format!("{millis}m")).map_err(|e| Error::Internal(format!("grpc-timeout: {e}")))?;
+        headers.insert(HeaderName::from_static("grpc-timeout"), timeout);
+        Ok(Prepared { uri, headers })
     }
 
     /// One unary call of `method` with `request`.
@@ -141,7 +148,7 @@ fn decode<M: Message + Default>(buf: &[u8]) -> Result<M, Status> {
     }
     let len = u32::from_be_bytes([a, b, c, d]) as usize;
     if rest.len() != len {
-        return Err(Status::internal(format!("the response holds {} bytes after a {len}-byte message", rest.len())));
+        return Err(Status::internal(format!("the response's message is {} bytes; its prefix says {len}", rest.len())));
     }
     M::decode(rest).map_err(|e| Status::internal(format!("decoding the response: {e}")))
 }
