@@ -41,6 +41,13 @@ pub enum Error {
     /// A concurrent writer changed the record first.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// This replica's lease on a piece of leased work passed to another replica (it paused or
+    /// stalled past the lease); the step was abandoned without side effects.
+    #[error("rotation {rotation} is now driven by another replica; this replica's step was abandoned")]
+    LeaseLost {
+        /// The rotation (or connection rotation) whose lease was lost.
+        rotation: String,
+    },
     /// The record does not exist.
     #[error("not found: {0}")]
     NotFound(String),
@@ -101,6 +108,7 @@ impl Error {
             | Error::Seal
             | Error::Database(_)
             | Error::Conflict(_)
+            | Error::LeaseLost { .. }
             | Error::NotFound(_)
             | Error::Corrupt(_)
             | Error::Auth0(_)

@@ -66,7 +66,8 @@ impl Service {
         let store = SqlStore::connect(&config.store_url).await?.with_lease_ttl(ops.scheduler.lease_ttl);
         let engine = Arc::new(
             Engine::new(Arc::new(store), tenants, ring.current.clone(), config.defaults.clone())
-                .with_owner(ops.replica_id.clone()),
+                .with_owner(ops.replica_id.clone())
+                .with_lease_timing(ops.scheduler.lease),
         );
         schedule::apply_config(&engine, &ops.policies).await?;
         audit_grants(&**engine.store(), &config.access, &ops.replica_id).await?;

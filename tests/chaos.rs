@@ -5,7 +5,8 @@
 //! 1. three `keyward serve` replicas on one PostgreSQL schema and one emulated Auth0, under a
 //!    signing load whose every assertion is exchanged at the emulator, while at least
 //!    `KEYWARD_CHAOS_ROTATIONS` (default 30) client rotations are driven and replicas die at saga
-//!    points (`KEYWARD_FAULT_EXIT_AFTER`) and at random moments (SIGKILL);
+//!    points (`KEYWARD_FAULT_EXIT_AFTER`) and at random moments (SIGKILL), or freeze past their
+//!    lease (SIGSTOP for 4-9 s, then SIGCONT) and wake up as if nothing happened;
 //! 2. the replicas' PostgreSQL connections killed (`pg_terminate_backend`) while rotations are in
 //!    flight: RPCs succeed or fail fast with UNAVAILABLE, and the service recovers;
 //! 3. Auth0 Management API faults (503s, 429 storms, connections dropped before and after
@@ -357,6 +358,8 @@ struct Slot {
     id: String,
     armed: Option<&'static str>,
     log: std::fs::File,
+    /// While SIGSTOPped: when to SIGCONT it, and where it serves meanwhile (hidden from the load).
+    paused: Option<(Instant, Endpoint)>,
 }
 
 /// The `keyward serve` processes of a scenario, one per slot, restarted in place.
@@ -374,6 +377,7 @@ impl Fleet {
                 proc: None,
                 id: String::new(),
                 armed: None,
+                paused: None,
                 log: std::fs::File::create(world.work.path.join(format!("replica-{i}.log"))).unwrap(),
             })
             .collect();
@@ -459,6 +463,41 @@ impl Fleet {
         }
         s.armed = None;
         writeln!(s.log, "=== {} SIGKILLed by the test", s.id).unwrap();
+    }
+
+    /// SIGSTOP for `how_long`: the replica freezes at whatever line it is, its leases lapse
+    /// and other replicas take its work over; [`Fleet::wake_due`] resumes it.
+    fn sigstop(&mut self, i: usize, how_long: Duration) {
+        self.drain();
+        let endpoint = self.view.lock().unwrap()[i].take().unwrap();
+        let s = &mut self.slots[i];
+        let pid = s.proc.as_ref().unwrap().child.id().to_string();
+        assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+        writeln!(s.log, "=== {} SIGSTOPped by the test for {how_long:?}", s.id).unwrap();
+        s.paused = Some((Instant::now() + how_long, endpoint));
+    }
+
+    fn paused(&self, i: usize) -> bool {
+        self.slots[i].paused.is_some()
+    }
+
+    /// SIGCONT to every paused replica whose pause is over (all of them with `all`); how many.
+    fn wake_due(&mut self, all: bool) -> usize {
+        let mut woken = 0;
+        for i in 0..self.slots.len() {
+            let s = &mut self.slots[i];
+            let Some((until, _)) = &s.paused else { continue };
+            if !all && Instant::now() < *until {
+                continue;
+            }
+            let (_, endpoint) = s.paused.take().unwrap();
+            let pid = s.proc.as_ref().unwrap().child.id().to_string();
+            assert!(std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+            writeln!(s.log, "=== {} SIGCONTinued by the test", s.id).unwrap();
+            self.view.lock().unwrap()[i] = Some(endpoint);
+            woken += 1;
+        }
+        woken
     }
 
     /// The tail of every replica's log, for a failure message.
@@ -959,6 +998,7 @@ async fn s1_replicas_killed_mid_rotation_under_signing_load() {
     // Kill replicas 1 and 2 (never 0) until the drivers are done.
     let mut fault_exits: BTreeMap<&str, u64> = BTreeMap::new();
     let (mut sigkills, mut sigkills_holding_lease) = (0u64, 0u64);
+    let (mut sigstops, mut sigstops_holding_lease) = (0u64, 0u64);
     let mut kill_times: Vec<Instant> = Vec::new();
     let mut last_kill = Instant::now();
     let mut quiet_kill = rng.ms(5000, 15000);
@@ -967,6 +1007,7 @@ async fn s1_replicas_killed_mid_rotation_under_signing_load() {
         assert!(Instant::now() < deadline, "the drivers did not finish in 600 s\n{}", fleet.tails(&world.work.path));
         check_tasks(&mut drivers, "a rotation driver", &mut fleet, &world.work.path).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
+        fleet.wake_due(false);
         for (i, code, fault) in fleet.watch() {
             assert_eq!(
                 code,
@@ -987,7 +1028,7 @@ async fn s1_replicas_killed_mid_rotation_under_signing_load() {
             let now = millis_now();
             let open = world.store.open_rotations().await.unwrap();
             let drivers_of_open: Vec<usize> = (1..3)
-                .filter(|i| fleet.alive(*i))
+                .filter(|i| fleet.alive(*i) && !fleet.paused(*i))
                 .filter(|i| {
                     let id = fleet.endpoint(*i).id;
                     open.iter().any(|r| r.lease.owner.as_deref() == Some(id.as_str()) && r.lease.expires_at > now)
@@ -997,7 +1038,7 @@ async fn s1_replicas_killed_mid_rotation_under_signing_load() {
                 tokio::time::sleep(rng.ms(0, 400)).await;
                 Some(rng.pick(&drivers_of_open))
             } else if last_kill.elapsed() >= quiet_kill {
-                Some(1 + rng.below(2)).filter(|i| fleet.alive(*i))
+                Some(1 + rng.below(2)).filter(|i| fleet.alive(*i) && !fleet.paused(*i))
             } else {
                 None
             };
@@ -1005,7 +1046,20 @@ async fn s1_replicas_killed_mid_rotation_under_signing_load() {
                 let id = fleet.endpoint(i).id;
                 let now = millis_now();
                 let open = world.store.open_rotations().await.unwrap();
-                if open.iter().any(|r| r.lease.owner.as_deref() == Some(id.as_str()) && r.lease.expires_at > now) {
+                let holding =
+                    open.iter().any(|r| r.lease.owner.as_deref() == Some(id.as_str()) && r.lease.expires_at > now);
+                // A pause instead of a kill, the first time and 40% of the others: frozen past
+                // its 3 s lease (its work is taken over), then resumed as if nothing happened.
+                if sigstops == 0 || rng.chance(40) {
+                    fleet.sigstop(i, rng.ms(4000, 9000));
+                    sigstops += 1;
+                    sigstops_holding_lease += u64::from(holding);
+                    kill_times.push(Instant::now());
+                    last_kill = Instant::now();
+                    quiet_kill = rng.ms(5000, 15000);
+                    continue;
+                }
+                if holding {
                     sigkills_holding_lease += 1;
                 }
                 fleet.sigkill(i);
@@ -1026,8 +1080,9 @@ async fn s1_replicas_killed_mid_rotation_under_signing_load() {
     for d in drivers {
         d.await.unwrap();
     }
-    // No more kills: disarm what is still armed (a last SIGKILL), then let everything finish
-    // while the load goes on.
+    // No more kills or pauses: resume the paused, disarm what is still armed (a last SIGKILL),
+    // then let everything finish while the load goes on.
+    fleet.wake_due(true);
     for (i, g) in generation.iter_mut().enumerate().skip(1) {
         if fleet.slots[i].armed.is_some() {
             fleet.sigkill(i);
@@ -1090,6 +1145,7 @@ async fn s1_replicas_killed_mid_rotation_under_signing_load() {
     }
     world.check_final_state("replicas killed").await;
     assert!(sigkills > 0, "no replica was SIGKILLed");
+    assert!(sigstops > 0, "no replica was SIGSTOPped");
 
     let failed_other = driven.failed.lock().unwrap().clone();
     report(&json!({
@@ -1104,6 +1160,8 @@ async fn s1_replicas_killed_mid_rotation_under_signing_load() {
             "fault_exit_total": fault_exits.values().sum::<u64>(),
             "sigkill": sigkills,
             "sigkill_holding_a_lease": sigkills_holding_lease,
+            "sigstop": sigstops,
+            "sigstop_holding_a_lease": sigstops_holding_lease,
         },
         "rotate_rpcs": *driven.codes.lock().unwrap(),
         "refusals": driven.refusals.load(SeqCst),

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use keyward::config::Defaults;
 use keyward::rotation::{Engine, RotateRequest, millis_now};
-use keyward::seal::{Kek, Sealed};
+use keyward::seal::Kek;
 use keyward::store::{KeyState, RotationState, SqlStore, Store};
 use keyward::tenant::Tenant;
 use keyward_crypto::Algorithm;
@@ -129,11 +129,8 @@ async fn a_rotation_completed_by_another_replica_is_not_completed_again() {
     let now = millis_now();
     let mut r = store_c.claim_rotation(&r2.rotation_id, "replica-c", now, now + 1).await.unwrap().unwrap();
     assert!(store_c.begin_retirement(&old, now, false).await.unwrap());
-    let mut key = store_c.key(&old).await.unwrap().unwrap();
-    key.sealed = Sealed { kek_id: key.sealed.kek_id.clone(), wrapped_dek: Vec::new(), ciphertext: Vec::new() };
-    store_c.update_key(&key).await.unwrap();
     r.state = RotationState::Retired;
-    store_c.update_rotation(&mut r).await.unwrap();
+    assert!(store_c.close_retirement(&old, Some(&mut r)).await.unwrap());
     tokio::time::sleep(Duration::from_millis(20)).await;
 
     // Replica B is about to finish it too; hold its row for a moment.

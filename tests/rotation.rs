@@ -25,16 +25,16 @@ const APP: &str = "demo-app";
 struct World {
     emu: RunningEmulator,
     engine: Engine,
-    store: Arc<dyn Store>,
+    store: Arc<SqlStore>,
     kek: Arc<Kek>,
     http: reqwest::Client,
     _dir: Option<tempfile::TempDir>,
 }
 
-async fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> {
+async fn stores() -> Vec<(&'static str, Arc<SqlStore>, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqlStore::connect(&format!("sqlite://{}", dir.path().join("k.db").display())).await.unwrap();
-    let mut out: Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> =
+    let mut out: Vec<(&'static str, Arc<SqlStore>, Option<tempfile::TempDir>)> =
         vec![("sqlite", Arc::new(sqlite), Some(dir))];
     if let Some(url) = support::pg_schema_url().await {
         out.push(("postgres", Arc::new(SqlStore::connect(&url).await.unwrap()), None));
@@ -42,12 +42,12 @@ async fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir
     out
 }
 
-async fn world(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>, seed: &str, grace: Duration) -> World {
+async fn world(store: Arc<SqlStore>, dir: Option<tempfile::TempDir>, seed: &str, grace: Duration) -> World {
     let (emu, tenant) = support::dev_tenant(seed, &[APP, "other-app"], &["con_demooidc0000001"]).await;
     let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(tenant).unwrap())]);
     let kek = Arc::new(Kek::generate(&mut rng()));
     let defaults = Defaults { grace_period: grace, algorithm: Algorithm::RS256, key_bits: 2048 };
-    let engine = Engine::new(store.clone(), tenants, kek.clone(), defaults);
+    let engine = Engine::new(store.clone() as Arc<dyn Store>, tenants, kek.clone(), defaults);
     World { emu, engine, store, kek, http: reqwest::Client::new(), _dir: dir }
 }
 
@@ -223,7 +223,7 @@ async fn a_retiring_key_with_live_assertions_is_not_retired_early() {
         let mut retiring = keys.iter().find(|k| k.state == KeyState::Retiring).unwrap().clone();
         let live_until = keyward::rotation::millis_now() + 300_000;
         retiring.last_signed_exp = Some(live_until);
-        w.store.update_key(&retiring).await.unwrap();
+        w.store.overwrite_key(&retiring).await.unwrap();
         let before = w.app().await;
 
         let err = w.engine.rotate_client(&request()).await.unwrap_err();
@@ -246,7 +246,7 @@ async fn a_retiring_key_with_live_assertions_is_not_retired_early() {
 
         // Once its assertions have expired, the next rotation retires it early at once.
         retiring.last_signed_exp = Some(keyward::rotation::millis_now() - 1);
-        w.store.update_key(&retiring).await.unwrap();
+        w.store.overwrite_key(&retiring).await.unwrap();
         w.engine.rotate_client(&request()).await.unwrap();
         assert_eq!(w.store.key(&retiring.key_id).await.unwrap().unwrap().state, KeyState::Retired, "{name}");
         w.check_invariants(name).await;

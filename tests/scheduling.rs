@@ -44,6 +44,7 @@ fn scheduler() -> SchedulerConfig {
         tick: Duration::from_secs(1),
         jitter: Duration::from_secs(3600),
         lease_ttl: Duration::from_secs(30),
+        ..SchedulerConfig::default()
     }
 }
 
@@ -244,7 +245,12 @@ async fn due_work_is_handed_out_disjointly_and_fenced() {
         assert_eq!(taken.lease.token, 2, "{name}");
         stale.state = RotationState::KeyGenerated;
         let refused = store.update_rotation(&mut stale).await.unwrap_err();
-        assert!(matches!(refused, keyward::Error::Conflict(_)), "{name}: {refused}");
+        // The stale writer learns that the lease moved on (not a mere race under its own lease).
+        assert!(matches!(refused, keyward::Error::LeaseLost { .. }), "{name}: {refused}");
+        // Renewal never revives a lease another replica took.
+        assert!(matches!(store.renew_rotation_lease(&stale).await, Err(keyward::Error::LeaseLost { .. })), "{name}");
+        let renewed = store.renew_rotation_lease(&taken).await.unwrap();
+        assert_eq!((renewed.owner.as_deref(), renewed.token), (Some("b"), 2), "{name}");
         taken.state = RotationState::Failed;
         taken.error = Some("test".into());
         store.update_rotation(&mut taken).await.unwrap();

@@ -19,10 +19,10 @@ fn unique(prefix: &str) -> String {
 
 /// A SQLite store in a temporary directory, and a PostgreSQL store in a fresh schema (when
 /// KEYWARD_TEST_DATABASE_URL is set; CI sets it).
-async fn stores() -> Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> {
+async fn stores() -> Vec<(&'static str, Arc<SqlStore>, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqlStore::connect(&format!("sqlite://{}", dir.path().join("keyward.db").display())).await.unwrap();
-    let mut out: Vec<(&'static str, Arc<dyn Store>, Option<tempfile::TempDir>)> =
+    let mut out: Vec<(&'static str, Arc<SqlStore>, Option<tempfile::TempDir>)> =
         vec![("sqlite", Arc::new(sqlite), Some(dir))];
     match std::env::var("KEYWARD_TEST_DATABASE_URL") {
         Ok(url) => out.push(("postgres", Arc::new(postgres_in_new_schema(&url).await), None)),
@@ -211,25 +211,25 @@ async fn keys_are_sealed_activated_and_retired_atomically() {
         store.save_generated_key(&k3, &mut r3).await.unwrap();
         let mut bad = k3.clone();
         bad.state = KeyState::Active;
-        assert!(store.update_key(&bad).await.is_err(), "{name}: two active keys");
+        assert!(store.overwrite_key(&bad).await.is_err(), "{name}: two active keys");
 
         // Retirement and KEK rotation update the key in place.
         let mut retired = store.key(&k1.key_id).await.unwrap().unwrap();
         retired.state = KeyState::Retired;
         retired.credential_id = Some("cred_x".into());
-        store.update_key(&retired).await.unwrap();
+        store.overwrite_key(&retired).await.unwrap();
         assert_eq!(store.key(&k1.key_id).await.unwrap().unwrap().state, KeyState::Retired);
         retired.sealed.ciphertext.clear();
-        store.update_key(&retired).await.unwrap();
+        store.overwrite_key(&retired).await.unwrap();
         assert!(store.keys_retired_unfinished().await.unwrap().is_empty(), "{name}: wiped");
         let new_kek = Kek::generate(&mut rng());
         let mut active = store.key(&k2.key_id).await.unwrap().unwrap();
         let who2 = KeyIdentity { tenant: "dev", client_id: "app", key_id: &k2.key_id };
         active.sealed = seal::rewrap(&[&kek], &new_kek, who2, &active.sealed, &mut rng()).unwrap();
-        store.update_key(&active).await.unwrap();
+        store.overwrite_key(&active).await.unwrap();
         let reread = store.key(&k2.key_id).await.unwrap().unwrap();
         assert_eq!(seal::open(&[&new_kek], who2, &reread.sealed).unwrap().as_slice(), b"second");
-        assert!(matches!(store.update_key(&key(&kek, "dev", "app", b"x")).await, Err(keyward::Error::NotFound(_))));
+        assert!(matches!(store.overwrite_key(&key(&kek, "dev", "app", b"x")).await, Err(keyward::Error::NotFound(_))));
     }
 }
 
@@ -260,4 +260,105 @@ async fn bad_store_urls_are_refused() {
     assert!(matches!(SqlStore::connect("mysql://x").await, Err(keyward::Error::Config(_))));
     let err = SqlStore::connect("postgres://nobody@127.0.0.1:1/none").await.unwrap_err();
     assert!(matches!(err, keyward::Error::Database(_)), "{err}");
+}
+
+/// Issue 14's failure, at the store: replica A stored SLOT_FREED and froze; replica B claimed
+/// the rotation, registered, activated the key. A's late writes must change nothing: not the
+/// key's credential or state, not the rotation; and nothing destroys a key or frees a credential
+/// that is in use.
+#[tokio::test]
+async fn a_replica_that_lost_its_lease_changes_nothing() {
+    use keyward::store::Lease;
+    for (name, store, _dir) in stores().await {
+        let kek = Kek::generate(&mut rng());
+        let now = keyward::rotation::millis_now();
+        let mut a = rotation("dev", "app", None);
+        a.lease = Lease { owner: Some("a".into()), token: 1, expires_at: now + 30_000 };
+        store.insert_rotation(&a).await.unwrap();
+        let k = key(&kek, "dev", "app", b"new");
+        a.state = RotationState::KeyGenerated;
+        a.new_key_id = Some(k.key_id.clone());
+        store.save_generated_key(&k, &mut a).await.unwrap();
+        a.state = RotationState::SlotFreed;
+        store.update_rotation(&mut a).await.unwrap();
+
+        // A froze past its lease; B takes over and drives the rotation to ACTIVE.
+        let mut b = store.claim_rotation(&a.rotation_id, "b", now + 31_000, now + 61_000).await.unwrap().unwrap();
+        assert_eq!(b.lease.token, 2, "{name}");
+        // While B holds the rotation, a credential it registered may not be removed by anyone.
+        let mut b_next = b.clone();
+        b_next.new_credential_id = Some("cred_b".into());
+        b_next.state = RotationState::Registered;
+        store.save_registered(&mut b_next, &k.key_id, "cred_b").await.unwrap();
+        b = b_next;
+        assert!(!store.may_remove_credential(Some(&b), "dev", "app", "cred_b", None).await.unwrap(), "{name}");
+        assert!(store.may_remove_credential(Some(&b), "dev", "app", "cred_b", Some(&k.key_id)).await.unwrap());
+        b.state = RotationState::Attached;
+        store.update_rotation(&mut b).await.unwrap();
+        b.state = RotationState::Active;
+        store.activate(&mut b, &k.key_id, None, 0).await.unwrap();
+
+        // A wakes up and writes what it would have: every write is refused as LeaseLost.
+        let lost = |e: keyward::Error| matches!(e, keyward::Error::LeaseLost { .. });
+        assert!(lost(store.renew_rotation_lease(&a).await.unwrap_err()), "{name}: renewal revived B's lease");
+        let mut a_next = a.clone();
+        a_next.new_credential_id = Some("cred_a".into());
+        a_next.state = RotationState::Registered;
+        assert!(lost(store.save_registered(&mut a_next, &k.key_id, "cred_a").await.unwrap_err()), "{name}");
+        let mut a_failed = a.clone();
+        a_failed.state = RotationState::Failed;
+        assert!(lost(store.save_failed(&mut a_failed).await.unwrap_err()), "{name}");
+        assert!(lost(store.may_remove_credential(Some(&a), "dev", "app", "cred_b", None).await.unwrap_err()));
+        let mut a_retired = a.clone();
+        a_retired.state = RotationState::Retired;
+        assert!(lost(store.close_retirement(&k.key_id, Some(&mut a_retired)).await.unwrap_err()), "{name}");
+
+        // The key B activated is as B left it, with its key material.
+        let stored = store.key(&k.key_id).await.unwrap().unwrap();
+        assert_eq!(stored.state, KeyState::Active, "{name}");
+        assert_eq!(stored.credential_id.as_deref(), Some("cred_b"), "{name}");
+        assert!(stored.activated_at.is_some(), "{name}");
+        let who = KeyIdentity { tenant: "dev", client_id: "app", key_id: &k.key_id };
+        assert_eq!(seal::open(&[&kek], who, &stored.sealed).unwrap().as_slice(), b"new", "{name}");
+        // Unleased clean-up cannot destroy it either: it is not RETIRED, and its credential is in use.
+        assert!(!store.close_retirement(&k.key_id, None).await.unwrap(), "{name}");
+        assert!(!store.may_remove_credential(None, "dev", "app", "cred_b", None).await.unwrap(), "{name}");
+        let r = store.rotation(&a.rotation_id).await.unwrap().unwrap();
+        assert_eq!((r.state, r.lease.owner.as_deref()), (RotationState::Active, Some("b")), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_connection_rotation_lease_is_fenced() {
+    use keyward::store::{ConnectionRotationRecord, Lease};
+    for (name, store, _dir) in stores().await {
+        let now = keyward::rotation::millis_now();
+        let a_lease = Lease { owner: Some("a".into()), token: 1, expires_at: now + 30_000 };
+        let record = ConnectionRotationRecord {
+            id: unique("crot_"),
+            tenant: "dev".into(),
+            connection_id: "con_1".into(),
+            request_id: Some("req".into()),
+            request_hash: "h".into(),
+            result: r#"{"state":"pending","before":[]}"#.into(),
+            verified: false,
+            created_at: now,
+            lease: a_lease.clone(),
+        };
+        assert!(store.insert_connection_rotation(&record).await.unwrap(), "{name}");
+        // B cannot claim a live lease; it can once the lease lapsed.
+        assert!(store.claim_connection_rotation(&record.id, "b", now, now + 30_000).await.unwrap().is_none());
+        let b_lease = store.claim_connection_rotation(&record.id, "b", now + 31_000, now + 61_000).await.unwrap();
+        let b_lease = b_lease.unwrap();
+        assert_eq!(b_lease.token, 2, "{name}");
+        // A's renewal and result are refused; B's go through.
+        let lost = |e: keyward::Error| matches!(e, keyward::Error::LeaseLost { .. });
+        assert!(lost(store.renew_connection_lease(&record.id, &a_lease).await.unwrap_err()), "{name}");
+        assert!(lost(store.finish_connection_rotation(&record.id, &a_lease, "{}", true).await.unwrap_err()));
+        store.renew_connection_lease(&record.id, &b_lease).await.unwrap();
+        store.finish_connection_rotation(&record.id, &b_lease, r#"{"state":"done"}"#, true).await.unwrap();
+        let stored = store.connection_rotation("dev", "req").await.unwrap().unwrap();
+        assert_eq!(stored.result, r#"{"state":"done"}"#, "{name}");
+        assert_eq!(stored.lease.owner, None, "{name}: the lease is freed");
+    }
 }

@@ -28,6 +28,7 @@ pub(super) struct SchedulerFile {
     tick: Option<String>,
     jitter: Option<String>,
     lease_ttl: Option<String>,
+    lease_renew_interval: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,11 +142,19 @@ pub struct SchedulerConfig {
     pub jitter: Duration,
     /// How long a lease lasts unless renewed.
     pub lease_ttl: Duration,
+    /// How a lease is renewed while its work runs, and how long an Auth0 call under it may take
+    /// (derived from `lease_ttl` and `lease_renew_interval`, validated against each other).
+    pub lease: crate::rotation::LeaseTiming,
 }
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
-        Self { enabled: true, tick: DEFAULT_TICK, jitter: DEFAULT_JITTER, lease_ttl: DEFAULT_LEASE_TTL }
+        let lease = crate::rotation::LeaseTiming {
+            ttl: DEFAULT_LEASE_TTL,
+            renew: DEFAULT_LEASE_TTL / 3,
+            call_deadline: DEFAULT_LEASE_TTL - DEFAULT_LEASE_TTL / 3,
+        };
+        Self { enabled: true, tick: DEFAULT_TICK, jitter: DEFAULT_JITTER, lease_ttl: DEFAULT_LEASE_TTL, lease }
     }
 }
 
@@ -238,9 +247,20 @@ pub(super) fn resolve(
         tick: duration("scheduler.tick", s.tick.as_ref(), DEFAULT_TICK, errors),
         jitter: duration("scheduler.jitter", s.jitter.as_ref(), DEFAULT_JITTER, errors),
         lease_ttl: duration("scheduler.lease_ttl", s.lease_ttl.as_ref(), DEFAULT_LEASE_TTL, errors),
+        lease: SchedulerConfig::default().lease,
     };
     if ops.scheduler.tick < Duration::from_millis(100) || ops.scheduler.lease_ttl < Duration::from_secs(1) {
         errors.push("scheduler: tick must be at least 100ms and lease_ttl at least 1s".into());
+    }
+    let renew = s.lease_renew_interval.as_ref().map(|t| {
+        humantime::parse_duration(t).unwrap_or_else(|e| {
+            errors.push(format!("scheduler.lease_renew_interval: {t:?}: {e}"));
+            ops.scheduler.lease_ttl / 3
+        })
+    });
+    match crate::rotation::LeaseTiming::new(ops.scheduler.lease_ttl, renew) {
+        Ok(timing) => ops.scheduler.lease = timing,
+        Err(e) => errors.push(e),
     }
 
     for (i, p) in file.policies.into_iter().enumerate() {

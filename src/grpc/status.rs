@@ -19,6 +19,7 @@ pub fn to_status(e: &Error) -> Status {
         Error::FailedPrecondition(m) => Status::failed_precondition(m.clone()),
         Error::Aborted(m) => Status::aborted(m.clone()),
         Error::Conflict(m) => Status::aborted(m.clone()),
+        Error::LeaseLost { .. } => Status::aborted(e.to_string()),
         Error::Unavailable(m) => Status::unavailable(m.clone()),
         Error::PermissionDenied(m) => Status::permission_denied(m.clone()),
         Error::Overloaded(m) => Status::resource_exhausted(m.clone()),

@@ -152,6 +152,9 @@ impl Engine {
 
         let mut record_id = format!("crot_{}", uuid_v4());
         let mut rotate = true;
+        let now = millis_now();
+        let mut lease =
+            crate::store::Lease { owner: Some(self.owner.clone()), token: 1, expires_at: self.lease_until(now) };
         if let Some(req) = request_id
             && let Some(existing) = self.store.connection_rotation(tenant, req).await?
         {
@@ -161,15 +164,17 @@ impl Engine {
             match serde_json::from_str(&existing.result) {
                 Ok(Recorded::Done(done)) => return Ok(*done),
                 Ok(Recorded::Pending { before }) => {
-                    // Asked before: rotate only if the key set is still what it was then.
-                    let now = auth0.get_connection_keys(connection_id).await?;
+                    // Asked before: take the work over (unless a live replica drives it), then
+                    // rotate only if the key set is still what it was then.
+                    lease = self.claim_connection(&existing, tenant, connection_id).await?;
+                    let now = self.bounded("get_connection_keys", auth0.get_connection_keys(connection_id)).await?;
                     rotate = kids(&now) == before;
                     record_id = existing.id;
                 }
                 Err(e) => return Err(Error::Corrupt(format!("connection rotation {}: {e}", existing.id))),
             }
         } else {
-            let before = kids(&auth0.get_connection_keys(connection_id).await?);
+            let before = kids(&self.bounded("get_connection_keys", auth0.get_connection_keys(connection_id)).await?);
             let pending =
                 serde_json::to_string(&Recorded::Pending { before }).map_err(|e| Error::Output(e.to_string()))?;
             let record = ConnectionRotationRecord {
@@ -180,16 +185,24 @@ impl Engine {
                 request_hash: hash,
                 result: pending,
                 verified: false,
-                created_at: millis_now(),
+                created_at: now,
+                lease: lease.clone(),
             };
             if !self.store.insert_connection_rotation(&record).await? {
                 return Err(Error::Aborted("the same request_id is being processed".into()));
             }
         }
 
-        let before = kids(&auth0.get_connection_keys(connection_id).await?);
+        let before = kids(&self.bounded("get_connection_keys", auth0.get_connection_keys(connection_id)).await?);
         let answer = if rotate {
-            match auth0.rotate_connection_keys(connection_id, alg.map(signing_alg)).await {
+            // Auth0 rotates only while this replica still holds the request.
+            self.fault.stall_at("connection").await;
+            lease = match self.store.renew_connection_lease(&record_id, &lease).await {
+                Ok(l) => l,
+                Err(e) => return Err(self.connection_abandoned(&record_id, tenant, connection_id, e)),
+            };
+            let call = auth0.rotate_connection_keys(connection_id, alg.map(signing_alg));
+            match self.bounded("rotate_connection_keys", call).await {
                 Ok(k) => Some(k),
                 Err(Auth0Error::UnknownOutcome { .. }) => None,
                 Err(e) => return Err(e.into()),
@@ -197,7 +210,7 @@ impl Engine {
         } else {
             None
         };
-        let keys = auth0.get_connection_keys(connection_id).await?;
+        let keys = self.bounded("get_connection_keys", auth0.get_connection_keys(connection_id)).await?;
         if answer.is_none() && rotate && kids(&keys) == before {
             return Err(Error::Unavailable("the rotation's outcome is unknown; retry with the same request_id".into()));
         }
@@ -265,7 +278,9 @@ impl Engine {
         let done = ConnectionRotated { key, keys: verified_keys, verified };
         let json =
             serde_json::to_string(&Recorded::Done(Box::new(done.clone()))).map_err(|e| Error::Output(e.to_string()))?;
-        self.store.finish_connection_rotation(&record_id, &json, verified).await?;
+        if let Err(e) = self.store.finish_connection_rotation(&record_id, &lease, &json, verified).await {
+            return Err(self.connection_abandoned(&record_id, tenant, connection_id, e));
+        }
         crate::telemetry::metrics::metrics().rotation("connection", if verified { "completed" } else { "failed" });
         let problems: Vec<String> =
             done.keys.iter().flat_map(|k| k.problems.iter().map(move |p| format!("{}: {p}", k.kid))).collect();
@@ -282,5 +297,57 @@ impl Engine {
             tracing::error!("audit event not recorded: {e}");
         }
         Ok(done)
+    }
+
+    /// Takes over a pending connection rotation (a retried request) unless a live replica
+    /// drives it: ABORTED then, naming that replica.
+    async fn claim_connection(
+        &self,
+        existing: &ConnectionRotationRecord,
+        tenant: &str,
+        connection_id: &str,
+    ) -> Result<crate::store::Lease, Error> {
+        let now = millis_now();
+        let Some(lease) =
+            self.store.claim_connection_rotation(&existing.id, &self.owner, now, self.lease_until(now)).await?
+        else {
+            return Err(Error::Aborted(format!(
+                "connection rotation {} is being driven by replica {}; retry later",
+                existing.id,
+                existing.lease.owner.as_deref().unwrap_or("?")
+            )));
+        };
+        if let Some(from) = existing.lease.owner.as_deref().filter(|o| *o != self.owner) {
+            tracing::warn!(rotation = %existing.id, from_replica = %from, replica = %self.owner, "connection rotation taken over from another replica");
+            crate::telemetry::metrics::metrics()
+                .lease_takeovers
+                .get_or_create(&crate::telemetry::metrics::LeaseLabels { kind: "connection", step: "pending" })
+                .inc();
+            let event = crate::store::AuditEvent {
+                id: 0,
+                at: now,
+                actor: "keyward".into(),
+                tenant: tenant.into(),
+                subject: connection_id.into(),
+                kind: "connection.taken_over".into(),
+                detail: serde_json::json!({ "rotation_id": existing.id, "from_replica": from, "to_replica": self.owner, "lease_token": lease.token }).to_string(),
+            };
+            if let Err(e) = self.store.append_audit(&event).await {
+                tracing::error!("audit event not recorded: {e}");
+            }
+        }
+        Ok(lease)
+    }
+
+    /// A connection rotation step that found its lease gone: logged, counted, passed on.
+    fn connection_abandoned(&self, id: &str, tenant: &str, connection_id: &str, e: Error) -> Error {
+        if matches!(e, Error::LeaseLost { .. }) {
+            tracing::warn!(rotation = %id, replica = %self.owner, step = "pending", tenant, connection_id, "step abandoned: the lease passed to another replica, which drives the rotation now");
+            crate::telemetry::metrics::metrics()
+                .lease_lost_steps
+                .get_or_create(&crate::telemetry::metrics::LeaseLabels { kind: "connection", step: "pending" })
+                .inc();
+        }
+        e
     }
 }

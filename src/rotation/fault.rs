@@ -1,32 +1,111 @@
-//! Crash injection for tests (`fault-injection` feature): exit with code 86 right after the
-//! rotation state named in `KEYWARD_FAULT_EXIT_AFTER` is persisted.
+//! Fault injection for tests (`fault-injection` feature): exit with code 86 right after the
+//! rotation state named in `KEYWARD_FAULT_EXIT_AFTER` is persisted, or stall for a while in the
+//! step from the state named in `KEYWARD_FAULT_PAUSE_AT=STATE:DURATION` (after the step's reads,
+//! before its first side effect, with lease renewal suspended), once per process: a replica
+//! frozen mid-step, as by a VM migration or SIGSTOP.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use crate::store::RotationState;
 
-/// Where to crash, if anywhere.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct FaultPoint(Option<RotationState>);
+/// Where to crash or stall, if anywhere.
+#[derive(Debug, Default)]
+pub(crate) struct FaultPoint {
+    exit_after: Option<RotationState>,
+    pause_at: Option<(String, Duration)>,
+    /// Set once the stall began (it happens once per process).
+    paused: AtomicBool,
+    /// Set while stalled: lease renewal is suspended too.
+    stalled: AtomicBool,
+}
 
 /// The exit code of an injected crash.
 pub const FAULT_EXIT_CODE: i32 = 86;
 
+fn state(name: &str) -> Option<RotationState> {
+    let wanted = name.trim().to_ascii_lowercase();
+    RotationState::ALL.iter().copied().find(|s| s.as_str() == wanted)
+}
+
+/// Parses `STATE:DURATION` (e.g. `registered:7s`); STATE is a saga state or `connection`.
+fn parse_pause(text: &str) -> Option<(String, Duration)> {
+    let (s, d) = text.split_once(':')?;
+    let point = match state(s) {
+        Some(st) => st.as_str().to_owned(),
+        None if s.trim().eq_ignore_ascii_case("connection") => "connection".to_owned(),
+        None => return None,
+    };
+    Some((point, humantime::parse_duration(d.trim()).ok()?))
+}
+
 impl FaultPoint {
-    /// Reads `KEYWARD_FAULT_EXIT_AFTER` (e.g. `REGISTERED`) when built with `fault-injection`.
+    /// Reads `KEYWARD_FAULT_EXIT_AFTER` (e.g. `REGISTERED`) and `KEYWARD_FAULT_PAUSE_AT` (e.g.
+    /// `SLOT_FREED:7s`) when built with `fault-injection`; a value that does not parse is
+    /// reported on stderr and ignored.
     pub fn from_env() -> Self {
         #[cfg(feature = "fault-injection")]
         {
-            let wanted = std::env::var("KEYWARD_FAULT_EXIT_AFTER").unwrap_or_default().to_ascii_lowercase();
-            return Self(RotationState::ALL.iter().copied().find(|s| s.as_str() == wanted));
+            let exit_after = std::env::var("KEYWARD_FAULT_EXIT_AFTER").ok().and_then(|s| state(&s));
+            let pause_at = std::env::var("KEYWARD_FAULT_PAUSE_AT").ok().and_then(|p| {
+                let parsed = parse_pause(&p);
+                if parsed.is_none() {
+                    eprintln!("keyward: KEYWARD_FAULT_PAUSE_AT={p:?} is not STATE:DURATION; ignored");
+                }
+                parsed
+            });
+            return Self { exit_after, pause_at, ..Self::default() };
         }
         #[allow(unreachable_code)]
-        Self(None)
+        Self::default()
     }
 
     /// Called right after `state` is persisted.
     pub fn after(&self, state: RotationState) {
-        if self.0 == Some(state) {
+        if self.exit_after == Some(state) {
             eprintln!("keyward: fault injection: exiting after persisting {state}");
             std::process::exit(FAULT_EXIT_CODE);
         }
+    }
+
+    /// Called in the step from `state` after its reads, before each side effect: stalls there the
+    /// first time, with lease renewal suspended.
+    pub async fn stall(&self, state: RotationState) {
+        self.stall_at(state.as_str()).await;
+    }
+
+    /// [`FaultPoint::stall`] by the point's name: a saga state, or `connection` (a connection
+    /// rotation, right before Auth0 is asked to rotate).
+    pub async fn stall_at(&self, state: &str) {
+        let Some((at, how_long)) = &self.pause_at else { return };
+        let how_long = *how_long;
+        if at != state || self.paused.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        eprintln!("keyward: fault injection: stalling {how_long:?} in the step from {state}");
+        self.stalled.store(true, Ordering::SeqCst);
+        tokio::time::sleep(how_long).await;
+        self.stalled.store(false, Ordering::SeqCst);
+        eprintln!("keyward: fault injection: woke up in the step from {state}");
+    }
+
+    /// Whether a stall is in progress (the lease heartbeat stays silent meanwhile).
+    pub fn stalled(&self) -> bool {
+        self.stalled.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pause_specs() {
+        assert_eq!(parse_pause("SLOT_FREED:7s"), Some(("slot_freed".to_owned(), Duration::from_secs(7))));
+        assert_eq!(parse_pause("active: 1500ms"), Some(("active".to_owned(), Duration::from_millis(1500))));
+        assert_eq!(parse_pause("connection:2s"), Some(("connection".to_owned(), Duration::from_secs(2))));
+        assert_eq!(parse_pause("slot_freed"), None);
+        assert_eq!(parse_pause("nowhere:1s"), None);
+        assert_eq!(parse_pause("planned:soon"), None);
     }
 }

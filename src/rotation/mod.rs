@@ -4,6 +4,7 @@
 mod connection;
 mod fault;
 mod keygen;
+mod lease;
 mod saga;
 mod slots;
 
@@ -18,6 +19,7 @@ use sha2::{Digest, Sha256};
 pub use connection::{ConnectionRotated, VerifiedKey, verify_key};
 pub use fault::FAULT_EXIT_CODE;
 pub(crate) use keygen::millis;
+pub use lease::LeaseTiming;
 
 /// The current time in UNIX milliseconds.
 pub fn millis_now() -> i64 {
@@ -84,6 +86,7 @@ pub struct Engine {
     kek: Arc<Kek>,
     defaults: Defaults,
     fault: fault::FaultPoint,
+    timing: LeaseTiming,
     key_changed: Arc<tokio::sync::Notify>,
     /// This replica's name in leases.
     owner: String,
@@ -98,7 +101,12 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// An engine over `store` for `tenants`, sealing keys under `kek`.
     pub fn new(store: Arc<dyn Store>, tenants: BTreeMap<String, Tenant>, kek: Arc<Kek>, defaults: Defaults) -> Self {
+        let ttl = Duration::from_millis(u64::try_from(store.lease_ttl_ms()).unwrap_or(1).max(1));
+        // The store's TTL as configured (validated with its renewal interval at start); tests
+        // may use shorter ones, for which a third of the TTL is still a sound renewal interval.
+        let renew = (ttl / 3).max(Duration::from_millis(1));
         Self {
+            timing: LeaseTiming { ttl, renew, call_deadline: ttl - renew },
             store,
             tenants,
             kek,
@@ -113,6 +121,13 @@ impl Engine {
     /// [`Store::lease_ttl_ms`], which every saga write renews them by).
     pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = owner.into();
+        self
+    }
+
+    /// Sets how leases are renewed and how long Auth0 calls under them may take (validated by
+    /// [`LeaseTiming::new`] against the store's TTL).
+    pub fn with_lease_timing(mut self, timing: LeaseTiming) -> Self {
+        self.timing = timing;
         self
     }
 
@@ -134,7 +149,17 @@ impl Engine {
             return Ok(r);
         }
         match self.store.claim_rotation(&r.rotation_id, &self.owner, now, self.lease_until(now)).await? {
-            Some(claimed) => Ok(claimed),
+            Some(claimed) => {
+                if let Some(from) = r.lease.owner.as_deref().filter(|o| *o != self.owner) {
+                    let kind = if matches!(claimed.state, RotationState::Active | RotationState::Retired) {
+                        "retirement"
+                    } else {
+                        "client"
+                    };
+                    self.took_over(&claimed, from, kind).await;
+                }
+                Ok(claimed)
+            }
             None => Err(Error::Aborted(format!(
                 "rotation {} is being driven by replica {}; retry later",
                 r.rotation_id,

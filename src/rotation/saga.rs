@@ -11,7 +11,6 @@ use super::keygen::{self, KeyRequest, millis};
 use super::slots::{self, Managed};
 use super::{Engine, Params};
 use crate::Error;
-use crate::seal::Sealed;
 use crate::store::{KeyRecord, KeyState, RotationRecord, RotationState};
 use crate::telemetry::metrics::metrics;
 use crate::tenant::Tenant;
@@ -30,11 +29,6 @@ fn is_transient(e: &Error) -> bool {
                     | Auth0Error::UnknownOutcome { .. }
             )
     )
-}
-
-fn wipe(key: &mut KeyRecord) {
-    key.state = KeyState::Retired;
-    key.sealed = Sealed { kek_id: key.sealed.kek_id.clone(), wrapped_dek: Vec::new(), ciphertext: Vec::new() };
 }
 
 /// Logs one retirement failure and keeps the first.
@@ -72,6 +66,7 @@ impl Engine {
                 client = %r.client_id,
                 from = %r.state,
             );
+            let snapshot = r.clone();
             let step = async {
                 match r.state {
                     RotationState::Planned => self.generate(&mut r, &params).await,
@@ -88,8 +83,8 @@ impl Engine {
                     | RotationState::Failed => Ok(()),
                 }
             }
-            .instrument(span)
-            .await;
+            .instrument(span);
+            let step = self.with_heartbeat(&snapshot, step).await;
             match step {
                 Ok(()) => {
                     tracing::info!(rotation = %r.rotation_id, state = %r.state, "rotation step done");
@@ -102,6 +97,10 @@ impl Engine {
                     }
                     self.fault.after(r.state);
                 }
+                Err(e @ Error::LeaseLost { .. }) => {
+                    self.abandoned(&snapshot, "client");
+                    return Err(e);
+                }
                 Err(e) if is_transient(&e) => {
                     self.audit(&r, "rotation.paused", &format!("{:?}", e.to_string())).await;
                     return Err(Error::Unavailable(format!(
@@ -110,8 +109,14 @@ impl Engine {
                     )));
                 }
                 Err(e) => {
-                    self.compensate(tenant, &mut r, &e).await?;
-                    return Ok(r);
+                    return match self.compensate(tenant, &mut r, &e).await {
+                        Ok(()) => Ok(r),
+                        Err(lost @ Error::LeaseLost { .. }) => {
+                            self.abandoned(&snapshot, "client");
+                            Err(lost)
+                        }
+                        Err(other) => Err(other),
+                    };
                 }
             }
         }
@@ -131,6 +136,7 @@ impl Engine {
         })
         .await
         .map_err(|e| Error::Unavailable(format!("key generation did not finish: {e}")))??;
+        self.fault.stall(r.state).await;
         let mut next = r.clone();
         next.state = RotationState::KeyGenerated;
         next.new_key_id = Some(key_id);
@@ -141,6 +147,7 @@ impl Engine {
 
     /// A step with nothing to do at Auth0 (signing-only clients).
     async fn advance(&self, r: &mut RotationRecord, to: RotationState) -> Result<(), Error> {
+        self.fault.stall(r.state).await;
         r.state = to;
         self.store.update_rotation(r).await
     }
@@ -148,8 +155,13 @@ impl Engine {
     /// KEY_GENERATED → SLOT_FREED: room for one more credential, attached and stored.
     async fn free_slot(&self, tenant: &Tenant, r: &mut RotationRecord, p: &Params) -> Result<(), Error> {
         let auth0 = &tenant.auth0;
-        let records: Vec<String> = auth0.list_credentials(&r.client_id).await?.into_iter().map(|c| c.id).collect();
-        let client = auth0.get_client(&r.client_id).await?;
+        let records: Vec<String> = self
+            .bounded("list_credentials", auth0.list_credentials(&r.client_id))
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        let client = self.bounded("get_client", auth0.get_client(&r.client_id)).await?;
         let attached = ids(&client);
         let keys = self.store.keys(&r.tenant, &r.client_id).await?;
         let new_key = r.new_key_id.as_deref();
@@ -165,6 +177,13 @@ impl Engine {
         let now = millis(SystemTime::now());
         let plan =
             slots::plan(&records, &attached, &managed, p.evict_unmanaged, now).map_err(Error::FailedPrecondition)?;
+        if plan.detach.is_empty() && plan.delete.is_empty() {
+            self.fault.stall(r.state).await;
+            r.state = RotationState::SlotFreed;
+            return self.store.update_rotation(r).await;
+        }
+        // Nothing leaves Auth0 or the store unless this replica still holds the rotation.
+        self.guard(r).await?;
         // Retiring keys of ours that make room: retired in the store first, atomically with the
         // check that nothing they signed is live, so no replica signs with them from here on.
         let mut evicted: Vec<(KeyRecord, Option<RotationRecord>)> = Vec::new();
@@ -189,11 +208,28 @@ impl Engine {
             evicted.push((k.clone(), rotation));
         }
         if !plan.detach.is_empty() {
+            for id in &plan.detach {
+                if !self.may_remove(Some(r), &r.tenant, &r.client_id, id, None).await? {
+                    return Err(Error::Unavailable(format!("credential {id} came into use; the step is retried")));
+                }
+            }
+            // The attached list is set whole: it must still be the one the plan was made from.
+            self.guard(r).await?;
+            let now_attached = ids(&self.bounded("get_client", auth0.get_client(&r.client_id)).await?);
+            if now_attached != attached {
+                return Err(Error::Unavailable(
+                    "the client's attached credentials changed; the step is retried".into(),
+                ));
+            }
             let keep: Vec<&str> = plan.attached_after.iter().map(String::as_str).collect();
-            auth0.set_private_key_jwt_credentials(&r.client_id, &keep, false).await?;
+            self.bounded("set_private_key_jwt", auth0.set_private_key_jwt_credentials(&r.client_id, &keep, false))
+                .await?;
         }
         for id in &plan.delete {
-            match auth0.delete_credential(&r.client_id, id).await {
+            if !self.may_remove(Some(r), &r.tenant, &r.client_id, id, None).await? {
+                return Err(Error::Unavailable(format!("credential {id} came into use; the step is retried")));
+            }
+            match self.bounded("delete_credential", auth0.delete_credential(&r.client_id, id)).await {
                 Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -202,6 +238,7 @@ impl Engine {
         for (key, rotation) in evicted {
             self.close_retirement(key, rotation).await?;
         }
+        self.fault.stall(r.state).await;
         r.state = RotationState::SlotFreed;
         self.store.update_rotation(r).await
     }
@@ -210,11 +247,13 @@ impl Engine {
     /// outcome is unknown, or that Auth0 calls a duplicate, is matched by kid.
     async fn register(&self, tenant: &Tenant, r: &mut RotationRecord, p: &Params) -> Result<(), Error> {
         let auth0 = &tenant.auth0;
-        let mut key = self.new_key(r).await?;
+        let key = self.new_key(r).await?;
+        let client_id = r.client_id.clone();
         let find = || async {
-            let creds = auth0.list_credentials(&r.client_id).await?;
+            let creds = self.bounded("list_credentials", auth0.list_credentials(&client_id)).await?;
             Ok::<_, Error>(creds.into_iter().find(|c| c.kid.as_deref() == Some(key.kid.as_str())).map(|c| c.id))
         };
+        let mut created = None;
         let id = match find().await? {
             Some(id) => id,
             None => {
@@ -228,8 +267,12 @@ impl Engine {
                 new.expires_at = key
                     .expires_at
                     .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok());
-                match auth0.create_credential(&r.client_id, &new).await {
-                    Ok(c) => c.id,
+                self.guard(r).await?;
+                match self.bounded("create_credential", auth0.create_credential(&r.client_id, &new)).await {
+                    Ok(c) => {
+                        created = Some(c.id.clone());
+                        c.id
+                    }
                     Err(e @ (Auth0Error::UnknownOutcome { .. } | Auth0Error::DuplicateKey { .. })) => {
                         match find().await? {
                             Some(id) => id,
@@ -240,11 +283,47 @@ impl Engine {
                 }
             }
         };
-        key.credential_id = Some(id.clone());
-        self.store.update_key(&key).await?;
-        r.new_credential_id = Some(id);
-        r.state = RotationState::Registered;
-        self.store.update_rotation(r).await
+        let mut next = r.clone();
+        next.new_credential_id = Some(id.clone());
+        next.state = RotationState::Registered;
+        match self.store.save_registered(&mut next, &key.key_id, &id).await {
+            Ok(()) => {
+                *r = next;
+                Ok(())
+            }
+            Err(e @ Error::LeaseLost { .. }) => {
+                if let Some(orphan) = created {
+                    self.drop_duplicate(tenant, &key.key_id, &orphan).await;
+                }
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// After losing the lease right after creating `credential` for `key_id`: the replica that
+    /// took over registered the same key on its own if the key now names another credential;
+    /// then ours is a duplicate nobody refers to, and is deleted. If the key names none yet, the
+    /// other replica will match ours by kid and adopt it, so it stays.
+    async fn drop_duplicate(&self, tenant: &Tenant, key_id: &str, credential: &str) {
+        let Ok(Some(key)) = self.store.key(key_id).await else { return };
+        if key.credential_id.as_deref().is_none_or(|c| c == credential) {
+            return;
+        }
+        match self.may_remove(None, &key.tenant, &key.client_id, credential, None).await {
+            Ok(true) => {
+                let deleted =
+                    self.bounded("delete_credential", tenant.auth0.delete_credential(&key.client_id, credential));
+                match deleted.await {
+                    Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => {
+                        tracing::warn!(key = key_id, credential, replica = %self.owner, "deleted a duplicate credential this replica created before losing its lease");
+                    }
+                    Err(e) => tracing::warn!(key = key_id, credential, error = %e, "duplicate credential not deleted"),
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(key = key_id, credential, error = %e, "duplicate credential not checked"),
+        }
     }
 
     async fn new_key(&self, r: &RotationRecord) -> Result<KeyRecord, Error> {
@@ -262,7 +341,9 @@ impl Engine {
         let auth0 = &tenant.auth0;
         let new =
             r.new_credential_id.clone().ok_or_else(|| Error::Corrupt("registered without a credential".into()))?;
-        let client = auth0.get_client(&r.client_id).await?;
+        // The attached list is set whole: read it right after confirming the lease.
+        self.guard(r).await?;
+        let client = self.bounded("get_client", auth0.get_client(&r.client_id)).await?;
         let mut attached = ids(&client);
         if !attached.contains(&new) {
             attached.push(new.clone());
@@ -274,11 +355,12 @@ impl Engine {
             }
             let list: Vec<&str> = attached.iter().map(String::as_str).collect();
             let switch = !client.uses_private_key_jwt();
-            match auth0.set_private_key_jwt_credentials(&r.client_id, &list, switch).await {
+            let set = auth0.set_private_key_jwt_credentials(&r.client_id, &list, switch);
+            match self.bounded("set_private_key_jwt", set).await {
                 Ok(_) | Err(Auth0Error::UnknownOutcome { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
-            let check = auth0.get_client(&r.client_id).await?;
+            let check = self.bounded("get_client", auth0.get_client(&r.client_id)).await?;
             if !ids(&check).contains(&new) {
                 return Err(Error::Unavailable(format!("credential {new} is not attached yet")));
             }
@@ -296,6 +378,7 @@ impl Engine {
         let now = millis(SystemTime::now());
         let grace = i64::try_from(p.grace_ms).unwrap_or(i64::MAX);
         let retire_at = now.saturating_add(grace).max(old.and_then(|k| k.last_signed_exp).unwrap_or(0));
+        self.fault.stall(r.state).await;
         let mut next = r.clone();
         next.state = RotationState::Active;
         next.old_key_id = old.map(|k| k.key_id.clone());
@@ -312,32 +395,38 @@ impl Engine {
         Ok(())
     }
 
-    /// A permanent failure: delete what was registered, keep the old key active, record why.
+    /// A permanent failure: delete what was registered (unless something adopted it since), keep
+    /// the old key active, destroy the new key, record why; all of it under the lease.
     async fn compensate(&self, tenant: &Tenant, r: &mut RotationRecord, cause: &Error) -> Result<(), Error> {
         let auth0 = &tenant.auth0;
-        if let Some(mut key) = match &r.new_key_id {
+        let key = match &r.new_key_id {
             Some(id) => self.store.key(id).await?,
             None => None,
-        } {
-            if let Some(cred) = key.credential_id.clone().or_else(|| r.new_credential_id.clone()) {
-                let client = auth0.get_client(&r.client_id).await?;
-                let attached = ids(&client);
-                if attached.contains(&cred) {
-                    let keep: Vec<&str> = attached.iter().filter(|id| **id != cred).map(String::as_str).collect();
-                    auth0.set_private_key_jwt_credentials(&r.client_id, &keep, false).await?;
-                }
-                match auth0.delete_credential(&r.client_id, &cred).await {
-                    Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
+        };
+        if let Some(key) = &key
+            && let Some(cred) = key.credential_id.clone().or_else(|| r.new_credential_id.clone())
+            && self.may_remove(Some(r), &r.tenant, &r.client_id, &cred, Some(&key.key_id)).await?
+        {
+            self.guard(r).await?;
+            let client = self.bounded("get_client", auth0.get_client(&r.client_id)).await?;
+            let attached = ids(&client);
+            if attached.contains(&cred) {
+                let keep: Vec<&str> = attached.iter().filter(|id| **id != cred).map(String::as_str).collect();
+                let set = auth0.set_private_key_jwt_credentials(&r.client_id, &keep, false);
+                self.bounded("set_private_key_jwt", set).await?;
             }
-            wipe(&mut key);
-            self.store.update_key(&key).await?;
+            match self.bounded("delete_credential", auth0.delete_credential(&r.client_id, &cred)).await {
+                Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut next = r.clone();
+        next.state = RotationState::Failed;
+        next.error = Some(cause.to_string());
+        if self.store.save_failed(&mut next).await? {
             self.key_changed.notify_one();
         }
-        r.state = RotationState::Failed;
-        r.error = Some(cause.to_string());
-        self.store.update_rotation(r).await?;
+        *r = next;
         metrics().rotation("client", "failed");
         self.audit(r, "rotation.failed", &format!("{:?}", cause.to_string())).await;
         Ok(())
@@ -448,53 +537,87 @@ impl Engine {
         }
     }
 
-    /// Detach and delete a retired key at Auth0, destroy its sealed key, complete its rotation.
+    /// Detach and delete a retired key at Auth0, destroy its sealed key, complete its rotation;
+    /// under the rotation's lease when there is one. A lost lease abandons the work to the
+    /// replica that holds it now.
     async fn finish_retirement(
         &self,
         tenant: &Tenant,
         key: KeyRecord,
         rotation: Option<RotationRecord>,
     ) -> Result<(), Error> {
+        let snapshot = rotation.clone();
+        match self.retire_at_auth0(tenant, key, rotation).await {
+            Err(Error::LeaseLost { .. }) => {
+                if let Some(r) = &snapshot {
+                    self.abandoned(r, "retirement");
+                }
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    async fn retire_at_auth0(
+        &self,
+        tenant: &Tenant,
+        key: KeyRecord,
+        mut rotation: Option<RotationRecord>,
+    ) -> Result<(), Error> {
         let auth0 = &tenant.auth0;
         if let Some(cred) = key.credential_id.clone() {
-            let client = match auth0.get_client(&key.client_id).await {
+            let client = match self.bounded("get_client", auth0.get_client(&key.client_id)).await {
                 Ok(c) => c,
                 // The application is gone at Auth0, and its credentials with it.
                 Err(Auth0Error::ClientNotFound { .. }) => return self.close_retirement(key, rotation).await,
                 Err(e) => return Err(e.into()),
             };
-            let attached = ids(&client);
-            if attached.contains(&cred) {
-                let keep: Vec<&str> = attached.iter().filter(|id| **id != cred).map(String::as_str).collect();
-                auth0.set_private_key_jwt_credentials(&key.client_id, &keep, false).await?;
-            }
-            match auth0.delete_credential(&key.client_id, &cred).await {
-                Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
+            if self.may_remove(rotation.as_ref(), &key.tenant, &key.client_id, &cred, None).await? {
+                if let Some(r) = rotation.as_mut() {
+                    self.guard(r).await?;
+                }
+                let attached = ids(&client);
+                if attached.contains(&cred) {
+                    let keep: Vec<&str> = attached.iter().filter(|id| **id != cred).map(String::as_str).collect();
+                    let set = auth0.set_private_key_jwt_credentials(&key.client_id, &keep, false);
+                    self.bounded("set_private_key_jwt", set).await?;
+                }
+                match self.bounded("delete_credential", auth0.delete_credential(&key.client_id, &cred)).await {
+                    Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         self.close_retirement(key, rotation).await
     }
 
-    /// Destroys a retired key's sealed key and moves its rotation to RETIRED and COMPLETED.
-    async fn close_retirement(&self, mut key: KeyRecord, rotation: Option<RotationRecord>) -> Result<(), Error> {
-        wipe(&mut key);
-        self.store.update_key(&key).await?;
-        self.key_changed.notify_one();
-        if let Some(mut r) = rotation
-            && r.state == RotationState::Active
-        {
-            r.state = RotationState::Retired;
-            self.store.update_rotation(&mut r).await?;
-            self.audit(&r, "rotation.retired", "{}").await;
-            self.fault.after(r.state);
-            self.complete(&mut r).await?;
+    /// Destroys a retired key's sealed key and moves its rotation to RETIRED and COMPLETED, the
+    /// first two in one transaction fenced by the rotation's lease.
+    async fn close_retirement(&self, key: KeyRecord, rotation: Option<RotationRecord>) -> Result<(), Error> {
+        if let Some(r) = &rotation {
+            self.fault.stall(r.state).await;
+        }
+        match rotation {
+            Some(r) if r.state == RotationState::Active => {
+                let mut next = r;
+                next.state = RotationState::Retired;
+                self.store.close_retirement(&key.key_id, Some(&mut next)).await?;
+                self.key_changed.notify_one();
+                self.audit(&next, "rotation.retired", "{}").await;
+                self.fault.after(next.state);
+                self.complete(&mut next).await?;
+            }
+            _ => {
+                self.store.close_retirement(&key.key_id, None).await?;
+                self.key_changed.notify_one();
+            }
         }
         Ok(())
     }
 
     /// RETIRED → COMPLETED.
     async fn complete(&self, r: &mut RotationRecord) -> Result<(), Error> {
+        self.fault.stall(r.state).await;
         r.state = RotationState::Completed;
         self.store.update_rotation(r).await?;
         metrics().rotation("client", "completed");

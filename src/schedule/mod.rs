@@ -197,7 +197,7 @@ async fn rotate_due(engine: &Engine, p: &PolicyRecord) -> Result<bool, Error> {
         }
         // Paused by an outage or a lost lease: the rotation stays open and resumes; the same
         // request_id picks it up at the next tick.
-        Err(e @ (Error::Unavailable(_) | Error::Database(_) | Error::Conflict(_))) => {
+        Err(e @ (Error::Unavailable(_) | Error::Database(_) | Error::Conflict(_) | Error::LeaseLost { .. })) => {
             count("failed");
             tracing::warn!(tenant = %p.tenant, target = %p.target, error = %e, "scheduled rotation paused");
             store.finish_policy(p, &format!("paused: {e}"), None, p.due_at).await?;

@@ -4,6 +4,7 @@
 //! one rotation per request_id, and compare-and-set updates.
 
 mod sql;
+mod sql_fence;
 mod sql_policies;
 mod types;
 
@@ -45,9 +46,36 @@ pub trait Store: Send + Sync + 'static {
         old_key: Option<&str>,
         retire_at: i64,
     ) -> Result<(), Error>;
-    /// Updates a key's mutable fields (credential id, state, times, the sealed key: rewrapped on
-    /// KEK rotation, emptied on retirement).
-    async fn update_key(&self, key: &KeyRecord) -> Result<(), Error>;
+    /// Renews the lease on `rotation` by the TTL if its token and version are still the row's
+    /// (the writer still holds it); [`Error::LeaseLost`] when another replica claimed it.
+    async fn renew_rotation_lease(&self, rotation: &RotationRecord) -> Result<Lease, Error>;
+    /// Records the credential Auth0 created for the rotation's new (still PENDING) key and moves
+    /// the rotation on, in one transaction fenced by the rotation's lease.
+    async fn save_registered(
+        &self,
+        rotation: &mut RotationRecord,
+        key_id: &str,
+        credential_id: &str,
+    ) -> Result<(), Error>;
+    /// Moves a rotation (set to FAILED by the caller) on and destroys its new key if that is still
+    /// PENDING and no other open rotation names it, in one fenced transaction; whether the key
+    /// was destroyed.
+    async fn save_failed(&self, rotation: &mut RotationRecord) -> Result<bool, Error>;
+    /// Destroys a RETIRED key's sealed material and, when given, moves its rotation on (fenced by
+    /// its lease), in one transaction; whether the key was destroyed (never an active, retiring or
+    /// pending key, nor one an open rotation names as its new key).
+    async fn close_retirement(&self, key_id: &str, rotation: Option<&mut RotationRecord>) -> Result<bool, Error>;
+    /// Whether a client's Auth0 credential may be detached or deleted: no PENDING, ACTIVE or
+    /// RETIRING key other than `own_key` and no other open rotation refers to it (by credential
+    /// id). With `fence`, checked in one transaction with (and renewing) that rotation's lease.
+    async fn may_remove_credential(
+        &self,
+        fence: Option<&RotationRecord>,
+        tenant: &str,
+        client_id: &str,
+        credential_id: &str,
+        own_key: Option<&str>,
+    ) -> Result<bool, Error>;
     /// A key by id.
     async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, Error>;
     /// A client's keys, oldest first.
@@ -85,8 +113,27 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<ConnectionRotationRecord>, Error>;
     /// When the connection's keys were last rotated to completion through keyward (UNIX ms).
     async fn last_connection_rotation(&self, tenant: &str, connection_id: &str) -> Result<Option<i64>, Error>;
-    /// Stores a connection rotation's result.
-    async fn finish_connection_rotation(&self, id: &str, result: &str, verified: bool) -> Result<(), Error>;
+    /// Stores a connection rotation's result and frees its lease, if `lease` (its token) is still
+    /// the row's; [`Error::LeaseLost`] otherwise.
+    async fn finish_connection_rotation(
+        &self,
+        id: &str,
+        lease: &Lease,
+        result: &str,
+        verified: bool,
+    ) -> Result<(), Error>;
+    /// Claims the lease on a connection rotation for `owner` until `expires_at` when it is free,
+    /// lapsed or already `owner`'s, raising its token; `None` when another replica holds it.
+    async fn claim_connection_rotation(
+        &self,
+        id: &str,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Option<Lease>, Error>;
+    /// Renews a connection rotation's lease by the TTL if `lease`'s token is still the row's;
+    /// [`Error::LeaseLost`] when another replica claimed it.
+    async fn renew_connection_lease(&self, id: &str, lease: &Lease) -> Result<Lease, Error>;
     /// Records what keyward saw of a connection key (first and last seen, status, verdict).
     async fn record_connection_key(&self, key: &ConnectionKeyRecord) -> Result<(), Error>;
     /// How long a lease lasts past its claim or a saga write renewing it (UNIX ms).

@@ -103,6 +103,33 @@ impl SqlStore {
         self
     }
 
+    /// Overwrites a key's mutable fields whole, unconditionally. For tests and repairs only:
+    /// the service writes keys through [`Store`]'s fenced, state-checked methods and never
+    /// through this one.
+    pub async fn overwrite_key(&self, k: &KeyRecord) -> Result<(), Error> {
+        let done = sqlx::query(
+            "UPDATE keys SET credential_id = $1, state = $2, expires_at = $3, activated_at = $4, retire_at = $5, \
+             last_signed_exp = $6, kek_id = $7, wrapped_dek = $8, sealed_key = $9 WHERE key_id = $10",
+        )
+        .bind(k.credential_id.clone())
+        .bind(k.state.as_str())
+        .bind(k.expires_at)
+        .bind(k.activated_at)
+        .bind(k.retire_at)
+        .bind(k.last_signed_exp)
+        .bind(k.sealed.kek_id.clone())
+        .bind(k.sealed.wrapped_dek.clone())
+        .bind(k.sealed.ciphertext.clone())
+        .bind(k.key_id.clone())
+        .execute(&self.pool)
+        .await
+        .map_err(Error::database)?;
+        if done.rows_affected() != 1 {
+            return Err(Error::NotFound(format!("key {}", k.key_id)));
+        }
+        Ok(())
+    }
+
     /// The database in use.
     pub fn dialect(&self) -> Dialect {
         self.dialect
@@ -203,13 +230,17 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-/// Compare-and-set of a rotation's mutable fields, on any executor, fenced by the lease token
-/// the writer claimed. The write renews the lease for `ttl_ms`, or frees it once the rotation
-/// waits for nobody (ACTIVE until retirement, COMPLETED, FAILED).
-async fn cas_rotation<'e, E>(executor: E, r: &mut RotationRecord, now: i64, ttl_ms: i64) -> Result<(), Error>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
+/// Compare-and-set of a rotation's mutable fields, on one connection (a transaction's or the
+/// pool's), fenced by the lease token the writer claimed. The write renews the lease for
+/// `ttl_ms`, or frees it once the rotation waits for nobody (ACTIVE until retirement, COMPLETED,
+/// FAILED). A writer whose token is no longer the row's gets [`Error::LeaseLost`]; one that lost
+/// a race under its own lease (a stale version) gets [`Error::Conflict`].
+pub(super) async fn cas_rotation(
+    conn: &mut sqlx::AnyConnection,
+    r: &mut RotationRecord,
+    now: i64,
+    ttl_ms: i64,
+) -> Result<(), Error> {
     let expires_at = match r.state {
         RotationState::Active | RotationState::Completed | RotationState::Failed => 0,
         _ => now.saturating_add(ttl_ms),
@@ -231,14 +262,11 @@ where
     .bind(r.version)
     .bind(expires_at)
     .bind(r.lease.token)
-    .execute(executor)
+    .execute(&mut *conn)
     .await
     .map_err(Error::database)?;
     if done.rows_affected() != 1 {
-        return Err(Error::Conflict(format!(
-            "rotation {} changed concurrently or its lease passed to another replica",
-            r.rotation_id
-        )));
+        return Err(super::sql_fence::why_refused(conn, &r.rotation_id, r.lease.token).await);
     }
     r.version += 1;
     r.updated_at = now;
@@ -246,7 +274,7 @@ where
     Ok(())
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -368,7 +396,8 @@ impl Store for SqlStore {
     }
 
     async fn update_rotation(&self, rotation: &mut RotationRecord) -> Result<(), Error> {
-        cas_rotation(&self.pool, rotation, now_ms(), self.lease_ttl_ms).await
+        let mut conn = self.pool.acquire().await.map_err(Error::database)?;
+        cas_rotation(&mut conn, rotation, now_ms(), self.lease_ttl_ms).await
     }
 
     async fn save_generated_key(&self, k: &KeyRecord, rotation: &mut RotationRecord) -> Result<(), Error> {
@@ -406,7 +435,7 @@ impl Store for SqlStore {
         .await
         .map_err(Error::database)?;
         let mut updated = rotation.clone();
-        cas_rotation(&mut *tx, &mut updated, now_ms(), self.lease_ttl_ms).await?;
+        cas_rotation(&mut tx, &mut updated, now_ms(), self.lease_ttl_ms).await?;
         tx.commit().await.map_err(Error::database)?;
         *rotation = updated;
         Ok(())
@@ -421,6 +450,9 @@ impl Store for SqlStore {
     ) -> Result<(), Error> {
         let now = now_ms();
         let mut tx = self.pool.begin().await.map_err(Error::database)?;
+        // The fence first: a replica that lost the lease learns that, whatever the keys say.
+        let mut updated = rotation.clone();
+        cas_rotation(&mut tx, &mut updated, now, self.lease_ttl_ms).await?;
         if let Some(old) = old_key {
             sqlx::query("UPDATE keys SET state = 'retiring', retire_at = $1 WHERE key_id = $2 AND state = 'active'")
                 .bind(retire_at)
@@ -439,35 +471,50 @@ impl Store for SqlStore {
         if done.rows_affected() != 1 {
             return Err(Error::Conflict(format!("key {new_key} is not pending")));
         }
-        let mut updated = rotation.clone();
-        cas_rotation(&mut *tx, &mut updated, now, self.lease_ttl_ms).await?;
         tx.commit().await.map_err(Error::database)?;
         *rotation = updated;
         Ok(())
     }
 
-    async fn update_key(&self, k: &KeyRecord) -> Result<(), Error> {
-        let done = sqlx::query(
-            "UPDATE keys SET credential_id = $1, state = $2, expires_at = $3, activated_at = $4, retire_at = $5, \
-             last_signed_exp = $6, kek_id = $7, wrapped_dek = $8, sealed_key = $9 WHERE key_id = $10",
+    async fn renew_rotation_lease(&self, rotation: &RotationRecord) -> Result<Lease, Error> {
+        super::sql_fence::renew(&self.pool, rotation, self.lease_ttl_ms).await
+    }
+
+    async fn save_registered(
+        &self,
+        rotation: &mut RotationRecord,
+        key_id: &str,
+        credential_id: &str,
+    ) -> Result<(), Error> {
+        super::sql_fence::save_registered(&self.pool, rotation, key_id, credential_id, self.lease_ttl_ms).await
+    }
+
+    async fn save_failed(&self, rotation: &mut RotationRecord) -> Result<bool, Error> {
+        super::sql_fence::save_failed(&self.pool, rotation, self.lease_ttl_ms).await
+    }
+
+    async fn close_retirement(&self, key_id: &str, rotation: Option<&mut RotationRecord>) -> Result<bool, Error> {
+        super::sql_fence::close_retirement(&self.pool, key_id, rotation, self.lease_ttl_ms).await
+    }
+
+    async fn may_remove_credential(
+        &self,
+        fence: Option<&RotationRecord>,
+        tenant: &str,
+        client_id: &str,
+        credential_id: &str,
+        own_key: Option<&str>,
+    ) -> Result<bool, Error> {
+        super::sql_fence::may_remove_credential(
+            &self.pool,
+            fence,
+            tenant,
+            client_id,
+            credential_id,
+            own_key,
+            self.lease_ttl_ms,
         )
-        .bind(k.credential_id.clone())
-        .bind(k.state.as_str())
-        .bind(k.expires_at)
-        .bind(k.activated_at)
-        .bind(k.retire_at)
-        .bind(k.last_signed_exp)
-        .bind(k.sealed.kek_id.clone())
-        .bind(k.sealed.wrapped_dek.clone())
-        .bind(k.sealed.ciphertext.clone())
-        .bind(k.key_id.clone())
-        .execute(&self.pool)
         .await
-        .map_err(Error::database)?;
-        if done.rows_affected() != 1 {
-            return Err(Error::NotFound(format!("key {}", k.key_id)));
-        }
-        Ok(())
     }
 
     async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, Error> {
@@ -601,8 +648,8 @@ impl Store for SqlStore {
 
     async fn insert_connection_rotation(&self, c: &ConnectionRotationRecord) -> Result<bool, Error> {
         let done = sqlx::query(
-            "INSERT INTO connection_rotations (id, tenant, connection_id, request_id, request_hash, result, verified, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO connection_rotations (id, tenant, connection_id, request_id, request_hash, result, verified, \
+             created_at, lease_owner, lease_token, lease_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(c.id.clone())
         .bind(c.tenant.clone())
@@ -612,6 +659,9 @@ impl Store for SqlStore {
         .bind(c.result.clone())
         .bind(i64::from(c.verified))
         .bind(c.created_at)
+        .bind(c.lease.owner.clone())
+        .bind(c.lease.token)
+        .bind(c.lease.expires_at)
         .execute(&self.pool)
         .await;
         match done {
@@ -627,8 +677,8 @@ impl Store for SqlStore {
         request_id: &str,
     ) -> Result<Option<ConnectionRotationRecord>, Error> {
         let row = sqlx::query(
-            "SELECT id, tenant, connection_id, request_id, request_hash, result, verified, created_at \
-             FROM connection_rotations WHERE tenant = $1 AND request_id = $2",
+            "SELECT id, tenant, connection_id, request_id, request_hash, result, verified, created_at, lease_owner, \
+             lease_token, lease_expires_at FROM connection_rotations WHERE tenant = $1 AND request_id = $2",
         )
         .bind(tenant.to_owned())
         .bind(request_id.to_owned())
@@ -646,18 +696,32 @@ impl Store for SqlStore {
             result: row.try_get("result").map_err(get_err)?,
             verified: row.try_get::<i64, _>("verified").map_err(get_err)? != 0,
             created_at: row.try_get("created_at").map_err(get_err)?,
+            lease: lease_from_row(&row)?,
         }))
     }
 
-    async fn finish_connection_rotation(&self, id: &str, result: &str, verified: bool) -> Result<(), Error> {
-        sqlx::query("UPDATE connection_rotations SET result = $1, verified = $2 WHERE id = $3")
-            .bind(result.to_owned())
-            .bind(i64::from(verified))
-            .bind(id.to_owned())
-            .execute(&self.pool)
-            .await
-            .map_err(Error::database)?;
-        Ok(())
+    async fn finish_connection_rotation(
+        &self,
+        id: &str,
+        lease: &Lease,
+        result: &str,
+        verified: bool,
+    ) -> Result<(), Error> {
+        super::sql_fence::finish_connection_rotation(&self.pool, id, lease, result, verified).await
+    }
+
+    async fn claim_connection_rotation(
+        &self,
+        id: &str,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Option<Lease>, Error> {
+        super::sql_fence::claim_connection_rotation(&self.pool, id, owner, now, expires_at).await
+    }
+
+    async fn renew_connection_lease(&self, id: &str, lease: &Lease) -> Result<Lease, Error> {
+        super::sql_fence::renew_connection_lease(&self.pool, id, lease, self.lease_ttl_ms).await
     }
 
     async fn record_connection_key(&self, k: &ConnectionKeyRecord) -> Result<(), Error> {

@@ -291,6 +291,8 @@ pub struct ConnectionRotationRecord {
     pub verified: bool,
     /// UNIX milliseconds.
     pub created_at: i64,
+    /// The lease on driving it.
+    pub lease: Lease,
 }
 
 /// A connection key as keyward last saw and verified it.

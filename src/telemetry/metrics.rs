@@ -41,6 +41,15 @@ pub struct RotationLabels {
     pub outcome: &'static str,
 }
 
+/// Leased work and the step it was in (both from fixed sets: bounded).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeaseLabels {
+    /// `client`, `retirement` or `connection`.
+    pub kind: &'static str,
+    /// The saga state the step started from.
+    pub step: &'static str,
+}
+
 /// A saga state.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabel {
@@ -142,6 +151,10 @@ pub struct Metrics {
     pub rotation_overdue: Family<TargetLabels, Gauge>,
     /// Scheduled rotations by outcome.
     pub scheduled_rotations: Family<OutcomeLabel, Counter>,
+    /// Steps this replica abandoned because its lease passed to another replica.
+    pub lease_lost_steps: Family<LeaseLabels, Counter>,
+    /// Leased work this replica took over from another replica.
+    pub lease_takeovers: Family<LeaseLabels, Counter>,
     /// 1 when this replica is ready to serve.
     pub ready: Gauge,
 }
@@ -165,6 +178,8 @@ impl Metrics {
             rotation_due: Family::default(),
             rotation_overdue: Family::default(),
             scheduled_rotations: Family::default(),
+            lease_lost_steps: Family::default(),
+            lease_takeovers: Family::default(),
             ready: Gauge::default(),
             registry: Registry::default(),
         };
@@ -200,6 +215,12 @@ impl Metrics {
         );
         r.register("keyward_rotation_overdue", "1 when past the policy's maximum age", m.rotation_overdue.clone());
         r.register("keyward_scheduled_rotations", "Scheduled rotations by outcome", m.scheduled_rotations.clone());
+        r.register(
+            "keyward_lease_lost_steps",
+            "Steps abandoned because their lease passed to another replica",
+            m.lease_lost_steps.clone(),
+        );
+        r.register("keyward_lease_takeovers", "Leased work taken over from another replica", m.lease_takeovers.clone());
         Self { registry, ..m }
     }
 

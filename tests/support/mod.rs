@@ -50,7 +50,11 @@ impl Drop for Keyward {
 #[allow(clippy::zombie_processes)]
 pub fn start(args: &[&str], env: &[(&str, &str)]) -> Keyward {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).env_remove("KEYWARD_FAULT_EXIT_AFTER");
+    cmd.args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("KEYWARD_FAULT_EXIT_AFTER")
+        .env_remove("KEYWARD_FAULT_PAUSE_AT");
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -1,0 +1,176 @@
+//! Working under a lease. A replica can freeze at any line (a VM migration, a throttled
+//! container, SIGSTOP) and wake up as if nothing happened, so the saga never trusts a lease it
+//! checked earlier: right before each Auth0 call that changes state it renews the lease (which
+//! fails once another replica claimed it), every store write it makes is fenced by the lease's
+//! token, and Auth0 calls carry a deadline well inside the lease so that a step in flight ends
+//! before the lease can lapse while the process runs. A heartbeat renews the lease while a step
+//! runs, so a slow key generation or a slow Auth0 does not invite a takeover.
+
+use std::future::Future;
+use std::time::Duration;
+
+use keyward_auth0::Error as Auth0Error;
+
+use super::Engine;
+use crate::Error;
+use crate::store::RotationRecord;
+use crate::telemetry::metrics::{LeaseLabels, metrics};
+
+/// How a lease is kept: renewed every `renew`, and each Auth0 call under it bounded by
+/// `call_deadline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseTiming {
+    /// How long a lease lasts past its last renewal.
+    pub ttl: Duration,
+    /// How often a step in progress renews its lease.
+    pub renew: Duration,
+    /// The longest an Auth0 call made under the lease may take (retries and rate-limit waits
+    /// included): the TTL less one renewal interval, so a call that began right after a renewal
+    /// ends while the lease still has a renewal interval to run.
+    pub call_deadline: Duration,
+}
+
+impl LeaseTiming {
+    /// The timing for a lease of `ttl`, renewed every `renew` (default: a third of the TTL).
+    /// The renewal interval must be at least 100 ms and at most half the TTL, so a renewal can
+    /// be late by a whole interval and the lease still holds.
+    pub fn new(ttl: Duration, renew: Option<Duration>) -> Result<Self, String> {
+        let renew = renew.unwrap_or(ttl / 3);
+        if ttl < Duration::from_secs(1) {
+            return Err(format!("scheduler.lease_ttl: {ttl:?} is shorter than 1s"));
+        }
+        if renew < Duration::from_millis(100) || renew > ttl / 2 {
+            return Err(format!(
+                "scheduler.lease_renew_interval: {renew:?} must be between 100ms and half of \
+                 scheduler.lease_ttl ({ttl:?})"
+            ));
+        }
+        Ok(Self { ttl, renew, call_deadline: ttl - renew })
+    }
+}
+
+impl Engine {
+    /// Right before an Auth0 call that changes state in the step `r` is in: renews the lease,
+    /// or fails with [`Error::LeaseLost`] when another replica holds it now.
+    pub(super) async fn guard(&self, r: &mut RotationRecord) -> Result<(), Error> {
+        self.fault.stall(r.state).await;
+        r.lease = self.store.renew_rotation_lease(r).await?;
+        Ok(())
+    }
+
+    /// Right before detaching or deleting `credential`: whether it may go (no key keyward may
+    /// sign or activate with and no other open rotation refers to it), checked in one
+    /// transaction with the renewal of `r`'s lease when the work is leased.
+    pub(super) async fn may_remove(
+        &self,
+        r: Option<&RotationRecord>,
+        tenant: &str,
+        client_id: &str,
+        credential: &str,
+        own_key: Option<&str>,
+    ) -> Result<bool, Error> {
+        if let Some(r) = r {
+            self.fault.stall(r.state).await;
+        }
+        let free = self.store.may_remove_credential(r, tenant, client_id, credential, own_key).await?;
+        if !free {
+            tracing::warn!(
+                tenant,
+                client = client_id,
+                credential,
+                replica = %self.owner,
+                "credential not removed: a key or another rotation refers to it"
+            );
+        }
+        Ok(free)
+    }
+
+    /// An Auth0 call bounded by the lease's call deadline; past it, the outcome is unknown (the
+    /// saga reconciles as for a timeout).
+    pub(super) async fn bounded<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, Auth0Error>>,
+    ) -> Result<T, Auth0Error> {
+        let deadline = self.timing.call_deadline;
+        tokio::time::timeout(deadline, call).await.unwrap_or_else(|_| {
+            Err(Auth0Error::UnknownOutcome {
+                operation,
+                reason: format!("no answer within the lease's call deadline ({deadline:?})"),
+            })
+        })
+    }
+
+    /// Runs one step of `r` while renewing its lease every renewal interval. A renewal that
+    /// finds the lease gone is logged; the step's own fence then stops it before its next side
+    /// effect.
+    pub(super) async fn with_heartbeat<T>(&self, r: &RotationRecord, step: impl Future<Output = T>) -> T {
+        let snapshot = r.clone();
+        tokio::pin!(step);
+        let mut tick = tokio::time::interval(self.timing.renew);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        let mut lost = false;
+        loop {
+            tokio::select! {
+                out = &mut step => return out,
+                _ = tick.tick(), if !lost => {
+                    if self.fault.stalled() {
+                        continue;
+                    }
+                    if let Err(Error::LeaseLost { .. }) = self.store.renew_rotation_lease(&snapshot).await {
+                        lost = true;
+                        tracing::warn!(
+                            rotation = %snapshot.rotation_id,
+                            replica = %self.owner,
+                            step = %snapshot.state,
+                            "lease lost while the step ran; it stops before its next side effect"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Logs and counts a step abandoned because its lease passed to another replica.
+    pub(super) fn abandoned(&self, r: &RotationRecord, kind: &'static str) {
+        tracing::warn!(
+            rotation = %r.rotation_id,
+            replica = %self.owner,
+            step = %r.state,
+            client = %r.client_id,
+            "step abandoned: the lease passed to another replica, which drives the rotation now"
+        );
+        metrics().lease_lost_steps.get_or_create(&LeaseLabels { kind, step: r.state.as_str() }).inc();
+    }
+
+    /// Records that this replica took `r` over from `from` (audit event and log line).
+    pub(super) async fn took_over(&self, r: &RotationRecord, from: &str, kind: &'static str) {
+        tracing::warn!(
+            rotation = %r.rotation_id,
+            from_replica = %from,
+            replica = %self.owner,
+            state = %r.state,
+            "rotation taken over from another replica"
+        );
+        metrics().lease_takeovers.get_or_create(&LeaseLabels { kind, step: r.state.as_str() }).inc();
+        let detail = serde_json::json!({ "from_replica": from, "to_replica": self.owner, "state": r.state.as_str(), "lease_token": r.lease.token });
+        self.audit(r, "rotation.taken_over", &detail.to_string()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timing_is_validated() {
+        let t = LeaseTiming::new(Duration::from_secs(30), None).unwrap();
+        assert_eq!((t.renew, t.call_deadline), (Duration::from_secs(10), Duration::from_secs(20)));
+        let err = LeaseTiming::new(Duration::from_secs(30), Some(Duration::from_secs(20))).unwrap_err();
+        assert!(err.contains("lease_renew_interval") && err.contains("half"), "{err}");
+        assert!(LeaseTiming::new(Duration::from_secs(30), Some(Duration::from_millis(50))).is_err());
+        assert!(LeaseTiming::new(Duration::from_millis(500), None).is_err());
+        assert!(LeaseTiming::new(Duration::from_secs(2), Some(Duration::from_secs(1))).is_ok());
+    }
+}

@@ -1,0 +1,267 @@
+//! Fenced writes of leased work: each runs in one transaction with the check that the writer
+//! still holds the lease token it claimed, so a replica that paused past its lease (and woke up
+//! as if nothing happened) cannot change a key, a rotation or what Auth0 is told to delete.
+//! Key rows are never written whole: each write names the state it expects.
+
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use super::sql::{cas_rotation, now_ms};
+use super::types::{Lease, RotationRecord};
+use crate::Error;
+
+macro_rules! open_states {
+    () => {
+        "('planned', 'key_generated', 'slot_freed', 'registered', 'attached')"
+    };
+}
+
+/// Why a fenced write changed no row: the lease passed to another replica (its token moved on),
+/// or a writer under the same lease got there first (the version moved on).
+pub(super) async fn why_refused(conn: &mut AnyConnection, rotation_id: &str, token: i64) -> Error {
+    let current: Result<Option<i64>, _> =
+        sqlx::query_scalar("SELECT lease_token FROM rotations WHERE rotation_id = $1")
+            .bind(rotation_id.to_owned())
+            .fetch_optional(&mut *conn)
+            .await;
+    match current {
+        Ok(Some(t)) if t != token => Error::LeaseLost { rotation: rotation_id.to_owned() },
+        Ok(Some(_)) => Error::Conflict(format!("rotation {rotation_id} changed concurrently")),
+        Ok(None) => Error::NotFound(format!("rotation {rotation_id}")),
+        Err(e) => Error::database(e),
+    }
+}
+
+/// Extends the lease on `r` to `expires_at` if `r`'s token and version are still the row's;
+/// [`Error::LeaseLost`] (or Conflict) otherwise. Never revives a lease another replica claimed:
+/// a claim always raises the token.
+pub(super) async fn fence(conn: &mut AnyConnection, r: &RotationRecord, expires_at: i64) -> Result<(), Error> {
+    let done = sqlx::query(
+        "UPDATE rotations SET lease_expires_at = $1 WHERE rotation_id = $2 AND lease_owner = $3 \
+         AND lease_token = $4 AND version = $5",
+    )
+    .bind(expires_at)
+    .bind(r.rotation_id.clone())
+    .bind(r.lease.owner.clone())
+    .bind(r.lease.token)
+    .bind(r.version)
+    .execute(&mut *conn)
+    .await
+    .map_err(Error::database)?;
+    if done.rows_affected() == 1 { Ok(()) } else { Err(why_refused(conn, &r.rotation_id, r.lease.token).await) }
+}
+
+/// Renews the lease on `r` until `now + ttl_ms` (see [`fence`]); the new expiry.
+pub(super) async fn renew(pool: &AnyPool, r: &RotationRecord, ttl_ms: i64) -> Result<Lease, Error> {
+    let mut conn = pool.acquire().await.map_err(Error::database)?;
+    let expires_at = now_ms().saturating_add(ttl_ms);
+    fence(&mut conn, r, expires_at).await?;
+    Ok(Lease { owner: r.lease.owner.clone(), token: r.lease.token, expires_at })
+}
+
+/// Records the registered credential on the rotation's new key (still PENDING, with no other
+/// credential) and moves the rotation on, in one transaction fenced by the rotation's lease.
+pub(super) async fn save_registered(
+    pool: &AnyPool,
+    r: &mut RotationRecord,
+    key_id: &str,
+    credential_id: &str,
+    ttl_ms: i64,
+) -> Result<(), Error> {
+    let mut tx = pool.begin().await.map_err(Error::database)?;
+    let mut updated = r.clone();
+    cas_rotation(&mut tx, &mut updated, now_ms(), ttl_ms).await?;
+    let done = sqlx::query(
+        "UPDATE keys SET credential_id = $1 WHERE key_id = $2 AND state = 'pending' \
+         AND (credential_id IS NULL OR credential_id = $1)",
+    )
+    .bind(credential_id.to_owned())
+    .bind(key_id.to_owned())
+    .execute(&mut *tx)
+    .await
+    .map_err(Error::database)?;
+    if done.rows_affected() != 1 {
+        return Err(Error::Conflict(format!("key {key_id} is no longer pending, or holds another credential")));
+    }
+    tx.commit().await.map_err(Error::database)?;
+    *r = updated;
+    Ok(())
+}
+
+/// Marks `r` FAILED and destroys its new key, in one transaction fenced by the rotation's lease.
+/// Only a PENDING key that no other open rotation names is destroyed: a key another replica
+/// activated meanwhile is never touched.
+pub(super) async fn save_failed(pool: &AnyPool, r: &mut RotationRecord, ttl_ms: i64) -> Result<bool, Error> {
+    let mut tx = pool.begin().await.map_err(Error::database)?;
+    let mut updated = r.clone();
+    cas_rotation(&mut tx, &mut updated, now_ms(), ttl_ms).await?;
+    let mut wiped = false;
+    if let Some(key_id) = &r.new_key_id {
+        let done = sqlx::query(concat!(
+            "UPDATE keys SET state = 'retired', wrapped_dek = $2, sealed_key = $2 WHERE key_id = $1 \
+             AND state = 'pending' AND NOT EXISTS (SELECT 1 FROM rotations WHERE new_key_id = $1 \
+             AND rotation_id <> $3 AND state IN ",
+            open_states!(),
+            ")"
+        ))
+        .bind(key_id.clone())
+        .bind(Vec::<u8>::new())
+        .bind(r.rotation_id.clone())
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::database)?;
+        wiped = done.rows_affected() == 1;
+    }
+    tx.commit().await.map_err(Error::database)?;
+    *r = updated;
+    Ok(wiped)
+}
+
+/// Destroys a RETIRED key's sealed material (never an active, retiring or pending one, nor one
+/// an open rotation names as its new key) and, when given, moves its rotation on (fenced), in one
+/// transaction. `false` when the key was not destroyed.
+pub(super) async fn close_retirement(
+    pool: &AnyPool,
+    key_id: &str,
+    rotation: Option<&mut RotationRecord>,
+    ttl_ms: i64,
+) -> Result<bool, Error> {
+    let mut tx = pool.begin().await.map_err(Error::database)?;
+    let mut updated = None;
+    if let Some(r) = rotation.as_deref() {
+        let mut next = r.clone();
+        cas_rotation(&mut tx, &mut next, now_ms(), ttl_ms).await?;
+        updated = Some(next);
+    }
+    let done = sqlx::query(concat!(
+        "UPDATE keys SET wrapped_dek = $2, sealed_key = $2 WHERE key_id = $1 AND state = 'retired' \
+         AND NOT EXISTS (SELECT 1 FROM rotations WHERE new_key_id = $1 AND state IN ",
+        open_states!(),
+        ")"
+    ))
+    .bind(key_id.to_owned())
+    .bind(Vec::<u8>::new())
+    .execute(&mut *tx)
+    .await
+    .map_err(Error::database)?;
+    tx.commit().await.map_err(Error::database)?;
+    if let (Some(r), Some(next)) = (rotation, updated) {
+        *r = next;
+    }
+    Ok(done.rows_affected() == 1)
+}
+
+/// Whether a client's Auth0 credential may be detached or deleted: no key keyward may still sign
+/// or activate with (PENDING, ACTIVE, RETIRING; `own_key` aside) and no other open rotation names
+/// it. Checked by credential id, never by kid. Under `fence`, in one transaction with the check
+/// (and renewal) of its lease.
+pub(super) async fn may_remove_credential(
+    pool: &AnyPool,
+    fence_on: Option<&RotationRecord>,
+    tenant: &str,
+    client_id: &str,
+    credential_id: &str,
+    own_key: Option<&str>,
+    ttl_ms: i64,
+) -> Result<bool, Error> {
+    let mut tx = pool.begin().await.map_err(Error::database)?;
+    if let Some(r) = fence_on {
+        fence(&mut tx, r, now_ms().saturating_add(ttl_ms)).await?;
+    }
+    let row = sqlx::query(concat!(
+        "SELECT (SELECT count(*) FROM keys WHERE tenant = $1 AND client_id = $2 AND credential_id = $3 \
+         AND state IN ('pending', 'active', 'retiring') AND key_id <> $4) AS keys_using, \
+         (SELECT count(*) FROM rotations WHERE tenant = $1 AND client_id = $2 AND new_credential_id = $3 \
+         AND rotation_id <> $5 AND state IN ",
+        open_states!(),
+        ") AS rotations_using"
+    ))
+    .bind(tenant.to_owned())
+    .bind(client_id.to_owned())
+    .bind(credential_id.to_owned())
+    .bind(own_key.unwrap_or("").to_owned())
+    .bind(fence_on.map(|r| r.rotation_id.clone()).unwrap_or_default())
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(Error::database)?;
+    let count = |c: &str| row.try_get::<i64, _>(c).map_err(|e| Error::Corrupt(e.to_string()));
+    let free = count("keys_using")? == 0 && count("rotations_using")? == 0;
+    tx.commit().await.map_err(Error::database)?;
+    Ok(free)
+}
+
+/// Claims a connection rotation's lease (see [`super::Store::claim_connection_rotation`]).
+pub(super) async fn claim_connection_rotation(
+    pool: &AnyPool,
+    id: &str,
+    owner: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<Option<Lease>, Error> {
+    let row = sqlx::query(
+        "UPDATE connection_rotations SET lease_owner = $1, lease_token = lease_token + 1, lease_expires_at = $2 \
+         WHERE id = $3 AND (lease_owner IS NULL OR lease_owner = $1 OR lease_expires_at <= $4) RETURNING lease_token",
+    )
+    .bind(owner.to_owned())
+    .bind(expires_at)
+    .bind(id.to_owned())
+    .bind(now)
+    .fetch_optional(pool)
+    .await
+    .map_err(Error::database)?;
+    let Some(row) = row else { return Ok(None) };
+    let token: i64 = row.try_get("lease_token").map_err(Error::database)?;
+    Ok(Some(Lease { owner: Some(owner.to_owned()), token, expires_at }))
+}
+
+fn connection_lease_lost(id: &str) -> Error {
+    Error::LeaseLost { rotation: id.to_owned() }
+}
+
+/// Renews a connection rotation's lease if its token is still the row's.
+pub(super) async fn renew_connection_lease(
+    pool: &AnyPool,
+    id: &str,
+    lease: &Lease,
+    ttl_ms: i64,
+) -> Result<Lease, Error> {
+    let expires_at = now_ms().saturating_add(ttl_ms);
+    let done = sqlx::query(
+        "UPDATE connection_rotations SET lease_expires_at = $1 WHERE id = $2 AND lease_owner = $3 AND lease_token = $4",
+    )
+    .bind(expires_at)
+    .bind(id.to_owned())
+    .bind(lease.owner.clone())
+    .bind(lease.token)
+    .execute(pool)
+    .await
+    .map_err(Error::database)?;
+    if done.rows_affected() != 1 {
+        return Err(connection_lease_lost(id));
+    }
+    Ok(Lease { expires_at, ..lease.clone() })
+}
+
+/// Records a connection rotation's result and frees its lease, fenced by the lease's token.
+pub(super) async fn finish_connection_rotation(
+    pool: &AnyPool,
+    id: &str,
+    lease: &Lease,
+    result: &str,
+    verified: bool,
+) -> Result<(), Error> {
+    let done = sqlx::query(
+        "UPDATE connection_rotations SET result = $1, verified = $2, lease_owner = NULL, lease_expires_at = 0 \
+         WHERE id = $3 AND lease_token = $4",
+    )
+    .bind(result.to_owned())
+    .bind(i64::from(verified))
+    .bind(id.to_owned())
+    .bind(lease.token)
+    .execute(pool)
+    .await
+    .map_err(Error::database)?;
+    if done.rows_affected() != 1 {
+        return Err(connection_lease_lost(id));
+    }
+    Ok(())
+}
