@@ -23,12 +23,14 @@ pub(crate) struct FaultPoint {
 /// The exit code of an injected crash.
 pub const FAULT_EXIT_CODE: i32 = 86;
 
+#[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
 fn state(name: &str) -> Option<RotationState> {
     let wanted = name.trim().to_ascii_lowercase();
     RotationState::ALL.iter().copied().find(|s| s.as_str() == wanted)
 }
 
 /// Parses `STATE:DURATION` (e.g. `registered:7s`); STATE is a saga state or `connection`.
+#[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
 fn parse_pause(text: &str) -> Option<(String, Duration)> {
     let (s, d) = text.split_once(':')?;
     let point = match state(s) {
