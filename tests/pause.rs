@@ -57,6 +57,7 @@ impl Rig {
             &config,
             format!(
                 r#"listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
 store = "{store_url}"
 [kek]
 file = "{kek}"
@@ -176,6 +177,13 @@ impl Replica {
     }
 
     /// Waits (polling, up to two minutes) until the replica printed a line containing `needle`.
+    /// The value of a counter series on the replica's `/metrics` (0 when absent).
+    async fn counter(&self, series: &str) -> f64 {
+        let admin = self.k.admin_addr().unwrap();
+        let text = reqwest::get(format!("http://{admin}/metrics")).await.unwrap().text().await.unwrap();
+        text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0)
+    }
+
     async fn wait_for_line(&mut self, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
@@ -260,6 +268,11 @@ async fn pause_at_client_step(rig: &Rig, state: &str) {
         assert!(status.message().contains("another replica"), "{name}: {status:?}");
     }
     a.wait_for_line("step abandoned: the lease passed to another replica").await;
+    let kind = if late { "retirement" } else { "client" };
+    let lost = format!("keyward_lease_lost_steps_total{{kind=\"{kind}\",step=\"{state}\"}}");
+    assert_eq!(a.counter(&lost).await, 1.0, "{name}: A counts the abandoned step");
+    let taken_over = format!("keyward_lease_takeovers_total{{kind=\"{kind}\",step=\"{state}\"}}");
+    assert_eq!(b.counter(&taken_over).await, 1.0, "{name}: B counts the takeover");
     let taken = rig.takeovers("rotation.taken_over", &a_id).await;
     assert!(
         taken.iter().any(|d| d["from_replica"] == a_id.as_str() && d["to_replica"] == b_id.as_str()),
@@ -338,6 +351,8 @@ async fn a_paused_replica_does_not_rotate_a_connection_twice() {
     let status = call.await.unwrap().expect_err("A must not finish a connection rotation it lost");
     assert_eq!(status.code(), tonic::Code::Aborted, "{status:?}");
     a.wait_for_line("step abandoned: the lease passed to another replica").await;
+    let lost = r#"keyward_lease_lost_steps_total{kind="connection",step="pending"}"#;
+    assert_eq!(a.counter(lost).await, 1.0, "A counts the abandoned step");
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     // Exactly one rotation happened at Auth0: one new key, the one B reported.

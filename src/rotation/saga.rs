@@ -616,10 +616,20 @@ impl Engine {
     }
 
     /// RETIRED → COMPLETED.
+    /// A lost lease abandons the step to the replica that holds it now, which completes it.
     async fn complete(&self, r: &mut RotationRecord) -> Result<(), Error> {
         self.fault.stall(r.state).await;
+        let before = r.clone();
         r.state = RotationState::Completed;
-        self.store.update_rotation(r).await?;
+        match self.store.update_rotation(r).await {
+            Ok(()) => {}
+            Err(Error::LeaseLost { .. }) => {
+                self.abandoned(&before, "retirement");
+                *r = before;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
         metrics().rotation("client", "completed");
         self.audit(r, "rotation.completed", "{}").await;
         self.fault.after(r.state);
