@@ -182,6 +182,7 @@ fn dev_config(opts: &DevOptions, paths: &DevPaths, seed: &Seed, base_url: &str, 
         access: Access::all_access(&[crate::grpc::token_hash(token)]),
         tls: None,
         signer: SignerConfig::default(),
+        limits: crate::config::Limits::default(),
         defaults: Defaults { grace_period: Duration::from_secs(600), algorithm: Algorithm::RS256, key_bits: 2048 },
         tenants: BTreeMap::from([(DEV_TENANT.to_owned(), tenant)]),
         operations: Operations {

@@ -38,6 +38,8 @@ pub struct Service {
     pub access: Arc<Access>,
     /// gRPC TLS.
     pub tls: Option<TlsConfig>,
+    /// Transport limits of the ports.
+    pub limits: crate::config::Limits,
     /// The admin port, scheduler and drain settings.
     pub operations: Operations,
 }
@@ -79,6 +81,7 @@ impl Service {
             signing,
             access: Arc::new(config.access.clone()),
             tls: config.tls.clone(),
+            limits: config.limits,
             operations: ops.clone(),
         })
     }
@@ -114,9 +117,11 @@ impl Service {
         };
         // The admin port outlives the drain, answering /readyz with 503 meanwhile.
         let (admin_stop, admin_rx) = tokio::sync::watch::channel(false);
-        let admin_task =
-            admin.map(|l| tokio::spawn(crate::telemetry::admin::serve(l, self.signing.clone(), stopped(admin_rx))));
-        let deps = Deps { signing: self.signing.clone(), access: self.access, tls: self.tls };
+        let admin_task = admin.map(|l| {
+            let cap = self.limits.max_connections;
+            tokio::spawn(crate::telemetry::admin::serve(l, self.signing.clone(), cap, stopped(admin_rx)))
+        });
+        let deps = Deps { signing: self.signing.clone(), access: self.access, tls: self.tls, limits: self.limits };
         let server = grpc::run(listener, stopped(stop_rx.clone()), deps);
         tokio::pin!(server);
         let result = tokio::select! {

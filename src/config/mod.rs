@@ -14,8 +14,10 @@ use serde::Deserialize;
 use crate::Error;
 use crate::access::{Access, Grant, Principal};
 
+mod limits;
 mod operations;
 
+pub use limits::Limits;
 pub use operations::{Operations, PolicyConfig, PolicyTarget, RotationWindow, SchedulerConfig, default_replica_id};
 
 /// The defaults the issue names: a 10-minute grace period, RS256, 2048 bits.
@@ -36,6 +38,7 @@ struct FileConfig {
     principals: Vec<PrincipalFile>,
     tls: Option<TlsFile>,
     signer: Option<SignerFile>,
+    limits: Option<limits::LimitsFile>,
     admin_listen: Option<String>,
     replica_id: Option<String>,
     drain_timeout: Option<String>,
@@ -241,6 +244,8 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// The signing pool.
     pub signer: SignerConfig,
+    /// Transport limits of the gRPC and admin ports.
+    pub limits: Limits,
     /// Rotation defaults.
     pub defaults: Defaults,
     /// Tenants by name.
@@ -348,6 +353,7 @@ impl Config {
         if access.has_certificate_principals() && tls.as_ref().is_none_or(|t| t.client_ca_file.is_none()) {
             errors.push("principals.mtls_san: needs tls.client_ca_file (client certificates)".into());
         }
+        let limits = limits::resolve(file.limits, env, &mut errors);
         let signer = SignerConfig {
             threads: file.signer.as_ref().and_then(|s| s.threads).unwrap_or(0),
             queue: file.signer.as_ref().and_then(|s| s.queue).unwrap_or(1024),
@@ -399,7 +405,7 @@ impl Config {
             }
         }
         if errors.is_empty() {
-            Ok(Config { listen, store_url, kek, access, tls, signer, defaults, tenants, operations })
+            Ok(Config { listen, store_url, kek, access, tls, signer, limits, defaults, tenants, operations })
         } else {
             Err(Error::Config(errors))
         }
@@ -604,6 +610,21 @@ mod tests {
         assert!(!billing.may(crate::access::Permission::Rotate, "dev", Some("demo-app")));
         assert_eq!(c.signer, SignerConfig { threads: 0, queue: 1024 });
         assert_eq!(dev.signing.max_jwt_lifetime, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn lease_timing_is_checked_against_the_ttl() {
+        let e = env(&[("AUTH0_DEV_MANAGEMENT_SECRET", "x")]);
+        let with = |scheduler: &str| format!("{EXAMPLE}\n[scheduler]\nlease_ttl = \"30s\"\n{scheduler}\n");
+        let c = Config::resolve(&with(r#"lease_renew_interval = "4s""#), &e, &Overrides::default()).unwrap();
+        let lease = c.operations.scheduler.lease;
+        assert_eq!((lease.renew, lease.call_deadline), (Duration::from_secs(4), lease.ttl - Duration::from_secs(4)));
+        for bad in [r#"lease_renew_interval = "25s""#, r#"lease_renew_interval = "10ms""#] {
+            let Err(Error::Config(errors)) = Config::resolve(&with(bad), &e, &Overrides::default()) else {
+                panic!("accepted {bad}")
+            };
+            assert!(errors.iter().any(|m| m.contains("scheduler.lease_renew_interval") && m.contains("lease_ttl")));
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use x509_cert::der::Decode;
 use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
 
+use super::auth_failures::{Failure, FailureLog};
 use crate::access::{Access, Permission, Principal};
 use crate::store::{AuditEvent, Store};
 
@@ -30,6 +31,7 @@ pub struct Caller(pub Arc<Principal>);
 #[derive(Clone)]
 pub struct Authenticate {
     access: Arc<Access>,
+    failures: Arc<FailureLog>,
 }
 
 impl std::fmt::Debug for Authenticate {
@@ -41,20 +43,28 @@ impl std::fmt::Debug for Authenticate {
 impl Authenticate {
     /// Over the configured principals.
     pub fn new(access: Arc<Access>) -> Self {
-        Self { access }
+        Self { access, failures: Arc::default() }
     }
 
     fn principal<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
+        self.find(request).map_err(|(failure, status)| {
+            self.failures.record(request.remote_addr().map(|a| a.ip()), failure);
+            status
+        })
+    }
+
+    fn find<T>(&self, request: &Request<T>) -> Result<Principal, (Failure, Status)> {
         match request.metadata().get("authorization") {
             Some(value) => {
-                let required = || Status::unauthenticated("authorization: Bearer <token> is required");
+                let required =
+                    || (Failure::Malformed, Status::unauthenticated("authorization: Bearer <token> is required"));
                 let header = value.to_str().map_err(|_| required())?;
                 let token =
                     header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")).ok_or_else(required)?;
                 self.access
                     .by_token_hash(&token_hash(token.trim()))
                     .cloned()
-                    .ok_or_else(|| Status::unauthenticated("the bearer token is not valid"))
+                    .ok_or_else(|| (Failure::UnknownToken, Status::unauthenticated("the bearer token is not valid")))
             }
             None => {
                 let certs = request.peer_certs();
@@ -63,11 +73,14 @@ impl Authenticate {
                     Some(der) => {
                         let sans = subject_alt_names(der.as_ref());
                         self.access.by_san(sans.iter().map(String::as_str)).cloned().ok_or_else(|| {
-                            Status::unauthenticated("the client certificate names no configured principal")
+                            let status =
+                                Status::unauthenticated("the client certificate names no configured principal");
+                            (Failure::UnknownCertificate, status)
                         })
                     }
-                    None => Err(Status::unauthenticated(
-                        "authorization: Bearer <token> (or a client certificate) is required",
+                    None => Err((
+                        Failure::Missing,
+                        Status::unauthenticated("authorization: Bearer <token> (or a client certificate) is required"),
                     )),
                 }
             }

@@ -16,35 +16,46 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
-/// A TCP connection that tells h2 to coalesce small frames into one write.
+/// A TCP connection that tells h2 to coalesce small frames into one write, holding its place
+/// under the port's connection cap until it closes.
 #[derive(Debug)]
-pub struct Coalescing(pub TcpStream);
+pub struct Coalescing {
+    stream: TcpStream,
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Coalescing {
+    /// `stream`, holding `slot` under the port's connection cap until it closes.
+    pub fn new(stream: TcpStream, slot: Option<tokio::sync::OwnedSemaphorePermit>) -> Self {
+        Self { stream, _slot: slot }
+    }
+}
 
 impl Connected for Coalescing {
     type ConnectInfo = TcpConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.0.connect_info()
+        self.stream.connect_info()
     }
 }
 
 impl AsyncRead for Coalescing {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Coalescing {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        Pin::new(&mut self.stream).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 
     fn is_write_vectored(&self) -> bool {

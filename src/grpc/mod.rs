@@ -3,8 +3,9 @@
 //! reflection, TLS, and the one mapping from errors to gRPC status.
 
 mod auth;
+mod auth_failures;
 mod convert;
-mod io;
+pub(crate) mod io;
 mod policy;
 mod rotation;
 mod signer;
@@ -23,7 +24,7 @@ pub use status::to_status;
 
 use crate::Error;
 use crate::access::Access;
-use crate::config::TlsConfig;
+use crate::config::{Limits, TlsConfig};
 use crate::signing::Signing;
 
 /// The generated `keyward.v1` messages, enums, clients and servers.
@@ -44,6 +45,8 @@ pub struct Deps {
     pub access: Arc<Access>,
     /// TLS for the port (and client certificates when it has a client CA).
     pub tls: Option<TlsConfig>,
+    /// What one caller, or a flood of them, can hold.
+    pub limits: Limits,
 }
 
 fn tls_config(tls: &TlsConfig) -> Result<ServerTlsConfig, Error> {
@@ -76,7 +79,17 @@ pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()> + Sen
         authenticate.clone(),
     );
     let signing = signer::SigningService { signing: deps.signing.clone(), authorize };
-    let mut builder = Server::builder().layer(crate::telemetry::rpc::RpcLayer);
+    let limits = deps.limits;
+    let mut builder = Server::builder()
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .concurrency_limit_per_connection(limits.max_concurrent_requests_per_connection)
+        .timeout(limits.request_timeout)
+        .http2_keepalive_interval(Some(limits.http2_keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout))
+        .http2_max_header_list_size(limits.max_header_list_size)
+        .http2_max_pending_accept_reset_streams(Some(limits.max_pending_accept_reset_streams))
+        .http2_max_local_error_reset_streams(Some(limits.max_local_error_reset_streams))
+        .layer(crate::telemetry::rpc::RpcLayer);
     if let Some(tls) = &deps.tls {
         builder = builder.tls_config(tls_config(tls)?).map_err(|e| Error::Config(vec![format!("tls: {e}")]))?;
     }
@@ -87,10 +100,26 @@ pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()> + Sen
         .add_service(proto::signer_server::SignerServer::with_interceptor(signing.clone(), authenticate.clone()))
         .add_service(proto::tokens_server::TokensServer::with_interceptor(signing.clone(), authenticate.clone()))
         .add_service(proto::audit_server::AuditServer::with_interceptor(signing, authenticate))
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)).map(|conn| conn.map(io::Coalescing)),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(capped(listener, limits.max_connections), shutdown)
         .await
         .map_err(|e| Error::Unavailable(format!("gRPC server: {e}")))
+}
+
+/// The port's connections, at most `max` open at once: past the cap the next accepted
+/// connection waits for one to close (and the rest wait in the listen queue), while the open
+/// ones go on being served.
+fn capped(
+    listener: TcpListener,
+    max: usize,
+) -> impl tokio_stream::Stream<Item = std::io::Result<io::Coalescing>> + Send + 'static {
+    let permits = Arc::new(tokio::sync::Semaphore::new(max));
+    TcpIncoming::from(listener).with_nodelay(Some(true)).then(move |conn| {
+        let permits = permits.clone();
+        async move {
+            let stream = conn?;
+            // The semaphore is never closed, so acquiring only waits.
+            let permit = permits.acquire_owned().await.ok();
+            Ok(io::Coalescing::new(stream, permit))
+        }
+    })
 }

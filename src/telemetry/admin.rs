@@ -26,17 +26,51 @@ const STORE_PROBE: Duration = Duration::from_secs(2);
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Serves the admin port on `listener` until `shutdown`.
+/// The longest an admin request may take.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The admin port's listener: at most `slots` connections open at once; past it the next one
+/// waits in the listen queue until one closes.
+struct Capped {
+    listener: TcpListener,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl axum::serve::Listener for Capped {
+    type Io = crate::grpc::io::Coalescing;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        // The semaphore is never closed, so acquiring only waits.
+        let slot = self.slots.clone().acquire_owned().await.ok();
+        let (stream, addr) = axum::serve::Listener::accept(&mut self.listener).await;
+        (crate::grpc::io::Coalescing::new(stream, slot), addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.listener.local_addr()
+    }
+}
+
+/// Serves the admin port on `listener` until `shutdown`, with at most `max_connections` open.
 pub async fn serve(
     listener: TcpListener,
     signing: Arc<Signing>,
+    max_connections: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     let app = Router::new()
         .route("/metrics", get(scrape))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
+        .layer(axum::middleware::from_fn(|request, next: axum::middleware::Next| async move {
+            match tokio::time::timeout(ADMIN_TIMEOUT, next.run(request)).await {
+                Ok(response) => response,
+                Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+            }
+        }))
         .with_state(signing);
+    let listener = Capped { listener, slots: Arc::new(tokio::sync::Semaphore::new(max_connections)) };
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -41,6 +41,13 @@ pub struct RotationLabels {
     pub outcome: &'static str,
 }
 
+/// Why authentication failed (a fixed set).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// `missing`, `malformed`, `unknown_token` or `unknown_certificate`.
+    pub reason: &'static str,
+}
+
 /// Leased work and the step it was in (both from fixed sets: bounded).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LeaseLabels {
@@ -151,6 +158,8 @@ pub struct Metrics {
     pub rotation_overdue: Family<TargetLabels, Gauge>,
     /// Scheduled rotations by outcome.
     pub scheduled_rotations: Family<OutcomeLabel, Counter>,
+    /// Calls refused because they were not authenticated, by reason.
+    pub auth_failures: Family<ReasonLabel, Counter>,
     /// Steps this replica abandoned because its lease passed to another replica.
     pub lease_lost_steps: Family<LeaseLabels, Counter>,
     /// Leased work this replica took over from another replica.
@@ -178,6 +187,7 @@ impl Metrics {
             rotation_due: Family::default(),
             rotation_overdue: Family::default(),
             scheduled_rotations: Family::default(),
+            auth_failures: Family::default(),
             lease_lost_steps: Family::default(),
             lease_takeovers: Family::default(),
             ready: Gauge::default(),
@@ -215,6 +225,7 @@ impl Metrics {
         );
         r.register("keyward_rotation_overdue", "1 when past the policy's maximum age", m.rotation_overdue.clone());
         r.register("keyward_scheduled_rotations", "Scheduled rotations by outcome", m.scheduled_rotations.clone());
+        r.register("keyward_auth_failures", "Calls refused as not authenticated, by reason", m.auth_failures.clone());
         r.register(
             "keyward_lease_lost_steps",
             "Steps abandoned because their lease passed to another replica",

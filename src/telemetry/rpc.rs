@@ -3,8 +3,10 @@
 //! trailers-only error) or from the trailers at the end of the body; a body dropped before its
 //! trailers (the caller went away) counts as CANCELLED.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::LazyLock;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -14,6 +16,39 @@ use tower::{Layer, Service};
 use tracing::{Instrument, Span};
 
 use super::metrics::{RpcLabels, metrics};
+
+/// Every `package.Service/Method` the gRPC port serves: keyward.v1, health and reflection, read
+/// from their file descriptor sets once.
+static SERVED: LazyLock<BTreeSet<String>> = LazyLock::new(|| {
+    use prost::Message as _;
+    let sets = [
+        crate::grpc::proto::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+    ];
+    let mut served = BTreeSet::new();
+    for bytes in sets {
+        // Compiled into the binary; an undecodable set would only leave its methods `unknown`.
+        let Ok(set) = prost_types::FileDescriptorSet::decode(bytes) else { continue };
+        for file in set.file {
+            let package = file.package.unwrap_or_default();
+            for service in file.service {
+                let name = service.name.unwrap_or_default();
+                for method in service.method {
+                    served.insert(format!("{package}.{name}/{}", method.name.unwrap_or_default()));
+                }
+            }
+        }
+    }
+    served
+});
+
+/// The label for a request path: the `package.Service/Method` of a served RPC, else `unknown`
+/// (a caller, with a token or without, cannot add series or span names of its choosing).
+pub fn method_label(path: &str) -> String {
+    let method = path.strip_prefix('/').unwrap_or(path);
+    if SERVED.contains(method) { method.to_owned() } else { "unknown".to_owned() }
+}
 
 /// The target of the per-RPC spans (exported over OTLP; left out of the log lines).
 pub const SPAN_TARGET: &str = "keyward::rpc";
@@ -51,7 +86,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let method = request.uri().path().trim_start_matches('/').to_owned();
+        let method = method_label(request.uri().path());
         let span = tracing::info_span!(
             target: SPAN_TARGET,
             "rpc",
@@ -166,5 +201,21 @@ pub fn grpc_code_name(code: Code) -> &'static str {
         Code::Unavailable => "UNAVAILABLE",
         Code::DataLoss => "DATA_LOSS",
         Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_served_methods_are_labels() {
+        assert_eq!(method_label("/keyward.v1.Signer/SignJwt"), "keyward.v1.Signer/SignJwt");
+        assert_eq!(method_label("/grpc.health.v1.Health/Watch"), "grpc.health.v1.Health/Watch");
+        let reflection = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
+        assert_eq!(method_label(reflection), &reflection[1..]);
+        for hostile in ["/keyward.v1.Signer/Nope", "/x", "", "/keyward.v1.Signer/SignJwt/../x", &"a".repeat(8192)] {
+            assert_eq!(method_label(hostile), "unknown", "{hostile:.40}");
+        }
     }
 }

@@ -77,6 +77,7 @@ pub struct Setup {
     pub signer: keyward::config::SignerConfig,
     pub tls: Option<keyward::config::TlsConfig>,
     pub signing: keyward::config::SigningPolicy,
+    pub limits: keyward::config::Limits,
 }
 
 impl Default for Setup {
@@ -86,6 +87,7 @@ impl Default for Setup {
             signer: Default::default(),
             tls: None,
             signing: Default::default(),
+            limits: Default::default(),
         }
     }
 }
@@ -111,7 +113,7 @@ pub async fn world_with(
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let signing = Arc::new(Signing::new(engine.clone(), vec![kek.clone()], setup.signer).unwrap());
-    let deps = Deps { signing: signing.clone(), access: Arc::new(setup.access), tls: setup.tls };
+    let deps = Deps { signing: signing.clone(), access: Arc::new(setup.access), tls: setup.tls, limits: setup.limits };
     let server = tokio::spawn(keyward::grpc::run(
         listener,
         async move {
