@@ -84,7 +84,9 @@ fn openssl_verifies(jws: &str, public_pem: &str) -> bool {
 #[tokio::test]
 async fn signer_happy_paths_and_refusals() {
     for (name, store, dir) in stores().await {
-        let w = world_with(name, store, dir, Setup { access: access(), ..Default::default() }).await;
+        // SignJwt on an Auth0-registered client (JAR request objects) is allowed explicitly.
+        let signing = keyward::config::SigningPolicy { allow_sign_jwt_for_auth0_clients: true, ..Default::default() };
+        let w = world_with(name, store, dir, Setup { access: access(), signing, ..Default::default() }).await;
         let mut signer = SignerClient::new(w.channel().await);
 
         // No active key yet: FAILED_PRECONDITION, for every signing RPC.
@@ -195,6 +197,9 @@ async fn signer_happy_paths_and_refusals() {
             ("not json".to_owned(), "JSON object"),
             (format!(r#"{{"exp":{}}}"#, exp + 10 * 3600), "exp"),
             (r#"{"exp":1000}"#.to_owned(), "exp"),
+            // A key twice, at any depth: the verifier might read either.
+            (format!(r#"{{"exp":{},"exp":{exp}}}"#, exp + 10 * 365 * 86_400), r#"the key "exp" appears twice"#),
+            (format!(r#"{{"exp":{exp},"cnf":{{"jkt":"a","jkt":"b"}}}}"#), r#"the key "jkt" appears twice"#),
         ] {
             let err = signer
                 .sign_jwt(authed(proto::SignJwtRequest {
@@ -207,6 +212,25 @@ async fn signer_happy_paths_and_refusals() {
                 .unwrap_err();
             assert_eq!(err.code(), Code::InvalidArgument, "{name}: {claims}: {err:?}");
             assert!(err.message().starts_with("claims_json") && err.message().contains(needle), "{err:?}");
+        }
+
+        // Even allowed, SignJwt never mints a client assertion for the tenant.
+        for claims in [
+            format!(r#"{{"iss":"{APP}","sub":"{APP}","aud":"https://api.demo.local/","exp":{exp}}}"#),
+            format!(r#"{{"sub":"x","aud":"https://dev-tenant.keyward.local/","jti":"fixed-jti","exp":{exp}}}"#),
+            format!(r#"{{"sub":"x","aud":["https://dev-tenant.keyward.local/oauth/token"],"exp":{exp}}}"#),
+        ] {
+            let err = signer
+                .sign_jwt(authed(proto::SignJwtRequest {
+                    tenant: "dev".into(),
+                    client_id: APP.into(),
+                    claims_json: claims.clone(),
+                    typ: String::new(),
+                }))
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), Code::PermissionDenied, "{name}: {claims}: {err:?}");
+            assert!(err.message().contains("SignClientAssertion"), "{err:?}");
         }
 
         // Principals: no token, a principal without the permission, a client outside the grant.
@@ -570,6 +594,19 @@ async fn signing_only_clients_rotate_ec_keys_locally_and_sign_jwts() {
 
         let mut signer = SignerClient::new(w.channel().await);
         let exp = keyward::rotation::millis_now() / 1000 + 60;
+        // By default SignJwt stays in its lane: an Auth0-registered client is refused, naming the
+        // RPC to use, before anything is looked up or signed.
+        let err = signer
+            .sign_jwt(authed(proto::SignJwtRequest {
+                tenant: "dev".into(),
+                client_id: APP.into(),
+                claims_json: format!(r#"{{"sub":"x","aud":"https://api.demo.local/","exp":{exp}}}"#),
+                typ: String::new(),
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{name}: {err:?}");
+        assert!(err.message().contains("SignClientAssertion"), "{name}: {err:?}");
         let jwt = signer
             .sign_jwt(authed(proto::SignJwtRequest {
                 tenant: "dev".into(),

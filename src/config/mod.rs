@@ -127,6 +127,8 @@ struct TenantFile {
     connections: Vec<String>,
     #[serde(default)]
     legacy_audiences: bool,
+    #[serde(default)]
+    allow_sign_jwt_for_auth0_clients: bool,
     max_jwt_lifetime: Option<String>,
     #[serde(default)]
     local_clients: Vec<String>,
@@ -180,6 +182,9 @@ pub struct SigningPolicy {
     pub legacy_audiences: bool,
     /// The furthest `exp` SignJwt accepts, from now.
     pub max_jwt_lifetime: Duration,
+    /// Whether SignJwt may sign for Auth0-registered clients (e.g. JAR request objects); claims
+    /// shaped like a client assertion are refused even then.
+    pub allow_sign_jwt_for_auth0_clients: bool,
     /// Signing-only clients: keys keyward generates, rotates and publishes (GetJwks) for JWTs
     /// that third parties verify, never registered at Auth0, so any of the seven algorithms
     /// (ES256 included) is allowed.
@@ -188,7 +193,12 @@ pub struct SigningPolicy {
 
 impl Default for SigningPolicy {
     fn default() -> Self {
-        Self { legacy_audiences: false, max_jwt_lifetime: Duration::from_secs(3600), local_clients: BTreeSet::new() }
+        Self {
+            legacy_audiences: false,
+            max_jwt_lifetime: Duration::from_secs(3600),
+            allow_sign_jwt_for_auth0_clients: false,
+            local_clients: BTreeSet::new(),
+        }
     }
 }
 
@@ -570,6 +580,7 @@ fn resolve_tenant(
         signing: SigningPolicy {
             legacy_audiences: t.legacy_audiences,
             max_jwt_lifetime,
+            allow_sign_jwt_for_auth0_clients: t.allow_sign_jwt_for_auth0_clients,
             local_clients: t.local_clients.into_iter().collect(),
         },
     })

@@ -10,6 +10,7 @@
 
 mod audience;
 mod cache;
+mod claims;
 mod counters;
 mod pool;
 mod tokens;
@@ -226,13 +227,30 @@ impl Signing {
         claims_json: &str,
         typ: Option<&str>,
     ) -> Result<(String, Arc<LoadedKey>), Error> {
-        let max = self.engine.tenant(tenant)?.config.signing.max_jwt_lifetime;
+        let config = &self.engine.tenant(tenant)?.config;
+        let policy = &config.signing;
+        let max = policy.max_jwt_lifetime;
         if claims_json.len() > MAX_CLAIMS {
             return Err(Error::arg("claims_json", "must be at most 16 KiB"));
         }
-        let claims: Value =
-            serde_json::from_str(claims_json).map_err(|_| Error::arg("claims_json", "must be a JSON object"))?;
-        let Some(obj) = claims.as_object() else { return Err(Error::arg("claims_json", "must be a JSON object")) };
+        // Auth0-registered clients sign their assertions through SignClientAssertion, under its
+        // audience, lifetime and jti rules; SignJwt is for signing-only clients unless the
+        // tenant allows more, and even then never mints a client assertion.
+        let auth0_client = !policy.local_clients.contains(client_id);
+        if auth0_client && !policy.allow_sign_jwt_for_auth0_clients {
+            return Err(Error::PermissionDenied(format!(
+                "SignJwt signs for signing-only clients; {client_id:?} is registered at Auth0: use SignClientAssertion \
+                 (or set allow_sign_jwt_for_auth0_clients for tenant {tenant:?})"
+            )));
+        }
+        let obj = claims::parse(claims_json)?;
+        if auth0_client && claims::is_client_assertion(&obj, client_id, &config.domain) {
+            return Err(Error::PermissionDenied(
+                "claims_json: claims shaped like an Auth0 client assertion (aud naming the tenant, or iss = sub = \
+                 the client) are signed only by SignClientAssertion"
+                    .into(),
+            ));
+        }
         let exp = obj
             .get("exp")
             .and_then(Value::as_i64)
