@@ -398,7 +398,6 @@ impl Engine {
     /// A permanent failure: delete what was registered (unless something adopted it since), keep
     /// the old key active, destroy the new key, record why; all of it under the lease.
     async fn compensate(&self, tenant: &Tenant, r: &mut RotationRecord, cause: &Error) -> Result<(), Error> {
-        let auth0 = &tenant.auth0;
         let key = match &r.new_key_id {
             Some(id) => self.store.key(id).await?,
             None => None,
@@ -408,17 +407,7 @@ impl Engine {
             && self.may_remove(Some(r), &r.tenant, &r.client_id, &cred, Some(&key.key_id)).await?
         {
             self.guard(r).await?;
-            let client = self.bounded("get_client", auth0.get_client(&r.client_id)).await?;
-            let attached = ids(&client);
-            if attached.contains(&cred) {
-                let keep: Vec<&str> = attached.iter().filter(|id| **id != cred).map(String::as_str).collect();
-                let set = auth0.set_private_key_jwt_credentials(&r.client_id, &keep, false);
-                self.bounded("set_private_key_jwt", set).await?;
-            }
-            match self.bounded("delete_credential", auth0.delete_credential(&r.client_id, &cred)).await {
-                Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
+            self.detach_and_delete(tenant, &r.client_id, &cred).await?;
         }
         let mut next = r.clone();
         next.state = RotationState::Failed;
@@ -564,31 +553,35 @@ impl Engine {
         key: KeyRecord,
         mut rotation: Option<RotationRecord>,
     ) -> Result<(), Error> {
-        let auth0 = &tenant.auth0;
-        if let Some(cred) = key.credential_id.clone() {
-            let client = match self.bounded("get_client", auth0.get_client(&key.client_id)).await {
-                Ok(c) => c,
+        if let Some(cred) = key.credential_id.clone()
+            && self.may_remove(rotation.as_ref(), &key.tenant, &key.client_id, &cred, None).await?
+        {
+            if let Some(r) = rotation.as_mut() {
+                self.guard(r).await?;
+            }
+            match self.detach_and_delete(tenant, &key.client_id, &cred).await {
                 // The application is gone at Auth0, and its credentials with it.
-                Err(Auth0Error::ClientNotFound { .. }) => return self.close_retirement(key, rotation).await,
-                Err(e) => return Err(e.into()),
-            };
-            if self.may_remove(rotation.as_ref(), &key.tenant, &key.client_id, &cred, None).await? {
-                if let Some(r) = rotation.as_mut() {
-                    self.guard(r).await?;
-                }
-                let attached = ids(&client);
-                if attached.contains(&cred) {
-                    let keep: Vec<&str> = attached.iter().filter(|id| **id != cred).map(String::as_str).collect();
-                    let set = auth0.set_private_key_jwt_credentials(&key.client_id, &keep, false);
-                    self.bounded("set_private_key_jwt", set).await?;
-                }
-                match self.bounded("delete_credential", auth0.delete_credential(&key.client_id, &cred)).await {
-                    Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
+                Ok(()) | Err(Error::Auth0(Auth0Error::ClientNotFound { .. })) => {}
+                Err(e) => return Err(e),
             }
         }
         self.close_retirement(key, rotation).await
+    }
+
+    /// Takes `credential` off the client's private_key_jwt list (read right before) and deletes
+    /// it; a credential already gone is fine. Callers have checked that nothing refers to it.
+    async fn detach_and_delete(&self, tenant: &Tenant, client_id: &str, credential: &str) -> Result<(), Error> {
+        let auth0 = &tenant.auth0;
+        let attached = ids(&self.bounded("get_client", auth0.get_client(client_id)).await?);
+        if attached.iter().any(|id| id == credential) {
+            let keep: Vec<&str> = attached.iter().filter(|id| *id != credential).map(String::as_str).collect();
+            let set = auth0.set_private_key_jwt_credentials(client_id, &keep, false);
+            self.bounded("set_private_key_jwt", set).await?;
+        }
+        match self.bounded("delete_credential", auth0.delete_credential(client_id, credential)).await {
+            Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Destroys a retired key's sealed key and moves its rotation to RETIRED and COMPLETED, the
