@@ -278,13 +278,16 @@ impl Config {
     pub fn load(path: &Path, env: &HashMap<String, String>, flags: &Overrides) -> Result<Self, Error> {
         let text =
             std::fs::read_to_string(path).map_err(|e| Error::Config(vec![format!("{}: {e}", path.display())]))?;
+        if let Err(e) = toml::from_str::<FileConfig>(&text) {
+            return Err(Error::Config(vec![format!("{}: {}", path.display(), parse_error(&text, &e))]));
+        }
         Self::resolve(&text, env, flags)
     }
 
     /// Parses `text`, applies overrides (flag > env > file) and validates, reporting every
     /// problem at once.
     pub fn resolve(text: &str, env: &HashMap<String, String>, flags: &Overrides) -> Result<Self, Error> {
-        let file: FileConfig = toml::from_str(text).map_err(|e| Error::Config(vec![one_line(&e.to_string())]))?;
+        let file: FileConfig = toml::from_str(text).map_err(|e| Error::Config(vec![parse_error(text, &e)]))?;
         let mut errors = Vec::new();
         let pick = |flag: Option<&String>, var: &str, file: Option<&String>| -> Option<String> {
             flag.or(env.get(var)).or(file).cloned()
@@ -420,6 +423,32 @@ impl Config {
             Err(Error::Config(errors))
         }
     }
+}
+
+/// A parse error as one line naming the line, column and key, never the value: the offending
+/// line may hold a secret (`management_client_secret = "…"` beside a mistyped key), and serde's
+/// "invalid type" messages quote the value found.
+fn parse_error(text: &str, e: &toml::de::Error) -> String {
+    let mut message = one_line(e.message());
+    if message.starts_with("invalid type") || message.starts_with("invalid value") {
+        let kind = message.split(':').next().unwrap_or("invalid value").to_owned();
+        message = match message.split_once(", expected") {
+            Some((_, expected)) => format!("{kind}, expected{expected}"),
+            None => kind,
+        };
+    }
+    let Some(start) = e.span().map(|s| s.start).filter(|s| *s <= text.len()) else { return message };
+    let before = text.get(..start).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let source = text.lines().nth(line - 1).unwrap_or_default();
+    let key = source
+        .split_once('=')
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty() && k.len() <= 128 && !k.contains(['"', '\'']))
+        .map(|k| format!(" (key {k})"))
+        .unwrap_or_default();
+    format!("line {line}, column {column}{key}: {message}")
 }
 
 fn one_line(s: &str) -> String {
@@ -621,6 +650,25 @@ mod tests {
         assert!(!billing.may(crate::access::Permission::Rotate, "dev", Some("demo-app")));
         assert_eq!(c.signer, SignerConfig { threads: 0, queue: 1024 });
         assert_eq!(dev.signing.max_jwt_lifetime, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn parse_errors_name_the_place_and_key_never_the_value() {
+        let e = env(&[]);
+        for (text, key) in [
+            ("management_client_sekret = \"s3cret-value\"\n", "management_client_sekret"),
+            ("listen = \"127.0.0.1:1\"\n[kek]\nfile = 1234567\n", "file"),
+            ("[tenants.dev]\nmanagement_client_secret = \"s3cret-value\" oops\n", ""),
+        ] {
+            let Err(Error::Config(errors)) = Config::resolve(text, &e, &Overrides::default()) else {
+                panic!("accepted {text:?}")
+            };
+            let line = errors.join("; ");
+            assert!(line.starts_with("line "), "{line}");
+            assert!(line.contains(key), "{line}");
+            assert!(!line.contains("s3cret-value") && !line.contains("1234567"), "{line}");
+            assert!(!line.contains('\n'), "{line}");
+        }
     }
 
     #[test]
