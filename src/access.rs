@@ -96,9 +96,26 @@ impl Principal {
         self.grants.iter().any(|g| g.allows(permission, tenant, client))
     }
 
-    /// Whether it holds `admin` on every tenant (e.g. to read the whole audit log).
+    /// Whether it holds `admin` on every tenant and every client (`*`/`*`): it alone reads the
+    /// global audit events (principals, grants, KEK) and everyone's denials.
     pub fn is_global_admin(&self) -> bool {
-        self.grants.iter().any(|g| g.permissions.contains(&Permission::Admin) && g.tenants.iter().any(|t| t == "*"))
+        self.grants.iter().any(|g| {
+            g.permissions.contains(&Permission::Admin)
+                && g.tenants.iter().any(|t| t == "*")
+                && g.clients.iter().any(|c| c == "*")
+        })
+    }
+
+    /// Whether it may read an audit event: a global one (no tenant) or another principal's
+    /// denial only as global admin; others where it may read the tenant (and the subject).
+    pub fn may_read_event(&self, tenant: &str, subject: &str, kind: &str, actor: &str) -> bool {
+        if self.is_global_admin() {
+            return true;
+        }
+        if tenant.is_empty() || (kind == "access.denied" && actor != self.name) {
+            return false;
+        }
+        self.may(Permission::Read, tenant, (!subject.is_empty()).then_some(subject))
     }
 }
 
@@ -250,6 +267,23 @@ mod tests {
         assert!(!p.is_global_admin());
         let admin = Principal { name: "ops".into(), grants: vec![Grant::everything()] };
         assert!(admin.may(Permission::Rotate, "any", Some("thing")) && admin.is_global_admin());
+        // A patterned reader on every tenant sees its clients' events, not the global ones
+        // (principals, grants, KEK) nor other principals' denials.
+        let reader = Principal {
+            name: "reader".into(),
+            grants: vec![Grant {
+                permissions: vec![Permission::Read],
+                tenants: vec!["*".into()],
+                clients: vec!["p*".into()],
+            }],
+        };
+        assert!(!reader.is_global_admin());
+        assert!(reader.may_read_event("dev", "payments", "rotation.completed", "keyward"));
+        assert!(!reader.may_read_event("", "principals", "access.grants", "keyward replica a"));
+        assert!(!reader.may_read_event("dev", "payments", "access.denied", "someone-else"));
+        assert!(reader.may_read_event("dev", "payments", "access.denied", "reader"));
+        assert!(!reader.may_read_event("dev", "orders", "rotation.completed", "keyward"));
+        assert!(admin.may_read_event("", "principals", "access.grants", "keyward replica a"));
     }
 
     #[test]

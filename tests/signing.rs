@@ -39,8 +39,13 @@ fn access() -> Access {
     let grant =
         Grant { permissions: vec![Permission::Sign], tenants: vec!["dev".into()], clients: vec!["demo-*".into()] };
     a.add(Principal { name: "signer-svc".into(), grants: vec![grant] }, &[token_hash(SIGNER_TOKEN)], &[]);
+    let read = Grant { permissions: vec![Permission::Read], tenants: vec!["*".into()], clients: vec!["demo-*".into()] };
+    a.add(Principal { name: "reader-svc".into(), grants: vec![read] }, &[token_hash(READER_TOKEN)], &[]);
     a
 }
+
+/// A principal that may read every tenant's events for `demo-*` clients.
+const READER_TOKEN: &str = "kw-test-reader-5a1e";
 
 async fn rotate(w: &World) -> proto::RotateClientCredentialResponse {
     let req =
@@ -289,6 +294,15 @@ async fn signer_happy_paths_and_refusals() {
             .into_inner()
             .events;
         assert!(theirs.is_empty(), "{name}: {theirs:?}");
+        // A patterned reader sees its clients' events, but not another principal's denials.
+        let read = AuditClient::new(w.channel().await)
+            .list_audit_events(authed_as(READER_TOKEN, proto::ListAuditEventsRequest { after_id: 0, limit: 1000 }))
+            .await
+            .unwrap()
+            .into_inner()
+            .events;
+        assert!(read.iter().any(|e| e.subject == APP && e.kind.starts_with("rotation.")), "{name}: {read:?}");
+        assert!(read.iter().all(|e| e.kind != "access.denied" && !e.tenant.is_empty()), "{name}: {read:?}");
     }
 }
 

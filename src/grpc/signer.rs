@@ -159,13 +159,11 @@ impl proto::audit_server::Audit for SigningService {
             .ok_or_else(|| Status::unauthenticated("no authenticated principal"))?;
         let events =
             self.signing.engine().store().audit_after(m.after_id, i64::from(limit)).await.map_err(|e| to_status(&e))?;
-        // Each principal sees the events of the tenants and clients it may read.
+        // Each principal sees the events of the tenants and clients it may read; global events
+        // and other principals' denials only the global admin.
         let events = events
             .into_iter()
-            .filter(|e| {
-                caller.is_global_admin()
-                    || caller.may(Permission::Read, &e.tenant, (!e.subject.is_empty()).then_some(e.subject.as_str()))
-            })
+            .filter(|e| caller.may_read_event(&e.tenant, &e.subject, &e.kind, &e.actor))
             .map(|e| proto::AuditEvent {
                 id: e.id,
                 at: Some(timestamp(e.at)),
