@@ -334,7 +334,10 @@ fn jws_header(jws: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_tokens_single_flight_and_overload_recovers() {
     for (name, store, dir) in stores().await {
-        let setup = Setup { signer: keyward::config::SignerConfig { threads: 1, queue: 2 }, ..Default::default() };
+        let setup = Setup {
+            signer: keyward::config::SignerConfig { threads: 1, queue: 2, ..Default::default() },
+            ..Default::default()
+        };
         let w = world_with(name, store, dir, setup).await;
         rotate(&w).await;
         let channel = w.channel().await;

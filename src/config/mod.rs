@@ -87,6 +87,7 @@ struct TlsFile {
 struct SignerFile {
     threads: Option<usize>,
     queue: Option<usize>,
+    token_cache_entries: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -220,11 +221,13 @@ pub struct SignerConfig {
     pub threads: usize,
     /// Jobs that may wait for a worker before calls fail with RESOURCE_EXHAUSTED.
     pub queue: usize,
+    /// Access tokens kept per client, by audience and scope (least recently used go first).
+    pub token_cache_entries: usize,
 }
 
 impl Default for SignerConfig {
     fn default() -> Self {
-        Self { threads: 0, queue: 1024 }
+        Self { threads: 0, queue: 1024, token_cache_entries: 1024 }
     }
 }
 
@@ -370,9 +373,13 @@ impl Config {
         let signer = SignerConfig {
             threads: file.signer.as_ref().and_then(|s| s.threads).unwrap_or(0),
             queue: file.signer.as_ref().and_then(|s| s.queue).unwrap_or(1024),
+            token_cache_entries: file.signer.as_ref().and_then(|s| s.token_cache_entries).unwrap_or(1024),
         };
         if signer.threads > 256 || signer.queue == 0 || signer.queue > 1_000_000 {
             errors.push("signer: threads must be 0 to 256 and queue 1 to 1000000".into());
+        }
+        if !(1..=1_000_000).contains(&signer.token_cache_entries) {
+            errors.push("signer.token_cache_entries: must be 1 to 1000000".into());
         }
 
         let operations = operations::resolve(
@@ -648,7 +655,7 @@ mod tests {
         assert_eq!(billing.name, "billing-service");
         assert!(billing.may(crate::access::Permission::Sign, "dev", Some("demo-app")));
         assert!(!billing.may(crate::access::Permission::Rotate, "dev", Some("demo-app")));
-        assert_eq!(c.signer, SignerConfig { threads: 0, queue: 1024 });
+        assert_eq!(c.signer, SignerConfig { threads: 0, queue: 1024, token_cache_entries: 1024 });
         assert_eq!(dev.signing.max_jwt_lifetime, Duration::from_secs(3600));
     }
 

@@ -90,7 +90,7 @@ impl Signing {
         let counters = Counters::new(engine.store().clone());
         Ok(Self {
             engine,
-            tokens: tokens::Exchangers::new(cache.clone()),
+            tokens: tokens::Exchangers::new(cache.clone(), config.token_cache_entries),
             cache,
             pool,
             counters,

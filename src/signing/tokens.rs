@@ -45,12 +45,14 @@ impl AssertionProvider for CachedKeyAssertions {
 /// The Auth0 clients that exchange assertions, by (tenant, client).
 pub(super) struct Exchangers {
     cache: Arc<KeyCache>,
+    /// Each client's token cache bound (audience and scope pairs).
+    entries: usize,
     clients: Mutex<HashMap<(String, String), Auth0Client>>,
 }
 
 impl Exchangers {
-    pub(super) fn new(cache: Arc<KeyCache>) -> Self {
-        Self { cache, clients: Mutex::new(HashMap::new()) }
+    pub(super) fn new(cache: Arc<KeyCache>, entries: usize) -> Self {
+        Self { cache, entries, clients: Mutex::new(HashMap::new()) }
     }
 
     fn client(&self, t: &Tenant, tenant: &str, client_id: &str) -> Result<Auth0Client, Error> {
@@ -63,7 +65,8 @@ impl Exchangers {
             tenant: tenant.to_owned(),
             client_id: client_id.to_owned(),
         });
-        let c = t.auth0.with_client_auth(ClientAuth::PrivateKeyJwt { client_id: client_id.to_owned(), provider })?;
+        let auth = ClientAuth::PrivateKeyJwt { client_id: client_id.to_owned(), provider };
+        let c = t.auth0.with_client_auth_and_cache(auth, self.entries)?;
         clients.insert((tenant.to_owned(), client_id.to_owned()), c.clone());
         Ok(c)
     }

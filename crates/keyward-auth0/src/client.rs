@@ -63,11 +63,17 @@ impl Auth0Client {
     /// key keyward holds, to exchange its assertions for access tokens). It shares this client's
     /// configuration and connection pool, and has its own token cache.
     pub fn with_client_auth(&self, auth: ClientAuth) -> Result<Self, Error> {
+        self.with_client_auth_and_cache(auth, crate::token::DEFAULT_CACHE_ENTRIES)
+    }
+
+    /// [`Auth0Client::with_client_auth`] with a token cache of at most `entries` audience and
+    /// scope pairs (least recently used ones go first).
+    pub fn with_client_auth_and_cache(&self, auth: ClientAuth, entries: usize) -> Result<Self, Error> {
         if auth.client_id().is_empty() {
             return Err(Error::Config("client_id must not be empty".to_owned()));
         }
         let http = self.inner.http.clone();
-        Ok(Self { inner: Arc::new(Inner { http, auth, tokens: TokenCache::default() }) })
+        Ok(Self { inner: Arc::new(Inner { http, auth, tokens: TokenCache::with_capacity(entries) }) })
     }
 
     /// The configuration.

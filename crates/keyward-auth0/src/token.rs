@@ -1,7 +1,7 @@
 //! Access tokens: the client credentials request to `/oauth/token`, and the per-audience cache with
 //! single flight (N concurrent callers cause one token request).
 
-use std::collections::HashMap;
+use hashlink::LruCache;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -150,13 +150,70 @@ pub(crate) async fn request_token(
 /// so both are fixed), then audience and requested scope.
 type Key = (String, Option<String>);
 
-/// One cache slot; its async lock is the single flight.
-type Slot = Arc<tokio::sync::Mutex<Option<AccessToken>>>;
-
-/// Tokens by audience and scope, each reused until `expires_in − leeway`.
+/// What one slot holds: nothing yet, a token, or Auth0's refusal to issue one (remembered for
+/// [`REFUSAL_MEMORY`], so a caller cannot spend the tenant's rate limit asking again and again).
 #[derive(Default)]
+enum Held {
+    #[default]
+    Nothing,
+    Token(AccessToken),
+    Refused {
+        error: Refusal,
+        until: Instant,
+    },
+}
+
+/// A refusal as remembered: enough to answer with the same error.
+#[derive(Clone)]
+enum Refusal {
+    AccessDenied { error_code: String, message: String },
+    InvalidRequest { status: u16, message: String, error_code: Option<String> },
+}
+
+impl Refusal {
+    fn of(e: &Error) -> Option<Self> {
+        match e {
+            Error::AccessDenied { error_code, message } => {
+                Some(Refusal::AccessDenied { error_code: error_code.clone(), message: message.clone() })
+            }
+            Error::InvalidRequest { status, message, error_code } => Some(Refusal::InvalidRequest {
+                status: *status,
+                message: message.clone(),
+                error_code: error_code.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    fn error(&self) -> Error {
+        match self.clone() {
+            Refusal::AccessDenied { error_code, message } => Error::AccessDenied { error_code, message },
+            Refusal::InvalidRequest { status, message, error_code } => {
+                Error::InvalidRequest { status, message, error_code }
+            }
+        }
+    }
+}
+
+/// How long Auth0's refusal of an audience and scope is remembered.
+pub(crate) const REFUSAL_MEMORY: Duration = Duration::from_secs(30);
+/// How many audience and scope pairs a cache keeps by default.
+pub const DEFAULT_CACHE_ENTRIES: usize = 1024;
+
+/// One cache slot; its async lock is the single flight.
+type Slot = Arc<tokio::sync::Mutex<Held>>;
+
+/// Tokens by audience and scope, each reused until `expires_in − leeway`; at most `capacity`
+/// pairs, the least recently used going first (a caller choosing audiences cannot grow it).
 pub(crate) struct TokenCache {
-    slots: Mutex<HashMap<Key, Slot>>,
+    slots: Mutex<LruCache<Key, Slot>>,
+    refusal_memory: Duration,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        Self::with_capacity(DEFAULT_CACHE_ENTRIES)
+    }
 }
 
 impl fmt::Debug for TokenCache {
@@ -167,17 +224,38 @@ impl fmt::Debug for TokenCache {
 }
 
 impl TokenCache {
+    /// A cache of at most `capacity` (at least 1) audience and scope pairs.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self { slots: Mutex::new(LruCache::new(capacity.max(1))), refusal_memory: REFUSAL_MEMORY }
+    }
+
     fn slot(&self, key: Key) -> Slot {
         match self.slots.lock() {
-            Ok(mut slots) => slots.entry(key).or_default().clone(),
+            Ok(mut slots) => {
+                if let Some(slot) = slots.get(&key) {
+                    return slot.clone();
+                }
+                let slot = Slot::default();
+                // Past capacity the least recently used pair goes; a caller still holding its
+                // slot finishes with it undisturbed.
+                slots.insert(key, slot.clone());
+                slot
+            }
             // A poisoned map only means another thread panicked while inserting; a fresh slot is
             // still correct (at worst one extra token request).
             Err(_) => Arc::default(),
         }
     }
 
+    /// How many pairs are cached.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.slots.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
     /// A cached token that is still fresh, or one obtained by `fetch`. Concurrent callers for the
-    /// same key wait for the one fetch in flight.
+    /// same key wait for the one fetch in flight. Auth0's refusal (403, or a 4xx naming the
+    /// request) is remembered for [`REFUSAL_MEMORY`] and answered without asking again.
     pub async fn get<F, Fut>(
         &self,
         audience: &str,
@@ -191,14 +269,23 @@ impl TokenCache {
     {
         let slot = self.slot((audience.to_owned(), scope.map(str::to_owned)));
         let mut guard = slot.lock().await;
-        if let Some(token) = guard.as_ref()
-            && Instant::now() + leeway < token.expires_at()
-        {
-            return Ok(token.clone());
+        match &*guard {
+            Held::Token(token) if Instant::now() + leeway < token.expires_at() => return Ok(token.clone()),
+            Held::Refused { error, until } if Instant::now() < *until => return Err(error.error()),
+            _ => {}
         }
-        let token = fetch().await?;
-        *guard = Some(token.clone());
-        Ok(token)
+        match fetch().await {
+            Ok(token) => {
+                *guard = Held::Token(token.clone());
+                Ok(token)
+            }
+            Err(e) => {
+                if let Some(error) = Refusal::of(&e) {
+                    *guard = Held::Refused { error, until: Instant::now() + self.refusal_memory };
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Forgets the cached token for (audience, scope) if it is still `stale` (e.g. after Auth0
@@ -206,8 +293,10 @@ impl TokenCache {
     pub async fn invalidate(&self, audience: &str, scope: Option<&str>, stale: &AccessToken) {
         let slot = self.slot((audience.to_owned(), scope.map(str::to_owned)));
         let mut guard = slot.lock().await;
-        if guard.as_ref().is_some_and(|t| t.token.expose_secret() == stale.token.expose_secret()) {
-            *guard = None;
+        if let Held::Token(t) = &*guard
+            && t.token.expose_secret() == stale.token.expose_secret()
+        {
+            *guard = Held::Nothing;
         }
     }
 }
@@ -294,5 +383,53 @@ mod tests {
         assert!(err.is_err());
         let ok = cache.get("x", None, leeway, || async { Ok(token("ok", 3600)) }).await;
         assert!(ok.is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_cache_is_bounded_least_recently_used_first() {
+        let cache = TokenCache::with_capacity(3);
+        let leeway = Duration::from_secs(10);
+        for aud in ["a", "b", "c"] {
+            cache.get(aud, None, leeway, || async { Ok(token(aud, 3600)) }).await.unwrap();
+        }
+        // "a" is used again, so "b" is the least recently used when "d" arrives.
+        cache.get("a", None, leeway, || async { Ok(token("unused", 3600)) }).await.unwrap();
+        cache.get("d", None, leeway, || async { Ok(token("d", 3600)) }).await.unwrap();
+        assert_eq!(cache.len(), 3);
+        let a = cache.get("a", None, leeway, || async { Ok(token("refetched", 3600)) }).await.unwrap();
+        assert_eq!(a.secret().expose_secret(), "a", "kept");
+        let b = cache.get("b", None, leeway, || async { Ok(token("refetched", 3600)) }).await.unwrap();
+        assert_eq!(b.secret().expose_secret(), "refetched", "evicted");
+        // A flood of caller-chosen audiences never grows it.
+        for i in 0..500 {
+            let aud = format!("https://made-up-{i}/");
+            cache.get(&aud, None, leeway, || async { Ok(token("x", 3600)) }).await.unwrap();
+        }
+        assert_eq!(cache.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn refusals_are_remembered_for_a_while() {
+        let cache = TokenCache { refusal_memory: Duration::from_millis(200), ..TokenCache::default() };
+        let leeway = Duration::from_secs(10);
+        let asked = AtomicUsize::new(0);
+        let refuse = || async {
+            asked.fetch_add(1, Ordering::SeqCst);
+            Err(Error::AccessDenied { error_code: "access_denied".into(), message: "no grant".into() })
+        };
+        for _ in 0..5 {
+            let err = cache.get("https://api/", None, leeway, refuse).await.unwrap_err();
+            assert!(matches!(err, Error::AccessDenied { .. }), "{err}");
+        }
+        assert_eq!(asked.load(Ordering::SeqCst), 1, "Auth0 was asked once");
+        // Other failures (an outage) are not remembered.
+        let down = || async { Err(Error::Unavailable { status: Some(503), message: "down".into() }) };
+        cache.get("https://other/", None, leeway, down).await.unwrap_err();
+        let ok = cache.get("https://other/", None, leeway, || async { Ok(token("ok", 3600)) }).await;
+        assert!(ok.is_ok());
+        // After the memory, Auth0 is asked again.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let t = cache.get("https://api/", None, leeway, || async { Ok(token("granted", 3600)) }).await.unwrap();
+        assert_eq!(t.secret().expose_secret(), "granted");
     }
 }
