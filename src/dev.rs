@@ -85,6 +85,9 @@ impl DevPaths {
 /// Runs keyward dev until `shutdown`.
 pub async fn run(opts: DevOptions, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
     create_private_dir(&opts.dir)?;
+    // Held until this returns: a second `keyward dev` on the directory would restore a second
+    // emulator from the same state file and overwrite this one's addresses.
+    let _lock = lock_dir(&opts.dir)?;
     let paths = DevPaths::new(&opts.dir);
     if !paths.kek.exists() {
         let kek = Kek::generate(&mut crate::rng::os_rng());
@@ -144,6 +147,34 @@ fn create_private_dir(dir: &Path) -> Result<(), Error> {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(dir, e))?;
     }
     Ok(())
+}
+
+/// Takes the directory's exclusive lock (`DIR/lock`, holding the owner's pid), or says which
+/// process holds it (exit 64).
+fn lock_dir(dir: &Path) -> Result<std::fs::File, Error> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join("lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut owner = String::new();
+            let _ = file.read_to_string(&mut owner);
+            let pid = owner.trim().chars().take(16).filter(char::is_ascii_digit).collect::<String>();
+            let pid = if pid.is_empty() { "unknown".to_owned() } else { pid };
+            return Err(Error::Config(vec![format!("another keyward dev (pid {pid}) is using {}", dir.display())]));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+    }
+    let wrote = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| writeln!(file, "{}", std::process::id()));
+    wrote.map_err(|e| Error::io(&path, e))?;
+    Ok(file)
 }
 
 fn load_or_create_token(path: &Path) -> Result<Zeroizing<String>, Error> {

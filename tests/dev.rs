@@ -38,6 +38,12 @@ async fn dev_then_rotate_client_gives_a_working_key_and_survives_restart() {
     let k = start(&["dev", "--dir", &d, "--listen", "127.0.0.1:0"], &[]);
     let grpc_addr = std::fs::read_to_string(dir.join("grpc-addr")).unwrap();
     assert_eq!(grpc_addr.trim(), k.addr, "grpc-addr holds HOST:PORT");
+    // A second `keyward dev` on the same directory is refused (exit 64), naming the first.
+    let second = keyward(&["dev", "--dir", &d, "--listen", "127.0.0.1:0"], &[]);
+    assert_eq!(second.status.code(), Some(64), "{}", stderr(&second));
+    let pid = k.child.id().to_string();
+    assert!(stderr(&second).contains(&format!("another keyward dev (pid {pid}) is using")), "{}", stderr(&second));
+    assert_eq!(std::fs::read_to_string(dir.join("grpc-addr")).unwrap().trim(), k.addr, "nothing overwritten");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
