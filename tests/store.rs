@@ -362,3 +362,32 @@ async fn a_connection_rotation_lease_is_fenced() {
         assert_eq!(stored.lease.owner, None, "{name}: the lease is freed");
     }
 }
+
+/// A destroyed key's sealed blob is gone from the SQLite files themselves (database and
+/// write-ahead log), so a copy of them taken afterwards cannot open it.
+#[tokio::test]
+async fn a_destroyed_key_leaves_no_copy_in_the_sqlite_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keyward.db");
+    let store = SqlStore::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    let kek = Kek::generate(&mut rng());
+    let mut r = rotation("dev", "app", None);
+    store.insert_rotation(&r).await.unwrap();
+    let k = key(&kek, "dev", "app", b"a private key that must not survive its destruction");
+    r.state = RotationState::KeyGenerated;
+    r.new_key_id = Some(k.key_id.clone());
+    store.save_generated_key(&k, &mut r).await.unwrap();
+    let files = || {
+        let mut all = std::fs::read(&db).unwrap();
+        all.extend(std::fs::read(db.with_extension("db-wal")).unwrap_or_default());
+        all
+    };
+    let needle = &k.sealed.ciphertext[..32];
+    let holds = |bytes: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(holds(&files()), "the sealed key is stored (the check can see it)");
+    // The rotation fails: its PENDING key is destroyed.
+    r.state = RotationState::Failed;
+    assert!(store.save_failed(&mut r).await.unwrap());
+    assert!(!holds(&files()), "the sealed key survives in the database files");
+    assert!(store.key(&k.key_id).await.unwrap().unwrap().sealed.ciphertext.is_empty());
+}

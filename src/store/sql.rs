@@ -78,9 +78,14 @@ impl SqlStore {
                     .max_connections(1)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
-                            for pragma in
-                                ["PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 5000", "PRAGMA synchronous = FULL"]
-                            {
+                            for pragma in [
+                                "PRAGMA journal_mode = WAL",
+                                "PRAGMA busy_timeout = 5000",
+                                "PRAGMA synchronous = FULL",
+                                // Freed and overwritten content is zeroed, so a destroyed
+                                // key's sealed blob does not linger in free pages.
+                                "PRAGMA secure_delete = ON",
+                            ] {
                                 sqlx::query(pragma).execute(&mut *conn).await?;
                             }
                             Ok(())
@@ -128,6 +133,18 @@ impl SqlStore {
             return Err(Error::NotFound(format!("key {}", k.key_id)));
         }
         Ok(())
+    }
+
+    /// After a key was destroyed on SQLite: checkpoint and truncate the write-ahead log, whose
+    /// frames may still hold the page with the sealed key as it was. (PostgreSQL keeps the old
+    /// row version until VACUUM reclaims it.)
+    async fn forget_old_pages(&self, destroyed: bool) {
+        if destroyed
+            && self.dialect == Dialect::Sqlite
+            && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await
+        {
+            tracing::warn!(error = %e, "write-ahead log not checkpointed after destroying a key");
+        }
     }
 
     /// The database in use.
@@ -490,11 +507,15 @@ impl Store for SqlStore {
     }
 
     async fn save_failed(&self, rotation: &mut RotationRecord) -> Result<bool, Error> {
-        super::sql_fence::save_failed(&self.pool, rotation, self.lease_ttl_ms).await
+        let wiped = super::sql_fence::save_failed(&self.pool, rotation, self.lease_ttl_ms).await?;
+        self.forget_old_pages(wiped).await;
+        Ok(wiped)
     }
 
     async fn close_retirement(&self, key_id: &str, rotation: Option<&mut RotationRecord>) -> Result<bool, Error> {
-        super::sql_fence::close_retirement(&self.pool, key_id, rotation, self.lease_ttl_ms).await
+        let wiped = super::sql_fence::close_retirement(&self.pool, key_id, rotation, self.lease_ttl_ms).await?;
+        self.forget_old_pages(wiped).await;
+        Ok(wiped)
     }
 
     async fn may_remove_credential(
