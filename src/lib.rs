@@ -10,6 +10,7 @@ mod error;
 pub(crate) mod files;
 pub mod grpc;
 pub mod kek;
+pub(crate) mod net;
 mod rng;
 pub mod rotation;
 pub mod schedule;

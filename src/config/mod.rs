@@ -18,7 +18,9 @@ mod limits;
 mod operations;
 
 pub use limits::Limits;
-pub use operations::{Operations, PolicyConfig, PolicyTarget, RotationWindow, SchedulerConfig, default_replica_id};
+pub use operations::{
+    LeaseTiming, Operations, PolicyConfig, PolicyTarget, RotationWindow, SchedulerConfig, default_replica_id,
+};
 
 /// The defaults the issue names: a 10-minute grace period, RS256, 2048 bits.
 const DEFAULT_GRACE: Duration = Duration::from_secs(600);

@@ -131,6 +131,39 @@ impl std::str::FromStr for RotationWindow {
     }
 }
 
+/// How a lease is kept: renewed every `renew`, and each Auth0 call under it bounded by
+/// `call_deadline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseTiming {
+    /// How long a lease lasts past its last renewal.
+    pub ttl: Duration,
+    /// How often a step in progress renews its lease.
+    pub renew: Duration,
+    /// The longest an Auth0 call made under the lease may take (retries and rate-limit waits
+    /// included): the TTL less one renewal interval, so a call that began right after a renewal
+    /// ends while the lease still has a renewal interval to run.
+    pub call_deadline: Duration,
+}
+
+impl LeaseTiming {
+    /// The timing for a lease of `ttl`, renewed every `renew` (default: a third of the TTL).
+    /// The renewal interval must be at least 100 ms and at most half the TTL, so a renewal can
+    /// be late by a whole interval and the lease still holds.
+    pub fn new(ttl: Duration, renew: Option<Duration>) -> Result<Self, String> {
+        let renew = renew.unwrap_or(ttl / 3);
+        if ttl < Duration::from_secs(1) {
+            return Err(format!("scheduler.lease_ttl: {ttl:?} is shorter than 1s"));
+        }
+        if renew < Duration::from_millis(100) || renew > ttl / 2 {
+            return Err(format!(
+                "scheduler.lease_renew_interval: {renew:?} must be between 100ms and half of \
+                 scheduler.lease_ttl ({ttl:?})"
+            ));
+        }
+        Ok(Self { ttl, renew, call_deadline: ttl - renew })
+    }
+}
+
 /// The rotation scheduler.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchedulerConfig {
@@ -144,12 +177,12 @@ pub struct SchedulerConfig {
     pub lease_ttl: Duration,
     /// How a lease is renewed while its work runs, and how long an Auth0 call under it may take
     /// (derived from `lease_ttl` and `lease_renew_interval`, validated against each other).
-    pub lease: crate::rotation::LeaseTiming,
+    pub lease: LeaseTiming,
 }
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
-        let lease = crate::rotation::LeaseTiming {
+        let lease = LeaseTiming {
             ttl: DEFAULT_LEASE_TTL,
             renew: DEFAULT_LEASE_TTL / 3,
             call_deadline: DEFAULT_LEASE_TTL - DEFAULT_LEASE_TTL / 3,
@@ -258,7 +291,7 @@ pub(super) fn resolve(
             ops.scheduler.lease_ttl / 3
         })
     });
-    match crate::rotation::LeaseTiming::new(ops.scheduler.lease_ttl, renew) {
+    match LeaseTiming::new(ops.scheduler.lease_ttl, renew) {
         Ok(timing) => ops.scheduler.lease = timing,
         Err(e) => errors.push(e),
     }
@@ -321,5 +354,16 @@ mod tests {
         for bad in ["2:00-05:00", "02:00", "25:00-01:00", "02:00-02:00", "aa:bb-cc:dd"] {
             assert!(bad.parse::<RotationWindow>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn timing_is_validated() {
+        let t = LeaseTiming::new(Duration::from_secs(30), None).unwrap();
+        assert_eq!((t.renew, t.call_deadline), (Duration::from_secs(10), Duration::from_secs(20)));
+        let err = LeaseTiming::new(Duration::from_secs(30), Some(Duration::from_secs(20))).unwrap_err();
+        assert!(err.contains("lease_renew_interval") && err.contains("half"), "{err}");
+        assert!(LeaseTiming::new(Duration::from_secs(30), Some(Duration::from_millis(50))).is_err());
+        assert!(LeaseTiming::new(Duration::from_millis(500), None).is_err());
+        assert!(LeaseTiming::new(Duration::from_secs(2), Some(Duration::from_secs(1))).is_ok());
     }
 }

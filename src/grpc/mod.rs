@@ -5,7 +5,6 @@
 mod auth;
 mod auth_failures;
 mod convert;
-pub(crate) mod io;
 mod policy;
 mod rotation;
 mod signer;
@@ -80,6 +79,7 @@ pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()> + Sen
     );
     let signing = signer::SigningService { signing: deps.signing.clone(), authorize };
     let limits = deps.limits;
+    let rpc_layer = crate::telemetry::rpc::RpcLayer::new(served_methods());
     let mut builder = Server::builder()
         .max_concurrent_streams(limits.max_concurrent_streams)
         .concurrency_limit_per_connection(limits.max_concurrent_requests_per_connection)
@@ -89,7 +89,7 @@ pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()> + Sen
         .http2_max_header_list_size(limits.max_header_list_size)
         .http2_max_pending_accept_reset_streams(Some(limits.max_pending_accept_reset_streams))
         .http2_max_local_error_reset_streams(Some(limits.max_local_error_reset_streams))
-        .layer(crate::telemetry::rpc::RpcLayer);
+        .layer(rpc_layer);
     if let Some(tls) = &deps.tls {
         builder = builder.tls_config(tls_config(tls)?).map_err(|e| Error::Config(vec![format!("tls: {e}")]))?;
     }
@@ -111,7 +111,7 @@ pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()> + Sen
 fn capped(
     listener: TcpListener,
     max: usize,
-) -> impl tokio_stream::Stream<Item = std::io::Result<io::Coalescing>> + Send + 'static {
+) -> impl tokio_stream::Stream<Item = std::io::Result<crate::net::Coalescing>> + Send + 'static {
     let permits = Arc::new(tokio::sync::Semaphore::new(max));
     TcpIncoming::from(listener).with_nodelay(Some(true)).then(move |conn| {
         let permits = permits.clone();
@@ -119,7 +119,50 @@ fn capped(
             let stream = conn?;
             // The semaphore is never closed, so acquiring only waits.
             let permit = permits.acquire_owned().await.ok();
-            Ok(io::Coalescing::new(stream, permit))
+            Ok(crate::net::Coalescing::new(stream, permit))
         }
     })
+}
+
+/// Every `package.Service/Method` the port serves (keyward.v1, health and reflection), read from
+/// their file descriptor sets: the only method names the metrics and spans may carry.
+pub fn served_methods() -> std::collections::BTreeSet<String> {
+    use prost::Message as _;
+    let sets = [
+        proto::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+    ];
+    let mut served = std::collections::BTreeSet::new();
+    for bytes in sets {
+        // Compiled into the binary; an undecodable set would only leave its methods `unknown`.
+        let Ok(set) = prost_types::FileDescriptorSet::decode(bytes) else { continue };
+        for file in set.file {
+            let package = file.package.unwrap_or_default();
+            for service in file.service {
+                let name = service.name.unwrap_or_default();
+                for method in service.method {
+                    served.insert(format!("{package}.{name}/{}", method.name.unwrap_or_default()));
+                }
+            }
+        }
+    }
+    served
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn served_methods_are_read_from_the_descriptors() {
+        let served = super::served_methods();
+        for m in [
+            "keyward.v1.Signer/SignJwt",
+            "keyward.v1.KeyRotation/RotateClientCredential",
+            "grpc.health.v1.Health/Watch",
+            "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        ] {
+            assert!(served.contains(m), "{m}: {served:?}");
+        }
+        assert!(served.len() < 64, "{}", served.len());
+    }
 }

@@ -7,47 +7,14 @@
 //! runs, so a slow key generation or a slow Auth0 does not invite a takeover.
 
 use std::future::Future;
-use std::time::Duration;
 
 use keyward_auth0::Error as Auth0Error;
 
 use super::Engine;
 use crate::Error;
+pub use crate::config::LeaseTiming;
 use crate::store::RotationRecord;
 use crate::telemetry::metrics::{LeaseLabels, metrics};
-
-/// How a lease is kept: renewed every `renew`, and each Auth0 call under it bounded by
-/// `call_deadline`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LeaseTiming {
-    /// How long a lease lasts past its last renewal.
-    pub ttl: Duration,
-    /// How often a step in progress renews its lease.
-    pub renew: Duration,
-    /// The longest an Auth0 call made under the lease may take (retries and rate-limit waits
-    /// included): the TTL less one renewal interval, so a call that began right after a renewal
-    /// ends while the lease still has a renewal interval to run.
-    pub call_deadline: Duration,
-}
-
-impl LeaseTiming {
-    /// The timing for a lease of `ttl`, renewed every `renew` (default: a third of the TTL).
-    /// The renewal interval must be at least 100 ms and at most half the TTL, so a renewal can
-    /// be late by a whole interval and the lease still holds.
-    pub fn new(ttl: Duration, renew: Option<Duration>) -> Result<Self, String> {
-        let renew = renew.unwrap_or(ttl / 3);
-        if ttl < Duration::from_secs(1) {
-            return Err(format!("scheduler.lease_ttl: {ttl:?} is shorter than 1s"));
-        }
-        if renew < Duration::from_millis(100) || renew > ttl / 2 {
-            return Err(format!(
-                "scheduler.lease_renew_interval: {renew:?} must be between 100ms and half of \
-                 scheduler.lease_ttl ({ttl:?})"
-            ));
-        }
-        Ok(Self { ttl, renew, call_deadline: ttl - renew })
-    }
-}
 
 impl Engine {
     /// Right before an Auth0 call that changes state in the step `r` is in: renews the lease,
@@ -156,21 +123,5 @@ impl Engine {
         metrics().lease_takeovers.get_or_create(&LeaseLabels { kind, step: r.state.as_str() }).inc();
         let detail = serde_json::json!({ "from_replica": from, "to_replica": self.owner, "state": r.state.as_str(), "lease_token": r.lease.token });
         self.audit(r, "rotation.taken_over", &detail.to_string()).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timing_is_validated() {
-        let t = LeaseTiming::new(Duration::from_secs(30), None).unwrap();
-        assert_eq!((t.renew, t.call_deadline), (Duration::from_secs(10), Duration::from_secs(20)));
-        let err = LeaseTiming::new(Duration::from_secs(30), Some(Duration::from_secs(20))).unwrap_err();
-        assert!(err.contains("lease_renew_interval") && err.contains("half"), "{err}");
-        assert!(LeaseTiming::new(Duration::from_secs(30), Some(Duration::from_millis(50))).is_err());
-        assert!(LeaseTiming::new(Duration::from_millis(500), None).is_err());
-        assert!(LeaseTiming::new(Duration::from_secs(2), Some(Duration::from_secs(1))).is_ok());
     }
 }

@@ -6,6 +6,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 use super::Store;
+use super::sql_fence::{cas_rotation, now_ms};
 use super::sql_policies as policies;
 use super::types::{
     AuditEvent, ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease, PolicyKind,
@@ -245,55 +246,6 @@ fn audit_from_row(row: &AnyRow) -> Result<AuditEvent, Error> {
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
-}
-
-/// Compare-and-set of a rotation's mutable fields, on one connection (a transaction's or the
-/// pool's), fenced by the lease token the writer claimed. The write renews the lease for
-/// `ttl_ms`, or frees it once the rotation waits for nobody (ACTIVE until retirement, COMPLETED,
-/// FAILED). A writer whose token is no longer the row's gets [`Error::LeaseLost`]; one that lost
-/// a race under its own lease (a stale version) gets [`Error::Conflict`].
-pub(super) async fn cas_rotation(
-    conn: &mut sqlx::AnyConnection,
-    r: &mut RotationRecord,
-    now: i64,
-    ttl_ms: i64,
-) -> Result<(), Error> {
-    let expires_at = match r.state {
-        RotationState::Active | RotationState::Completed | RotationState::Failed => 0,
-        _ => now.saturating_add(ttl_ms),
-    };
-    let done = sqlx::query(
-        "UPDATE rotations SET state = $1, new_key_id = $2, old_key_id = $3, new_credential_id = $4, \
-         old_credential_id = $5, retire_at = $6, error = $7, updated_at = $8, version = version + 1, \
-         lease_expires_at = $11 WHERE rotation_id = $9 AND version = $10 AND lease_token = $12",
-    )
-    .bind(r.state.as_str())
-    .bind(r.new_key_id.clone())
-    .bind(r.old_key_id.clone())
-    .bind(r.new_credential_id.clone())
-    .bind(r.old_credential_id.clone())
-    .bind(r.retire_at)
-    .bind(r.error.clone())
-    .bind(now)
-    .bind(r.rotation_id.clone())
-    .bind(r.version)
-    .bind(expires_at)
-    .bind(r.lease.token)
-    .execute(&mut *conn)
-    .await
-    .map_err(Error::database)?;
-    if done.rows_affected() != 1 {
-        return Err(super::sql_fence::why_refused(conn, &r.rotation_id, r.lease.token).await);
-    }
-    r.version += 1;
-    r.updated_at = now;
-    r.lease.expires_at = expires_at;
-    Ok(())
-}
-
-pub(super) fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[async_trait::async_trait]

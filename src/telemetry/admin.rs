@@ -37,14 +37,14 @@ struct Capped {
 }
 
 impl axum::serve::Listener for Capped {
-    type Io = crate::grpc::io::Coalescing;
+    type Io = crate::net::Coalescing;
     type Addr = std::net::SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         // The semaphore is never closed, so acquiring only waits.
         let slot = self.slots.clone().acquire_owned().await.ok();
         let (stream, addr) = axum::serve::Listener::accept(&mut self.listener).await;
-        (crate::grpc::io::Coalescing::new(stream, slot), addr)
+        (crate::net::Coalescing::new(stream, slot), addr)
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::LazyLock;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -17,51 +17,35 @@ use tracing::{Instrument, Span};
 
 use super::metrics::{RpcLabels, metrics};
 
-/// Every `package.Service/Method` the gRPC port serves: keyward.v1, health and reflection, read
-/// from their file descriptor sets once.
-static SERVED: LazyLock<BTreeSet<String>> = LazyLock::new(|| {
-    use prost::Message as _;
-    let sets = [
-        crate::grpc::proto::FILE_DESCRIPTOR_SET,
-        tonic_health::pb::FILE_DESCRIPTOR_SET,
-        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
-    ];
-    let mut served = BTreeSet::new();
-    for bytes in sets {
-        // Compiled into the binary; an undecodable set would only leave its methods `unknown`.
-        let Ok(set) = prost_types::FileDescriptorSet::decode(bytes) else { continue };
-        for file in set.file {
-            let package = file.package.unwrap_or_default();
-            for service in file.service {
-                let name = service.name.unwrap_or_default();
-                for method in service.method {
-                    served.insert(format!("{package}.{name}/{}", method.name.unwrap_or_default()));
-                }
-            }
-        }
-    }
-    served
-});
-
-/// The label for a request path: the `package.Service/Method` of a served RPC, else `unknown`
-/// (a caller, with a token or without, cannot add series or span names of its choosing).
-pub fn method_label(path: &str) -> String {
+/// The label for a request path: the `package.Service/Method` of a served RPC (one of
+/// `served`), else `unknown`; a caller, with a token or without, cannot add series or span
+/// names of its choosing.
+pub fn method_label(served: &BTreeSet<String>, path: &str) -> String {
     let method = path.strip_prefix('/').unwrap_or(path);
-    if SERVED.contains(method) { method.to_owned() } else { "unknown".to_owned() }
+    if served.contains(method) { method.to_owned() } else { "unknown".to_owned() }
 }
 
 /// The target of the per-RPC spans (exported over OTLP; left out of the log lines).
 pub const SPAN_TARGET: &str = "keyward::rpc";
 
-/// The layer.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RpcLayer;
+/// The layer, over the set of RPCs the port serves (`package.Service/Method`).
+#[derive(Debug, Clone, Default)]
+pub struct RpcLayer {
+    served: Arc<BTreeSet<String>>,
+}
+
+impl RpcLayer {
+    /// A layer labelling calls of `served` by name and anything else `unknown`.
+    pub fn new(served: BTreeSet<String>) -> Self {
+        Self { served: Arc::new(served) }
+    }
+}
 
 impl<S> Layer<S> for RpcLayer {
     type Service = RpcService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcService { inner }
+        RpcService { inner, served: self.served.clone() }
     }
 }
 
@@ -69,6 +53,7 @@ impl<S> Layer<S> for RpcLayer {
 #[derive(Debug, Clone)]
 pub struct RpcService<S> {
     inner: S,
+    served: Arc<BTreeSet<String>>,
 }
 
 impl<S, B, R> Service<http::Request<B>> for RpcService<S>
@@ -86,7 +71,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let method = method_label(request.uri().path());
+        let method = method_label(&self.served, request.uri().path());
         let span = tracing::info_span!(
             target: SPAN_TARGET,
             "rpc",
@@ -210,12 +195,10 @@ mod tests {
 
     #[test]
     fn only_served_methods_are_labels() {
-        assert_eq!(method_label("/keyward.v1.Signer/SignJwt"), "keyward.v1.Signer/SignJwt");
-        assert_eq!(method_label("/grpc.health.v1.Health/Watch"), "grpc.health.v1.Health/Watch");
-        let reflection = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
-        assert_eq!(method_label(reflection), &reflection[1..]);
+        let served: BTreeSet<String> = ["keyward.v1.Signer/SignJwt".to_owned()].into();
+        assert_eq!(method_label(&served, "/keyward.v1.Signer/SignJwt"), "keyward.v1.Signer/SignJwt");
         for hostile in ["/keyward.v1.Signer/Nope", "/x", "", "/keyward.v1.Signer/SignJwt/../x", &"a".repeat(8192)] {
-            assert_eq!(method_label(hostile), "unknown", "{hostile:.40}");
+            assert_eq!(method_label(&served, hostile), "unknown", "{hostile:.40}");
         }
     }
 }

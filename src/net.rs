@@ -1,4 +1,5 @@
-//! The gRPC port's connections, wrapped so that a unary response leaves in one write.
+//! The connections of keyward's ports: held under the port's connection cap until they close,
+//! and, on the gRPC port, wrapped so that a unary response leaves in one write.
 //!
 //! h2 copies a DATA payload into its write buffer only below a threshold (256 bytes when the
 //! transport says it supports vectored writes, 1 KiB when it does not). Above it the payload is
