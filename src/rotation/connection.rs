@@ -318,11 +318,8 @@ impl Engine {
             )));
         };
         if let Some(from) = existing.lease.owner.as_deref().filter(|o| *o != self.owner) {
-            tracing::warn!(rotation = %existing.id, from_replica = %from, replica = %self.owner, "connection rotation taken over from another replica");
-            crate::telemetry::metrics::metrics()
-                .lease_takeovers
-                .get_or_create(&crate::telemetry::metrics::LeaseLabels { kind: "connection", step: "pending" })
-                .inc();
+            let mut detail = self.taken_over("connection", &existing.id, "pending", from, lease.token);
+            detail["rotation_id"] = existing.id.clone().into();
             let event = crate::store::AuditEvent {
                 id: 0,
                 at: now,
@@ -330,7 +327,7 @@ impl Engine {
                 tenant: tenant.into(),
                 subject: connection_id.into(),
                 kind: "connection.taken_over".into(),
-                detail: serde_json::json!({ "rotation_id": existing.id, "from_replica": from, "to_replica": self.owner, "lease_token": lease.token }).to_string(),
+                detail: detail.to_string(),
             };
             if let Err(e) = self.store.append_audit(&event).await {
                 tracing::error!("audit event not recorded: {e}");
@@ -342,11 +339,7 @@ impl Engine {
     /// A connection rotation step that found its lease gone: logged, counted, passed on.
     fn connection_abandoned(&self, id: &str, tenant: &str, connection_id: &str, e: Error) -> Error {
         if matches!(e, Error::LeaseLost { .. }) {
-            tracing::warn!(rotation = %id, replica = %self.owner, step = "pending", tenant, connection_id, "step abandoned: the lease passed to another replica, which drives the rotation now");
-            crate::telemetry::metrics::metrics()
-                .lease_lost_steps
-                .get_or_create(&crate::telemetry::metrics::LeaseLabels { kind: "connection", step: "pending" })
-                .inc();
+            self.step_abandoned("connection", id, "pending", &format!("{tenant}/{connection_id}"));
         }
         e
     }

@@ -72,7 +72,6 @@ impl Engine {
     /// finds the lease gone is logged; the step's own fence then stops it before its next side
     /// effect.
     pub(super) async fn with_heartbeat<T>(&self, r: &RotationRecord, step: impl Future<Output = T>) -> T {
-        let snapshot = r.clone();
         tokio::pin!(step);
         let mut tick = tokio::time::interval(self.timing.renew);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -85,12 +84,12 @@ impl Engine {
                     if self.fault.stalled() {
                         continue;
                     }
-                    if let Err(Error::LeaseLost { .. }) = self.store.renew_rotation_lease(&snapshot).await {
+                    if let Err(Error::LeaseLost { .. }) = self.store.renew_rotation_lease(r).await {
                         lost = true;
                         tracing::warn!(
-                            rotation = %snapshot.rotation_id,
+                            rotation = %r.rotation_id,
                             replica = %self.owner,
-                            step = %snapshot.state,
+                            step = %r.state,
                             "lease lost while the step ran; it stops before its next side effect"
                         );
                     }
@@ -101,27 +100,40 @@ impl Engine {
 
     /// Logs and counts a step abandoned because its lease passed to another replica.
     pub(super) fn abandoned(&self, r: &RotationRecord, kind: &'static str) {
+        self.step_abandoned(kind, &r.rotation_id, r.state.as_str(), &r.client_id);
+    }
+
+    /// Logs and counts a step of `kind` work `id` (on `subject`), from `step`, abandoned because
+    /// its lease passed to another replica.
+    pub(super) fn step_abandoned(&self, kind: &'static str, id: &str, step: &'static str, subject: &str) {
         tracing::warn!(
-            rotation = %r.rotation_id,
+            rotation = %id,
             replica = %self.owner,
-            step = %r.state,
-            client = %r.client_id,
+            step,
+            subject,
             "step abandoned: the lease passed to another replica, which drives the rotation now"
         );
-        metrics().lease_lost_steps.get_or_create(&LeaseLabels { kind, step: r.state.as_str() }).inc();
+        metrics().lease_lost_steps.get_or_create(&LeaseLabels { kind, step }).inc();
+    }
+
+    /// Logs and counts that this replica took `kind` work `id`, at `step`, over from `from`;
+    /// the audit detail to record with it.
+    pub(super) fn taken_over(
+        &self,
+        kind: &'static str,
+        id: &str,
+        step: &'static str,
+        from: &str,
+        token: i64,
+    ) -> serde_json::Value {
+        tracing::warn!(rotation = %id, from_replica = %from, replica = %self.owner, step, "work taken over from another replica");
+        metrics().lease_takeovers.get_or_create(&LeaseLabels { kind, step }).inc();
+        serde_json::json!({ "from_replica": from, "to_replica": self.owner, "state": step, "lease_token": token })
     }
 
     /// Records that this replica took `r` over from `from` (audit event and log line).
     pub(super) async fn took_over(&self, r: &RotationRecord, from: &str, kind: &'static str) {
-        tracing::warn!(
-            rotation = %r.rotation_id,
-            from_replica = %from,
-            replica = %self.owner,
-            state = %r.state,
-            "rotation taken over from another replica"
-        );
-        metrics().lease_takeovers.get_or_create(&LeaseLabels { kind, step: r.state.as_str() }).inc();
-        let detail = serde_json::json!({ "from_replica": from, "to_replica": self.owner, "state": r.state.as_str(), "lease_token": r.lease.token });
+        let detail = self.taken_over(kind, &r.rotation_id, r.state.as_str(), from, r.lease.token);
         self.audit(r, "rotation.taken_over", &detail.to_string()).await;
     }
 }

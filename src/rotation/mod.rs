@@ -5,6 +5,7 @@ mod connection;
 mod fault;
 mod keygen;
 mod lease;
+mod retirement;
 mod saga;
 mod slots;
 

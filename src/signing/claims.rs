@@ -4,18 +4,17 @@
 //! client assertion for the tenant are recognised, so SignJwt cannot mint one outside
 //! SignClientAssertion's rules.
 
-use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::Error;
 
-/// A JSON value walked only to refuse duplicate keys.
-struct NoDuplicates;
+/// A JSON value built in one pass, refusing a key that appears twice in one object.
+struct Strict(Value);
 
-impl<'de> Deserialize<'de> for NoDuplicates {
+impl<'de> Deserialize<'de> for Strict {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(Walk)
     }
@@ -24,73 +23,76 @@ impl<'de> Deserialize<'de> for NoDuplicates {
 struct Walk;
 
 impl<'de> Visitor<'de> for Walk {
-    type Value = NoDuplicates;
+    type Value = Strict;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<NoDuplicates, E> {
-        Ok(NoDuplicates)
+    fn visit_bool<E>(self, v: bool) -> Result<Strict, E> {
+        Ok(Strict(Value::Bool(v)))
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<NoDuplicates, E> {
-        Ok(NoDuplicates)
+    fn visit_i64<E>(self, v: i64) -> Result<Strict, E> {
+        Ok(Strict(Value::from(v)))
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<NoDuplicates, E> {
-        Ok(NoDuplicates)
+    fn visit_u64<E>(self, v: u64) -> Result<Strict, E> {
+        Ok(Strict(Value::from(v)))
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<NoDuplicates, E> {
-        Ok(NoDuplicates)
+    fn visit_f64<E>(self, v: f64) -> Result<Strict, E> {
+        Ok(Strict(Value::from(v)))
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<NoDuplicates, E> {
-        Ok(NoDuplicates)
+    fn visit_str<E>(self, v: &str) -> Result<Strict, E> {
+        Ok(Strict(Value::String(v.to_owned())))
     }
 
-    fn visit_unit<E>(self) -> Result<NoDuplicates, E> {
-        Ok(NoDuplicates)
+    fn visit_string<E>(self, v: String) -> Result<Strict, E> {
+        Ok(Strict(Value::String(v)))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NoDuplicates, A::Error> {
-        while seq.next_element::<NoDuplicates>()?.is_some() {}
-        Ok(NoDuplicates)
+    fn visit_unit<E>(self) -> Result<Strict, E> {
+        Ok(Strict(Value::Null))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NoDuplicates, A::Error> {
-        let mut seen = HashSet::new();
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Strict, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Strict(Value::Array(items)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
+        let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key.clone()) {
+            if object.contains_key(&key) {
                 let shown: String = key.chars().take(64).collect();
                 return Err(de::Error::custom(format!("the key {shown:?} appears twice")));
             }
-            map.next_value::<NoDuplicates>()?;
+            let Strict(v) = map.next_value()?;
+            object.insert(key, v);
         }
-        Ok(NoDuplicates)
+        Ok(Strict(Value::Object(object)))
     }
 }
 
-/// Parses claims as a JSON object, refusing a duplicate key at any depth (INVALID_ARGUMENT naming
-/// `claims_json` and the key).
-pub(super) fn parse(json: &str) -> Result<serde_json::Map<String, Value>, Error> {
-    if let Err(e) = serde_json::from_str::<NoDuplicates>(json) {
-        let message = e.to_string();
-        if message.contains("appears twice") {
-            return Err(Error::arg("claims_json", message));
-        }
-        return Err(Error::arg("claims_json", "must be a JSON object"));
-    }
-    match serde_json::from_str(json) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(Error::arg("claims_json", "must be a JSON object")),
+/// Parses claims as a JSON object in one pass, refusing a duplicate key at any depth
+/// (INVALID_ARGUMENT naming `claims_json` and the key).
+pub(super) fn parse(json: &str) -> Result<Map<String, Value>, Error> {
+    match serde_json::from_str::<Strict>(json) {
+        Ok(Strict(Value::Object(map))) => Ok(map),
+        Ok(_) => Err(Error::arg("claims_json", "must be a JSON object")),
+        Err(e) if e.to_string().contains("appears twice") => Err(Error::arg("claims_json", e.to_string())),
+        Err(_) => Err(Error::arg("claims_json", "must be a JSON object")),
     }
 }
 
 /// Whether claims look like an Auth0 client assertion of `client_id` for the tenant at `domain`:
 /// an `aud` naming the tenant's issuer or token endpoint, or `iss` = `sub` = the client id.
-pub(super) fn is_client_assertion(claims: &serde_json::Map<String, Value>, client_id: &str, domain: &str) -> bool {
+pub(super) fn is_client_assertion(claims: &Map<String, Value>, client_id: &str, domain: &str) -> bool {
     let tenant_audiences =
         [format!("https://{domain}/"), format!("https://{domain}"), format!("https://{domain}/oauth/token")];
     let names_tenant = |v: &Value| v.as_str().is_some_and(|a| tenant_audiences.iter().any(|t| t == a.trim()));
