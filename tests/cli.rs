@@ -1,5 +1,5 @@
 //! The `keyward` binary's key and JWT tools, run as a user would, checked with openssl and
-//! with each other.
+//! with each other; and how `serve` and `config check` refuse unsafe or wrong settings.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -244,4 +244,95 @@ fn bench_sign_reports_json() {
         assert!(v["ops_per_s"].as_f64().unwrap() > 0.0);
     }
     assert!(fails(&["bench", "sign", "--alg", "ES256", "--seconds", "0", "--json"], 64).contains("--seconds"));
+}
+
+/// `keyward ARGS` with `env` and none of the caller's own `KEYWARD_…` variables.
+fn keyward_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
+    for (var, _) in std::env::vars().filter(|(var, _)| var.starts_with("KEYWARD_")) {
+        cmd.env_remove(var);
+    }
+    cmd.args(args).envs(env.iter().copied()).output().unwrap()
+}
+
+/// A complete config listening on `listen`, with `extra` top-level keys.
+fn config(dir: &Path, listen: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("keyward.toml");
+    let text = format!(
+        "listen = \"{listen}\"\n{extra}\nstore = \"sqlite://{db}\"\n[kek]\nfile = \"{kek}\"\n[auth]\n\
+         bearer_token_sha256 = [\"{hash}\"]\n[tenants.dev]\ndomain = \"d.example\"\n\
+         management_client_id = \"m\"\nmanagement_client_secret = \"s3cret-value\"\n",
+        db = p(&dir.join("k.db")),
+        kek = p(&dir.join("kek")),
+        hash = "c3".repeat(32),
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn one_line_64(out: &Output) -> String {
+    let err = String::from_utf8(out.stderr.clone()).unwrap();
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line on stderr: {err}");
+    assert!(!err.contains("s3cret-value") && !err.contains("panicked"), "{err}");
+    err
+}
+
+#[test]
+fn plaintext_grpc_beyond_loopback_needs_tls_or_allow_plaintext() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), "0.0.0.0:0", "");
+    for command in ["serve", "config check"] {
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.extend(["--config", p(&path)]);
+        let err = one_line_64(&keyward_env(&args, &[]));
+        assert!(err.contains("listen: 0.0.0.0:0") && err.contains("[tls]"), "{command}: {err}");
+        assert!(err.contains("allow_plaintext = true"), "{command}: {err}");
+    }
+    let path = config(dir.path(), "0.0.0.0:0", "allow_plaintext = true");
+    let out = keyward_env(&["config", "check", "--config", p(&path)], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let path = config(dir.path(), "127.0.0.1:0", "");
+    assert!(keyward_env(&["config", "check", "--config", p(&path)], &[]).status.success());
+}
+
+#[test]
+fn serve_takes_every_limit_as_a_flag_over_the_environment() {
+    let help = ok(&["serve", "--help"]);
+    for flag in [
+        "--max-concurrent-streams",
+        "--max-connections",
+        "--max-concurrent-requests-per-connection",
+        "--request-timeout",
+        "--http2-keepalive-interval",
+        "--http2-keepalive-timeout",
+        "--max-header-list-size",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from serve --help:\n{help}");
+    }
+    // A bad flag is reported as the flag before anything is bound; a good flag hides the bad
+    // environment value it overrides.
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), "127.0.0.1:0", "");
+    let args = ["serve", "--config", p(&path), "--max-connections", "0", "--request-timeout", "5s"];
+    let env = [("KEYWARD_MAX_CONNECTIONS", "64"), ("KEYWARD_REQUEST_TIMEOUT", "soon")];
+    let err = one_line_64(&keyward_env(&args, &env));
+    assert!(err.contains("--max-connections (limits.max_connections): 0 is not between"), "{err}");
+    assert!(!err.contains("KEYWARD_") && !err.contains("request_timeout"), "{err}");
+    assert!(!dir.path().join("k.db").exists(), "nothing opened before the config is valid");
+}
+
+#[test]
+fn the_example_config_is_refused_until_its_token_hashes_are_filled_in() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/keyward.example.toml");
+    let out = keyward_env(&["config", "check", "--config", example], &[("AUTH0_DEV_MANAGEMENT_SECRET", "x")]);
+    let err = one_line_64(&out);
+    for expected in [
+        "auth.bearer_token_sha256[0]: still the example's placeholder",
+        "principals[0].bearer_token_sha256[0]: still the example's placeholder",
+        "openssl rand -hex 32 > token",
+        "sha256sum",
+    ] {
+        assert!(err.contains(expected), "{expected} missing from {err}");
+    }
 }

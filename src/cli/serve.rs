@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::Error;
-use crate::config::{Config, Overrides};
+use crate::config::{Config, LimitOverrides, Overrides};
 use crate::dev::{self, DevOptions};
 use crate::service::{Service, shutdown_signal};
 
@@ -23,6 +23,9 @@ pub(super) struct ServeArgs {
     /// KEYWARD_ADMIN_LISTEN.
     #[arg(long)]
     admin_listen: Option<String>,
+    // `[limits]`: each key as a flag, overriding the file and its KEYWARD_… variable.
+    #[command(flatten)]
+    limits: LimitOverrides,
 }
 
 #[derive(Debug, Args)]
@@ -55,10 +58,13 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 /// a bad configuration exits 64 with every problem listed and nothing bound.
 pub(super) fn serve(args: ServeArgs) -> Result<(), Error> {
     let env: HashMap<String, String> = std::env::vars().collect();
-    let overrides = Overrides { listen: args.listen, admin_listen: args.admin_listen };
+    let overrides = Overrides { listen: args.listen, admin_listen: args.admin_listen, limits: args.limits };
     let config = Config::load(&args.config, &env, &overrides)?;
     runtime()?.block_on(async {
         let _telemetry = crate::telemetry::init(&config.operations.telemetry)?;
+        if config.tls.is_none() && !config.listen.ip().to_canonical().is_loopback() {
+            tracing::warn!(listen = %config.listen, "gRPC is served without TLS beyond loopback (allow_plaintext = true)");
+        }
         let service = Service::open(&config).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

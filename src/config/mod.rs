@@ -16,8 +16,10 @@ use crate::access::{Access, Grant, Principal};
 
 mod limits;
 mod operations;
+mod plaintext;
+mod token_hash;
 
-pub use limits::Limits;
+pub use limits::{LimitOverrides, Limits};
 pub use operations::{
     LeaseTiming, Operations, PolicyConfig, PolicyTarget, RotationWindow, SchedulerConfig, default_replica_id,
 };
@@ -30,6 +32,8 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<String>,
+    #[serde(default)]
+    allow_plaintext: bool,
     store: Option<String>,
     kek: Option<KekFile>,
     auth: Option<AuthFile>,
@@ -276,6 +280,8 @@ pub struct Overrides {
     pub listen: Option<String>,
     /// `--admin-listen`.
     pub admin_listen: Option<String>,
+    /// `--max-connections` and the other `[limits]` flags.
+    pub limits: LimitOverrides,
 }
 
 impl Config {
@@ -338,10 +344,7 @@ impl Config {
         };
         let mut token_hashes = Vec::new();
         for (i, h) in hashes.iter().enumerate() {
-            match parse_hash(h) {
-                Some(bytes) => token_hashes.push(bytes),
-                None => errors.push(format!("auth.bearer_token_sha256[{i}]: not 64 hex digits")),
-            }
+            token_hashes.extend(token_hash::parse(&format!("auth.bearer_token_sha256[{i}]"), h, &mut errors));
         }
         let mut access = Access::all_access(&token_hashes);
         for (i, p) in file.principals.iter().enumerate() {
@@ -371,7 +374,8 @@ impl Config {
         if access.has_certificate_principals() && tls.as_ref().is_none_or(|t| t.client_ca_file.is_none()) {
             errors.push("principals.mtls_san: needs tls.client_ca_file (client certificates)".into());
         }
-        let limits = limits::resolve(file.limits, env, &mut errors);
+        errors.extend(plaintext::listen_problem(listen, tls.is_some(), file.allow_plaintext));
+        let limits = limits::resolve(file.limits, &flags.limits, env, &mut errors);
         let signer = SignerConfig {
             threads: file.signer.as_ref().and_then(|s| s.threads).unwrap_or(0),
             queue: file.signer.as_ref().and_then(|s| s.queue).unwrap_or(1024),
@@ -464,17 +468,6 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn parse_hash(h: &str) -> Option<[u8; 32]> {
-    if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
-}
-
 fn resolve_principal(i: usize, p: &PrincipalFile, access: &mut Access, errors: &mut Vec<String>) {
     let at = format!("principals[{i}]");
     if !valid_id(&p.name) {
@@ -482,12 +475,9 @@ fn resolve_principal(i: usize, p: &PrincipalFile, access: &mut Access, errors: &
     }
     let mut hashes = Vec::new();
     for (j, h) in p.bearer_token_sha256.iter().enumerate() {
-        match parse_hash(h) {
-            Some(b) => hashes.push(b),
-            None => errors.push(format!("{at}.bearer_token_sha256[{j}]: not 64 hex digits")),
-        }
+        hashes.extend(token_hash::parse(&format!("{at}.bearer_token_sha256[{j}]"), h, errors));
     }
-    if hashes.is_empty() && p.mtls_san.is_empty() {
+    if p.bearer_token_sha256.is_empty() && p.mtls_san.is_empty() {
         errors.push(format!("{at}: set bearer_token_sha256 or mtls_san"));
     }
     let mut grants = Vec::new();
@@ -553,10 +543,8 @@ fn resolve_tenant(
     if t.domain.is_empty() || t.domain.contains('/') || t.domain.contains(' ') {
         errors.push(format!("{}: {:?} is not a domain", at("domain"), t.domain));
     }
-    if let Some(u) = &t.base_url
-        && !(u.starts_with("http://") || u.starts_with("https://"))
-    {
-        errors.push(format!("{}: must start with http:// or https://", at("base_url")));
+    if let Some(problem) = t.base_url.as_deref().and_then(plaintext::base_url_problem) {
+        errors.push(format!("{}: {problem}", at("base_url")));
     }
     if let Some(f) = &t.ca_file
         && !f.exists()
@@ -625,164 +613,4 @@ fn resolve_tenant(
 }
 
 #[cfg(test)]
-mod tests {
-    use secrecy::ExposeSecret;
-
-    use super::*;
-
-    const EXAMPLE: &str = include_str!("../../deploy/keyward.example.toml");
-
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
-    }
-
-    #[test]
-    fn example_config_parses() {
-        let c = Config::resolve(EXAMPLE, &env(&[("AUTH0_DEV_MANAGEMENT_SECRET", "s3cret")]), &Overrides::default())
-            .unwrap();
-        assert_eq!(c.listen.to_string(), "127.0.0.1:50051");
-        assert!(c.store_url.starts_with("sqlite://"));
-        assert_eq!(c.defaults, Defaults { grace_period: DEFAULT_GRACE, algorithm: Algorithm::RS256, key_bits: 2048 });
-        let dev = &c.tenants["dev"];
-        assert!(dev.clients.contains("demo-app"));
-        match &dev.management_auth {
-            ManagementAuth::Secret(s) => assert_eq!(s.expose_secret(), "s3cret"),
-            other => panic!("{other:?}"),
-        }
-        assert!(!format!("{c:?}").contains("s3cret"), "secrets never in Debug");
-        let billing = c
-            .access
-            .by_token_hash(&parse_hash("60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752").unwrap())
-            .unwrap();
-        assert_eq!(billing.name, "billing-service");
-        assert!(billing.may(crate::access::Permission::Sign, "dev", Some("demo-app")));
-        assert!(!billing.may(crate::access::Permission::Rotate, "dev", Some("demo-app")));
-        assert_eq!(c.signer, SignerConfig { threads: 0, queue: 1024, token_cache_entries: 1024 });
-        assert_eq!(dev.signing.max_jwt_lifetime, Duration::from_secs(3600));
-    }
-
-    #[test]
-    fn parse_errors_name_the_place_and_key_never_the_value() {
-        let e = env(&[]);
-        for (text, key) in [
-            ("management_client_sekret = \"s3cret-value\"\n", "management_client_sekret"),
-            ("listen = \"127.0.0.1:1\"\n[kek]\nfile = 1234567\n", "file"),
-            ("[tenants.dev]\nmanagement_client_secret = \"s3cret-value\" oops\n", ""),
-        ] {
-            let Err(Error::Config(errors)) = Config::resolve(text, &e, &Overrides::default()) else {
-                panic!("accepted {text:?}")
-            };
-            let line = errors.join("; ");
-            assert!(line.starts_with("line "), "{line}");
-            assert!(line.contains(key), "{line}");
-            assert!(!line.contains("s3cret-value") && !line.contains("1234567"), "{line}");
-            assert!(!line.contains('\n'), "{line}");
-        }
-    }
-
-    #[test]
-    fn lease_timing_is_checked_against_the_ttl() {
-        let e = env(&[("AUTH0_DEV_MANAGEMENT_SECRET", "x")]);
-        let with = |scheduler: &str| format!("{EXAMPLE}\n[scheduler]\nlease_ttl = \"30s\"\n{scheduler}\n");
-        let c = Config::resolve(&with(r#"lease_renew_interval = "4s""#), &e, &Overrides::default()).unwrap();
-        let lease = c.operations.scheduler.lease;
-        assert_eq!((lease.renew, lease.call_deadline), (Duration::from_secs(4), lease.ttl - Duration::from_secs(4)));
-        for bad in [r#"lease_renew_interval = "25s""#, r#"lease_renew_interval = "10ms""#] {
-            let Err(Error::Config(errors)) = Config::resolve(&with(bad), &e, &Overrides::default()) else {
-                panic!("accepted {bad}")
-            };
-            assert!(errors.iter().any(|m| m.contains("scheduler.lease_renew_interval") && m.contains("lease_ttl")));
-        }
-    }
-
-    #[test]
-    fn precedence_is_flag_then_env_then_file() {
-        let e = env(&[
-            ("AUTH0_DEV_MANAGEMENT_SECRET", "x"),
-            ("KEYWARD_LISTEN", "127.0.0.1:7000"),
-            ("KEYWARD_STORE", "postgres://db/k"),
-        ]);
-        let c = Config::resolve(EXAMPLE, &e, &Overrides::default()).unwrap();
-        assert_eq!((c.listen.port(), c.store_url.as_str()), (7000, "postgres://db/k"));
-        let c = Config::resolve(EXAMPLE, &e, &Overrides { listen: Some("127.0.0.1:0".into()), ..Overrides::default() })
-            .unwrap();
-        assert_eq!(c.listen.port(), 0);
-    }
-
-    #[test]
-    fn every_error_is_reported_at_once() {
-        let bad = r#"
-            listen = "nowhere"
-            store = "mysql://x"
-            [auth]
-            bearer_token_sha256 = ["abc"]
-            [defaults]
-            algorithm = "ES256"
-            key_bits = 1024
-            grace_period = "soon"
-            [tenants."bad name"]
-            domain = "x/y"
-            management_client_id = "m"
-        "#;
-        let Err(Error::Config(errors)) = Config::resolve(bad, &HashMap::new(), &Overrides::default()) else {
-            panic!("accepted a bad config")
-        };
-        let text = errors.join("\n");
-        for expected in [
-            "listen",
-            "store",
-            "kek",
-            "bearer_token_sha256[0]",
-            "algorithm",
-            "key_bits",
-            "grace_period",
-            "domain",
-            "exactly one of",
-        ] {
-            assert!(text.contains(expected), "missing {expected} in\n{text}");
-        }
-        let Err(Error::Config(errors)) =
-            Config::resolve("listen = 1\nbogus = true\n", &HashMap::new(), &Overrides::default())
-        else {
-            panic!()
-        };
-        assert_eq!(errors.len(), 1);
-        assert!(!errors[0].contains('\n'));
-    }
-
-    #[test]
-    fn principal_and_signer_problems_are_named() {
-        let bad = r#"
-            store = "sqlite://k.db"
-            [kek]
-            env = "K"
-            [[principals]]
-            name = "svc one"
-            bearer_token_sha256 = ["xyz"]
-            mtls_san = ["spiffe://x/y"]
-            [[principals.grants]]
-            permissions = ["sign", "fly"]
-            [signer]
-            queue = 0
-            [tenants.dev]
-            domain = "d.example"
-            management_client_id = "m"
-            management_client_secret = "s"
-            max_jwt_lifetime = "3d"
-        "#;
-        let Err(Error::Config(errors)) = Config::resolve(bad, &HashMap::new(), &Overrides::default()) else {
-            panic!("accepted a bad config")
-        };
-        let text = errors.join("\n");
-        for expected in [
-            "principals[0].name",
-            "principals[0].bearer_token_sha256[0]",
-            "principals[0].grants[0].permissions: \"fly\"",
-            "principals.mtls_san: needs tls.client_ca_file",
-            "signer:",
-            "tenants.dev.max_jwt_lifetime",
-        ] {
-            assert!(text.contains(expected), "missing {expected} in\n{text}");
-        }
-    }
-}
+mod tests;

@@ -14,6 +14,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
+use super::admin_http::Admission;
 use super::metrics::{ClientLabels, StateLabel, TargetLabels, metrics};
 use crate::Error;
 use crate::rotation::millis_now;
@@ -29,30 +30,12 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 /// The longest an admin request may take.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The admin port's listener: at most `slots` connections open at once; past it the next one
-/// waits in the listen queue until one closes.
-struct Capped {
-    listener: TcpListener,
-    slots: Arc<tokio::sync::Semaphore>,
-}
+/// How long a client may take to send a request's headers: Prometheus and the kubelet send
+/// theirs at once; a client trickling them in is closed.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-impl axum::serve::Listener for Capped {
-    type Io = crate::net::Coalescing;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        // The semaphore is never closed, so acquiring only waits.
-        let slot = self.slots.clone().acquire_owned().await.ok();
-        let (stream, addr) = axum::serve::Listener::accept(&mut self.listener).await;
-        (crate::net::Coalescing::new(stream, slot), addr)
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.listener.local_addr()
-    }
-}
-
-/// Serves the admin port on `listener` until `shutdown`, with at most `max_connections` open.
+/// Serves the admin port on `listener` until `shutdown`, with at most `max_connections` open
+/// and a deadline on every request's headers.
 pub async fn serve(
     listener: TcpListener,
     signing: Arc<Signing>,
@@ -70,11 +53,9 @@ pub async fn serve(
             }
         }))
         .with_state(signing);
-    let listener = Capped { listener, slots: Arc::new(tokio::sync::Semaphore::new(max_connections)) };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| Error::Unavailable(format!("admin port: {e}")))
+    let admission = Admission { max_connections, header_read_timeout: HEADER_READ_TIMEOUT, stop_grace: ADMIN_TIMEOUT };
+    super::admin_http::serve(listener, app, admission, shutdown).await;
+    Ok(())
 }
 
 /// Whether this replica can serve: the store answers in time and the key cache has loaded.

@@ -6,6 +6,7 @@
 //! and client ids, rotation ids and states, Auth0 operation names and statuses only.
 
 pub mod admin;
+mod admin_http;
 pub mod metrics;
 pub mod rpc;
 
