@@ -17,6 +17,7 @@ pub(super) struct LimitsFile {
     http2_keepalive_interval: Option<String>,
     http2_keepalive_timeout: Option<String>,
     max_header_list_size: Option<u32>,
+    handshake_timeout: Option<String>,
 }
 
 /// The transport limits.
@@ -38,6 +39,10 @@ pub struct Limits {
     pub http2_keepalive_timeout: Duration,
     /// The largest header block a request may send, in bytes.
     pub max_header_list_size: u32,
+    /// How long a new connection may take to send its first bytes of protocol (the HTTP/2
+    /// preface, or the TLS handshake): past it the connection is closed and its slot freed
+    /// (keepalive pings only start once the preface is in).
+    pub handshake_timeout: Duration,
     /// Streams a connection may reset before it is sent GOAWAY (h2's rapid-reset defence).
     pub max_pending_accept_reset_streams: usize,
     /// Streams the server may reset on one connection for its errors before GOAWAY (the defence
@@ -55,6 +60,7 @@ impl Default for Limits {
             http2_keepalive_interval: Duration::from_secs(60),
             http2_keepalive_timeout: Duration::from_secs(20),
             max_header_list_size: 16 * 1024,
+            handshake_timeout: Duration::from_secs(10),
             max_pending_accept_reset_streams: 20,
             max_local_error_reset_streams: 1024,
         }
@@ -94,6 +100,10 @@ pub struct LimitOverrides {
     /// overriding the file and KEYWARD_MAX_HEADER_LIST_SIZE.
     #[arg(long, value_name = "BYTES")]
     pub max_header_list_size: Option<String>,
+    /// How long a new connection may take to open its protocol (limits.handshake_timeout),
+    /// overriding the file and KEYWARD_HANDSHAKE_TIMEOUT.
+    #[arg(long, value_name = "DURATION")]
+    pub handshake_timeout: Option<String>,
 }
 
 /// A key's value from its flag (`--max-connections`) or else its environment variable
@@ -226,6 +236,14 @@ pub(super) fn resolve(
             (flags.max_header_list_size.as_ref(), f.max_header_list_size),
             d.max_header_list_size,
             (1024, 1024 * 1024),
+            env,
+            errors,
+        ),
+        handshake_timeout: duration(
+            "handshake_timeout",
+            (flags.handshake_timeout.as_ref(), f.handshake_timeout.as_ref()),
+            d.handshake_timeout,
+            (Duration::from_millis(100), secs(300)),
             env,
             errors,
         ),
