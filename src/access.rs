@@ -17,6 +17,8 @@ pub enum Permission {
     Token,
     /// Read rotations, credentials, JWKS and audit events.
     Read,
+    /// Revoke a client credential at once (`KeyRotation.RevokeCredential`).
+    Revoke,
     /// Everything, on every tenant and client the grant names.
     Admin,
 }
@@ -29,6 +31,7 @@ impl Permission {
             Permission::Sign => "sign",
             Permission::Token => "token",
             Permission::Read => "read",
+            Permission::Revoke => "revoke",
             Permission::Admin => "admin",
         }
     }
@@ -49,8 +52,9 @@ impl FromStr for Permission {
             "sign" => Permission::Sign,
             "token" => Permission::Token,
             "read" => Permission::Read,
+            "revoke" => Permission::Revoke,
             "admin" => Permission::Admin,
-            other => return Err(format!("{other:?} is not one of rotate, sign, token, read, admin")),
+            other => return Err(format!("{other:?} is not one of rotate, sign, token, read, revoke, admin")),
         })
     }
 }

@@ -43,9 +43,9 @@ pub enum Error {
     Conflict(String),
     /// This replica's lease on a piece of leased work passed to another replica (it paused or
     /// stalled past the lease); the step was abandoned without side effects.
-    #[error("rotation {rotation} is now driven by another replica; this replica's step was abandoned")]
+    #[error("{rotation} is now driven by another replica; this replica's step was abandoned")]
     LeaseLost {
-        /// The rotation (or connection rotation) whose lease was lost.
+        /// The leased work whose lease was lost (`rotation rot_…`, `revocation rev_…`).
         rotation: String,
     },
     /// The record does not exist.

@@ -181,6 +181,12 @@ async fn resume(engine: &Engine, startup: bool) {
             Err(e) => tracing::warn!(rotation = %id, error = %e, "rotation not resumed yet"),
         }
     }
+    for (id, outcome) in engine.resume_revocations(startup).await {
+        match outcome {
+            Ok(state) => tracing::info!(revocation = %id, %state, "revocation resumed"),
+            Err(e) => tracing::warn!(revocation = %id, error = %e, "revocation not resumed yet"),
+        }
+    }
 }
 
 async fn background(engine: Arc<Engine>) {
@@ -199,7 +205,7 @@ async fn background(engine: Arc<Engine>) {
 
 /// Reloads the signer's keys when this process changes them (at once) or the store's key version
 /// moves (another replica did; polled).
-async fn cache_refresher(signing: Arc<Signing>) {
+pub async fn cache_refresher(signing: Arc<Signing>) {
     let changed = signing.engine().key_changed().clone();
     loop {
         let forced = tokio::select! {

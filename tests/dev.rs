@@ -196,6 +196,35 @@ async fn dev_then_rotate_client_gives_a_working_key_and_survives_restart() {
     let active = store.keys("dev", APP).await.unwrap().into_iter().find(|k| k.state == KeyState::Active).unwrap();
     let (status, body) = exchange(&emulator_url, &kek_ring(&dir.join("kek")).all(), &active).await;
     assert_eq!(status, 200, "the key still works after restart: {body}");
+
+    // `keyward revoke`: the active key only with --force (one stderr line naming it); a
+    // retiring one at once, gone from Auth0.
+    let endpoint = format!("http://{}", k.addr);
+    let env = [("KEYWARD_TOKEN", token.trim())];
+    let third = stdout_json(&keyward(
+        &["rotate", "client", "--tenant", "dev", "--client", APP, "--json", "--endpoint", &endpoint],
+        &env,
+    ));
+    let retiring = third["previous_credential_id"].as_str().unwrap().to_owned();
+    let current = third["credential"]["credential_id"].as_str().unwrap().to_owned();
+    let revoke = |credential: &str, extra: &[&str]| {
+        let mut args = vec!["revoke", "--tenant", "dev", "--client", APP, "--credential", credential];
+        args.extend_from_slice(&["--reason", "laptop stolen", "--endpoint", &endpoint]);
+        args.extend_from_slice(extra);
+        keyward(&args, &env)
+    };
+    let out = revoke(&current, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("force"), "{}", stderr(&out));
+    let revoked = stdout_json(&revoke(&retiring, &["--json"]));
+    assert_eq!(revoked["revocation"]["state"], "COMPLETED", "{revoked}");
+    assert_eq!(revoked["revocation"]["reason"], "laptop stolen", "{revoked}");
+    assert_eq!(revoked["active_credential_id"], current.as_str(), "{revoked}");
+    let held = support::app(&emulator_url).await;
+    assert!(held["credentials"].as_array().unwrap().iter().all(|c| c["id"] != retiring.as_str()), "{held}");
+    let table = String::from_utf8(revoke(&retiring, &[]).stdout).unwrap();
+    assert!(table.contains("COMPLETED") && table.contains("active credential"), "{table}");
 }
 
 fn write_sqlite_config(dir: &Path, emulator_url: &str, token: &str) -> std::path::PathBuf {

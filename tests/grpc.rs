@@ -74,7 +74,18 @@ async fn every_rpc(c: &mut KeyRotationClient<Channel>, auth: Option<&[u8]>) -> V
                 .map(drop),
         ),
         expect_err("DeleteRotationPolicy", c.delete_rotation_policy(with_auth(policy_target(), auth)).await.map(drop)),
+        expect_err("RevokeCredential", c.revoke_credential(with_auth(revoke_request(), auth)).await.map(drop)),
     ]
+}
+
+fn revoke_request() -> proto::RevokeCredentialRequest {
+    proto::RevokeCredentialRequest {
+        tenant: "dev".into(),
+        client_id: APP.into(),
+        credential_id: "cred_x".into(),
+        reason: "test".into(),
+        ..Default::default()
+    }
 }
 
 fn policy_target() -> GetRotationPolicyRequest {
@@ -198,7 +209,8 @@ async fn bearer_token_guards_every_rotation_rpc_but_not_health_or_reflection() {
                 "SetRotationPolicy",
                 "GetRotationPolicy",
                 "ListRotationPolicies",
-                "DeleteRotationPolicy"
+                "DeleteRotationPolicy",
+                "RevokeCredential"
             ],
             "{name}"
         );

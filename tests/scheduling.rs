@@ -105,7 +105,16 @@ async fn a_due_client_is_rotated_once_by_one_of_two_replicas() {
         assert_eq!(xa.unwrap() + xb.unwrap(), 1, "{name}: the old key is retired once");
         let rotations = a.store().rotations_in_state(RotationState::Completed).await.unwrap();
         assert_eq!(rotations.len(), 2, "{name}: the first rotation and the scheduled one: {rotations:#?}");
-        assert!(rotations.iter().any(|r| r.request_id.as_deref().is_some_and(|id| id.starts_with("sched-"))));
+        let scheduled = rotations.iter().find(|r| r.request_id.as_deref().is_some_and(|id| id.starts_with("sched-")));
+        let scheduled = scheduled.unwrap_or_else(|| panic!("{name}: no scheduled rotation: {rotations:#?}"));
+        // Attribution: the scheduler asked, and every event of its rotation says so.
+        assert_eq!(scheduled.requested_by, "scheduler", "{name}");
+        let events = a.store().audit_after(0, 10_000).await.unwrap();
+        let own: Vec<_> = events.iter().filter(|e| e.detail.contains(&scheduled.rotation_id)).collect();
+        assert!(own.len() >= 3, "{name}: {own:#?}");
+        assert!(own.iter().all(|e| e.actor == "scheduler"), "{name}: {own:#?}");
+        let by_hand = rotations.iter().find(|r| r.rotation_id != scheduled.rotation_id).unwrap();
+        assert_eq!(by_hand.requested_by, "keyward", "{name}: a library caller that names nobody");
         let status = schedule::get_policy(b, "dev", PolicyKind::Client, APP).await.unwrap();
         assert!(!status.overdue, "{name}: the new key is fresh");
         assert_eq!(status.policy.last_result.as_deref(), Some("rotated"), "{name}");
@@ -146,7 +155,7 @@ async fn config_policies_are_authoritative_and_api_policies_are_validated() {
 
         // A rotation asked for by hand restarts the connection's interval.
         assert_eq!(kept.key_age_ms, None, "{name}: never rotated by keyward");
-        e.rotate_connection("dev", CONN, None, None).await.unwrap();
+        e.rotate_connection("dev", CONN, None, None, "test").await.unwrap();
         let rotated = schedule::get_policy(e, "dev", PolicyKind::Connection, CONN).await.unwrap();
         assert!(rotated.key_age_ms.is_some_and(|age| (0..60_000).contains(&age)), "{name}: {rotated:?}");
         assert!(rotated.due_at.unwrap() > millis_now() + 179 * DAY_MS, "{name}: {rotated:?}");
@@ -237,6 +246,7 @@ async fn due_work_is_handed_out_disjointly_and_fenced() {
             updated_at: now,
             version: 0,
             lease: Lease { owner: Some("a".into()), token: 1, expires_at: now + 30_000 },
+            requested_by: "test".into(),
         };
         store.insert_rotation(&r).await.unwrap();
         assert!(store.claim_rotation(&r.rotation_id, "b", now, now + 30_000).await.unwrap().is_none(), "{name}");

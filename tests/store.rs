@@ -32,12 +32,17 @@ async fn stores() -> Vec<(&'static str, Arc<SqlStore>, Option<tempfile::TempDir>
 }
 
 async fn postgres_in_new_schema(url: &str) -> SqlStore {
+    postgres_schema(url).await.0
+}
+
+/// A PostgreSQL store in a fresh schema, and the schema's name.
+async fn postgres_schema(url: &str) -> (SqlStore, String) {
     use sqlx::Connection;
     let schema = unique("kw_");
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut conn).await.unwrap();
     let sep = if url.contains('?') { '&' } else { '?' };
-    SqlStore::connect(&format!("{url}{sep}options=-c%20search_path%3D{schema}")).await.unwrap()
+    (SqlStore::connect(&format!("{url}{sep}options=-c%20search_path%3D{schema}")).await.unwrap(), schema)
 }
 
 fn rotation(tenant: &str, client: &str, request_id: Option<&str>) -> RotationRecord {
@@ -59,6 +64,7 @@ fn rotation(tenant: &str, client: &str, request_id: Option<&str>) -> RotationRec
         updated_at: 1,
         version: 0,
         lease: Default::default(),
+        requested_by: "test".into(),
     }
 }
 
@@ -343,6 +349,7 @@ async fn a_connection_rotation_lease_is_fenced() {
             result: r#"{"state":"pending","before":[]}"#.into(),
             verified: false,
             created_at: now,
+            requested_by: "test".into(),
             lease: a_lease.clone(),
         };
         assert!(store.insert_connection_rotation(&record).await.unwrap(), "{name}");
@@ -390,4 +397,117 @@ async fn a_destroyed_key_leaves_no_copy_in_the_sqlite_files() {
     assert!(store.save_failed(&mut r).await.unwrap());
     assert!(!holds(&files()), "the sealed key survives in the database files");
     assert!(store.key(&k.key_id).await.unwrap().unwrap().sealed.ciphertext.is_empty());
+}
+
+/// The same on PostgreSQL, which has no `secure_delete`: once a key is destroyed (a failed
+/// rotation's PENDING key, and a RETIRED key whose retirement closes), its sealed blob and
+/// wrapped data key are in no file of the `keys` table or its TOAST table, read after a
+/// CHECKPOINT through `pg_read_binary_file` (the test user is a superuser): neither in the
+/// table's files as they are now nor in the files it had before.
+///
+/// The layout is one a plain VACUUM fails on (it only marks a dead row free, its bytes stay in
+/// the page): the PENDING key's blob (1 KiB, like a sealed RSA-2048 key) stays in its row, which
+/// is the table's last, so the rows moved up when the page is compacted cover only its end; the
+/// RETIRED key's blob (6 KiB, random so incompressible) goes to the TOAST table, followed there
+/// by the chunks of a key that stays, so its emptied pages are not cut off the end of the file.
+#[tokio::test]
+async fn a_destroyed_key_leaves_no_copy_in_the_postgres_table_files() {
+    use sqlx::Connection;
+    let Ok(url) = std::env::var("KEYWARD_TEST_DATABASE_URL") else {
+        eprintln!("NOTE: KEYWARD_TEST_DATABASE_URL is not set; this PostgreSQL test did not run");
+        return;
+    };
+    let (store, schema) = postgres_schema(&url).await;
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    let kek = Kek::generate(&mut rng());
+    let random = |n: usize| {
+        let mut b = vec![0u8; n];
+        rand_core::Rng::fill_bytes(&mut rng(), &mut b);
+        b
+    };
+
+    // The files of `keys` and of its TOAST table, relative to the data directory.
+    let files_sql = "SELECT pg_relation_filepath(c.oid), pg_relation_filepath(c.reltoastrelid) FROM pg_class c \
+                     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = 'keys'";
+    let table_files = async |admin: &mut sqlx::PgConnection| -> [String; 2] {
+        let (heap, toast): (String, String) =
+            sqlx::query_as(files_sql).bind(&schema).fetch_one(&mut *admin).await.unwrap();
+        [heap, toast]
+    };
+    // A file's bytes after a checkpoint (none once the file is gone).
+    let read = async |admin: &mut sqlx::PgConnection, path: &str| -> Vec<u8> {
+        sqlx::query("CHECKPOINT").execute(&mut *admin).await.unwrap();
+        let exists: bool = sqlx::query_scalar("SELECT (pg_stat_file($1, true)).size IS NOT NULL")
+            .bind(path)
+            .fetch_one(&mut *admin)
+            .await
+            .unwrap();
+        if !exists {
+            return Vec::new();
+        }
+        sqlx::query_scalar("SELECT pg_read_binary_file($1)").bind(path).fetch_one(&mut *admin).await.unwrap()
+    };
+    let needles = |k: &KeyRecord| [k.sealed.ciphertext[..32].to_vec(), k.sealed.wrapped_dek.clone()];
+    let holds = |bytes: &[u8], needle: &[u8]| {
+        assert!(needle.len() >= 16, "a needle of {} bytes proves nothing", needle.len());
+        bytes.windows(needle.len()).any(|w| w == needle)
+    };
+
+    // The RETIRED key (TOASTed), then a key that stays (TOASTed after it), then the PENDING key
+    // of a rotation that fails (in its row, the last).
+    let mut retiring = rotation("dev", "other-app", None);
+    store.insert_rotation(&retiring).await.unwrap();
+    let large = key(&kek, "dev", "other-app", &random(6 * 1024));
+    retiring.state = RotationState::KeyGenerated;
+    store.save_generated_key(&large, &mut retiring).await.unwrap();
+    let mut retired = large.clone();
+    retired.state = KeyState::Retired;
+    store.overwrite_key(&retired).await.unwrap();
+    let kept_secret = random(6 * 1024);
+    let kept = key(&kek, "dev", "third-app", &kept_secret);
+    let mut third = rotation("dev", "third-app", None);
+    store.insert_rotation(&third).await.unwrap();
+    third.state = RotationState::KeyGenerated;
+    store.save_generated_key(&kept, &mut third).await.unwrap();
+    let mut failed = rotation("dev", "app", None);
+    store.insert_rotation(&failed).await.unwrap();
+    let inline = key(&kek, "dev", "app", &random(1024));
+    failed.state = RotationState::KeyGenerated;
+    failed.new_key_id = Some(inline.key_id.clone());
+    store.save_generated_key(&inline, &mut failed).await.unwrap();
+
+    let before = table_files(&mut admin).await;
+    let heap = read(&mut admin, &before[0]).await;
+    let toast = read(&mut admin, &before[1]).await;
+    for (k, file) in [(&inline, &heap), (&large, &toast), (&kept, &toast)] {
+        assert!(holds(file, &k.sealed.ciphertext[..32]), "{}: the check sees the blob where it is", k.key_id);
+    }
+
+    assert!(store.close_retirement(&large.key_id, None).await.unwrap());
+    failed.state = RotationState::Failed;
+    assert!(store.save_failed(&mut failed).await.unwrap());
+    for k in [&inline, &large] {
+        assert!(store.key(&k.key_id).await.unwrap().unwrap().sealed.ciphertext.is_empty());
+    }
+
+    let after = table_files(&mut admin).await;
+    let mut all = Vec::new();
+    for f in before.iter().chain(&after) {
+        all.extend(read(&mut admin, f).await);
+    }
+    let mut survivors = Vec::new();
+    for (what, k) in [("the PENDING key's (in its row)", &inline), ("the RETIRED key's (TOASTed)", &large)] {
+        for (part, n) in ["sealed blob", "wrapped data key"].into_iter().zip(needles(k)) {
+            if holds(&all, &n) {
+                survivors.push(format!("{what} {part}"));
+            }
+        }
+    }
+    assert!(survivors.is_empty(), "destroyed, yet in the table's files: {survivors:?}");
+    for n in needles(&kept) {
+        assert!(holds(&all, &n), "the key that stays is still in the files");
+    }
+    let stored = store.key(&kept.key_id).await.unwrap().unwrap();
+    let who = KeyIdentity { tenant: "dev", client_id: "third-app", key_id: &kept.key_id };
+    assert_eq!(seal::open(&[&kek], who, &stored.sealed).unwrap().as_slice(), kept_secret.as_slice());
 }

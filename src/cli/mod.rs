@@ -10,6 +10,7 @@ mod kek;
 mod keygen;
 mod policy;
 mod render;
+mod revoke;
 mod serve;
 
 use std::path::PathBuf;
@@ -42,6 +43,8 @@ enum Command {
     /// Rotate a client credential or a connection's keys (against a running keyward).
     #[command(subcommand)]
     Rotate(client::RotateCommand),
+    /// Revoke a client credential now: signing stops, it leaves Auth0, its key is destroyed.
+    Revoke(revoke::RevokeArgs),
     /// Look up a rotation (against a running keyward).
     #[command(subcommand)]
     Rotation(client::RotationCommand),
@@ -86,6 +89,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Serve(args) => serve::serve(args),
         Command::Dev(args) => serve::dev(args),
         Command::Rotate(cmd) => client::rotate(&cli.client, cmd),
+        Command::Revoke(args) => revoke::run(&cli.client, args),
         Command::Rotation(cmd) => client::rotation(&cli.client, cmd),
         Command::Credentials(cmd) => client::credentials(&cli.client, cmd),
         Command::Audit(cmd) => client::audit(&cli.client, cmd),

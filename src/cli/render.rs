@@ -33,6 +33,7 @@ fn rotation_json(r: &Rotation) -> Value {
         "new_credential_id": r.new_credential_id, "old_credential_id": r.old_credential_id,
         "retire_at": time(r.retire_at.as_ref()), "error": r.error,
         "created_at": time(r.created_at.as_ref()), "updated_at": time(r.updated_at.as_ref()),
+        "requested_by": r.requested_by,
     })
 }
 
@@ -74,7 +75,7 @@ pub(super) fn table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-fn fields(pairs: &[(&str, String)]) {
+pub(super) fn fields(pairs: &[(&str, String)]) {
     let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
         println!("{k:<width$}  {v}");
@@ -85,6 +86,7 @@ fn rotation_fields(r: &Rotation) -> Vec<(&'static str, String)> {
     vec![
         ("rotation", r.rotation_id.clone()),
         ("state", rotation_state(r.state).to_owned()),
+        ("requested by", r.requested_by.clone()),
         ("tenant", r.tenant.clone()),
         ("client", r.client_id.clone()),
         ("request id", r.request_id.clone()),

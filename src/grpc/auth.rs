@@ -2,7 +2,8 @@
 //! token (configured as its SHA-256, compared in constant time) or, over mTLS, the client
 //! certificate's URI or DNS subject alternative name; it puts the principal in the request's
 //! extensions. Each RPC then checks the permission it needs for the tenant and client it names;
-//! denials are PERMISSION_DENIED and audited.
+//! denials are PERMISSION_DENIED and audited, at most ten events a minute per principal (the
+//! next event written counts those that were not).
 
 use std::sync::Arc;
 
@@ -44,6 +45,11 @@ impl Authenticate {
     /// Over the configured principals.
     pub fn new(access: Arc<Access>) -> Self {
         Self { access, failures: Arc::default() }
+    }
+
+    /// Failed authentication so far, for [`super::auth_failures::audit_failures`].
+    pub(super) fn failures(&self) -> Arc<FailureLog> {
+        self.failures.clone()
     }
 
     fn principal<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
@@ -111,10 +117,24 @@ pub fn subject_alt_names(der: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// Checks permissions and audits denials.
+/// At most this many `access.denied` events per principal a minute; the rest are counted and
+/// carried by the next event written (`suppressed`).
+const DENIALS_PER_MINUTE: u32 = 10;
+
+/// One principal's denials in the current minute.
+#[derive(Debug)]
+struct Denials {
+    since: std::time::Instant,
+    written: u32,
+    suppressed: u64,
+}
+
+/// Checks permissions and audits denials (rate-limited per principal).
 #[derive(Clone)]
 pub struct Authorize {
     store: Arc<dyn Store>,
+    /// Keyed by principal name: configured principals only, so bounded.
+    denials: Arc<std::sync::Mutex<std::collections::HashMap<String, Denials>>>,
 }
 
 impl std::fmt::Debug for Authorize {
@@ -126,7 +146,25 @@ impl std::fmt::Debug for Authorize {
 impl Authorize {
     /// Audits denials into `store`.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self { store, denials: Arc::default() }
+    }
+
+    /// Whether this denial is audited, and how many of the principal's denials were not since
+    /// the last one that was.
+    fn audit_denial(&self, principal: &str) -> Option<u64> {
+        let mut all = self.denials.lock().ok()?;
+        let now = std::time::Instant::now();
+        let d = all.entry(principal.to_owned()).or_insert(Denials { since: now, written: 0, suppressed: 0 });
+        if now.duration_since(d.since) >= std::time::Duration::from_secs(60) {
+            d.since = now;
+            d.written = 0;
+        }
+        if d.written >= DENIALS_PER_MINUTE {
+            d.suppressed += 1;
+            return None;
+        }
+        d.written += 1;
+        Some(std::mem::take(&mut d.suppressed))
     }
 
     /// The caller of `request`, if it may do `permission` on `tenant` (and `client`).
@@ -146,6 +184,9 @@ impl Authorize {
             return Ok(caller);
         }
         let target = client.map_or_else(|| format!("tenant {tenant:?}"), |c| format!("{c:?} in tenant {tenant:?}"));
+        let denied =
+            || Status::permission_denied(format!("principal {:?} lacks {permission} on {target}", caller.name));
+        let Some(suppressed) = self.audit_denial(&caller.name) else { return Err(denied()) };
         let event = AuditEvent {
             id: 0,
             at: crate::rotation::millis_now(),
@@ -153,11 +194,11 @@ impl Authorize {
             tenant: tenant.to_owned(),
             subject: client.unwrap_or_default().to_owned(),
             kind: "access.denied".into(),
-            detail: serde_json::json!({"permission": permission.as_str()}).to_string(),
+            detail: serde_json::json!({"permission": permission.as_str(), "suppressed": suppressed}).to_string(),
         };
         if let Err(e) = self.store.append_audit(&event).await {
             tracing::error!(error = %e, "audit event access.denied not recorded");
         }
-        Err(Status::permission_denied(format!("principal {:?} lacks {permission} on {target}", caller.name)))
+        Err(denied())
     }
 }

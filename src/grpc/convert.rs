@@ -5,7 +5,7 @@ use std::time::Duration;
 use tonic::Status;
 
 use super::proto;
-use crate::store::{KeyRecord, KeyState, RotationRecord, RotationState};
+use crate::store::{KeyRecord, KeyState, RevocationRecord, RevocationState, RotationRecord, RotationState};
 
 /// A protobuf timestamp from UNIX milliseconds.
 pub(super) fn timestamp(ms: i64) -> prost_types::Timestamp {
@@ -73,6 +73,33 @@ pub(super) fn rotation(r: &RotationRecord) -> proto::Rotation {
         new_credential_id: r.new_credential_id.clone().unwrap_or_default(),
         old_credential_id: r.old_credential_id.clone().unwrap_or_default(),
         retire_at: r.retire_at.map(timestamp),
+        error: r.error.clone().unwrap_or_default(),
+        created_at: Some(timestamp(r.created_at)),
+        updated_at: Some(timestamp(r.updated_at)),
+        requested_by: r.requested_by.clone(),
+    }
+}
+
+pub(super) fn revocation(r: &RevocationRecord, kid: &str) -> proto::Revocation {
+    let state = match r.state {
+        RevocationState::Planned => proto::RevocationState::Planned,
+        RevocationState::SigningStopped => proto::RevocationState::SigningStopped,
+        RevocationState::Detached => proto::RevocationState::Detached,
+        RevocationState::Deleted => proto::RevocationState::Deleted,
+        RevocationState::Completed => proto::RevocationState::Completed,
+        RevocationState::Failed => proto::RevocationState::Failed,
+    };
+    proto::Revocation {
+        revocation_id: r.revocation_id.clone(),
+        tenant: r.tenant.clone(),
+        client_id: r.client_id.clone(),
+        credential_id: r.credential_id.clone(),
+        kid: kid.to_owned(),
+        state: state.into(),
+        reason: r.reason.clone(),
+        force: r.force,
+        requested_by: r.requested_by.clone(),
+        request_id: r.request_id.clone().unwrap_or_default(),
         error: r.error.clone().unwrap_or_default(),
         created_at: Some(timestamp(r.created_at)),
         updated_at: Some(timestamp(r.updated_at)),

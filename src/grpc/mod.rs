@@ -73,8 +73,12 @@ pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()> + Sen
     let engine = deps.signing.engine().clone();
     let authenticate = Authenticate::new(deps.access.clone());
     let authorize = Authorize::new(engine.store().clone());
+    // Failed authentication reaches the audit log aggregated, from a task of its own (aborted
+    // with the server).
+    let auditor = tokio::spawn(auth_failures::audit_failures(authenticate.failures(), engine.store().clone()));
+    let _auditor = AbortOnDrop(auditor);
     let rotation = proto::key_rotation_server::KeyRotationServer::with_interceptor(
-        rotation::RotationService { engine, authorize: authorize.clone() },
+        rotation::RotationService { engine, signing: deps.signing.clone(), authorize: authorize.clone() },
         authenticate.clone(),
     );
     let signing = signer::SigningService { signing: deps.signing.clone(), authorize };
@@ -100,9 +104,18 @@ pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()> + Sen
         .add_service(proto::signer_server::SignerServer::with_interceptor(signing.clone(), authenticate.clone()))
         .add_service(proto::tokens_server::TokensServer::with_interceptor(signing.clone(), authenticate.clone()))
         .add_service(proto::audit_server::AuditServer::with_interceptor(signing, authenticate))
-        .serve_with_incoming_shutdown(capped(listener, limits.max_connections), shutdown)
+        .serve_with_incoming_shutdown(capped(listener, limits.max_connections, limits.handshake_timeout), shutdown)
         .await
         .map_err(|e| Error::Unavailable(format!("gRPC server: {e}")))
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The port's connections, at most `max` open at once: past the cap the next accepted
@@ -111,6 +124,7 @@ pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()> + Sen
 fn capped(
     listener: TcpListener,
     max: usize,
+    handshake_timeout: std::time::Duration,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<crate::net::Coalescing>> + Send + 'static {
     let permits = Arc::new(tokio::sync::Semaphore::new(max));
     TcpIncoming::from(listener).with_nodelay(Some(true)).then(move |conn| {
@@ -119,7 +133,7 @@ fn capped(
             let stream = conn?;
             // The semaphore is never closed, so acquiring only waits.
             let permit = permits.acquire_owned().await.ok();
-            Ok(crate::net::Coalescing::new(stream, permit))
+            Ok(crate::net::Coalescing::new(stream, permit).with_handshake_deadline(handshake_timeout))
         }
     })
 }

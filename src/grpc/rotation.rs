@@ -5,12 +5,12 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::auth::Authorize;
-use super::convert::{connection_key, credential, duration, required, rotation, timestamp};
+use super::convert::{connection_key, credential, duration, required, revocation, rotation, timestamp};
 use super::proto;
 use super::proto::key_rotation_server::KeyRotation;
 use super::status::to_status;
 use crate::access::Permission;
-use crate::rotation::{Engine, RotateRequest};
+use crate::rotation::{Engine, RevokeRequest, RotateRequest};
 use crate::store::KeyState;
 
 /// At most 32 characters of a rejected value, so an error never echoes a huge input.
@@ -34,6 +34,8 @@ fn naming(e: &crate::Error, field: &str, value: &str) -> Status {
 #[derive(Debug)]
 pub struct RotationService {
     pub(super) engine: Arc<Engine>,
+    /// The signer, whose key cache a revocation reloads before it answers.
+    pub(super) signing: Arc<crate::signing::Signing>,
     pub(super) authorize: Authorize,
 }
 
@@ -45,12 +47,11 @@ impl KeyRotation for RotationService {
     ) -> Result<Response<proto::RotateClientCredentialResponse>, Status> {
         required(&request.get_ref().tenant, "tenant")?;
         required(&request.get_ref().client_id, "client_id")?;
-        self.authorize
+        let caller = self
+            .authorize
             .check(&request, Permission::Rotate, &request.get_ref().tenant, Some(&request.get_ref().client_id))
             .await?;
         let m = request.into_inner();
-        required(&m.tenant, "tenant")?;
-        required(&m.client_id, "client_id")?;
         let algorithm = match m.algorithm.as_str() {
             "" => None,
             a => Some(a.parse().map_err(|_| {
@@ -71,6 +72,7 @@ impl KeyRotation for RotationService {
             credential_lifetime: duration(m.credential_lifetime, "credential_lifetime")?,
             request_id: (!m.request_id.is_empty()).then_some(m.request_id),
             evict_unmanaged: m.evict_unmanaged,
+            requested_by: caller.name.clone(),
         };
         let out = self.engine.rotate_client(&req).await.map_err(|e| to_status(&e))?;
         Ok(Response::new(proto::RotateClientCredentialResponse {
@@ -87,12 +89,11 @@ impl KeyRotation for RotationService {
     ) -> Result<Response<proto::RotateConnectionKeysResponse>, Status> {
         required(&request.get_ref().tenant, "tenant")?;
         required(&request.get_ref().connection_id, "connection_id")?;
-        self.authorize
+        let caller = self
+            .authorize
             .check(&request, Permission::Rotate, &request.get_ref().tenant, Some(&request.get_ref().connection_id))
             .await?;
         let m = request.into_inner();
-        required(&m.tenant, "tenant")?;
-        required(&m.connection_id, "connection_id")?;
         let alg = match m.signing_alg.as_str() {
             "" => None,
             a => Some(a.parse().map_err(|_| {
@@ -105,7 +106,7 @@ impl KeyRotation for RotationService {
         let request_id = (!m.request_id.is_empty()).then_some(m.request_id.as_str());
         let out = self
             .engine
-            .rotate_connection(&m.tenant, &m.connection_id, alg, request_id)
+            .rotate_connection(&m.tenant, &m.connection_id, alg, request_id, &caller.name)
             .await
             .map_err(|e| naming(&e, "connection_id", &m.connection_id))?;
         Ok(Response::new(proto::RotateConnectionKeysResponse {
@@ -163,6 +164,41 @@ impl KeyRotation for RotationService {
             .collect();
         let credentials = keys.iter().filter(|k| k.state != KeyState::Retired).map(credential).collect();
         Ok(Response::new(proto::ListClientCredentialsResponse { credentials, auth0_credentials }))
+    }
+
+    async fn revoke_credential(
+        &self,
+        request: Request<proto::RevokeCredentialRequest>,
+    ) -> Result<Response<proto::RevokeCredentialResponse>, Status> {
+        required(&request.get_ref().tenant, "tenant")?;
+        required(&request.get_ref().client_id, "client_id")?;
+        required(&request.get_ref().credential_id, "credential_id")?;
+        let caller = self
+            .authorize
+            .check(&request, Permission::Revoke, &request.get_ref().tenant, Some(&request.get_ref().client_id))
+            .await?;
+        let m = request.into_inner();
+        let req = RevokeRequest {
+            tenant: m.tenant,
+            client_id: m.client_id,
+            credential_id: m.credential_id,
+            reason: m.reason,
+            force: m.force,
+            request_id: (!m.request_id.is_empty()).then_some(m.request_id),
+            requested_by: caller.name.clone(),
+        };
+        let out = self.engine.revoke(&req).await;
+        // Once the answer is out, this replica no longer signs with the key (the others drop it
+        // on their next poll of the store's key version).
+        if let Err(e) = self.signing.cache().refresh(true).await {
+            tracing::warn!(error = %e, "key cache not reloaded after a revocation");
+        }
+        let out = out.map_err(|e| to_status(&e))?;
+        Ok(Response::new(proto::RevokeCredentialResponse {
+            revocation: Some(revocation(&out.revocation, &out.kid)),
+            client_has_active_key: out.active.is_some(),
+            active_credential_id: out.active.and_then(|k| k.credential_id).unwrap_or_default(),
+        }))
     }
 
     async fn set_rotation_policy(

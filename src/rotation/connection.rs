@@ -138,6 +138,7 @@ impl Engine {
         connection_id: &str,
         alg: Option<Algorithm>,
         request_id: Option<&str>,
+        requested_by: &str,
     ) -> Result<ConnectionRotated, Error> {
         let t = self.tenant(tenant)?;
         if !t.config.connections.contains(connection_id) {
@@ -151,6 +152,7 @@ impl Engine {
         let kids = |keys: &[ConnectionKey]| keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
 
         let mut record_id = format!("crot_{}", uuid_v4());
+        let mut requested_by = super::requester(requested_by);
         let mut rotate = true;
         let now = millis_now();
         let mut lease =
@@ -170,6 +172,7 @@ impl Engine {
                     let now = self.bounded("get_connection_keys", auth0.get_connection_keys(connection_id)).await?;
                     rotate = kids(&now) == before;
                     record_id = existing.id;
+                    requested_by = existing.requested_by;
                 }
                 Err(e) => return Err(Error::Corrupt(format!("connection rotation {}: {e}", existing.id))),
             }
@@ -187,6 +190,7 @@ impl Engine {
                 verified: false,
                 created_at: now,
                 lease: lease.clone(),
+                requested_by: requested_by.clone(),
             };
             if !self.store.insert_connection_rotation(&record).await? {
                 return Err(Error::Aborted("the same request_id is being processed".into()));
@@ -287,7 +291,7 @@ impl Engine {
         let event = crate::store::AuditEvent {
             id: 0,
             at: now,
-            actor: "keyward".into(),
+            actor: requested_by,
             tenant: tenant.into(),
             subject: connection_id.into(),
             kind: if verified { "connection.rotated".into() } else { "connection.unverified".into() },

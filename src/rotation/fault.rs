@@ -7,12 +7,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::store::RotationState;
+use crate::store::{RevocationState, RotationState};
 
 /// Where to crash or stall, if anywhere.
 #[derive(Debug, Default)]
 pub(crate) struct FaultPoint {
-    exit_after: Option<RotationState>,
+    /// A saga state's name, or `revocation:STATE`.
+    exit_after: Option<String>,
     pause_at: Option<(String, Duration)>,
     /// Set once the stall began (it happens once per process).
     paused: AtomicBool,
@@ -23,18 +24,24 @@ pub(crate) struct FaultPoint {
 /// The exit code of an injected crash.
 pub const FAULT_EXIT_CODE: i32 = 86;
 
+/// A fault point's canonical name: a rotation saga state (`registered`) or a revocation's
+/// (`revocation:signing_stopped`), case-insensitive.
 #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
-fn state(name: &str) -> Option<RotationState> {
+fn state(name: &str) -> Option<String> {
     let wanted = name.trim().to_ascii_lowercase();
-    RotationState::ALL.iter().copied().find(|s| s.as_str() == wanted)
+    if let Some(rest) = wanted.strip_prefix("revocation:") {
+        return RevocationState::ALL.iter().find(|s| s.as_str() == rest).map(|s| format!("revocation:{s}"));
+    }
+    RotationState::ALL.iter().find(|s| s.as_str() == wanted).map(|s| s.as_str().to_owned())
 }
 
-/// Parses `STATE:DURATION` (e.g. `registered:7s`); STATE is a saga state or `connection`.
+/// Parses `POINT:DURATION` (e.g. `registered:7s`, `revocation:detached:2s`); POINT is a saga
+/// state, `revocation:STATE` or `connection`.
 #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
 fn parse_pause(text: &str) -> Option<(String, Duration)> {
-    let (s, d) = text.split_once(':')?;
+    let (s, d) = text.rsplit_once(':')?;
     let point = match state(s) {
-        Some(st) => st.as_str().to_owned(),
+        Some(st) => st,
         None if s.trim().eq_ignore_ascii_case("connection") => "connection".to_owned(),
         None => return None,
     };
@@ -64,8 +71,13 @@ impl FaultPoint {
 
     /// Called right after `state` is persisted.
     pub fn after(&self, state: RotationState) {
-        if self.exit_after == Some(state) {
-            eprintln!("keyward: fault injection: exiting after persisting {state}");
+        self.after_point(state.as_str());
+    }
+
+    /// Called right after the state named `point` (see [`FaultPoint::stall_at`]) is persisted.
+    pub fn after_point(&self, point: &str) {
+        if self.exit_after.as_deref() == Some(point) {
+            eprintln!("keyward: fault injection: exiting after persisting {point}");
             std::process::exit(FAULT_EXIT_CODE);
         }
     }
@@ -76,8 +88,9 @@ impl FaultPoint {
         self.stall_at(state.as_str()).await;
     }
 
-    /// [`FaultPoint::stall`] by the point's name: a saga state, or `connection` (a connection
-    /// rotation, right before Auth0 is asked to rotate).
+    /// [`FaultPoint::stall`] by the point's name: a saga state, `revocation:STATE` (in the
+    /// revocation step from STATE), or `connection` (a connection rotation, right before Auth0 is
+    /// asked to rotate).
     pub async fn stall_at(&self, state: &str) {
         let Some((at, how_long)) = &self.pause_at else { return };
         let how_long = *how_long;
@@ -109,5 +122,11 @@ mod tests {
         assert_eq!(parse_pause("slot_freed"), None);
         assert_eq!(parse_pause("nowhere:1s"), None);
         assert_eq!(parse_pause("planned:soon"), None);
+        assert_eq!(
+            parse_pause("revocation:SIGNING_STOPPED:2s"),
+            Some(("revocation:signing_stopped".to_owned(), Duration::from_secs(2)))
+        );
+        assert_eq!(parse_pause("revocation:nowhere:2s"), None);
+        assert_eq!(state("Revocation:Deleted").as_deref(), Some("revocation:deleted"));
     }
 }

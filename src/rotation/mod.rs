@@ -6,6 +6,7 @@ mod fault;
 mod keygen;
 mod lease;
 mod retirement;
+mod revocation;
 mod saga;
 mod slots;
 
@@ -21,6 +22,7 @@ pub use connection::{ConnectionRotated, VerifiedKey, verify_key};
 pub use fault::FAULT_EXIT_CODE;
 pub(crate) use keygen::millis;
 pub use lease::LeaseTiming;
+pub use revocation::{RevokeRequest, Revoked};
 
 /// The current time in UNIX milliseconds.
 pub fn millis_now() -> i64 {
@@ -57,6 +59,13 @@ pub struct RotateRequest {
     pub request_id: Option<String>,
     /// Allow evicting credentials keyward does not manage.
     pub evict_unmanaged: bool,
+    /// Who asks: the caller's principal, or `scheduler` (empty: `keyward`, a library caller).
+    pub requested_by: String,
+}
+
+/// The name recorded for a requester: `keyward` when none was given.
+fn requester(name: &str) -> String {
+    if name.is_empty() { "keyward".to_owned() } else { name.to_owned() }
 }
 
 /// The parameters a rotation was asked with, stored as JSON with it.
@@ -257,6 +266,7 @@ impl Engine {
             updated_at: now,
             version: 0,
             lease: crate::store::Lease { owner: Some(self.owner.clone()), token: 1, expires_at: self.lease_until(now) },
+            requested_by: requester(&req.requested_by),
         };
         let rotation = match self.store.insert_rotation(&record).await? {
             Inserted::New => {
@@ -332,7 +342,7 @@ impl Engine {
         let event = crate::store::AuditEvent {
             id: 0,
             at: millis(std::time::SystemTime::now()),
-            actor: "keyward".into(),
+            actor: r.requested_by.clone(),
             tenant: r.tenant.clone(),
             subject: r.client_id.clone(),
             kind: kind.into(),

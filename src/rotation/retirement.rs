@@ -170,6 +170,13 @@ impl Engine {
         client_id: &str,
         credential: &str,
     ) -> Result<(), Error> {
+        self.detach(tenant, client_id, credential).await?;
+        self.delete_credential(tenant, client_id, credential).await
+    }
+
+    /// Takes `credential` off the client's private_key_jwt list (read right before), if it is
+    /// on it.
+    pub(super) async fn detach(&self, tenant: &Tenant, client_id: &str, credential: &str) -> Result<(), Error> {
         let auth0 = &tenant.auth0;
         let attached = ids(&self.bounded("get_client", auth0.get_client(client_id)).await?);
         if attached.iter().any(|id| id == credential) {
@@ -177,7 +184,17 @@ impl Engine {
             let set = auth0.set_private_key_jwt_credentials(client_id, &keep, false);
             self.bounded("set_private_key_jwt", set).await?;
         }
-        match self.bounded("delete_credential", auth0.delete_credential(client_id, credential)).await {
+        Ok(())
+    }
+
+    /// Deletes `credential` at Auth0; one already gone is fine.
+    pub(super) async fn delete_credential(
+        &self,
+        tenant: &Tenant,
+        client_id: &str,
+        credential: &str,
+    ) -> Result<(), Error> {
+        match self.bounded("delete_credential", tenant.auth0.delete_credential(client_id, credential)).await {
             Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }

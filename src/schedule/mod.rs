@@ -22,6 +22,8 @@ use crate::telemetry::metrics::{OutcomeLabel, metrics};
 
 /// How many due targets one replica takes per tick.
 const BATCH: i64 = 4;
+/// The requester recorded for scheduled rotations.
+pub const SCHEDULER: &str = "scheduler";
 /// How long a failed scheduled rotation waits before the next attempt.
 const RETRY_AFTER_FAILURE_MS: i64 = 5 * 60 * 1000;
 
@@ -175,12 +177,13 @@ async fn rotate_due(engine: &Engine, p: &PolicyRecord) -> Result<bool, Error> {
                 tenant: p.tenant.clone(),
                 client_id: p.target.clone(),
                 request_id: Some(request_id),
+                requested_by: SCHEDULER.into(),
                 ..RotateRequest::default()
             };
             engine.rotate_client(&req).await.map(|_| ())
         }
         PolicyKind::Connection => {
-            engine.rotate_connection(&p.tenant, &p.target, None, Some(&request_id)).await.map(|_| ())
+            engine.rotate_connection(&p.tenant, &p.target, None, Some(&request_id), SCHEDULER).await.map(|_| ())
         }
     };
     drop(_entered);

@@ -2,7 +2,9 @@
 //! private key material lives inside the signer and is zeroized when the last reference drops),
 //! keyed by (tenant, client). The signing path reads it without touching the database; it is
 //! reloaded when this process activates or retires a key, and when the store's key version moves
-//! (another replica did).
+//! (another replica did). It records when it last confirmed the store's key version; signing
+//! refuses keys not confirmed within [`MAX_UNCONFIRMED_MS`] (a replica cut off from the store
+//! stops signing rather than sign with a key revoked meanwhile).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -16,6 +18,10 @@ use crate::Error;
 use crate::seal::{self, Kek, KeyIdentity};
 use crate::store::{KeyRecord, KeyState, Store};
 use crate::telemetry::metrics::{AlgorithmLabel, metrics};
+
+/// How long the cache may go without confirming the store's key version before signing must
+/// confirm it first: a revocation on any replica stops signing everywhere within this bound.
+pub const MAX_UNCONFIRMED_MS: i64 = 1_000;
 
 /// A key ready to sign.
 pub struct LoadedKey {
@@ -70,6 +76,9 @@ pub struct KeyCache {
     clients: RwLock<Arc<ClientMap>>,
     version: tokio::sync::Mutex<Option<String>>,
     loaded: AtomicBool,
+    /// When the store's key version was last read successfully (UNIX ms at the read's start).
+    confirmed_at: AtomicI64,
+    confirming: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for KeyCache {
@@ -87,7 +96,28 @@ impl KeyCache {
             clients: RwLock::new(Arc::default()),
             version: tokio::sync::Mutex::new(None),
             loaded: AtomicBool::new(false),
+            confirmed_at: AtomicI64::new(0),
+            confirming: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Makes sure the cache reflects the store as of at most `MAX_UNCONFIRMED_MS` (one second) ago,
+    /// reading the key version (and reloading if it moved) when it does not; an error when the
+    /// store cannot be reached.
+    pub async fn confirm(&self) -> Result<(), Error> {
+        let fresh = || crate::rotation::millis_now() - self.confirmed_at.load(Ordering::Acquire) <= MAX_UNCONFIRMED_MS;
+        if fresh() {
+            return Ok(());
+        }
+        // One caller reads the store; the others wait for its answer.
+        let _one = self.confirming.lock().await;
+        if fresh() {
+            return Ok(());
+        }
+        self.refresh(false)
+            .await
+            .map(drop)
+            .map_err(|e| Error::Unavailable(format!("the signing keys could not be confirmed with the store: {e}")))
     }
 
     /// A client's keys, from memory only.
@@ -100,8 +130,10 @@ impl KeyCache {
     /// already open are reused; newly active ones are opened off the async threads.
     pub async fn refresh(&self, force: bool) -> Result<bool, Error> {
         let mut version = self.version.lock().await;
+        let asked_at = crate::rotation::millis_now();
         let now = self.store.key_version().await?;
         if !force && version.as_deref() == Some(now.as_str()) {
+            self.confirmed_at.fetch_max(asked_at, Ordering::AcqRel);
             return Ok(false);
         }
         let mut records = self.store.keys_in_state(KeyState::Active).await?;
@@ -120,6 +152,7 @@ impl KeyCache {
             *clients = Arc::new(built);
         }
         *version = Some(now);
+        self.confirmed_at.fetch_max(asked_at, Ordering::AcqRel);
         self.loaded.store(true, Ordering::SeqCst);
         Ok(true)
     }

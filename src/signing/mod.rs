@@ -126,6 +126,8 @@ impl Signing {
     /// The client's keys: from memory; on a miss the cache is reloaded once if the store moved.
     async fn keys(&self, tenant: &str, client_id: &str) -> Result<Arc<ClientKeys>, Error> {
         self.engine.managed_client(tenant, client_id)?;
+        // Never sign with a key the store has not confirmed lately (it may have been revoked).
+        self.cache.confirm().await?;
         if let Some(k) = self.cache.get(tenant, client_id).filter(|k| k.active.is_some()) {
             return Ok(k);
         }

@@ -6,12 +6,13 @@
 mod sql;
 mod sql_fence;
 mod sql_policies;
+mod sql_revocation;
 mod types;
 
 pub use sql::SqlStore;
 pub use types::{
     AuditEvent, ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease, PolicyKind,
-    PolicyRecord, PolicySource, RotationRecord, RotationState,
+    PolicyRecord, PolicySource, RevocationRecord, RevocationState, RotationRecord, RotationState,
 };
 
 use crate::Error;
@@ -181,6 +182,32 @@ pub trait Store: Send + Sync + 'static {
         rotated_at: Option<i64>,
         due_at: Option<i64>,
     ) -> Result<bool, Error>;
+    /// Inserts a PLANNED revocation (its lease held by the inserter) unless one exists for the
+    /// same key or request_id: then that one.
+    async fn insert_revocation(&self, revocation: &RevocationRecord) -> Result<Option<RevocationRecord>, Error>;
+    /// A revocation by id.
+    async fn revocation(&self, revocation_id: &str) -> Result<Option<RevocationRecord>, Error>;
+    /// The revocation of a key, if any.
+    async fn revocation_of_key(&self, key_id: &str) -> Result<Option<RevocationRecord>, Error>;
+    /// Every revocation not yet COMPLETED or FAILED.
+    async fn open_revocations(&self) -> Result<Vec<RevocationRecord>, Error>;
+    /// Claims the lease on a revocation (see [`Store::claim_rotation`]).
+    async fn claim_revocation(
+        &self,
+        revocation_id: &str,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Option<RevocationRecord>, Error>;
+    /// Renews the lease on a revocation by the TTL if its token and version are still the
+    /// row's; [`Error::LeaseLost`] when another replica claimed it.
+    async fn renew_revocation_lease(&self, revocation: &RevocationRecord) -> Result<Lease, Error>;
+    /// Writes a revocation's state if its lease token and version are still the row's
+    /// ([`Error::LeaseLost`] otherwise), renewing the lease while it is open. Moving to
+    /// SIGNING_STOPPED marks its key RETIRED in the same transaction (refused, and the
+    /// revocation FAILED, if the key is not ACTIVE or RETIRING or is ACTIVE without `force`);
+    /// moving to COMPLETED destroys the key's sealed material in the same transaction.
+    async fn save_revocation(&self, revocation: &mut RevocationRecord) -> Result<(), Error>;
     /// Appends an audit event; returns its id.
     async fn append_audit(&self, event: &AuditEvent) -> Result<i64, Error>;
     /// The latest audit event of `kind`.

@@ -8,9 +8,10 @@ use sqlx::{AnyPool, Row};
 use super::Store;
 use super::sql_fence::{cas_rotation, now_ms};
 use super::sql_policies as policies;
+use super::sql_revocation as revocations;
 use super::types::{
     AuditEvent, ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease, PolicyKind,
-    PolicyRecord, RotationRecord, RotationState,
+    PolicyRecord, RevocationRecord, RotationRecord, RotationState,
 };
 use crate::Error;
 use crate::seal::Sealed;
@@ -35,13 +36,27 @@ pub struct SqlStore {
 /// How long a lease lasts unless a saga step renews it (the default of `[scheduler] lease_ttl`).
 const DEFAULT_LEASE_TTL_MS: i64 = 30_000;
 
+/// Sets how long the rewrite of `keys` after a key's destruction (PostgreSQL) waits for its
+/// lock before giving up: readers that queue behind it wait at most this long.
+const SET_REWRITE_LOCK_TIMEOUT: &str = "SET lock_timeout = '5s'";
+
+/// How long the rewrite first waits for transactions older than the destruction to end.
+const OLDER_SNAPSHOTS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Other sessions of this database holding a snapshot taken in a transaction begun before `$1`
+/// (microseconds since the epoch): those that may still see a destroyed key's old row version,
+/// which a rewrite must then keep.
+const OLDER_SNAPSHOTS: &str = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+     AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL \
+     AND (extract(epoch FROM xact_start) * 1000000)::bigint < $1";
+
 // Column lists as macros, so every query is one `concat!`ed literal (sqlx refuses SQL built at
 // run time).
 macro_rules! rotation_columns {
     () => {
         "rotation_id, tenant, client_id, state, request_id, request_hash, params, new_key_id, old_key_id, \
          new_credential_id, old_credential_id, retire_at, error, created_at, updated_at, version, lease_owner, \
-         lease_token, lease_expires_at"
+         lease_token, lease_expires_at, requested_by"
     };
 }
 macro_rules! key_columns {
@@ -136,16 +151,80 @@ impl SqlStore {
         Ok(())
     }
 
-    /// After a key was destroyed on SQLite: checkpoint and truncate the write-ahead log, whose
-    /// frames may still hold the page with the sealed key as it was. (PostgreSQL keeps the old
-    /// row version until VACUUM reclaims it.)
-    async fn forget_old_pages(&self, destroyed: bool) {
-        if destroyed
-            && self.dialect == Dialect::Sqlite
-            && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await
-        {
-            tracing::warn!(error = %e, "write-ahead log not checkpointed after destroying a key");
+    /// After a key was destroyed (its sealed blob and wrapped data key emptied by a committed
+    /// UPDATE): makes the database's own files forget the bytes. Best effort: a failure is
+    /// logged, and the next destruction's pass covers this key as well.
+    ///
+    /// - SQLite: `secure_delete` already zeroed the freed bytes in the database file; the
+    ///   write-ahead log is checkpointed and truncated, since its frames may still hold the page
+    ///   as it was.
+    /// - PostgreSQL has no `secure_delete`: the UPDATE left the old row version (in the heap,
+    ///   or in the TOAST table for a large blob) where it was, and a plain VACUUM only marks it
+    ///   free, leaving its bytes in the page's free space (seen on PostgreSQL 15). So the table
+    ///   is rewritten with `VACUUM FULL keys` (the TOAST table with it) into new files; the old
+    ///   ones are truncated at commit. A rewrite keeps a row version that an open snapshot can
+    ///   still see, so it first waits (at most 5 s, `OLDER_SNAPSHOTS_WAIT`) for the database's
+    ///   transactions begun before the destruction to end. It takes an ACCESS EXCLUSIVE lock on
+    ///   `keys` for the rewrite (a few rows per client: milliseconds), waiting at most 5 s for
+    ///   it (`SET_REWRITE_LOCK_TIMEOUT`), on a connection of its own that is then closed so the
+    ///   session setting reaches no other query. It needs the table's owner, which keyward is
+    ///   (it creates its tables).
+    ///
+    /// Beyond reach (docs/security.md, "Destroyed keys are gone"): PostgreSQL's write-ahead log
+    /// segments that logged the key until they are recycled, WAL archives, backups and disk
+    /// blocks not yet overwritten; and a row version that a transaction open for longer than the
+    /// wait can still see (or one a replication slot holds back), which the next rewrite
+    /// removes. Each is sealed under the KEK.
+    pub(super) async fn forget_old_pages(&self, destroyed: bool) {
+        if !destroyed {
+            return;
         }
+        match self.dialect {
+            Dialect::Sqlite => {
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await {
+                    tracing::warn!(error = %e, "write-ahead log not checkpointed after destroying a key");
+                }
+            }
+            Dialect::Postgres => match self.rewrite_keys_table().await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    "a transaction older than a key's destruction was still open when the keys table was \
+                     rewritten: the old row version it can see stays until the next destruction's rewrite"
+                ),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "keys table not rewritten after destroying a key: the old row version stays in the \
+                     table's free space until the next destruction rewrites it"
+                ),
+            },
+        }
+    }
+
+    /// `VACUUM FULL keys` under a lock timeout, outside any transaction (PostgreSQL only), once
+    /// the transactions begun before it ended or `OLDER_SNAPSHOTS_WAIT` passed: whether they had.
+    async fn rewrite_keys_table(&self) -> Result<bool, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        // `lock_timeout` is a session setting: the connection is closed rather than returned.
+        conn.close_on_drop();
+        let started: i64 = sqlx::query_scalar("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")
+            .fetch_one(&mut *conn)
+            .await?;
+        let step = std::time::Duration::from_millis(20);
+        let mut waited = std::time::Duration::ZERO;
+        let settled = loop {
+            let older: i64 = sqlx::query_scalar(OLDER_SNAPSHOTS).bind(started).fetch_one(&mut *conn).await?;
+            if older == 0 {
+                break true;
+            }
+            if waited >= OLDER_SNAPSHOTS_WAIT {
+                break false;
+            }
+            tokio::time::sleep(step).await;
+            waited += step;
+        };
+        sqlx::query(SET_REWRITE_LOCK_TIMEOUT).execute(&mut *conn).await?;
+        sqlx::query("VACUUM FULL keys").execute(&mut *conn).await?;
+        Ok(settled)
     }
 
     /// The database in use.
@@ -187,6 +266,7 @@ fn rotation_from_row(row: &AnyRow) -> Result<RotationRecord, Error> {
         updated_at: row.try_get("updated_at").map_err(get_err)?,
         version: row.try_get("version").map_err(get_err)?,
         lease: lease_from_row(row)?,
+        requested_by: row.try_get("requested_by").map_err(get_err)?,
     })
 }
 
@@ -244,7 +324,7 @@ fn audit_from_row(row: &AnyRow) -> Result<AuditEvent, Error> {
     })
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
@@ -254,7 +334,7 @@ impl Store for SqlStore {
         let inserted = sqlx::query(concat!(
             "INSERT INTO rotations (",
             rotation_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
         ))
         .bind(r.rotation_id.clone())
         .bind(r.tenant.clone())
@@ -275,6 +355,7 @@ impl Store for SqlStore {
         .bind(r.lease.owner.clone())
         .bind(r.lease.token)
         .bind(r.lease.expires_at)
+        .bind(r.requested_by.clone())
         .execute(&self.pool)
         .await;
         match inserted {
@@ -597,7 +678,8 @@ impl Store for SqlStore {
         let rows = sqlx::query(concat!(
             "SELECT ",
             key_columns!(),
-            " FROM keys WHERE state = 'retired' AND length(sealed_key) > 0 ORDER BY created_at, key_id"
+            " FROM keys WHERE state = 'retired' AND length(sealed_key) > 0 AND key_id NOT IN \
+             (SELECT key_id FROM revocations WHERE state NOT IN ('completed', 'failed')) ORDER BY created_at, key_id"
         ))
         .fetch_all(&self.pool)
         .await
@@ -622,7 +704,8 @@ impl Store for SqlStore {
     async fn insert_connection_rotation(&self, c: &ConnectionRotationRecord) -> Result<bool, Error> {
         let done = sqlx::query(
             "INSERT INTO connection_rotations (id, tenant, connection_id, request_id, request_hash, result, verified, \
-             created_at, lease_owner, lease_token, lease_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             created_at, lease_owner, lease_token, lease_expires_at, requested_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(c.id.clone())
         .bind(c.tenant.clone())
@@ -635,6 +718,7 @@ impl Store for SqlStore {
         .bind(c.lease.owner.clone())
         .bind(c.lease.token)
         .bind(c.lease.expires_at)
+        .bind(c.requested_by.clone())
         .execute(&self.pool)
         .await;
         match done {
@@ -651,7 +735,7 @@ impl Store for SqlStore {
     ) -> Result<Option<ConnectionRotationRecord>, Error> {
         let row = sqlx::query(
             "SELECT id, tenant, connection_id, request_id, request_hash, result, verified, created_at, lease_owner, \
-             lease_token, lease_expires_at FROM connection_rotations WHERE tenant = $1 AND request_id = $2",
+             lease_token, lease_expires_at, requested_by FROM connection_rotations WHERE tenant = $1 AND request_id = $2",
         )
         .bind(tenant.to_owned())
         .bind(request_id.to_owned())
@@ -670,6 +754,7 @@ impl Store for SqlStore {
             verified: row.try_get::<i64, _>("verified").map_err(get_err)? != 0,
             created_at: row.try_get("created_at").map_err(get_err)?,
             lease: lease_from_row(&row)?,
+            requested_by: row.try_get("requested_by").map_err(get_err)?,
         }))
     }
 
@@ -791,6 +876,42 @@ impl Store for SqlStore {
         due_at: Option<i64>,
     ) -> Result<bool, Error> {
         policies::finish(&self.pool, policy, result, rotated_at, due_at).await
+    }
+
+    async fn insert_revocation(&self, r: &RevocationRecord) -> Result<Option<RevocationRecord>, Error> {
+        revocations::insert(&self.pool, r).await
+    }
+
+    async fn revocation(&self, revocation_id: &str) -> Result<Option<RevocationRecord>, Error> {
+        revocations::by_id(&self.pool, revocation_id).await
+    }
+
+    async fn revocation_of_key(&self, key_id: &str) -> Result<Option<RevocationRecord>, Error> {
+        revocations::of_key(&self.pool, key_id).await
+    }
+
+    async fn open_revocations(&self) -> Result<Vec<RevocationRecord>, Error> {
+        revocations::open(&self.pool).await
+    }
+
+    async fn claim_revocation(
+        &self,
+        revocation_id: &str,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Option<RevocationRecord>, Error> {
+        revocations::claim(&self.pool, revocation_id, owner, now, expires_at).await
+    }
+
+    async fn renew_revocation_lease(&self, revocation: &RevocationRecord) -> Result<Lease, Error> {
+        revocations::renew(&self.pool, revocation, self.lease_ttl_ms).await
+    }
+
+    async fn save_revocation(&self, revocation: &mut RevocationRecord) -> Result<(), Error> {
+        let destroyed = revocations::save(&self.pool, revocation, self.lease_ttl_ms).await?;
+        self.forget_old_pages(destroyed).await;
+        Ok(())
     }
 
     async fn append_audit(&self, e: &AuditEvent) -> Result<i64, Error> {

@@ -72,7 +72,7 @@ pub(super) async fn why_refused(conn: &mut AnyConnection, rotation_id: &str, tok
             .fetch_optional(&mut *conn)
             .await;
     match current {
-        Ok(Some(t)) if t != token => Error::LeaseLost { rotation: rotation_id.to_owned() },
+        Ok(Some(t)) if t != token => Error::LeaseLost { rotation: format!("rotation {rotation_id}") },
         Ok(Some(_)) => Error::Conflict(format!("rotation {rotation_id} changed concurrently")),
         Ok(None) => Error::NotFound(format!("rotation {rotation_id}")),
         Err(e) => Error::database(e),
@@ -262,7 +262,7 @@ pub(super) async fn claim_connection_rotation(
 }
 
 fn connection_lease_lost(id: &str) -> Error {
-    Error::LeaseLost { rotation: id.to_owned() }
+    Error::LeaseLost { rotation: format!("connection rotation {id}") }
 }
 
 /// Renews a connection rotation's lease if its token is still the row's.

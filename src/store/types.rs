@@ -174,6 +174,8 @@ pub struct RotationRecord {
     pub version: i64,
     /// The lease on driving this rotation.
     pub lease: Lease,
+    /// Who asked: a principal's name, or `scheduler`; resumes keep it.
+    pub requested_by: String,
 }
 
 /// A replica's lease on a piece of work: its owner, the fencing token it claimed (every write
@@ -193,6 +195,71 @@ impl Lease {
     pub fn held_by(&self, owner: &str, now: i64) -> bool {
         self.owner.as_deref() == Some(owner) && self.expires_at > now
     }
+}
+
+string_enum! {
+    /// An emergency revocation's states: signing stops first (in the store, for every replica),
+    /// then the credential leaves Auth0, then the key material is destroyed.
+    RevocationState {
+        /// Request validated, row inserted.
+        Planned => "planned",
+        /// The key is RETIRED in the store: no replica signs with it again.
+        SigningStopped => "signing_stopped",
+        /// The credential is off the client's private_key_jwt list at Auth0.
+        Detached => "detached",
+        /// The credential is deleted at Auth0.
+        Deleted => "deleted",
+        /// The sealed key is destroyed. Done.
+        Completed => "completed",
+        /// Refused when it came to stopping the key (nothing changed).
+        Failed => "failed",
+    }
+}
+
+impl RevocationState {
+    /// Open revocations are resumed until they complete.
+    pub fn is_open(self) -> bool {
+        !matches!(self, Self::Completed | Self::Failed)
+    }
+}
+
+/// One emergency revocation of a client credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationRecord {
+    /// keyward's id.
+    pub revocation_id: String,
+    /// Tenant name.
+    pub tenant: String,
+    /// Auth0 client id.
+    pub client_id: String,
+    /// The Auth0 credential revoked.
+    pub credential_id: String,
+    /// The key behind it.
+    pub key_id: String,
+    /// Saga state.
+    pub state: RevocationState,
+    /// The caller's idempotency key.
+    pub request_id: Option<String>,
+    /// A hash of the request's parameters.
+    pub request_hash: String,
+    /// Why (the operator's words, audited).
+    pub reason: String,
+    /// Whether the caller allowed leaving the client with no active key.
+    pub force: bool,
+    /// Who asked.
+    pub requested_by: String,
+    /// The key's state when the revocation was asked for (`active` or `retiring`).
+    pub key_was: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// UNIX milliseconds.
+    pub created_at: i64,
+    /// UNIX milliseconds.
+    pub updated_at: i64,
+    /// Bumped by every update; updates compare and set it.
+    pub version: i64,
+    /// The lease on driving it.
+    pub lease: Lease,
 }
 
 string_enum! {
@@ -293,6 +360,8 @@ pub struct ConnectionRotationRecord {
     pub created_at: i64,
     /// The lease on driving it.
     pub lease: Lease,
+    /// Who asked: a principal's name, or `scheduler`.
+    pub requested_by: String,
 }
 
 /// A connection key as keyward last saw and verified it.

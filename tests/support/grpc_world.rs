@@ -113,6 +113,8 @@ pub async fn world_with(
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let signing = Arc::new(Signing::new(engine.clone(), vec![kek.clone()], setup.signer).unwrap());
+    // As `keyward serve` does: reload the signer's keys when they change here or in the store.
+    tokio::spawn(keyward::service::cache_refresher(signing.clone()));
     let deps = Deps { signing: signing.clone(), access: Arc::new(setup.access), tls: setup.tls, limits: setup.limits };
     let server = tokio::spawn(keyward::grpc::run(
         listener,

@@ -204,6 +204,11 @@ pub async fn check_invariants(name: &str, base_url: &str, store: &dyn Store, kek
 
 /// A private_key_jwt client_credentials exchange at the emulator with a stored key.
 pub async fn exchange(base_url: &str, keks: &[&seal::Kek], key: &KeyRecord) -> (u16, Value) {
+    exchange_assertion(base_url, &assertion_with(keks, key)).await
+}
+
+/// A client assertion for the dev tenant signed with a stored key (its material still there).
+pub fn assertion_with(keks: &[&seal::Kek], key: &KeyRecord) -> String {
     let who = KeyIdentity { tenant: &key.tenant, client_id: &key.client_id, key_id: &key.key_id };
     let der = seal::open(keks, who, &key.sealed).unwrap();
     let private = PrivateKey::from_der(&der).unwrap();
@@ -217,13 +222,17 @@ pub async fn exchange(base_url: &str, keks: &[&seal::Kek], key: &KeyRecord) -> (
         lifetime: Duration::from_secs(60),
         kid: Some(&key.kid),
     };
-    let assertion = client_assertion(&*signer, &params, &mut rng()).unwrap();
+    client_assertion(&*signer, &params, &mut rng()).unwrap()
+}
+
+/// A private_key_jwt client_credentials exchange of `assertion` at the emulator.
+pub async fn exchange_assertion(base_url: &str, assertion: &str) -> (u16, Value) {
     let r = reqwest::Client::new()
         .post(format!("{base_url}/oauth/token"))
         .form(&[
             ("grant_type", "client_credentials"),
             ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-            ("client_assertion", assertion.as_str()),
+            ("client_assertion", assertion),
             ("audience", "https://api.demo.local/"),
         ])
         .send()
