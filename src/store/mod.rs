@@ -4,9 +4,6 @@
 //! one rotation per request_id, and compare-and-set updates.
 
 mod sql;
-mod sql_fence;
-mod sql_policies;
-mod sql_revocation;
 mod types;
 
 pub use sql::SqlStore;

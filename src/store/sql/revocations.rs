@@ -5,9 +5,9 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use super::sql_fence::now_ms;
-use super::types::{Lease, RevocationRecord, RevocationState};
+use super::row::{fetch_all_as, fetch_optional_as, is_unique_violation, lease_from_row, now_ms};
 use crate::Error;
+use crate::store::types::{Lease, RevocationRecord, RevocationState};
 
 macro_rules! revocation_columns {
     () => {
@@ -36,7 +36,7 @@ fn from_row(row: &AnyRow) -> Result<RevocationRecord, Error> {
         created_at: row.try_get("created_at").map_err(get)?,
         updated_at: row.try_get("updated_at").map_err(get)?,
         version: row.try_get("version").map_err(get)?,
-        lease: super::sql::lease_from_row(row)?,
+        lease: lease_from_row(row)?,
     })
 }
 
@@ -70,7 +70,7 @@ pub(super) async fn insert(pool: &AnyPool, r: &RevocationRecord) -> Result<Optio
     .await;
     match inserted {
         Ok(_) => Ok(None),
-        Err(e) if super::sql::is_unique_violation(&e) => {
+        Err(e) if is_unique_violation(&e) => {
             if let Some(req) = &r.request_id
                 && let Some(existing) = by_request(pool, &r.tenant, req).await?
             {
@@ -86,50 +86,38 @@ pub(super) async fn insert(pool: &AnyPool, r: &RevocationRecord) -> Result<Optio
 }
 
 async fn by_request(pool: &AnyPool, tenant: &str, request_id: &str) -> Result<Option<RevocationRecord>, Error> {
-    let row = sqlx::query(concat!(
+    let query = sqlx::query(concat!(
         "SELECT ",
         revocation_columns!(),
         " FROM revocations WHERE tenant = $1 AND request_id = $2"
     ))
     .bind(tenant.to_owned())
-    .bind(request_id.to_owned())
-    .fetch_optional(pool)
-    .await
-    .map_err(Error::database)?;
-    row.as_ref().map(from_row).transpose()
+    .bind(request_id.to_owned());
+    fetch_optional_as(query, pool, from_row).await
 }
 
 /// A revocation by id.
 pub(super) async fn by_id(pool: &AnyPool, id: &str) -> Result<Option<RevocationRecord>, Error> {
-    let row = sqlx::query(concat!("SELECT ", revocation_columns!(), " FROM revocations WHERE revocation_id = $1"))
-        .bind(id.to_owned())
-        .fetch_optional(pool)
-        .await
-        .map_err(Error::database)?;
-    row.as_ref().map(from_row).transpose()
+    let query = sqlx::query(concat!("SELECT ", revocation_columns!(), " FROM revocations WHERE revocation_id = $1"))
+        .bind(id.to_owned());
+    fetch_optional_as(query, pool, from_row).await
 }
 
 /// The revocation of `key_id`.
 pub(super) async fn of_key(pool: &AnyPool, key_id: &str) -> Result<Option<RevocationRecord>, Error> {
-    let row = sqlx::query(concat!("SELECT ", revocation_columns!(), " FROM revocations WHERE key_id = $1"))
-        .bind(key_id.to_owned())
-        .fetch_optional(pool)
-        .await
-        .map_err(Error::database)?;
-    row.as_ref().map(from_row).transpose()
+    let query = sqlx::query(concat!("SELECT ", revocation_columns!(), " FROM revocations WHERE key_id = $1"))
+        .bind(key_id.to_owned());
+    fetch_optional_as(query, pool, from_row).await
 }
 
 /// Every open revocation, oldest first.
 pub(super) async fn open(pool: &AnyPool) -> Result<Vec<RevocationRecord>, Error> {
-    let rows = sqlx::query(concat!(
+    let query = sqlx::query(concat!(
         "SELECT ",
         revocation_columns!(),
         " FROM revocations WHERE state NOT IN ('completed', 'failed') ORDER BY created_at, revocation_id"
-    ))
-    .fetch_all(pool)
-    .await
-    .map_err(Error::database)?;
-    rows.iter().map(from_row).collect()
+    ));
+    fetch_all_as(query, pool, from_row).await
 }
 
 /// Claims the lease on a revocation when it is free, lapsed or already `owner`'s.

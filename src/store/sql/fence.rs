@@ -1,30 +1,22 @@
 //! Fenced writes of leased work: each runs in one transaction with the check that the writer
 //! still holds the lease token it claimed, so a replica that paused past its lease (and woke up
 //! as if nothing happened) cannot change a key, a rotation or what Auth0 is told to delete.
-//! Key rows are never written whole: each write names the state it expects.
+//! Key rows are never written whole: each write names the state it expects. Also the claims and
+//! renewals of the leases on rotations and connection rotations.
 
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use super::types::{Lease, RotationRecord, RotationState};
+use super::row::{fetch_one_as, fetch_optional_as, now_ms, open_states};
+use super::{keys, rotations};
 use crate::Error;
-
-macro_rules! open_states {
-    () => {
-        "('planned', 'key_generated', 'slot_freed', 'registered', 'attached')"
-    };
-}
+use crate::store::types::{KeyRecord, Lease, RotationRecord, RotationState};
 
 /// Compare-and-set of a rotation's mutable fields, on one connection (a transaction's or the
 /// pool's), fenced by the lease token the writer claimed. The write renews the lease for
 /// `ttl_ms`, or frees it once the rotation waits for nobody (ACTIVE until retirement, COMPLETED,
 /// FAILED). A writer whose token is no longer the row's gets [`Error::LeaseLost`]; one that lost
 /// a race under its own lease (a stale version) gets [`Error::Conflict`].
-pub(super) async fn cas_rotation(
-    conn: &mut AnyConnection,
-    r: &mut RotationRecord,
-    now: i64,
-    ttl_ms: i64,
-) -> Result<(), Error> {
+async fn cas_rotation(conn: &mut AnyConnection, r: &mut RotationRecord, now: i64, ttl_ms: i64) -> Result<(), Error> {
     let expires_at = match r.state {
         RotationState::Active | RotationState::Completed | RotationState::Failed => 0,
         _ => now.saturating_add(ttl_ms),
@@ -58,14 +50,9 @@ pub(super) async fn cas_rotation(
     Ok(())
 }
 
-pub(super) fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 /// Why a fenced write changed no row: the lease passed to another replica (its token moved on),
 /// or a writer under the same lease got there first (the version moved on).
-pub(super) async fn why_refused(conn: &mut AnyConnection, rotation_id: &str, token: i64) -> Error {
+async fn why_refused(conn: &mut AnyConnection, rotation_id: &str, token: i64) -> Error {
     let current: Result<Option<i64>, _> =
         sqlx::query_scalar("SELECT lease_token FROM rotations WHERE rotation_id = $1")
             .bind(rotation_id.to_owned())
@@ -82,7 +69,7 @@ pub(super) async fn why_refused(conn: &mut AnyConnection, rotation_id: &str, tok
 /// Extends the lease on `r` to `expires_at` if `r`'s token and version are still the row's;
 /// [`Error::LeaseLost`] (or Conflict) otherwise. Never revives a lease another replica claimed:
 /// a claim always raises the token.
-pub(super) async fn fence(conn: &mut AnyConnection, r: &RotationRecord, expires_at: i64) -> Result<(), Error> {
+async fn fence(conn: &mut AnyConnection, r: &RotationRecord, expires_at: i64) -> Result<(), Error> {
     let done = sqlx::query(
         "UPDATE rotations SET lease_expires_at = $1 WHERE rotation_id = $2 AND lease_owner = $3 \
          AND lease_token = $4 AND version = $5",
@@ -98,12 +85,99 @@ pub(super) async fn fence(conn: &mut AnyConnection, r: &RotationRecord, expires_
     if done.rows_affected() == 1 { Ok(()) } else { Err(why_refused(conn, &r.rotation_id, r.lease.token).await) }
 }
 
+/// Claims the lease on a rotation for `owner` until `expires_at` when it is free, lapsed or
+/// already `owner`'s, raising its fencing token; the rotation as claimed.
+pub(super) async fn claim_rotation(
+    pool: &AnyPool,
+    rotation_id: &str,
+    owner: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<Option<RotationRecord>, Error> {
+    let done = sqlx::query(
+        "UPDATE rotations SET lease_owner = $1, lease_token = lease_token + 1, lease_expires_at = $2 \
+         WHERE rotation_id = $3 AND (lease_owner IS NULL OR lease_owner = $1 OR lease_expires_at <= $4)",
+    )
+    .bind(owner.to_owned())
+    .bind(expires_at)
+    .bind(rotation_id.to_owned())
+    .bind(now)
+    .execute(pool)
+    .await
+    .map_err(Error::database)?;
+    if done.rows_affected() != 1 {
+        return Ok(None);
+    }
+    rotations::by_id(pool, rotation_id).await
+}
+
 /// Renews the lease on `r` until `now + ttl_ms` (see [`fence`]); the new expiry.
 pub(super) async fn renew(pool: &AnyPool, r: &RotationRecord, ttl_ms: i64) -> Result<Lease, Error> {
     let mut conn = pool.acquire().await.map_err(Error::database)?;
     let expires_at = now_ms().saturating_add(ttl_ms);
     fence(&mut conn, r, expires_at).await?;
     Ok(Lease { owner: r.lease.owner.clone(), token: r.lease.token, expires_at })
+}
+
+/// [`cas_rotation`] on a connection of its own.
+pub(super) async fn update_rotation(pool: &AnyPool, r: &mut RotationRecord, ttl_ms: i64) -> Result<(), Error> {
+    let mut conn = pool.acquire().await.map_err(Error::database)?;
+    cas_rotation(&mut conn, r, now_ms(), ttl_ms).await
+}
+
+/// Stores a generated key and moves its rotation on, in one transaction fenced by the
+/// rotation's lease.
+pub(super) async fn save_generated_key(
+    pool: &AnyPool,
+    k: &KeyRecord,
+    r: &mut RotationRecord,
+    ttl_ms: i64,
+) -> Result<(), Error> {
+    let mut tx = pool.begin().await.map_err(Error::database)?;
+    keys::insert(&mut tx, k).await?;
+    let mut updated = r.clone();
+    cas_rotation(&mut tx, &mut updated, now_ms(), ttl_ms).await?;
+    tx.commit().await.map_err(Error::database)?;
+    *r = updated;
+    Ok(())
+}
+
+/// Makes `new_key` active and `old_key` retiring until `retire_at`, and moves the rotation on,
+/// in one transaction fenced by the rotation's lease.
+pub(super) async fn activate(
+    pool: &AnyPool,
+    r: &mut RotationRecord,
+    new_key: &str,
+    old_key: Option<&str>,
+    retire_at: i64,
+    ttl_ms: i64,
+) -> Result<(), Error> {
+    let now = now_ms();
+    let mut tx = pool.begin().await.map_err(Error::database)?;
+    // The fence first: a replica that lost the lease learns that, whatever the keys say.
+    let mut updated = r.clone();
+    cas_rotation(&mut tx, &mut updated, now, ttl_ms).await?;
+    if let Some(old) = old_key {
+        sqlx::query("UPDATE keys SET state = 'retiring', retire_at = $1 WHERE key_id = $2 AND state = 'active'")
+            .bind(retire_at)
+            .bind(old.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::database)?;
+    }
+    let done =
+        sqlx::query("UPDATE keys SET state = 'active', activated_at = $1 WHERE key_id = $2 AND state = 'pending'")
+            .bind(now)
+            .bind(new_key.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::database)?;
+    if done.rows_affected() != 1 {
+        return Err(Error::Conflict(format!("key {new_key} is not pending")));
+    }
+    tx.commit().await.map_err(Error::database)?;
+    *r = updated;
+    Ok(())
 }
 
 /// Records the registered credential on the rotation's new key (still PENDING, with no other
@@ -215,7 +289,7 @@ pub(super) async fn may_remove_credential(
     if let Some(r) = fence_on {
         fence(&mut tx, r, now_ms().saturating_add(ttl_ms)).await?;
     }
-    let row = sqlx::query(concat!(
+    let query = sqlx::query(concat!(
         "SELECT (SELECT count(*) FROM keys WHERE tenant = $1 AND client_id = $2 AND credential_id = $3 \
          AND state IN ('pending', 'active', 'retiring') AND key_id <> $4) AS keys_using, \
          (SELECT count(*) FROM rotations WHERE tenant = $1 AND client_id = $2 AND new_credential_id = $3 \
@@ -227,17 +301,19 @@ pub(super) async fn may_remove_credential(
     .bind(client_id.to_owned())
     .bind(credential_id.to_owned())
     .bind(own_key.unwrap_or("").to_owned())
-    .bind(fence_on.map(|r| r.rotation_id.clone()).unwrap_or_default())
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(Error::database)?;
-    let count = |c: &str| row.try_get::<i64, _>(c).map_err(|e| Error::Corrupt(e.to_string()));
-    let free = count("keys_using")? == 0 && count("rotations_using")? == 0;
+    .bind(fence_on.map(|r| r.rotation_id.clone()).unwrap_or_default());
+    let free = fetch_one_as(query, &mut *tx, |row| {
+        let count = |c: &str| row.try_get::<i64, _>(c).map_err(|e| Error::Corrupt(e.to_string()));
+        Ok(count("keys_using")? == 0 && count("rotations_using")? == 0)
+    })
+    .await?;
     tx.commit().await.map_err(Error::database)?;
     Ok(free)
 }
 
-/// Claims a connection rotation's lease (see [`super::Store::claim_connection_rotation`]).
+/// Claims a connection rotation's lease (see [`Store::claim_connection_rotation`]).
+///
+/// [`Store::claim_connection_rotation`]: crate::store::Store::claim_connection_rotation
 pub(super) async fn claim_connection_rotation(
     pool: &AnyPool,
     id: &str,
@@ -245,20 +321,17 @@ pub(super) async fn claim_connection_rotation(
     now: i64,
     expires_at: i64,
 ) -> Result<Option<Lease>, Error> {
-    let row = sqlx::query(
+    let query = sqlx::query(
         "UPDATE connection_rotations SET lease_owner = $1, lease_token = lease_token + 1, lease_expires_at = $2 \
          WHERE id = $3 AND (lease_owner IS NULL OR lease_owner = $1 OR lease_expires_at <= $4) RETURNING lease_token",
     )
     .bind(owner.to_owned())
     .bind(expires_at)
     .bind(id.to_owned())
-    .bind(now)
-    .fetch_optional(pool)
-    .await
-    .map_err(Error::database)?;
-    let Some(row) = row else { return Ok(None) };
-    let token: i64 = row.try_get("lease_token").map_err(Error::database)?;
-    Ok(Some(Lease { owner: Some(owner.to_owned()), token, expires_at }))
+    .bind(now);
+    let token =
+        fetch_optional_as(query, pool, |row| row.try_get::<i64, _>("lease_token").map_err(Error::database)).await?;
+    Ok(token.map(|token| Lease { owner: Some(owner.to_owned()), token, expires_at }))
 }
 
 fn connection_lease_lost(id: &str) -> Error {

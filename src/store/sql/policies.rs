@@ -2,13 +2,12 @@
 //! lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent pickers get disjoint rows;
 //! SQLite has one writer) and write the result back only while their fencing token is current.
 
-use sqlx::AnyPool;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
 
-use super::sql::{Dialect, lease_from_row};
-use super::types::{PolicyKind, PolicyRecord};
+use super::row::{Dialect, fetch_all_as, lease_from_row};
 use crate::Error;
+use crate::store::types::{PolicyKind, PolicyRecord};
 
 macro_rules! policy_columns {
     () => {
@@ -67,12 +66,9 @@ pub(super) async fn delete(pool: &AnyPool, tenant: &str, kind: PolicyKind, targe
 }
 
 pub(super) async fn all(pool: &AnyPool) -> Result<Vec<PolicyRecord>, Error> {
-    let rows =
-        sqlx::query(concat!("SELECT ", policy_columns!(), " FROM rotation_policies ORDER BY tenant, kind, target"))
-            .fetch_all(pool)
-            .await
-            .map_err(Error::database)?;
-    rows.iter().map(from_row).collect()
+    let query =
+        sqlx::query(concat!("SELECT ", policy_columns!(), " FROM rotation_policies ORDER BY tenant, kind, target"));
+    fetch_all_as(query, pool, from_row).await
 }
 
 pub(super) async fn set_due(
@@ -119,15 +115,8 @@ pub(super) async fn claim_due(
             policy_columns!()
         ),
     };
-    let rows = sqlx::query(query)
-        .bind(owner.to_owned())
-        .bind(expires_at)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(pool)
-        .await
-        .map_err(Error::database)?;
-    rows.iter().map(from_row).collect()
+    let query = sqlx::query(query).bind(owner.to_owned()).bind(expires_at).bind(now).bind(limit);
+    fetch_all_as(query, pool, from_row).await
 }
 
 pub(super) async fn finish(

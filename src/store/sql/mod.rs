@@ -1,0 +1,385 @@
+//! [`Store`] on SQLite or PostgreSQL through sqlx's `Any` driver: the same SQL for both
+//! (`$N` placeholders, partial unique indexes, integer flags and millisecond timestamps), with
+//! a migration set per dialect.
+//!
+//! Each concept's SQL and row mapping has a module of its own (`rotations`, `keys`, `fence`,
+//! `connections`, `policies`, `revocations`, `audit`), built on the shared helpers in `row`;
+//! `forget` makes the database's files forget destroyed keys. This module connects, migrates
+//! and implements [`Store`] by handing each call to its concept's module.
+
+mod audit;
+mod connections;
+mod fence;
+mod forget;
+mod keys;
+mod policies;
+mod revocations;
+mod rotations;
+mod row;
+
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+
+use super::Store;
+use super::types::{
+    AuditEvent, ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease, PolicyKind,
+    PolicyRecord, RevocationRecord, RotationRecord, RotationState,
+};
+use crate::Error;
+use crate::seal::Sealed;
+use row::Dialect;
+
+/// The SQL store.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+    lease_ttl_ms: i64,
+}
+
+/// How long a lease lasts unless a saga step renews it (the default of `[scheduler] lease_ttl`).
+const DEFAULT_LEASE_TTL_MS: i64 = 30_000;
+
+impl SqlStore {
+    /// Connects to `sqlite://PATH` (created when missing) or `postgres://…` and applies the
+    /// migrations.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Dialect::Postgres
+        } else {
+            return Err(Error::Config(vec!["store: the URL must start with sqlite:// or postgres://".into()]));
+        };
+        // Fail fast (UNAVAILABLE) while the database is unreachable rather than queueing callers.
+        let options = AnyPoolOptions::new().acquire_timeout(std::time::Duration::from_secs(3));
+        let pool = match dialect {
+            // SQLite allows one writer; one connection serialises access without lock errors.
+            Dialect::Sqlite => {
+                let url = if url.contains('?') { url.to_owned() } else { format!("{url}?mode=rwc") };
+                options
+                    .max_connections(1)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            for pragma in [
+                                "PRAGMA journal_mode = WAL",
+                                "PRAGMA busy_timeout = 5000",
+                                "PRAGMA synchronous = FULL",
+                                // Freed and overwritten content is zeroed, so a destroyed
+                                // key's sealed blob does not linger in free pages.
+                                "PRAGMA secure_delete = ON",
+                            ] {
+                                sqlx::query(pragma).execute(&mut *conn).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await
+            }
+            Dialect::Postgres => options.max_connections(8).connect(url).await,
+        }
+        .map_err(Error::database)?;
+        let store = Self { pool, dialect, lease_ttl_ms: DEFAULT_LEASE_TTL_MS };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Sets how long the lease on a rotation lasts past each saga write.
+    pub fn with_lease_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.lease_ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+        self
+    }
+
+    /// Overwrites a key's mutable fields whole, unconditionally. For tests and repairs only:
+    /// the service writes keys through [`Store`]'s fenced, state-checked methods and never
+    /// through this one.
+    pub async fn overwrite_key(&self, k: &KeyRecord) -> Result<(), Error> {
+        keys::overwrite(&self.pool, k).await
+    }
+
+    /// The database in use.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    async fn migrate(&self) -> Result<(), Error> {
+        let result = match self.dialect {
+            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await,
+            Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await,
+        };
+        result.map_err(|e| Error::Database(e.to_string()))
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqlStore {
+    async fn insert_rotation(&self, r: &RotationRecord) -> Result<Inserted, Error> {
+        rotations::insert(&self.pool, r).await
+    }
+
+    async fn rotation(&self, rotation_id: &str) -> Result<Option<RotationRecord>, Error> {
+        rotations::by_id(&self.pool, rotation_id).await
+    }
+
+    async fn rotation_by_request(&self, tenant: &str, request_id: &str) -> Result<Option<RotationRecord>, Error> {
+        rotations::by_request(&self.pool, tenant, request_id).await
+    }
+
+    async fn rotation_by_old_key(&self, key_id: &str) -> Result<Option<RotationRecord>, Error> {
+        rotations::by_old_key(&self.pool, key_id).await
+    }
+
+    async fn rotations_in_state(&self, state: RotationState) -> Result<Vec<RotationRecord>, Error> {
+        rotations::in_state(&self.pool, state).await
+    }
+
+    async fn open_rotations(&self) -> Result<Vec<RotationRecord>, Error> {
+        rotations::open(&self.pool).await
+    }
+
+    async fn update_rotation(&self, rotation: &mut RotationRecord) -> Result<(), Error> {
+        fence::update_rotation(&self.pool, rotation, self.lease_ttl_ms).await
+    }
+
+    async fn save_generated_key(&self, k: &KeyRecord, rotation: &mut RotationRecord) -> Result<(), Error> {
+        fence::save_generated_key(&self.pool, k, rotation, self.lease_ttl_ms).await
+    }
+
+    async fn activate(
+        &self,
+        rotation: &mut RotationRecord,
+        new_key: &str,
+        old_key: Option<&str>,
+        retire_at: i64,
+    ) -> Result<(), Error> {
+        fence::activate(&self.pool, rotation, new_key, old_key, retire_at, self.lease_ttl_ms).await
+    }
+
+    async fn renew_rotation_lease(&self, rotation: &RotationRecord) -> Result<Lease, Error> {
+        fence::renew(&self.pool, rotation, self.lease_ttl_ms).await
+    }
+
+    async fn save_registered(
+        &self,
+        rotation: &mut RotationRecord,
+        key_id: &str,
+        credential_id: &str,
+    ) -> Result<(), Error> {
+        fence::save_registered(&self.pool, rotation, key_id, credential_id, self.lease_ttl_ms).await
+    }
+
+    async fn save_failed(&self, rotation: &mut RotationRecord) -> Result<bool, Error> {
+        let wiped = fence::save_failed(&self.pool, rotation, self.lease_ttl_ms).await?;
+        forget::old_pages(&self.pool, self.dialect, wiped).await;
+        Ok(wiped)
+    }
+
+    async fn close_retirement(&self, key_id: &str, rotation: Option<&mut RotationRecord>) -> Result<bool, Error> {
+        let wiped = fence::close_retirement(&self.pool, key_id, rotation, self.lease_ttl_ms).await?;
+        forget::old_pages(&self.pool, self.dialect, wiped).await;
+        Ok(wiped)
+    }
+
+    async fn may_remove_credential(
+        &self,
+        fence_on: Option<&RotationRecord>,
+        tenant: &str,
+        client_id: &str,
+        credential_id: &str,
+        own_key: Option<&str>,
+    ) -> Result<bool, Error> {
+        fence::may_remove_credential(&self.pool, fence_on, tenant, client_id, credential_id, own_key, self.lease_ttl_ms)
+            .await
+    }
+
+    async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, Error> {
+        keys::by_id(&self.pool, key_id).await
+    }
+
+    async fn keys(&self, tenant: &str, client_id: &str) -> Result<Vec<KeyRecord>, Error> {
+        keys::of_client(&self.pool, tenant, client_id).await
+    }
+
+    async fn keys_in_state(&self, state: KeyState) -> Result<Vec<KeyRecord>, Error> {
+        keys::in_state(&self.pool, state).await
+    }
+
+    async fn keys_sealed_by_other(&self, kek_id: &str) -> Result<Vec<KeyRecord>, Error> {
+        keys::sealed_by_other(&self.pool, kek_id).await
+    }
+
+    async fn rewrap_key(&self, key_id: &str, old_kek_id: &str, sealed: &Sealed) -> Result<bool, Error> {
+        keys::rewrap(&self.pool, key_id, old_kek_id, sealed).await
+    }
+
+    async fn key_version(&self) -> Result<String, Error> {
+        keys::version(&self.pool).await
+    }
+
+    async fn extend_signed_exp(&self, key_id: &str, until: i64) -> Result<bool, Error> {
+        keys::extend_signed_exp(&self.pool, key_id, until).await
+    }
+
+    async fn begin_retirement(&self, key_id: &str, now: i64, early: bool) -> Result<bool, Error> {
+        keys::begin_retirement(&self.pool, key_id, now, early).await
+    }
+
+    async fn keys_retired_unfinished(&self) -> Result<Vec<KeyRecord>, Error> {
+        keys::retired_unfinished(&self.pool).await
+    }
+
+    async fn last_connection_rotation(&self, tenant: &str, connection_id: &str) -> Result<Option<i64>, Error> {
+        connections::last_rotated(&self.pool, tenant, connection_id).await
+    }
+
+    async fn insert_connection_rotation(&self, c: &ConnectionRotationRecord) -> Result<bool, Error> {
+        connections::insert(&self.pool, c).await
+    }
+
+    async fn connection_rotation(
+        &self,
+        tenant: &str,
+        request_id: &str,
+    ) -> Result<Option<ConnectionRotationRecord>, Error> {
+        connections::by_request(&self.pool, tenant, request_id).await
+    }
+
+    async fn finish_connection_rotation(
+        &self,
+        id: &str,
+        lease: &Lease,
+        result: &str,
+        verified: bool,
+    ) -> Result<(), Error> {
+        fence::finish_connection_rotation(&self.pool, id, lease, result, verified).await
+    }
+
+    async fn claim_connection_rotation(
+        &self,
+        id: &str,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Option<Lease>, Error> {
+        fence::claim_connection_rotation(&self.pool, id, owner, now, expires_at).await
+    }
+
+    async fn renew_connection_lease(&self, id: &str, lease: &Lease) -> Result<Lease, Error> {
+        fence::renew_connection_lease(&self.pool, id, lease, self.lease_ttl_ms).await
+    }
+
+    async fn record_connection_key(&self, k: &ConnectionKeyRecord) -> Result<(), Error> {
+        connections::record_key(&self.pool, k).await
+    }
+
+    fn lease_ttl_ms(&self) -> i64 {
+        self.lease_ttl_ms
+    }
+
+    async fn claim_rotation(
+        &self,
+        rotation_id: &str,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Option<RotationRecord>, Error> {
+        fence::claim_rotation(&self.pool, rotation_id, owner, now, expires_at).await
+    }
+
+    async fn put_policy(&self, policy: &PolicyRecord) -> Result<(), Error> {
+        policies::put(&self.pool, policy).await
+    }
+
+    async fn delete_policy(&self, tenant: &str, kind: PolicyKind, target: &str) -> Result<bool, Error> {
+        policies::delete(&self.pool, tenant, kind, target).await
+    }
+
+    async fn policies(&self) -> Result<Vec<PolicyRecord>, Error> {
+        policies::all(&self.pool).await
+    }
+
+    async fn set_policy_due(
+        &self,
+        tenant: &str,
+        kind: PolicyKind,
+        target: &str,
+        due_at: Option<i64>,
+    ) -> Result<(), Error> {
+        policies::set_due(&self.pool, tenant, kind, target, due_at).await
+    }
+
+    async fn claim_due_policies(
+        &self,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+        limit: i64,
+    ) -> Result<Vec<PolicyRecord>, Error> {
+        policies::claim_due(&self.pool, self.dialect, owner, now, expires_at, limit).await
+    }
+
+    async fn finish_policy(
+        &self,
+        policy: &PolicyRecord,
+        result: &str,
+        rotated_at: Option<i64>,
+        due_at: Option<i64>,
+    ) -> Result<bool, Error> {
+        policies::finish(&self.pool, policy, result, rotated_at, due_at).await
+    }
+
+    async fn insert_revocation(&self, r: &RevocationRecord) -> Result<Option<RevocationRecord>, Error> {
+        revocations::insert(&self.pool, r).await
+    }
+
+    async fn revocation(&self, revocation_id: &str) -> Result<Option<RevocationRecord>, Error> {
+        revocations::by_id(&self.pool, revocation_id).await
+    }
+
+    async fn revocation_of_key(&self, key_id: &str) -> Result<Option<RevocationRecord>, Error> {
+        revocations::of_key(&self.pool, key_id).await
+    }
+
+    async fn open_revocations(&self) -> Result<Vec<RevocationRecord>, Error> {
+        revocations::open(&self.pool).await
+    }
+
+    async fn claim_revocation(
+        &self,
+        revocation_id: &str,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Option<RevocationRecord>, Error> {
+        revocations::claim(&self.pool, revocation_id, owner, now, expires_at).await
+    }
+
+    async fn renew_revocation_lease(&self, revocation: &RevocationRecord) -> Result<Lease, Error> {
+        revocations::renew(&self.pool, revocation, self.lease_ttl_ms).await
+    }
+
+    async fn save_revocation(&self, revocation: &mut RevocationRecord) -> Result<(), Error> {
+        let destroyed = revocations::save(&self.pool, revocation, self.lease_ttl_ms).await?;
+        forget::old_pages(&self.pool, self.dialect, destroyed).await;
+        Ok(())
+    }
+
+    async fn append_audit(&self, e: &AuditEvent) -> Result<i64, Error> {
+        audit::append(&self.pool, e).await
+    }
+
+    async fn last_audit(&self, kind: &str) -> Result<Option<AuditEvent>, Error> {
+        audit::last(&self.pool, kind).await
+    }
+
+    async fn audit_after(&self, after_id: i64, limit: i64) -> Result<Vec<AuditEvent>, Error> {
+        audit::after(&self.pool, after_id, limit).await
+    }
+}
