@@ -2,10 +2,11 @@
 //! key has a `KEYWARD_…` environment variable that overrides the file and a `keyward serve`
 //! flag named after it that overrides both.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use super::source::{Env, Setting};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,154 +107,106 @@ pub struct LimitOverrides {
     pub handshake_timeout: Option<String>,
 }
 
-/// A key's value from its flag (`--max-connections`) or else its environment variable
-/// (`KEYWARD_MAX_CONNECTIONS`), with the name to report it under.
-fn given<'a>(key: &str, flag: Option<&'a String>, env: &'a HashMap<String, String>) -> Option<(&'a str, String)> {
-    if let Some(text) = flag {
-        return Some((text, format!("--{} (limits.{key})", key.replace('_', "-"))));
-    }
-    let var = format!("KEYWARD_{}", key.to_ascii_uppercase());
-    env.get(&var).map(|text| (text.as_str(), format!("{var} (limits.{key})")))
-}
-
-/// A number: flag > environment > file > default, within `range`.
-fn number<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
-    key: &str,
-    (flag, file): (Option<&String>, Option<T>),
-    default: T,
-    range: (T, T),
-    env: &HashMap<String, String>,
-    errors: &mut Vec<String>,
-) -> T {
-    let (value, name) = match given(key, flag, env) {
-        Some((text, name)) => match text.trim().parse::<T>() {
-            Ok(v) => (v, name),
-            Err(_) => {
-                errors.push(format!("{name}: not a number"));
-                return default;
-            }
-        },
-        None => (file.unwrap_or(default), format!("limits.{key}")),
-    };
-    if value < range.0 || value > range.1 {
-        errors.push(format!("{name}: {value} is not between {} and {}", range.0, range.1));
-        return default;
-    }
-    value
-}
-
-/// A duration: flag > environment > file > default, within `range`.
-fn duration(
-    key: &str,
-    (flag, file): (Option<&String>, Option<&String>),
-    default: Duration,
-    range: (Duration, Duration),
-    env: &HashMap<String, String>,
-    errors: &mut Vec<String>,
-) -> Duration {
-    let (text, name) = match given(key, flag, env) {
-        Some((text, name)) => (text, name),
-        None => match file {
-            Some(text) => (text.as_str(), format!("limits.{key}")),
-            None => return default,
-        },
-    };
-    match humantime::parse_duration(text.trim()) {
-        Ok(d) if d >= range.0 && d <= range.1 => d,
-        Ok(_) => {
-            errors.push(format!("{name}: must be between {:?} and {:?}", range.0, range.1));
-            default
-        }
-        Err(e) => {
-            errors.push(format!("{name}: {e}"));
-            default
-        }
-    }
-}
+// Each key: overridden by `KEYWARD_{KEY}` and by `--{key}`, a problem named by the layer that
+// gave the value.
+const MAX_CONCURRENT_STREAMS: Setting =
+    Setting::flag("limits.max_concurrent_streams", "--max-concurrent-streams", "KEYWARD_MAX_CONCURRENT_STREAMS")
+        .naming_the_layer();
+const MAX_CONNECTIONS: Setting =
+    Setting::flag("limits.max_connections", "--max-connections", "KEYWARD_MAX_CONNECTIONS").naming_the_layer();
+const MAX_CONCURRENT_REQUESTS_PER_CONNECTION: Setting = Setting::flag(
+    "limits.max_concurrent_requests_per_connection",
+    "--max-concurrent-requests-per-connection",
+    "KEYWARD_MAX_CONCURRENT_REQUESTS_PER_CONNECTION",
+)
+.naming_the_layer();
+const REQUEST_TIMEOUT: Setting =
+    Setting::flag("limits.request_timeout", "--request-timeout", "KEYWARD_REQUEST_TIMEOUT").naming_the_layer();
+const HTTP2_KEEPALIVE_INTERVAL: Setting =
+    Setting::flag("limits.http2_keepalive_interval", "--http2-keepalive-interval", "KEYWARD_HTTP2_KEEPALIVE_INTERVAL")
+        .naming_the_layer();
+const HTTP2_KEEPALIVE_TIMEOUT: Setting =
+    Setting::flag("limits.http2_keepalive_timeout", "--http2-keepalive-timeout", "KEYWARD_HTTP2_KEEPALIVE_TIMEOUT")
+        .naming_the_layer();
+const MAX_HEADER_LIST_SIZE: Setting =
+    Setting::flag("limits.max_header_list_size", "--max-header-list-size", "KEYWARD_MAX_HEADER_LIST_SIZE")
+        .naming_the_layer();
+const HANDSHAKE_TIMEOUT: Setting =
+    Setting::flag("limits.handshake_timeout", "--handshake-timeout", "KEYWARD_HANDSHAKE_TIMEOUT").naming_the_layer();
 
 /// Resolves `[limits]` with the `KEYWARD_…` variables and the flags (flag > environment > file
 /// > default), reporting every problem.
-pub(super) fn resolve(
-    file: Option<LimitsFile>,
-    flags: &LimitOverrides,
-    env: &HashMap<String, String>,
-    errors: &mut Vec<String>,
-) -> Limits {
+pub(super) fn resolve(file: Option<LimitsFile>, flags: &LimitOverrides, env: &Env, errors: &mut Vec<String>) -> Limits {
     let f = file.unwrap_or_default();
     let d = Limits::default();
-    let secs = Duration::from_secs;
+    let (ms, secs) = (Duration::from_millis, Duration::from_secs);
     Limits {
-        max_concurrent_streams: number(
-            "max_concurrent_streams",
-            (flags.max_concurrent_streams.as_ref(), f.max_concurrent_streams),
-            d.max_concurrent_streams,
-            (1, 65_536),
-            env,
-            errors,
-        ),
-        max_connections: number(
-            "max_connections",
-            (flags.max_connections.as_ref(), f.max_connections),
+        max_concurrent_streams: MAX_CONCURRENT_STREAMS
+            .pick(flags.max_concurrent_streams.as_deref(), env, f.max_concurrent_streams)
+            .number(d.max_concurrent_streams, (1, 65_536), errors),
+        max_connections: MAX_CONNECTIONS.pick(flags.max_connections.as_deref(), env, f.max_connections).number(
             d.max_connections,
             (1, 1_000_000),
-            env,
             errors,
         ),
-        max_concurrent_requests_per_connection: number(
-            "max_concurrent_requests_per_connection",
-            (flags.max_concurrent_requests_per_connection.as_ref(), f.max_concurrent_requests_per_connection),
-            d.max_concurrent_requests_per_connection,
-            (1, 65_536),
-            env,
-            errors,
-        ),
-        request_timeout: duration(
-            "request_timeout",
-            (flags.request_timeout.as_ref(), f.request_timeout.as_ref()),
-            d.request_timeout,
-            (Duration::from_millis(100), secs(3600)),
-            env,
-            errors,
-        ),
-        http2_keepalive_interval: duration(
-            "http2_keepalive_interval",
-            (flags.http2_keepalive_interval.as_ref(), f.http2_keepalive_interval.as_ref()),
-            d.http2_keepalive_interval,
-            (secs(1), secs(24 * 3600)),
-            env,
-            errors,
-        ),
-        http2_keepalive_timeout: duration(
-            "http2_keepalive_timeout",
-            (flags.http2_keepalive_timeout.as_ref(), f.http2_keepalive_timeout.as_ref()),
-            d.http2_keepalive_timeout,
-            (secs(1), secs(3600)),
-            env,
-            errors,
-        ),
-        max_header_list_size: number(
-            "max_header_list_size",
-            (flags.max_header_list_size.as_ref(), f.max_header_list_size),
-            d.max_header_list_size,
-            (1024, 1024 * 1024),
-            env,
-            errors,
-        ),
-        handshake_timeout: duration(
-            "handshake_timeout",
-            (flags.handshake_timeout.as_ref(), f.handshake_timeout.as_ref()),
-            d.handshake_timeout,
-            (Duration::from_millis(100), secs(300)),
-            env,
-            errors,
-        ),
+        max_concurrent_requests_per_connection: MAX_CONCURRENT_REQUESTS_PER_CONNECTION
+            .pick(
+                flags.max_concurrent_requests_per_connection.as_deref(),
+                env,
+                f.max_concurrent_requests_per_connection,
+            )
+            .number(d.max_concurrent_requests_per_connection, (1, 65_536), errors),
+        request_timeout: REQUEST_TIMEOUT
+            .pick(flags.request_timeout.as_deref(), env, f.request_timeout.as_deref())
+            .duration_within(d.request_timeout, (ms(100), secs(3600)), errors),
+        http2_keepalive_interval: HTTP2_KEEPALIVE_INTERVAL
+            .pick(flags.http2_keepalive_interval.as_deref(), env, f.http2_keepalive_interval.as_deref())
+            .duration_within(d.http2_keepalive_interval, (secs(1), secs(24 * 3600)), errors),
+        http2_keepalive_timeout: HTTP2_KEEPALIVE_TIMEOUT
+            .pick(flags.http2_keepalive_timeout.as_deref(), env, f.http2_keepalive_timeout.as_deref())
+            .duration_within(d.http2_keepalive_timeout, (secs(1), secs(3600)), errors),
+        max_header_list_size: MAX_HEADER_LIST_SIZE
+            .pick(flags.max_header_list_size.as_deref(), env, f.max_header_list_size)
+            .number(d.max_header_list_size, (1024, 1024 * 1024), errors),
+        handshake_timeout: HANDSHAKE_TIMEOUT
+            .pick(flags.handshake_timeout.as_deref(), env, f.handshake_timeout.as_deref())
+            .duration_within(d.handshake_timeout, (ms(100), secs(300)), errors),
         ..d
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
+
+    #[test]
+    fn every_key_has_its_flag_and_variable() {
+        let flags: Vec<String> = <LimitOverrides as clap::Args>::augment_args(clap::Command::new("serve"))
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(|long| format!("--{long}")))
+            .collect();
+        let keys = [
+            (MAX_CONCURRENT_STREAMS, "max_concurrent_streams"),
+            (MAX_CONNECTIONS, "max_connections"),
+            (MAX_CONCURRENT_REQUESTS_PER_CONNECTION, "max_concurrent_requests_per_connection"),
+            (REQUEST_TIMEOUT, "request_timeout"),
+            (HTTP2_KEEPALIVE_INTERVAL, "http2_keepalive_interval"),
+            (HTTP2_KEEPALIVE_TIMEOUT, "http2_keepalive_timeout"),
+            (MAX_HEADER_LIST_SIZE, "max_header_list_size"),
+            (HANDSHAKE_TIMEOUT, "handshake_timeout"),
+        ];
+        assert_eq!(keys.len(), flags.len(), "{flags:?}");
+        for (setting, key) in keys {
+            let (flag, var) = (format!("--{}", key.replace('_', "-")), format!("KEYWARD_{}", key.to_ascii_uppercase()));
+            assert!(flags.contains(&flag), "{flag} is not a flag: {flags:?}");
+            let env = HashMap::from([(var.clone(), "1".to_owned())]);
+            assert_eq!(setting.pick(Some("1"), &env, None::<u32>).name(), format!("{flag} (limits.{key})"));
+            assert_eq!(setting.pick(None, &env, None::<u32>).name(), format!("{var} (limits.{key})"));
+            assert_eq!(setting.pick(None, &HashMap::new(), Some(1)).name(), format!("limits.{key}"));
+        }
+    }
 
     #[test]
     fn defaults_overrides_and_bounds() {

@@ -1,7 +1,9 @@
 //! The configuration's tests: the committed example, precedence, and every error at once.
 
+use keyward_crypto::Algorithm;
 use secrecy::ExposeSecret;
 
+use super::defaults::DEFAULT_GRACE;
 use super::*;
 
 const EXAMPLE: &str = include_str!("../../deploy/keyward.example.toml");
