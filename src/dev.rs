@@ -32,7 +32,7 @@ pub const DEV_TENANT: &str = "dev";
 /// The dev tenant's signing-only client.
 pub const DEV_SIGNER: &str = "demo-signer";
 /// The default directory.
-pub const DEFAULT_DIR: &str = ".keyward-dev";
+pub const DEFAULT_DIR: &str = keyward_proto::DEV_DIR;
 
 const SEED: &str = include_str!("../crates/keyward-auth0-emulator/examples/seed.json");
 const MANAGEMENT_CLIENT: &str = "keyward-management";
@@ -229,7 +229,7 @@ fn dev_config(opts: &DevOptions, paths: &DevPaths, seed: &Seed, base_url: &str, 
 fn banner(opts: &DevOptions, paths: &DevPaths, addrs: (SocketAddr, SocketAddr), emulator_url: &str, restored: bool) {
     let (addr, admin) = addrs;
     let mut flags = String::new();
-    if addr.to_string() != crate::cli::DEFAULT_ENDPOINT.trim_start_matches("http://") {
+    if addr.to_string() != keyward_proto::DEFAULT_ENDPOINT.trim_start_matches("http://") {
         flags.push_str(&format!(" --endpoint http://{addr}"));
     }
     if opts.dir != Path::new(DEFAULT_DIR) {

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use keyward_proto::code_name;
+
 /// What can go wrong in keyward's commands and service.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -139,26 +141,8 @@ impl From<tonic::Status> for Error {
     }
 }
 
-/// The canonical upper-case name of a gRPC status code.
-fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code as C;
-    match code {
-        C::Ok => "OK",
-        C::Cancelled => "CANCELLED",
-        C::Unknown => "UNKNOWN",
-        C::InvalidArgument => "INVALID_ARGUMENT",
-        C::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        C::NotFound => "NOT_FOUND",
-        C::AlreadyExists => "ALREADY_EXISTS",
-        C::PermissionDenied => "PERMISSION_DENIED",
-        C::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        C::FailedPrecondition => "FAILED_PRECONDITION",
-        C::Aborted => "ABORTED",
-        C::OutOfRange => "OUT_OF_RANGE",
-        C::Unimplemented => "UNIMPLEMENTED",
-        C::Internal => "INTERNAL",
-        C::Unavailable => "UNAVAILABLE",
-        C::DataLoss => "DATA_LOSS",
-        C::Unauthenticated => "UNAUTHENTICATED",
+impl From<keyward_crypto::UnknownAlgorithm> for Error {
+    fn from(e: keyward_crypto::UnknownAlgorithm) -> Self {
+        Error::Crypto(e.into())
     }
 }

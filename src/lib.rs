@@ -4,11 +4,14 @@
 
 pub mod access;
 pub mod cli;
+pub mod clock;
 pub mod config;
+#[cfg(feature = "dev")]
 pub mod dev;
 mod error;
 pub(crate) mod files;
 pub mod grpc;
+pub(crate) mod ids;
 pub mod kek;
 pub(crate) mod net;
 mod rng;

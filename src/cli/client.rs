@@ -136,7 +136,7 @@ fn token(opts: &ClientOptions) -> Result<Zeroizing<String>, Error> {
         (Some(p), _) => from_file(p)?,
         (None, Ok(t)) => Zeroizing::new(t.trim().to_owned()),
         (None, Err(_)) => {
-            let default = Path::new(crate::dev::DEFAULT_DIR).join("token");
+            let default = Path::new(proto::DEV_DIR).join("token");
             if !default.exists() {
                 return Err(Error::arg(
                     "--token-file",

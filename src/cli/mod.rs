@@ -5,6 +5,7 @@ mod bench;
 mod cert;
 mod client;
 mod config;
+mod dev;
 mod jwt;
 mod kek;
 mod keygen;
@@ -32,14 +33,15 @@ pub struct Cli {
 }
 
 /// The endpoint client commands use unless told otherwise (what `keyward dev` listens on).
-pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:50051";
+pub use keyward_proto::DEFAULT_ENDPOINT;
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the service with a configuration file.
     Serve(serve::ServeArgs),
     /// Run the service on its embedded default: SQLite, a generated KEK and an emulated Auth0.
-    Dev(serve::DevArgs),
+    #[cfg_attr(not(feature = "dev"), command(about = "Not in this build: keyward dev needs the `dev` feature"))]
+    Dev(dev::DevArgs),
     /// Rotate a client credential or a connection's keys (against a running keyward).
     #[command(subcommand)]
     Rotate(client::RotateCommand),
@@ -87,7 +89,7 @@ impl Cli {
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Serve(args) => serve::serve(args),
-        Command::Dev(args) => serve::dev(args),
+        Command::Dev(args) => dev::run(args),
         Command::Rotate(cmd) => client::rotate(&cli.client, cmd),
         Command::Revoke(args) => revoke::run(&cli.client, args),
         Command::Rotation(cmd) => client::rotation(&cli.client, cmd),
@@ -115,7 +117,7 @@ struct KeyChoice {
 }
 
 fn parse_alg(s: &str) -> Result<Algorithm, String> {
-    s.parse().map_err(|e: keyward_crypto::Error| e.to_string())
+    s.parse().map_err(|e: keyward_crypto::UnknownAlgorithm| e.to_string())
 }
 
 fn parse_backend(s: &str) -> Result<Backend, String> {

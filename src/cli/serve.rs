@@ -1,14 +1,12 @@
-//! `keyward serve` and `keyward dev`: run the service.
+//! `keyward serve`: run the service with a configuration file.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
 
 use crate::Error;
 use crate::config::{Config, LimitOverrides, Overrides};
-use crate::dev::{self, DevOptions};
 use crate::service::{Service, shutdown_signal};
 
 #[derive(Debug, Args)]
@@ -28,24 +26,11 @@ pub(super) struct ServeArgs {
     limits: LimitOverrides,
 }
 
-#[derive(Debug, Args)]
-pub(super) struct DevArgs {
-    /// Where the store, KEK, token and emulated tenant live across restarts.
-    #[arg(long, default_value = dev::DEFAULT_DIR)]
-    dir: PathBuf,
-    /// gRPC listen address; 127.0.0.1:0 picks a free port (written to DIR/grpc-addr).
-    #[arg(long, default_value = "127.0.0.1:50051")]
-    listen: SocketAddr,
-    /// Admin HTTP address; the default picks a free loopback port (written to DIR/admin-addr).
-    #[arg(long, default_value = "127.0.0.1:0")]
-    admin_listen: SocketAddr,
-}
-
 /// The service's async runtime. Signatures run on their own pool (one thread per core), so the
 /// async side (HTTP/2, the store, Auth0) gets half the cores: with as many async workers as
 /// cores the two pools preempt each other (measured on 2 cores: 7% more RS256 calls per second
 /// with one async worker; BENCHMARKS.md). `TOKIO_WORKER_THREADS` overrides.
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
@@ -88,13 +73,5 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Error> {
             config.operations.replica_id
         );
         service.run_with_admin(listener, admin, shutdown_signal()).await
-    })
-}
-
-pub(super) fn dev(args: DevArgs) -> Result<(), Error> {
-    let opts = DevOptions { dir: args.dir, listen: args.listen, admin_listen: args.admin_listen };
-    runtime()?.block_on(async {
-        let _telemetry = crate::telemetry::init(&dev::telemetry())?;
-        dev::run(opts, shutdown_signal()).await
     })
 }

@@ -26,14 +26,9 @@ use crate::access::Access;
 use crate::config::{Limits, TlsConfig};
 use crate::signing::Signing;
 
-/// The generated `keyward.v1` messages, enums, clients and servers.
-#[allow(missing_docs, unused_qualifications, clippy::all, clippy::pedantic)]
-pub mod proto {
-    tonic::include_proto!("keyward.v1");
-
-    /// The encoded file descriptor set, for server reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/keyward_descriptor.bin"));
-}
+/// The generated `keyward.v1` messages, enums, clients and servers, and the descriptor set
+/// (the `keyward-proto` crate).
+pub use keyward_proto as proto;
 
 /// What the gRPC server needs.
 #[derive(Debug, Clone)]

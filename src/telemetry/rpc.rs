@@ -17,6 +17,9 @@ use tracing::{Instrument, Span};
 
 use super::metrics::{RpcLabels, metrics};
 
+/// The canonical name of a gRPC status code, as in the gRPC spec (`PERMISSION_DENIED`).
+pub use keyward_proto::code_name as grpc_code_name;
+
 /// The label for a request path: the `package.Service/Method` of a served RPC (one of
 /// `served`), else `unknown`; a caller, with a token or without, cannot add series or span
 /// names of its choosing.
@@ -164,29 +167,6 @@ impl<B: Body> Body for Observed<B> {
 fn code_name(value: &http::HeaderValue) -> &'static str {
     let code = value.to_str().ok().and_then(|s| s.parse::<i32>().ok()).map_or(Code::Unknown, Code::from_i32);
     grpc_code_name(code)
-}
-
-/// The canonical name of a gRPC status code, as in the gRPC spec (`PERMISSION_DENIED`).
-pub fn grpc_code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::error::Error;
 #[command(name = "keyward-load", version, about)]
 pub struct Cli {
     /// keyward's gRPC endpoint (plaintext http://).
-    #[arg(long, default_value = keyward::cli::DEFAULT_ENDPOINT)]
+    #[arg(long, default_value = keyward_proto::DEFAULT_ENDPOINT)]
     endpoint: String,
     /// A file holding the bearer token (default: $KEYWARD_TOKEN, else .keyward-dev/token).
     #[arg(long)]
@@ -377,7 +377,7 @@ mod tests {
         assert_eq!(s.connections, 4);
         assert_eq!(s.threads, 1);
         assert_eq!(s.stop, Stop::After(Duration::from_secs(10)));
-        assert_eq!(s.endpoint, keyward::cli::DEFAULT_ENDPOINT);
+        assert_eq!(s.endpoint, keyward_proto::DEFAULT_ENDPOINT);
         assert!(s.rotation.is_none() && s.verify.is_none() && !s.json);
     }
 

@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::HeaderValue;
-use keyward::grpc::proto::{
+use keyward_proto::{
     GetAccessTokenRequest, GetAccessTokenResponse, GetJwksRequest, GetJwksResponse, SignClientAssertionRequest,
     SignClientAssertionResponse, SignJwtRequest, SignJwtResponse,
 };

@@ -28,7 +28,7 @@ impl Token {
             (Some(p), _) => read("--token-file", p)?,
             (None, Ok(t)) => t,
             (None, Err(_)) => {
-                let default = Path::new(keyward::dev::DEFAULT_DIR).join("token");
+                let default = Path::new(keyward_proto::DEV_DIR).join("token");
                 if !default.exists() {
                     return Err(Error::usage(
                         "--token-file",

@@ -74,7 +74,7 @@ fn execute(settings: &Settings) -> Result<(), Error> {
 
 /// The emulator URL `keyward dev` wrote into its default directory.
 fn dev_emulator_url() -> Result<String, Error> {
-    let path = Path::new(keyward::dev::DEFAULT_DIR).join("emulator-url");
+    let path = Path::new(keyward_proto::DEV_DIR).join("emulator-url");
     if !path.exists() {
         return Err(Error::usage(
             "--verify-url",

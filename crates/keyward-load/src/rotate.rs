@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use keyward::grpc::proto::RotateClientCredentialRequest;
-use keyward::grpc::proto::key_rotation_client::KeyRotationClient;
+use keyward_proto::RotateClientCredentialRequest;
+use keyward_proto::key_rotation_client::KeyRotationClient;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 use tonic::Code;

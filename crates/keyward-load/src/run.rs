@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-use keyward::grpc::proto::key_rotation_client::KeyRotationClient;
+use keyward_proto::key_rotation_client::KeyRotationClient;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 

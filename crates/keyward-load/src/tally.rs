@@ -77,7 +77,7 @@ impl Tally {
 }
 
 /// The canonical name of a gRPC status code, as in the gRPC spec.
-pub use keyward::telemetry::rpc::grpc_code_name as code_name;
+pub use keyward_proto::code_name;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
