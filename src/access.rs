@@ -192,7 +192,7 @@ impl Access {
                     tokens.update(hash);
                     count += 1;
                 }
-                let digest = crate::rotation::hex(&tokens.finalize());
+                let digest = crate::ids::hex(&tokens.finalize());
                 let grants: Vec<serde_json::Value> = p
                     .grants
                     .iter()

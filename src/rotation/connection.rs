@@ -2,7 +2,7 @@
 //! our own crypto (certificate, kid, fingerprint, thumbprint, PKCS#7, algorithm), record the
 //! history. A request_id is recorded before Auth0 is asked, so a retry never rotates twice.
 
-use keyward_auth0::{ConnectionKey, Error as Auth0Error, SigningAlg};
+use keyward_auth0::{ConnectionKey, Error as Auth0Error};
 use keyward_crypto::{Algorithm, Certificate, PemBlock, certificates_from_pkcs7, fingerprint, thumbprint};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -111,18 +111,6 @@ pub fn verify_key(k: &ConnectionKey) -> VerifiedKey {
     }
 }
 
-fn signing_alg(a: Algorithm) -> SigningAlg {
-    match a {
-        Algorithm::RS256 => SigningAlg::RS256,
-        Algorithm::RS384 => SigningAlg::RS384,
-        Algorithm::RS512 => SigningAlg::RS512,
-        Algorithm::PS256 => SigningAlg::PS256,
-        Algorithm::PS384 => SigningAlg::PS384,
-        Algorithm::ES256 => SigningAlg::ES256,
-        Algorithm::ES384 => SigningAlg::ES384,
-    }
-}
-
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "lowercase")]
 enum Recorded {
@@ -147,8 +135,7 @@ impl Engine {
             )));
         }
         let auth0 = &t.auth0;
-        let hash: String =
-            Sha256::digest(format!("{tenant}\0{connection_id}\0{alg:?}")).iter().map(|b| format!("{b:02x}")).collect();
+        let hash: String = super::hex(&Sha256::digest(format!("{tenant}\0{connection_id}\0{alg:?}")));
         let kids = |keys: &[ConnectionKey]| keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
 
         let mut record_id = format!("crot_{}", uuid_v4());
@@ -205,7 +192,7 @@ impl Engine {
                 Ok(l) => l,
                 Err(e) => return Err(self.connection_abandoned(&record_id, tenant, connection_id, e)),
             };
-            let call = auth0.rotate_connection_keys(connection_id, alg.map(signing_alg));
+            let call = auth0.rotate_connection_keys(connection_id, alg);
             match self.bounded("rotate_connection_keys", call).await {
                 Ok(k) => Some(k),
                 Err(Auth0Error::UnknownOutcome { .. }) => None,

@@ -8,6 +8,7 @@ use keyward_crypto::{
 };
 
 use crate::Error;
+use crate::clock::millis;
 use crate::seal::{self, Kek, KeyIdentity};
 use crate::store::{KeyRecord, KeyState};
 
@@ -73,9 +74,4 @@ pub(crate) fn generate(req: &KeyRequest<'_>, kek: &Kek, now: SystemTime) -> Resu
 /// The certificate's CN: the client id, cut to X.520's 64 characters.
 fn common_name(client_id: &str) -> String {
     client_id.chars().take(64).collect()
-}
-
-/// UNIX milliseconds.
-pub(crate) fn millis(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
 }

@@ -18,16 +18,13 @@ use keyward_crypto::Algorithm;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub(crate) use crate::clock::millis;
+pub use crate::clock::millis_now;
+pub(crate) use crate::ids::{hex, uuid_v4};
 pub use connection::{ConnectionRotated, VerifiedKey, verify_key};
 pub use fault::FAULT_EXIT_CODE;
-pub(crate) use keygen::millis;
 pub use lease::LeaseTiming;
 pub use revocation::{RevokeRequest, Revoked};
-
-/// The current time in UNIX milliseconds.
-pub fn millis_now() -> i64 {
-    millis(std::time::SystemTime::now())
-}
 
 use crate::Error;
 use crate::config::Defaults;
@@ -71,7 +68,7 @@ fn requester(name: &str) -> String {
 /// The parameters a rotation was asked with, stored as JSON with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Params {
-    pub algorithm: String,
+    pub algorithm: Algorithm,
     pub key_bits: u32,
     pub grace_ms: u64,
     pub lifetime_ms: Option<u64>,
@@ -232,7 +229,7 @@ impl Engine {
             return Err(Error::arg("request_id", "must be 1 to 128 characters"));
         }
         Ok(Params {
-            algorithm: algorithm.to_string(),
+            algorithm,
             key_bits,
             grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
             lifetime_ms: req.credential_lifetime.map(|l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX)),
@@ -352,16 +349,4 @@ impl Engine {
             eprintln!("keyward: audit event {kind} not recorded: {e}");
         }
     }
-}
-
-/// Lower-case hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A random UUID v4 from the OS RNG.
-pub(crate) fn uuid_v4() -> String {
-    let mut bytes = [0u8; 16];
-    rand_core::Rng::fill_bytes(&mut crate::rng::os_rng(), &mut bytes);
-    uuid::Builder::from_random_bytes(bytes).into_uuid().simple().to_string()
 }

@@ -7,10 +7,11 @@ use std::time::SystemTime;
 use keyward_auth0::{CredentialAlg, Error as Auth0Error, NewCredential};
 use tracing::Instrument;
 
-use super::keygen::{self, KeyRequest, millis};
+use super::keygen::{self, KeyRequest};
 use super::slots::{self, Managed};
 use super::{Engine, Params};
 use crate::Error;
+use crate::clock::millis;
 use crate::store::{KeyRecord, KeyState, RotationRecord, RotationState};
 use crate::telemetry::metrics::metrics;
 use crate::tenant::Tenant;
@@ -121,7 +122,7 @@ impl Engine {
     async fn generate(&self, r: &mut RotationRecord, p: &Params) -> Result<(), Error> {
         let key_id = format!("key_{}", super::uuid_v4());
         let (tenant, client, kek) = (r.tenant.clone(), r.client_id.clone(), self.kek.clone());
-        let algorithm = p.algorithm.parse()?;
+        let algorithm = p.algorithm;
         let (bits, lifetime) = (p.key_bits, p.lifetime_ms.map(std::time::Duration::from_millis));
         let id = key_id.clone();
         let key = tokio::task::spawn_blocking(move || {
@@ -253,11 +254,12 @@ impl Engine {
             None => {
                 let mut new = NewCredential::public_key(key.public_key_pem.clone());
                 new.name = Some(format!("keyward {}", key.key_id));
-                new.alg = Some(match p.algorithm.as_str() {
-                    "RS384" => CredentialAlg::RS384,
-                    "PS256" => CredentialAlg::PS256,
-                    _ => CredentialAlg::RS256,
-                });
+                // Checked when the rotation was asked for; a stored value that is not a client
+                // credential algorithm is corruption, never a default.
+                let alg = CredentialAlg::try_from(p.algorithm).map_err(|a| {
+                    Error::Corrupt(format!("rotation {}: {a} is not a client credential algorithm", r.rotation_id))
+                })?;
+                new.alg = Some(alg);
                 new.expires_at = key
                     .expires_at
                     .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok());

@@ -15,8 +15,10 @@ use sha2::{Digest, Sha256};
 pub use policy::{PolicyInput, apply_config, delete_policy, get_policy, set_policy};
 
 use crate::Error;
+use crate::clock::millis_now;
 use crate::config::{RotationWindow, SchedulerConfig};
-use crate::rotation::{Engine, RotateRequest, hex, millis_now};
+use crate::ids::hex;
+use crate::rotation::{Engine, RotateRequest};
 use crate::store::{KeyRecord, KeyState, PolicyKind, PolicyRecord};
 use crate::telemetry::metrics::{OutcomeLabel, metrics};
 

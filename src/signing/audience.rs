@@ -55,7 +55,7 @@ pub(super) fn claims(client_id: &str, audiences: &[String], now: SystemTime, lif
     let iat = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let claims = serde_json::json!({
         "iss": client_id, "sub": client_id, "aud": audiences,
-        "iat": iat, "exp": iat + lifetime.as_secs(), "jti": crate::rotation::uuid_v4(),
+        "iat": iat, "exp": iat + lifetime.as_secs(), "jti": crate::ids::uuid_v4(),
     });
     claims.to_string().into_bytes()
 }

@@ -1,10 +1,7 @@
-//! Shared state, the router, and the middleware every request passes: request log, scripted
-//! faults, rate limits and their headers.
+//! The router, and the middleware every request passes: request log, scripted faults, rate
+//! limits and their headers.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
@@ -14,89 +11,16 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use tokio::sync::Notify;
 
-use crate::auth::Issuer;
 use crate::envelope::{ApiError, OAuthError, json_response};
-use crate::faults::{FaultAction, Faults, tamper};
-use crate::ratelimit::{Bucket, RateHeaders};
-use crate::state::Tenant;
+use crate::faults::{FaultAction, tamper};
+use crate::ratelimit::RateHeaders;
+use crate::shared::{Conn, Shared};
 
 /// Largest request body accepted (Auth0's payloads are small).
 const MAX_BODY: usize = 64 * 1024;
 /// Request-log entries kept.
 const MAX_LOG: usize = 10_000;
-
-/// Everything the handlers share.
-pub(crate) struct Shared {
-    pub tenant: Mutex<Tenant>,
-    pub runtime: Mutex<Runtime>,
-    pub issuer: Issuer,
-    pub state_file: Option<PathBuf>,
-    pub control: bool,
-}
-
-/// What does not survive a restart.
-pub(crate) struct Runtime {
-    pub faults: Faults,
-    pub requests: Vec<Value>,
-    /// (client_id, jti) → exp: assertions already used.
-    pub jtis: HashMap<(String, String), u64>,
-    pub management: Bucket,
-    pub authentication: Bucket,
-}
-
-impl Runtime {
-    pub fn new(tenant: &Tenant) -> Self {
-        let l = &tenant.limits;
-        Self {
-            faults: Faults::default(),
-            requests: Vec::new(),
-            jtis: HashMap::new(),
-            management: Bucket::new(l.burst, l.per_second),
-            authentication: Bucket::new(l.burst, l.per_second),
-        }
-    }
-}
-
-impl Shared {
-    /// Locks the tenant (a poisoned lock still holds consistent data: every change is applied
-    /// to a copy and swapped in, see [`Shared::update`]).
-    pub fn tenant(&self) -> MutexGuard<'_, Tenant> {
-        self.tenant.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn runtime(&self) -> MutexGuard<'_, Runtime> {
-        self.runtime.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Applies `change` to a copy of the tenant; on success swaps it in and saves the state
-    /// file, so a failed request changes nothing.
-    pub fn update<T, E>(&self, change: impl FnOnce(&mut Tenant) -> Result<T, E>) -> Result<T, E>
-    where
-        E: From<ApiError>,
-    {
-        let mut guard = self.tenant();
-        let mut copy = guard.clone();
-        let out = change(&mut copy)?;
-        if let Some(path) = &self.state_file
-            && let Err(e) = copy.save(path)
-        {
-            tracing::error!("saving emulator state: {e}");
-            return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", None).into());
-        }
-        *guard = copy;
-        Ok(out)
-    }
-}
-
-/// Per-connection facts the accept loop puts into each request.
-#[derive(Clone)]
-pub(crate) struct Conn {
-    pub peer: SocketAddr,
-    /// Notified to close the connection without an answer.
-    pub kill: Arc<Notify>,
-}
 
 /// The emulator's router.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {

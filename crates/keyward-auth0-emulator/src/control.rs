@@ -8,10 +8,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::app::{Runtime, Shared};
 use crate::envelope::{ApiError, json_response};
 use crate::faults::Fault;
 use crate::seed::Seed;
+use crate::shared::{Runtime, Shared};
 use crate::state::Tenant;
 
 /// `GET /__emulator/state`: the tenant and the request log.

@@ -30,6 +30,7 @@ mod faults;
 mod ratelimit;
 mod seed;
 mod server;
+mod shared;
 mod state;
 mod util;
 

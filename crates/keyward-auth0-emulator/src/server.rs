@@ -13,10 +13,10 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
-use crate::app::{Conn, Runtime, Shared};
 use crate::auth::Issuer;
 use crate::error::Error;
 use crate::seed::Seed;
+use crate::shared::{Conn, Runtime, Shared};
 use crate::state::Tenant;
 
 /// How to run an emulated tenant.

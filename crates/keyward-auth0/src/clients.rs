@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::client::{Auth0Client, NO_BODY, Request};
 use crate::error::{Error, Resource};
 use crate::http::segment;
+use crate::requests::SecretMethod;
 
 /// The parts of a client keyward reads. Unknown fields are ignored; `client_secret` is a secret.
 #[derive(Debug, Clone, Deserialize)]
@@ -140,16 +141,6 @@ impl<'de> Deserialize<'de> for CredentialRef {
             Either::Id(id) => Self { id },
         })
     }
-}
-
-/// The secret-based methods a client can switch back to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SecretMethod {
-    /// `client_secret_post`.
-    ClientSecretPost,
-    /// `client_secret_basic`.
-    ClientSecretBasic,
 }
 
 #[derive(Serialize)]

@@ -1,5 +1,6 @@
 //! Connections and their keys: `/api/v2/connections/{id}[/keys[/rotate]]` (CONTRACT.md §3).
 
+use keyward_crypto::Algorithm;
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
@@ -67,29 +68,10 @@ fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
 }
 
-/// Algorithms a connection key can use (`signing_alg` on create and rotate).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum SigningAlg {
-    /// RSASSA-PKCS1-v1_5 with SHA-256 (Auth0's default).
-    RS256,
-    /// RSASSA-PKCS1-v1_5 with SHA-384.
-    RS384,
-    /// RSASSA-PKCS1-v1_5 with SHA-512.
-    RS512,
-    /// RSASSA-PSS with SHA-256.
-    PS256,
-    /// RSASSA-PSS with SHA-384.
-    PS384,
-    /// ECDSA P-256 with SHA-256.
-    ES256,
-    /// ECDSA P-384 with SHA-384.
-    ES384,
-}
-
 #[derive(Serialize)]
 struct KeysBody {
     #[serde(skip_serializing_if = "Option::is_none")]
-    signing_alg: Option<SigningAlg>,
+    signing_alg: Option<Algorithm>,
 }
 
 fn connection_path(connection_id: &str) -> Result<String, Error> {
@@ -128,7 +110,7 @@ impl Auth0Client {
     pub async fn create_connection_keys(
         &self,
         connection_id: &str,
-        signing_alg: Option<SigningAlg>,
+        signing_alg: Option<Algorithm>,
     ) -> Result<Vec<ConnectionKey>, Error> {
         self.management_json(Request {
             operation: "create_connection_keys",
@@ -147,7 +129,7 @@ impl Auth0Client {
     pub async fn rotate_connection_keys(
         &self,
         connection_id: &str,
-        signing_alg: Option<SigningAlg>,
+        signing_alg: Option<Algorithm>,
     ) -> Result<ConnectionKey, Error> {
         self.management_json(Request {
             operation: "rotate_connection_keys",
@@ -182,7 +164,7 @@ mod tests {
     fn keys_body() {
         assert_eq!(serde_json::to_string(&KeysBody { signing_alg: None }).unwrap(), "{}");
         assert_eq!(
-            serde_json::to_string(&KeysBody { signing_alg: Some(SigningAlg::PS256) }).unwrap(),
+            serde_json::to_string(&KeysBody { signing_alg: Some(Algorithm::PS256) }).unwrap(),
             r#"{"signing_alg":"PS256"}"#
         );
     }

@@ -8,6 +8,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::client::{Auth0Client, NO_BODY, Request};
 use crate::error::{Error, Resource};
 use crate::http::segment;
+use crate::requests::{NewCredential, ser_time};
 
 /// A client credential as Auth0 returns it. Every field but `id` is optional: Auth0 leaves out
 /// `name` when none was given, and `expires_at` when there is no expiry (2023 answers sent `null`
@@ -51,72 +52,6 @@ impl ClientCredential {
     pub fn expires_at_time(&self) -> Option<OffsetDateTime> {
         self.expires_at.as_deref().and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
     }
-}
-
-/// Credential algorithms Auth0 accepts for `public_key` credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CredentialAlg {
-    /// RSASSA-PKCS1-v1_5 with SHA-256 (Auth0's default).
-    RS256,
-    /// RSASSA-PKCS1-v1_5 with SHA-384.
-    RS384,
-    /// RSASSA-PSS with SHA-256.
-    PS256,
-}
-
-/// `POST /clients/{id}/credentials`. Unset options are left out of the request (Auth0 rejects
-/// `null` for optional create fields).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NewCredential {
-    /// `public_key` for `private_key_jwt`.
-    pub credential_type: String,
-    /// Friendly name (≤ 128 characters).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// SPKI / PKCS#1 public key or X.509 certificate, PEM.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pem: Option<String>,
-    /// Signing algorithm; Auth0 defaults to RS256.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub alg: Option<CredentialAlg>,
-    /// Custom kid (`^[0-9a-zA-Z-_]{10,64}$`); Auth0 computes the RFC 7638 thumbprint without it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kid: Option<String>,
-    /// Expiry; not together with `parse_expiry_from_cert`.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_time")]
-    pub expires_at: Option<OffsetDateTime>,
-    /// Take `expires_at` from the certificate's notAfter (`pem` must be a certificate).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parse_expiry_from_cert: Option<bool>,
-}
-
-impl NewCredential {
-    /// A `public_key` credential from a PEM, every option unset.
-    pub fn public_key(pem: impl Into<String>) -> Self {
-        Self {
-            credential_type: "public_key".to_owned(),
-            name: None,
-            pem: Some(pem.into()),
-            alg: None,
-            kid: None,
-            expires_at: None,
-            parse_expiry_from_cert: None,
-        }
-    }
-}
-
-fn ser_time<S: serde::Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => s.serialize_str(&format_time(*t).map_err(serde::ser::Error::custom)?),
-        None => s.serialize_none(),
-    }
-}
-
-/// RFC 3339 in UTC, e.g. `2026-01-02T03:04:05.678Z` (Auth0 keeps milliseconds).
-pub(crate) fn format_time(t: OffsetDateTime) -> Result<String, time::error::Format> {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    let t = t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).unwrap_or(t);
-    t.format(&Rfc3339)
 }
 
 #[derive(Serialize)]
@@ -212,6 +147,7 @@ impl Auth0Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::requests::CredentialAlg;
 
     #[test]
     fn create_leaves_unset_fields_out() {

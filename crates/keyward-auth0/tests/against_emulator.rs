@@ -7,7 +7,8 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use keyward_auth0::{ClientAuth, Error, NewCredential, SecretMethod, SigningAlg};
+use keyward_auth0::{ClientAuth, Error, NewCredential, SecretMethod};
+use keyward_crypto::Algorithm;
 use secrecy::ExposeSecret;
 use serde_json::json;
 
@@ -217,11 +218,11 @@ async fn connections_and_keys() {
     assert!(find(&next.kid).current);
     assert!(find(&current.kid).previous);
     assert!(find(&new_next.kid).next);
-    let rotated = auth0.rotate_connection_keys("con_pkjwt", Some(SigningAlg::RS256)).await.unwrap();
+    let rotated = auth0.rotate_connection_keys("con_pkjwt", Some(Algorithm::RS256)).await.unwrap();
     assert!(rotated.next);
 
     // Provisioning keys before the switch, once.
-    let created = auth0.create_connection_keys("con_fresh", Some(SigningAlg::RS256)).await.unwrap();
+    let created = auth0.create_connection_keys("con_fresh", Some(Algorithm::RS256)).await.unwrap();
     assert_eq!(created.len(), 2);
     let e = auth0.create_connection_keys("con_fresh", None).await.unwrap_err();
     assert!(matches!(e, Error::Conflict { .. }), "{e:?}");

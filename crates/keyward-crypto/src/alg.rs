@@ -1,9 +1,9 @@
-//! JWS algorithms, key kinds and key generation specs.
+//! JWS algorithms and key kinds, and parsing an algorithm's name (its own small error,
+//! [`UnknownAlgorithm`], which the crate's [`crate::Error`] converts from: the error enum
+//! names algorithms, so algorithms do not name it).
 
 use std::fmt;
 use std::str::FromStr;
-
-use crate::error::Error;
 
 /// The JWS algorithms keyward signs with: Auth0's connection-key set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,20 +88,38 @@ impl fmt::Display for Algorithm {
     }
 }
 
-impl FromStr for Algorithm {
-    type Err = Error;
+/// The error of parsing an [`Algorithm`]: a name keyward does not support (`none`, `HS256`,
+/// `ES512`, a typo, ...), at most 32 characters of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownAlgorithm(pub String);
 
-    fn from_str(s: &str) -> Result<Self, Error> {
-        Self::ALL
-            .into_iter()
-            .find(|a| a.as_str() == s)
-            .ok_or_else(|| Error::UnknownAlgorithm(s.chars().take(32).collect()))
+impl fmt::Display for UnknownAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unsupported algorithm {:?}; expected one of RS256, RS384, RS512, PS256, PS384, ES256, ES384", self.0)
+    }
+}
+
+impl std::error::Error for UnknownAlgorithm {}
+
+impl FromStr for Algorithm {
+    type Err = UnknownAlgorithm;
+
+    fn from_str(s: &str) -> Result<Self, UnknownAlgorithm> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s).ok_or_else(|| UnknownAlgorithm(s.chars().take(32).collect()))
     }
 }
 
 impl serde::Serialize for Algorithm {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Algorithm {
+    /// From its JWS name; anything else is an error, never a default.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -138,47 +156,6 @@ impl fmt::Display for KeyKind {
     }
 }
 
-/// What key to generate: RSA 2048/3072/4096, P-256 or P-384.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeySpec {
-    /// RSA with this many bits (validated by [`KeySpec::rsa`]).
-    Rsa(usize),
-    /// NIST P-256.
-    P256,
-    /// NIST P-384.
-    P384,
-}
-
-impl KeySpec {
-    /// RSA sizes keyward generates.
-    pub const RSA_SIZES: [usize; 3] = [2048, 3072, 4096];
-
-    /// An RSA spec, refusing sizes other than 2048, 3072 and 4096.
-    pub fn rsa(bits: usize) -> Result<Self, Error> {
-        if Self::RSA_SIZES.contains(&bits) { Ok(Self::Rsa(bits)) } else { Err(Error::UnsupportedKeySize { bits }) }
-    }
-
-    /// The spec for an algorithm: RSA of `rsa_bits` (2048 when `None`) or the algorithm's
-    /// curve. Bits given for an EC algorithm are refused.
-    pub fn for_algorithm(alg: Algorithm, rsa_bits: Option<usize>) -> Result<Self, Error> {
-        match (alg.key_family(), rsa_bits) {
-            (KeyFamily::Rsa, bits) => Self::rsa(bits.unwrap_or(2048)),
-            (KeyFamily::Ec(_), Some(bits)) => Err(Error::UnsupportedKeySize { bits }),
-            (KeyFamily::Ec(KeyKind::P384), None) => Ok(Self::P384),
-            (KeyFamily::Ec(_), None) => Ok(Self::P256),
-        }
-    }
-
-    /// The kind of key this spec makes.
-    pub fn kind(self) -> KeyKind {
-        match self {
-            Self::Rsa(bits) => KeyKind::Rsa { bits },
-            Self::P256 => KeyKind::P256,
-            Self::P384 => KeyKind::P384,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,27 +166,17 @@ mod tests {
             assert_eq!(a.as_str().parse::<Algorithm>().ok(), Some(a));
         }
         for bad in ["none", "HS256", "ES512", "rs256", ""] {
-            assert!(matches!(bad.parse::<Algorithm>(), Err(Error::UnknownAlgorithm(_))));
+            assert!(matches!(bad.parse::<Algorithm>(), Err(UnknownAlgorithm(_))));
+            assert!(serde_json::from_value::<Algorithm>(serde_json::json!(bad)).is_err());
         }
+        let a: Algorithm = serde_json::from_value(serde_json::json!("PS256")).unwrap();
+        assert_eq!(a, Algorithm::PS256);
     }
 
     #[test]
     fn client_credential_predicate() {
         let ok: Vec<_> = Algorithm::ALL.into_iter().filter(|a| a.is_client_credential_alg()).collect();
         assert_eq!(ok, [Algorithm::RS256, Algorithm::RS384, Algorithm::PS256]);
-    }
-
-    #[test]
-    fn key_sizes() {
-        for bits in [2048, 3072, 4096] {
-            assert_eq!(KeySpec::rsa(bits).ok(), Some(KeySpec::Rsa(bits)));
-        }
-        for bits in [0, 1024, 2047, 2049, 8192] {
-            assert!(matches!(KeySpec::rsa(bits), Err(Error::UnsupportedKeySize { .. })));
-        }
-        assert!(KeySpec::for_algorithm(Algorithm::ES256, Some(2048)).is_err());
-        assert_eq!(KeySpec::for_algorithm(Algorithm::ES384, None).ok(), Some(KeySpec::P384));
-        assert_eq!(KeySpec::for_algorithm(Algorithm::PS256, None).ok(), Some(KeySpec::Rsa(2048)));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The crate's one error type.
 
-use crate::alg::{Algorithm, KeyKind};
+use crate::alg::{Algorithm, KeyKind, UnknownAlgorithm};
 
 /// Everything that can go wrong in the crypto core.
 ///
@@ -98,4 +98,10 @@ pub enum JwsError {
     /// The claims' `nbf` is in the future (beyond the leeway).
     #[error("token not yet valid")]
     NotYetValid,
+}
+
+impl From<UnknownAlgorithm> for Error {
+    fn from(e: UnknownAlgorithm) -> Self {
+        Error::UnknownAlgorithm(e.0)
+    }
 }

@@ -10,10 +10,10 @@ use pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey
 use rsa::traits::PublicKeyParts;
 use zeroize::Zeroizing;
 
-use crate::alg::{KeyKind, KeySpec};
+use crate::alg::KeyKind;
 use crate::error::Error;
 use crate::pem::{PemBlock, pem_lf};
-use crate::x509::Certificate;
+use crate::spec::KeySpec;
 
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
@@ -189,17 +189,6 @@ impl PublicKey {
             Self::Rsa(k) => KeyKind::Rsa { bits: k.size() * 8 },
             Self::P256(_) => KeyKind::P256,
             Self::P384(_) => KeyKind::P384,
-        }
-    }
-
-    /// Reads a public key from PEM: SPKI (`PUBLIC KEY`), PKCS#1 (`RSA PUBLIC KEY`) or the
-    /// subject key of a `CERTIFICATE`.
-    pub fn from_pem(pem: &str) -> Result<Self, Error> {
-        let block = PemBlock::find(pem, &["PUBLIC KEY", "RSA PUBLIC KEY", "CERTIFICATE"])?;
-        match block.label.as_str() {
-            "PUBLIC KEY" => Self::from_spki_der(&block.der),
-            "RSA PUBLIC KEY" => Self::from_pkcs1_der(&block.der),
-            _ => Certificate::from_der(&block.der)?.public_key(),
         }
     }
 

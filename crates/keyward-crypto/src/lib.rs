@@ -20,9 +20,10 @@ mod key;
 mod pem;
 mod pkcs7;
 mod signer;
+mod spec;
 mod x509;
 
-pub use alg::{Algorithm, KeyFamily, KeyKind, KeySpec};
+pub use alg::{Algorithm, KeyFamily, KeyKind, UnknownAlgorithm};
 pub use artifacts::{CertArtifacts, fingerprint, thumbprint, thumbprint_sha256};
 pub use assertion::{AssertionParams, MAX_ASSERTION_LIFETIME, client_assertion};
 pub use error::{Error, JwsError};
@@ -34,6 +35,7 @@ pub use pkcs7::{certificates_from_pkcs7, degenerate_pkcs7};
 #[cfg(feature = "aws-lc")]
 pub use signer::{AwsLcSigner, aws_lc_generate, aws_lc_verify};
 pub use signer::{Backend, RustCryptoSigner, Signer, signer_for};
+pub use spec::KeySpec;
 pub use x509::{Certificate, CertificateParams, DEFAULT_CERT_LIFETIME};
 
 /// The random number generator every randomised operation takes as an argument.

@@ -300,3 +300,16 @@ impl rcgen::SigningKey for RcgenKey<'_, '_> {
         der.map_err(|_| rcgen::Error::RemoteKeyError)
     }
 }
+impl PublicKey {
+    /// Reads a public key from PEM: SPKI (`PUBLIC KEY`), PKCS#1 (`RSA PUBLIC KEY`) or the
+    /// subject key of a `CERTIFICATE` (here, beside the certificate parser, so that keys need
+    /// not know certificates).
+    pub fn from_pem(pem: &str) -> Result<Self, Error> {
+        let block = PemBlock::find(pem, &["PUBLIC KEY", "RSA PUBLIC KEY", "CERTIFICATE"])?;
+        match block.label.as_str() {
+            "PUBLIC KEY" => Self::from_spki_der(&block.der),
+            "RSA PUBLIC KEY" => Self::from_pkcs1_der(&block.der),
+            _ => Certificate::from_der(&block.der)?.public_key(),
+        }
+    }
+}

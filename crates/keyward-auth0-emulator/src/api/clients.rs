@@ -11,9 +11,9 @@ use axum::response::Response;
 use serde_json::{Map, Value};
 
 use super::{object, only, scopes};
-use crate::app::Shared;
 use crate::auth::Scopes;
 use crate::envelope::{ApiError, json_response};
+use crate::shared::Shared;
 use crate::state::{Client, SignedRequestObject, TokenVaultAccess};
 
 /// The methods a client can authenticate with by credential.

@@ -10,8 +10,8 @@ use keyward_crypto::Algorithm;
 use serde_json::{Value, json};
 
 use super::{object, only, opt_str, scopes};
-use crate::app::Shared;
 use crate::envelope::{ApiError, json_response};
+use crate::shared::Shared;
 use crate::state::{Connection, ConnectionKey};
 
 pub(crate) async fn get_connection(

@@ -10,8 +10,8 @@ use keyward_crypto::{Certificate, KeyKind, PemBlock, PublicKey};
 use serde_json::Value;
 
 use super::{object, only, opt_bool, opt_str, scopes};
-use crate::app::Shared;
 use crate::envelope::{ApiError, json_response, no_content};
+use crate::shared::Shared;
 use crate::state::{Client, Credential, Tenant};
 use crate::util::{base58_id, normalise_timestamp, now_timestamp};
 

@@ -10,9 +10,9 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value};
 
-use crate::app::Shared;
 use crate::auth::Scopes;
 use crate::envelope::ApiError;
+use crate::shared::Shared;
 
 /// The caller's scopes, from its bearer token.
 pub(crate) fn scopes(shared: &Shared, headers: &HeaderMap) -> Result<Scopes, ApiError> {

@@ -12,9 +12,9 @@ use base64ct::{Base64, Base64UrlUnpadded, Encoding};
 use keyward_crypto::{Algorithm, PublicKey, decode_header, verify_compact};
 use serde_json::{Map, Value, json};
 
-use crate::app::Shared;
 use crate::auth::TOKEN_LIFETIME;
 use crate::envelope::{OAuthError, oauth_json_response};
+use crate::shared::Shared;
 use crate::state::Client;
 use crate::util::{is_past, now_secs};
 

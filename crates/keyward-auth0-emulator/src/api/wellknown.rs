@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
-use crate::app::Shared;
 use crate::envelope::{ApiError, json_response};
+use crate::shared::Shared;
 
 pub(crate) async fn jwks(State(s): State<Arc<Shared>>) -> Result<Response, ApiError> {
     let jwks = s.issuer.jwks().map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", None))?;

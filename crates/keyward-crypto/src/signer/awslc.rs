@@ -5,9 +5,10 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, RsaKeyPair, UnparsedPublicKey};
 
 use super::{Signer, check_key_for_alg};
-use crate::alg::{Algorithm, KeySpec};
+use crate::alg::Algorithm;
 use crate::error::{Error, JwsError};
 use crate::key::{PrivateKey, PublicKey};
+use crate::spec::KeySpec;
 
 enum Inner {
     Rsa(RsaKeyPair, &'static dyn sig::RsaEncoding),
