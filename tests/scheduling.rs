@@ -4,6 +4,8 @@
 //! lost its lease cannot write a later saga step (fencing).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/records.rs"]
+mod records;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,9 +16,10 @@ use keyward::config::{Defaults, PolicyConfig, PolicyTarget, SchedulerConfig};
 use keyward::rotation::{Engine, RotateRequest, millis_now};
 use keyward::schedule::{self, PolicyInput};
 use keyward::seal::Kek;
-use keyward::store::{Lease, PolicyKind, PolicyRecord, PolicySource, RotationRecord, RotationState, SqlStore, Store};
+use keyward::store::{Lease, PolicyKind, PolicyRecord, PolicySource, RotationState, SqlStore, Store};
 use keyward::tenant::Tenant;
 use keyward_crypto::Algorithm;
+use records::{lease, rotation};
 use support::rng;
 
 const SEED: &str = include_str!("../crates/keyward-auth0-emulator/examples/seed.json");
@@ -228,26 +231,7 @@ async fn due_work_is_handed_out_disjointly_and_fenced() {
 
         // Rotations: the holder of a live lease keeps it; after it lapses another replica's
         // claim raises the token and the old holder's next write fails.
-        let r = RotationRecord {
-            rotation_id: format!("rot_{}", support::random_hex(8)),
-            tenant: "dev".into(),
-            client_id: APP.into(),
-            state: RotationState::Planned,
-            request_id: None,
-            request_hash: "h".into(),
-            params: "{}".into(),
-            new_key_id: None,
-            old_key_id: None,
-            new_credential_id: None,
-            old_credential_id: None,
-            retire_at: None,
-            error: None,
-            created_at: now,
-            updated_at: now,
-            version: 0,
-            lease: Lease { owner: Some("a".into()), token: 1, expires_at: now + 30_000 },
-            requested_by: "test".into(),
-        };
+        let r = rotation("dev", APP).with_lease(lease("a", 1, now + 30_000)).created_at(now).build();
         store.insert_rotation(&r).await.unwrap();
         assert!(store.claim_rotation(&r.rotation_id, "b", now, now + 30_000).await.unwrap().is_none(), "{name}");
         let mut stale = r.clone();

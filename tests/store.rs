@@ -2,20 +2,16 @@
 //! `KEYWARD_TEST_DATABASE_URL` (each test in a schema of its own).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/records.rs"]
+mod records;
+mod support;
+
 use std::sync::Arc;
 
 use keyward::seal::{self, Kek, KeyIdentity};
-use keyward::store::{AuditEvent, Inserted, KeyRecord, KeyState, RotationRecord, RotationState, SqlStore, Store};
-
-fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
-    rand_core::UnwrapErr(getrandom::SysRng)
-}
-
-fn unique(prefix: &str) -> String {
-    let mut b = [0u8; 6];
-    rand_core::Rng::fill_bytes(&mut rng(), &mut b);
-    format!("{prefix}{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
-}
+use keyward::store::{AuditEvent, Inserted, KeyRecord, KeyState, RotationState, SqlStore, Store};
+use records::{connection_rotation, lease, rotation, sealed_key};
+use support::rng;
 
 /// A SQLite store in a temporary directory, and a PostgreSQL store in a fresh schema (when
 /// KEYWARD_TEST_DATABASE_URL is set; CI sets it).
@@ -38,81 +34,32 @@ async fn postgres_in_new_schema(url: &str) -> SqlStore {
 /// A PostgreSQL store in a fresh schema, and the schema's name.
 async fn postgres_schema(url: &str) -> (SqlStore, String) {
     use sqlx::Connection;
-    let schema = unique("kw_");
+    let schema = format!("kw_{}", support::random_hex(6));
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut conn).await.unwrap();
     let sep = if url.contains('?') { '&' } else { '?' };
     (SqlStore::connect(&format!("{url}{sep}options=-c%20search_path%3D{schema}")).await.unwrap(), schema)
 }
 
-fn rotation(tenant: &str, client: &str, request_id: Option<&str>) -> RotationRecord {
-    RotationRecord {
-        rotation_id: unique("rot_"),
-        tenant: tenant.into(),
-        client_id: client.into(),
-        state: RotationState::Planned,
-        request_id: request_id.map(str::to_owned),
-        request_hash: "h1".into(),
-        params: r#"{"algorithm":"RS256"}"#.into(),
-        new_key_id: None,
-        old_key_id: None,
-        new_credential_id: None,
-        old_credential_id: None,
-        retire_at: None,
-        error: None,
-        created_at: 1,
-        updated_at: 1,
-        version: 0,
-        lease: Default::default(),
-        requested_by: "test".into(),
-    }
-}
-
-fn key(kek: &Kek, tenant: &str, client: &str, secret: &[u8]) -> KeyRecord {
-    let key_id = unique("key_");
-    let sealed =
-        seal::seal(kek, KeyIdentity { tenant, client_id: client, key_id: &key_id }, secret, &mut rng()).unwrap();
-    KeyRecord {
-        kid: unique("kid_"),
-        key_id,
-        tenant: tenant.into(),
-        client_id: client.into(),
-        algorithm: "RS256".into(),
-        key_bits: 2048,
-        public_key_pem: "pub".into(),
-        cert_pem: "cert".into(),
-        pkcs: "pkcs".into(),
-        fingerprint: "AA:BB".into(),
-        thumbprint: "AABB".into(),
-        thumbprint_sha256: "x".into(),
-        subject_dn: "/CN=x".into(),
-        sealed,
-        credential_id: None,
-        state: KeyState::Pending,
-        created_at: 1,
-        expires_at: None,
-        activated_at: None,
-        retire_at: None,
-        last_signed_exp: None,
-    }
-}
-
 #[tokio::test]
 async fn rotations_are_unique_per_client_and_request() {
     for (name, store, _dir) in stores().await {
-        let first = rotation("dev", "app", Some("req-1"));
+        let first = rotation("dev", "app").with_request_id("req-1").build();
         assert_eq!(store.insert_rotation(&first).await.unwrap(), Inserted::New, "{name}");
         // The same request_id returns the stored rotation.
-        let again = rotation("dev", "app", Some("req-1"));
+        let again = rotation("dev", "app").with_request_id("req-1").build();
         assert_eq!(store.insert_rotation(&again).await.unwrap(), Inserted::SameRequest(first.clone()), "{name}");
         // Another request while one is open is busy.
-        match store.insert_rotation(&rotation("dev", "app", Some("req-2"))).await.unwrap() {
+        match store.insert_rotation(&rotation("dev", "app").with_request_id("req-2").build()).await.unwrap() {
             Inserted::Busy(open) => assert_eq!(open.rotation_id, first.rotation_id, "{name}"),
             other => panic!("{name}: {other:?}"),
         }
         // Other clients and tenants are independent.
-        assert_eq!(store.insert_rotation(&rotation("dev", "other", None)).await.unwrap(), Inserted::New);
-        assert_eq!(store.insert_rotation(&rotation("prod", "app", Some("req-1"))).await.unwrap(), Inserted::New);
+        assert_eq!(store.insert_rotation(&rotation("dev", "other").build()).await.unwrap(), Inserted::New);
+        assert_eq!(
+            store.insert_rotation(&rotation("prod", "app").with_request_id("req-1").build()).await.unwrap(),
+            Inserted::New
+        );
         assert_eq!(store.open_rotations().await.unwrap().len(), 3, "{name}");
 
         // Compare-and-set: a stale copy loses.
@@ -128,7 +75,7 @@ async fn rotations_are_unique_per_client_and_request() {
         assert_eq!((stored.state, stored.error.as_deref()), (RotationState::Failed, Some("Auth0 said no")));
         // FAILED is not open: the client can rotate again, and the old request_id still answers.
         assert_eq!(
-            store.insert_rotation(&rotation("dev", "app", Some("req-3"))).await.unwrap(),
+            store.insert_rotation(&rotation("dev", "app").with_request_id("req-3").build()).await.unwrap(),
             Inserted::New,
             "{name}"
         );
@@ -144,7 +91,7 @@ async fn concurrent_inserts_yield_one_rotation() {
             .map(|i| {
                 let store = store.clone();
                 tokio::spawn(async move {
-                    store.insert_rotation(&rotation("dev", "busy-app", Some(&format!("r{i}")))).await
+                    store.insert_rotation(&rotation("dev", "busy-app").with_request_id(&format!("r{i}")).build()).await
                 })
             })
             .collect();
@@ -164,9 +111,9 @@ async fn concurrent_inserts_yield_one_rotation() {
 async fn keys_are_sealed_activated_and_retired_atomically() {
     let kek = Kek::generate(&mut rng());
     for (name, store, _dir) in stores().await {
-        let mut r = rotation("dev", "app", None);
+        let mut r = rotation("dev", "app").build();
         store.insert_rotation(&r).await.unwrap();
-        let k1 = key(&kek, "dev", "app", b"first private key");
+        let k1 = sealed_key(&kek, "dev", "app", b"first private key");
         r.state = RotationState::KeyGenerated;
         r.new_key_id = Some(k1.key_id.clone());
         store.save_generated_key(&k1, &mut r).await.unwrap();
@@ -179,7 +126,7 @@ async fn keys_are_sealed_activated_and_retired_atomically() {
         // A stale rotation copy makes the whole transaction fail: the key is not stored.
         let mut stale = r.clone();
         stale.version -= 1;
-        let k_lost = key(&kek, "dev", "app", b"lost");
+        let k_lost = sealed_key(&kek, "dev", "app", b"lost");
         assert!(store.save_generated_key(&k_lost, &mut stale).await.is_err(), "{name}");
         assert!(store.key(&k_lost.key_id).await.unwrap().is_none(), "{name}: no half-written key");
 
@@ -188,9 +135,9 @@ async fn keys_are_sealed_activated_and_retired_atomically() {
         assert_eq!(store.keys_in_state(KeyState::Active).await.unwrap().len(), 1);
 
         // The next rotation: k2 active, k1 retiring until retire_at, in one step.
-        let mut r2 = rotation("dev", "app", None);
+        let mut r2 = rotation("dev", "app").build();
         store.insert_rotation(&r2).await.unwrap();
-        let k2 = key(&kek, "dev", "app", b"second");
+        let k2 = sealed_key(&kek, "dev", "app", b"second");
         r2.state = RotationState::KeyGenerated;
         store.save_generated_key(&k2, &mut r2).await.unwrap();
         r2.state = RotationState::Active;
@@ -211,9 +158,9 @@ async fn keys_are_sealed_activated_and_retired_atomically() {
         assert_eq!(unfinished, vec![k1.key_id.clone()], "{name}: still holds its sealed key");
 
         // A second active key for the client is refused by the database.
-        let mut r3 = rotation("dev", "app", None);
+        let mut r3 = rotation("dev", "app").build();
         store.insert_rotation(&r3).await.unwrap();
-        let k3 = key(&kek, "dev", "app", b"third");
+        let k3 = sealed_key(&kek, "dev", "app", b"third");
         store.save_generated_key(&k3, &mut r3).await.unwrap();
         let mut bad = k3.clone();
         bad.state = KeyState::Active;
@@ -235,7 +182,10 @@ async fn keys_are_sealed_activated_and_retired_atomically() {
         store.overwrite_key(&active).await.unwrap();
         let reread = store.key(&k2.key_id).await.unwrap().unwrap();
         assert_eq!(seal::open(&[&new_kek], who2, &reread.sealed).unwrap().as_slice(), b"second");
-        assert!(matches!(store.overwrite_key(&key(&kek, "dev", "app", b"x")).await, Err(keyward::Error::NotFound(_))));
+        assert!(matches!(
+            store.overwrite_key(&sealed_key(&kek, "dev", "app", b"x")).await,
+            Err(keyward::Error::NotFound(_))
+        ));
     }
 }
 
@@ -274,14 +224,12 @@ async fn bad_store_urls_are_refused() {
 /// that is in use.
 #[tokio::test]
 async fn a_replica_that_lost_its_lease_changes_nothing() {
-    use keyward::store::Lease;
     for (name, store, _dir) in stores().await {
         let kek = Kek::generate(&mut rng());
         let now = keyward::rotation::millis_now();
-        let mut a = rotation("dev", "app", None);
-        a.lease = Lease { owner: Some("a".into()), token: 1, expires_at: now + 30_000 };
+        let mut a = rotation("dev", "app").with_lease(lease("a", 1, now + 30_000)).build();
         store.insert_rotation(&a).await.unwrap();
-        let k = key(&kek, "dev", "app", b"new");
+        let k = sealed_key(&kek, "dev", "app", b"new");
         a.state = RotationState::KeyGenerated;
         a.new_key_id = Some(k.key_id.clone());
         store.save_generated_key(&k, &mut a).await.unwrap();
@@ -336,22 +284,14 @@ async fn a_replica_that_lost_its_lease_changes_nothing() {
 
 #[tokio::test]
 async fn a_connection_rotation_lease_is_fenced() {
-    use keyward::store::{ConnectionRotationRecord, Lease};
     for (name, store, _dir) in stores().await {
         let now = keyward::rotation::millis_now();
-        let a_lease = Lease { owner: Some("a".into()), token: 1, expires_at: now + 30_000 };
-        let record = ConnectionRotationRecord {
-            id: unique("crot_"),
-            tenant: "dev".into(),
-            connection_id: "con_1".into(),
-            request_id: Some("req".into()),
-            request_hash: "h".into(),
-            result: r#"{"state":"pending","before":[]}"#.into(),
-            verified: false,
-            created_at: now,
-            requested_by: "test".into(),
-            lease: a_lease.clone(),
-        };
+        let a_lease = lease("a", 1, now + 30_000);
+        let record = connection_rotation("dev", "con_1")
+            .with_request_id("req")
+            .with_lease(a_lease.clone())
+            .created_at(now)
+            .build();
         assert!(store.insert_connection_rotation(&record).await.unwrap(), "{name}");
         // B cannot claim a live lease; it can once the lease lapsed.
         assert!(store.claim_connection_rotation(&record.id, "b", now, now + 30_000).await.unwrap().is_none());
@@ -378,9 +318,9 @@ async fn a_destroyed_key_leaves_no_copy_in_the_sqlite_files() {
     let db = dir.path().join("keyward.db");
     let store = SqlStore::connect(&format!("sqlite://{}", db.display())).await.unwrap();
     let kek = Kek::generate(&mut rng());
-    let mut r = rotation("dev", "app", None);
+    let mut r = rotation("dev", "app").build();
     store.insert_rotation(&r).await.unwrap();
-    let k = key(&kek, "dev", "app", b"a private key that must not survive its destruction");
+    let k = sealed_key(&kek, "dev", "app", b"a private key that must not survive its destruction");
     r.state = RotationState::KeyGenerated;
     r.new_key_id = Some(k.key_id.clone());
     store.save_generated_key(&k, &mut r).await.unwrap();
@@ -455,23 +395,23 @@ async fn a_destroyed_key_leaves_no_copy_in_the_postgres_table_files() {
 
     // The RETIRED key (TOASTed), then a key that stays (TOASTed after it), then the PENDING key
     // of a rotation that fails (in its row, the last).
-    let mut retiring = rotation("dev", "other-app", None);
+    let mut retiring = rotation("dev", "other-app").build();
     store.insert_rotation(&retiring).await.unwrap();
-    let large = key(&kek, "dev", "other-app", &random(6 * 1024));
+    let large = sealed_key(&kek, "dev", "other-app", &random(6 * 1024));
     retiring.state = RotationState::KeyGenerated;
     store.save_generated_key(&large, &mut retiring).await.unwrap();
     let mut retired = large.clone();
     retired.state = KeyState::Retired;
     store.overwrite_key(&retired).await.unwrap();
     let kept_secret = random(6 * 1024);
-    let kept = key(&kek, "dev", "third-app", &kept_secret);
-    let mut third = rotation("dev", "third-app", None);
+    let kept = sealed_key(&kek, "dev", "third-app", &kept_secret);
+    let mut third = rotation("dev", "third-app").build();
     store.insert_rotation(&third).await.unwrap();
     third.state = RotationState::KeyGenerated;
     store.save_generated_key(&kept, &mut third).await.unwrap();
-    let mut failed = rotation("dev", "app", None);
+    let mut failed = rotation("dev", "app").build();
     store.insert_rotation(&failed).await.unwrap();
-    let inline = key(&kek, "dev", "app", &random(1024));
+    let inline = sealed_key(&kek, "dev", "app", &random(1024));
     failed.state = RotationState::KeyGenerated;
     failed.new_key_id = Some(inline.key_id.clone());
     store.save_generated_key(&inline, &mut failed).await.unwrap();

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use keyward::config::Defaults;
 use keyward::grpc::proto;
 use keyward::rotation::Engine;
-use keyward::store::{KeyState, RotationState, SqlStore, Store};
+use keyward::store::{KeyRecord, KeyState, RotationState, SqlStore, Store};
 use keyward::tenant::Tenant;
 use keyward_crypto::Algorithm;
 use serde_json::Value;
@@ -42,37 +42,21 @@ impl Rig {
         let (emulator, tenant) = dev_tenant(SEED_JSON, &[APP], &[CONNECTION]).await;
         let token = format!("pause-test-{}", random_hex(16));
         let kek_file = path.join("kek");
-        std::fs::write(&kek_file, keyward::seal::Kek::generate(&mut rng()).to_text().as_str()).unwrap();
+        write_kek(&kek_file);
         let config = path.join("keyward.toml");
-        std::fs::write(
+        let managed = format!("clients = [\"{APP}\"]\nconnections = [\"{CONNECTION}\"]");
+        write_serve_config(
             &config,
-            format!(
-                r#"listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-store = "{store_url}"
-[kek]
-file = "{kek}"
-[auth]
-bearer_token_sha256 = ["{hash}"]
-[defaults]
-grace_period = "0s"
-[scheduler]
-enabled = false
-lease_ttl = "2s"
-[tenants.dev]
-domain = "{DOMAIN}"
-base_url = "{base}"
-management_client_id = "keyward-management"
-management_client_secret = "dev-management-secret-change-me"
-clients = ["{APP}"]
-connections = ["{CONNECTION}"]
-"#,
-                kek = kek_file.display(),
-                hash = sha256_hex(&token),
-                base = emulator.base_url(),
-            ),
-        )
-        .unwrap();
+            &ServeConfig {
+                store_url,
+                kek_file: &kek_file,
+                token: &token,
+                base_url: &emulator.base_url(),
+                settings: "[scheduler]\nenabled = false\nlease_ttl = \"2s\"",
+                managed: &managed,
+                extra: "",
+            },
+        );
         let store = Arc::new(open_store(store_url).await);
         Self { _dir: dir, config, kek_file, emulator, tenant, store, token }
     }
@@ -92,10 +76,7 @@ connections = ["{CONNECTION}"]
 
     /// A replica named `id` with extra environment variables (fault injection).
     pub fn replica_with(&self, id: &str, extra: &[(&str, &str)]) -> Replica {
-        let config = self.config.display().to_string();
-        let mut env = vec![("KEYWARD_REPLICA_ID", id)];
-        env.extend_from_slice(extra);
-        Replica { k: start(&["serve", "--config", &config], &env), lines: Vec::new(), id: id.to_owned() }
+        serve(&self.config, id, extra)
     }
 
     /// An engine in this process (the test's own replica) for setting the stage.
@@ -113,25 +94,7 @@ connections = ["{CONNECTION}"]
         let keks = kek_ring(&self.kek_file);
         let keks = keks.all();
         check_invariants(name, &self.base_url(), &*self.store, &keks).await;
-        let keys = self.store.keys("dev", APP).await.unwrap();
-        let active: Vec<_> = keys.iter().filter(|k| k.state == KeyState::Active).collect();
-        assert_eq!(active.len(), 1, "{name}: exactly one active key: {keys:#?}");
-        for k in keys.iter().filter(|k| k.key_id != active[0].key_id) {
-            assert_eq!(k.state, KeyState::Retired, "{name}: key {} is left {}", k.key_id, k.state);
-            assert!(k.sealed.ciphertext.is_empty(), "{name}: retired key {} still holds key material", k.key_id);
-        }
-        let app = app(&self.base_url()).await;
-        let creds: Vec<(&str, bool)> = app["credentials"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| (c["id"].as_str().unwrap(), c["attached"] == true))
-            .collect();
-        assert_eq!(
-            creds,
-            vec![(active[0].credential_id.as_deref().unwrap(), true)],
-            "{name}: Auth0 must hold exactly the active credential, attached: {app}"
-        );
+        check_one_active_key(name, &self.base_url(), &self.store, APP).await;
         for state in [
             RotationState::Planned,
             RotationState::KeyGenerated,
@@ -173,7 +136,6 @@ impl Replica {
         assert!(status.success(), "kill {sig}");
     }
 
-    /// Waits (polling, up to two minutes) until the replica printed a line containing `needle`.
     /// The value of a counter series on the replica's `/metrics` (0 when absent).
     pub async fn counter(&self, series: &str) -> f64 {
         let admin = self.k.admin_addr().unwrap();
@@ -181,6 +143,7 @@ impl Replica {
         text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0)
     }
 
+    /// Waits (polling, up to two minutes) until the replica printed a line containing `needle`.
     pub async fn wait_for_line(&mut self, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
@@ -192,6 +155,100 @@ impl Replica {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// A `keyward serve` configuration for the emulated tenant `dev`, with no grace period.
+pub struct ServeConfig<'a> {
+    pub store_url: &'a str,
+    pub kek_file: &'a Path,
+    /// The bearer token callers present (the config holds its SHA-256).
+    pub token: &'a str,
+    /// The emulated Auth0.
+    pub base_url: &'a str,
+    /// TOML sections placed before `[tenants.dev]` (`[scheduler]`, …).
+    pub settings: &'a str,
+    /// The tenant's `clients = […]` (and `connections = […]`) lines.
+    pub managed: &'a str,
+    /// TOML placed after the tenant (sections only: `[[policies]]`, …).
+    pub extra: &'a str,
+}
+
+/// Writes `config` as keyward.toml at `path`.
+pub fn write_serve_config(path: &Path, config: &ServeConfig) {
+    let ServeConfig { store_url, kek_file, token, base_url, settings, managed, extra } = config;
+    std::fs::write(
+        path,
+        format!(
+            r#"listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+store = "{store_url}"
+[kek]
+file = "{kek}"
+[auth]
+bearer_token_sha256 = ["{hash}"]
+[defaults]
+grace_period = "0s"
+{settings}
+[tenants.dev]
+domain = "{DOMAIN}"
+base_url = "{base_url}"
+management_client_id = "keyward-management"
+management_client_secret = "dev-management-secret-change-me"
+{managed}
+{extra}
+"#,
+            kek = kek_file.display(),
+            hash = sha256_hex(token),
+        ),
+    )
+    .unwrap();
+}
+
+/// Writes a fresh KEK (one line) at `path`.
+pub fn write_kek(path: &Path) {
+    std::fs::write(path, format!("{}\n", keyward::seal::Kek::generate(&mut rng()).to_text().as_str())).unwrap();
+}
+
+/// Starts `keyward serve --config CONFIG` as replica `id`, with extra environment variables
+/// (fault injection).
+pub fn serve(config: &Path, id: &str, extra: &[(&str, &str)]) -> Replica {
+    let config = config.display().to_string();
+    let mut env = vec![("KEYWARD_REPLICA_ID", id)];
+    env.extend_from_slice(extra);
+    Replica { k: start(&["serve", "--config", &config], &env), lines: Vec::new(), id: id.to_owned() }
+}
+
+/// A client's keys at the end: exactly one ACTIVE key, every other one retired and wiped, and
+/// Auth0 holds exactly the active key's credential, attached. The active key, every key, and the
+/// client as Auth0 holds it.
+pub async fn check_one_active_key(
+    name: &str,
+    base_url: &str,
+    store: &SqlStore,
+    client: &str,
+) -> (KeyRecord, Vec<KeyRecord>, Value) {
+    let keys = store.keys("dev", client).await.unwrap();
+    let active: Vec<_> = keys.iter().filter(|k| k.state == KeyState::Active).collect();
+    assert_eq!(active.len(), 1, "{name}: exactly one active key: {keys:#?}");
+    let active = active[0].clone();
+    for k in keys.iter().filter(|k| k.key_id != active.key_id) {
+        assert_eq!(k.state, KeyState::Retired, "{name}: key {} is left {}", k.key_id, k.state);
+        assert!(k.sealed.ciphertext.is_empty(), "{name}: retired key {} still holds key material", k.key_id);
+    }
+    let state = emulator_state(base_url).await;
+    let at_auth0 = state["clients"].as_array().unwrap().iter().find(|c| c["client_id"] == client).unwrap().clone();
+    let creds: Vec<(&str, bool)> = at_auth0["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c["attached"] == true))
+        .collect();
+    assert_eq!(
+        creds,
+        vec![(active.credential_id.as_deref().unwrap(), true)],
+        "{name}: Auth0 must hold exactly the active credential, attached: {at_auth0}"
+    );
+    (active, keys, at_auth0)
 }
 
 pub fn request(rid: &str, grace: Duration) -> proto::RotateClientCredentialRequest {
