@@ -116,7 +116,7 @@ impl Principal {
         if self.is_global_admin() {
             return true;
         }
-        if tenant.is_empty() || (kind == "access.denied" && actor != self.name) {
+        if tenant.is_empty() || (kind == crate::store::AuditKind::AccessDenied.as_str() && actor != self.name) {
             return false;
         }
         self.may(Permission::Read, tenant, (!subject.is_empty()).then_some(subject))

@@ -96,8 +96,7 @@ pub async fn run(opts: DevOptions, shutdown: impl Future<Output = ()> + Send) ->
     let token = load_or_create_token(&paths.token)?;
 
     let seed = Seed::from_json(SEED).map_err(|e| Error::Config(vec![format!("dev seed: {e}")]))?;
-    let emulator_listener =
-        TcpListener::bind("127.0.0.1:0").await.map_err(|e| Error::Unavailable(format!("emulator: bind: {e}")))?;
+    let emulator_listener = TcpListener::bind("127.0.0.1:0").await.map_err(Error::resource("emulator: bind"))?;
     let emulator = keyward_auth0_emulator::start(
         emulator_listener,
         EmulatorConfig {
@@ -109,7 +108,7 @@ pub async fn run(opts: DevOptions, shutdown: impl Future<Output = ()> + Send) ->
         },
     )
     .await
-    .map_err(|e| Error::Unavailable(format!("emulator: {e}")))?;
+    .map_err(Error::resource("emulator"))?;
     write_atomic(&paths.emulator_url, format!("{}\n", emulator.base_url()).as_bytes(), PUBLIC_FILE_MODE)?;
 
     let config = dev_config(&opts, &paths, &seed, &emulator.base_url(), &token);
@@ -117,11 +116,11 @@ pub async fn run(opts: DevOptions, shutdown: impl Future<Output = ()> + Send) ->
     let listener = TcpListener::bind(opts.listen)
         .await
         .map_err(|e| Error::arg("--listen", format!("cannot listen on {}: {e}", opts.listen)))?;
-    let addr = listener.local_addr().map_err(|e| Error::Unavailable(e.to_string()))?;
+    let addr = listener.local_addr().map_err(Error::resource("gRPC listener"))?;
     let admin = TcpListener::bind(opts.admin_listen)
         .await
         .map_err(|e| Error::arg("--admin-listen", format!("cannot listen on {}: {e}", opts.admin_listen)))?;
-    let admin_addr = admin.local_addr().map_err(|e| Error::Unavailable(e.to_string()))?;
+    let admin_addr = admin.local_addr().map_err(Error::resource("admin listener"))?;
     write_atomic(&paths.grpc_addr, format!("{addr}\n").as_bytes(), PUBLIC_FILE_MODE)?;
     write_atomic(&paths.admin_addr, format!("{admin_addr}\n").as_bytes(), PUBLIC_FILE_MODE)?;
     banner(&opts, &paths, (addr, admin_addr), &emulator.base_url(), emulator.restored());

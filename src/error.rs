@@ -1,10 +1,11 @@
-//! The `keyward` crate's one error type.
+//! The `keyward` crate's one error type: what the service and the library fail with. The command
+//! line wraps it in its own `cli::CliError`; gRPC callers see it through `grpc::status`.
 
 use std::path::PathBuf;
 
-use keyward_proto::code_name;
-
-/// What can go wrong in keyward's commands and service.
+/// What can go wrong in keyward's service and library. Every variant reaches a gRPC caller through
+/// the one exhaustive mapping in `grpc::status`, and a command-line user through
+/// `cli::CliError::exit_code`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -20,13 +21,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A file that holds a private key would be overwritten.
-    #[error("{0} already exists; pass --force to overwrite it")]
-    WouldOverwrite(PathBuf),
-    /// A command-line value that parsed but makes no sense.
+    /// A value that parsed but makes no sense: a request field, a flag or a configuration value.
+    /// The caller sees `field: reason`.
     #[error("{flag}: {reason}")]
     InvalidArgument {
-        /// The flag or argument.
+        /// The request field, flag or argument (`flag` for history: tests and callers match on
+        /// it).
         flag: &'static str,
         /// What is wrong with it.
         reason: String,
@@ -39,7 +39,7 @@ pub enum Error {
     Seal,
     /// The database failed or could not be reached.
     #[error("database: {0}")]
-    Database(String),
+    Database(#[source] sqlx::Error),
     /// A concurrent writer changed the record first.
     #[error("conflict: {0}")]
     Conflict(String),
@@ -62,6 +62,22 @@ pub enum Error {
     /// Auth0 answered with an error, or could not be reached.
     #[error("Auth0: {0}")]
     Auth0(#[from] keyward_auth0::Error),
+    /// Auth0 does not know the client or connection a caller named; the message names the
+    /// caller's field and value, since Auth0's own message does not. Made by `Error::naming`.
+    #[error("{field} {value:?}: {source}")]
+    UnknownAtAuth0 {
+        /// The request field that named it (`client_id`, `connection_id`).
+        field: &'static str,
+        /// The value the caller sent.
+        value: String,
+        /// Auth0's answer (`ClientNotFound` or `ConnectionNotFound`).
+        #[source]
+        source: keyward_auth0::Error,
+    },
+    /// Auth0 failed a token exchange made for a caller (`GetAccessToken`): its refusals are the
+    /// caller's, not keyward's, so they map differently from [`Error::Auth0`].
+    #[error("token exchange: Auth0: {0}")]
+    TokenExchange(#[source] keyward_auth0::Error),
     /// The request cannot proceed as things stand (Auth0 slots full of unmanaged credentials,
     /// a retiring key with live assertions, ...).
     #[error("{0}")]
@@ -72,72 +88,83 @@ pub enum Error {
     /// Auth0 is unreachable or rate-limited; the operation stays resumable.
     #[error("{0}")]
     Unavailable(String),
+    /// The operating system or a component refused keyward something it needs to serve (a
+    /// socket, a thread, the server loop, the emulator); like [`Error::Unavailable`], a retry or
+    /// a restart may succeed. Made by `Error::resource`.
+    #[error("{what}: {source}")]
+    Resource {
+        /// What keyward needed (`signing pool`, `gRPC server`, ...).
+        what: &'static str,
+        /// Why it could not have it.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The caller is authenticated but not allowed to do this.
     #[error("{0}")]
     PermissionDenied(String),
     /// Too much work queued (the signing pool is full); retry with backoff.
     #[error("{0}")]
     Overloaded(String),
-    /// A keyward server refused a client command.
-    #[error("{}: {message}", code_name(*.code))]
-    Rpc {
-        /// The gRPC status code.
-        code: tonic::Code,
-        /// The server's message.
-        message: String,
+    /// A value keyward builds could not be encoded to JSON (rotation parameters, a JWKS).
+    #[error("encoding {what}: {source}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
     },
-    /// Writing JSON output failed.
-    #[error("encoding output: {0}")]
-    Output(String),
+    /// The gRPC reflection service could not be built from the descriptor sets.
+    #[error("reflection: {0}")]
+    Reflection(#[source] tonic_reflection::server::Error),
 }
 
 impl Error {
-    /// The process exit code for this error: 64 (EX_USAGE) for bad arguments and configuration
-    /// (a server's INVALID_ARGUMENT included), 69 (EX_UNAVAILABLE) when a server cannot be
-    /// reached, 77 (EX_NOPERM) for a refused token, else 1.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Error::InvalidArgument { .. } | Error::Config(_) => 64,
-            Error::Rpc { code: tonic::Code::InvalidArgument, .. } => 64,
-            Error::Rpc { code: tonic::Code::Unavailable, .. } => 69,
-            Error::Rpc { code: tonic::Code::Unauthenticated | tonic::Code::PermissionDenied, .. } => 77,
-            Error::Rpc { .. } => 1,
-            Error::Crypto(_)
-            | Error::Io { .. }
-            | Error::WouldOverwrite(_)
-            | Error::Output(_)
-            | Error::Kek(_)
-            | Error::Seal
-            | Error::Database(_)
-            | Error::Conflict(_)
-            | Error::LeaseLost { .. }
-            | Error::NotFound(_)
-            | Error::Corrupt(_)
-            | Error::Auth0(_)
-            | Error::FailedPrecondition(_)
-            | Error::Aborted(_)
-            | Error::PermissionDenied(_)
-            | Error::Overloaded(_) => 1,
-            Error::Unavailable(_) => 69,
-        }
-    }
-
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
     }
 
+    /// A database failure, its `sqlx` error kept as the source.
     pub(crate) fn database(e: sqlx::Error) -> Self {
-        Error::Database(e.to_string())
+        Error::Database(e)
+    }
+
+    /// A failure to get `what`, something keyward needs to serve ([`Error::Resource`]).
+    pub(crate) fn resource<E>(what: &'static str) -> impl FnOnce(E) -> Self
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        move |e| Error::Resource { what, source: e.into() }
+    }
+
+    /// An encoding failure of `what`.
+    pub(crate) fn encode(what: &'static str) -> impl FnOnce(serde_json::Error) -> Self {
+        move |source| Error::Encode { what, source }
+    }
+
+    /// This error, with Auth0's "no such client/connection" naming the caller's `field` and
+    /// `value` ([`Error::UnknownAtAuth0`]); any other error is returned unchanged.
+    pub(crate) fn naming(self, field: &'static str, value: &str) -> Self {
+        use keyward_auth0::Error as Auth0;
+        match self {
+            Error::Auth0(source @ (Auth0::ClientNotFound { .. } | Auth0::ConnectionNotFound { .. })) => {
+                Error::UnknownAtAuth0 { field, value: value.to_owned(), source }
+            }
+            other => other,
+        }
+    }
+
+    /// This error, with an Auth0 failure marked as the failure of a caller's token exchange
+    /// ([`Error::TokenExchange`]); any other error is returned unchanged.
+    pub(crate) fn in_token_exchange(self) -> Self {
+        match self {
+            Error::Auth0(a) => Error::TokenExchange(a),
+            other => other,
+        }
     }
 
     pub(crate) fn arg(flag: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidArgument { flag, reason: reason.into() }
-    }
-}
-
-impl From<tonic::Status> for Error {
-    fn from(s: tonic::Status) -> Self {
-        Error::Rpc { code: s.code(), message: s.message().to_owned() }
     }
 }
 

@@ -17,7 +17,7 @@ use crate::kek::KekRing;
 use crate::rotation::{Engine, millis_now};
 use crate::schedule;
 use crate::signing::Signing;
-use crate::store::{SqlStore, Store};
+use crate::store::{AuditEvent, AuditKind, SqlStore, Store};
 use crate::tenant::Tenant;
 
 /// How often the background task looks for keys to retire and stalled rotations to resume.
@@ -158,18 +158,11 @@ impl Service {
 /// (`access.grants`): grant changes arrive with a changed configuration.
 async fn audit_grants(store: &dyn Store, access: &Access, replica: &str) -> Result<(), Error> {
     let summary = access.summary().to_string();
-    if store.last_audit("access.grants").await?.is_some_and(|e| e.detail == summary) {
+    if store.last_audit(AuditKind::AccessGrants).await?.is_some_and(|e| e.detail == summary) {
         return Ok(());
     }
-    let event = crate::store::AuditEvent {
-        id: 0,
-        at: millis_now(),
-        actor: format!("keyward replica {replica}"),
-        tenant: String::new(),
-        subject: "principals".into(),
-        kind: "access.grants".into(),
-        detail: summary,
-    };
+    let event =
+        AuditEvent::now(AuditKind::AccessGrants, format!("keyward replica {replica}"), "", "principals", summary);
     store.append_audit(&event).await?;
     Ok(())
 }

@@ -144,12 +144,16 @@ async fn dev_then_rotate_client_gives_a_working_key_and_survives_restart() {
     assert_eq!(second["rotation"]["state"], "ACTIVE", "{second}");
     let old_credential = second["previous_credential_id"].as_str().unwrap().to_owned();
     assert!(second["previous_retire_at"].as_str().unwrap() <= second["rotation"]["updated_at"].as_str().unwrap());
+    // The key is retired and gone from Auth0 a moment before its rotation is marked COMPLETED:
+    // wait for all three.
+    let second_id = second["rotation"]["rotation_id"].as_str().unwrap().to_owned();
     eventually("the old key to retire in the background", || async {
         let app = app(&emulator_url).await;
         let gone = app["credentials"].as_array().unwrap().iter().all(|c| c["id"] != old_credential.as_str());
         let retired =
             store.keys("dev", APP).await.unwrap().iter().any(|k| k.kid == kid && k.state == KeyState::Retired);
-        (gone && retired).then_some(())
+        let completed = store.rotation(&second_id).await.unwrap().is_some_and(|r| r.state.as_str() == "completed");
+        (gone && retired && completed).then_some(())
     })
     .await;
     let got = stdout_json(&keyward(

@@ -7,8 +7,8 @@ use clap::{Args, Subcommand};
 use keyward_crypto::{Backend, KeySpec, PrivateKey, Signer, signer_for};
 use serde::Serialize;
 
+use super::CliError;
 use super::{KeyChoice, parse_backend, print_json};
-use crate::Error;
 use crate::rng::os_rng;
 
 #[derive(Debug, Subcommand)]
@@ -45,17 +45,18 @@ struct Report {
     ops_per_s: f64,
 }
 
-pub(super) fn run(cmd: BenchCommand) -> Result<(), Error> {
+pub(super) fn run(cmd: BenchCommand) -> Result<(), CliError> {
     let BenchCommand::Sign(args) = cmd;
     if !(args.seconds.is_finite() && args.seconds > 0.0 && args.seconds <= 3600.0) {
-        return Err(Error::arg("--seconds", "must be greater than 0 and at most 3600"));
+        return Err(CliError::usage("--seconds", "must be greater than 0 and at most 3600"));
     }
     let threads = match args.threads {
-        Some(0) => return Err(Error::arg("--threads", "must be at least 1")),
+        Some(0) => return Err(CliError::usage("--threads", "must be at least 1")),
         Some(n) => n.min(1024),
         None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     };
-    let spec = KeySpec::for_algorithm(args.key.alg, args.key.bits).map_err(|e| Error::arg("--bits", e.to_string()))?;
+    let spec =
+        KeySpec::for_algorithm(args.key.alg, args.key.bits).map_err(|e| CliError::usage("--bits", e.to_string()))?;
     let backend = args.backend.unwrap_or_else(Backend::fastest);
     let key = match backend {
         #[cfg(feature = "aws-lc")]
@@ -76,11 +77,11 @@ pub(super) fn run(cmd: BenchCommand) -> Result<(), Error> {
     }
 }
 
-fn measure(signer: &dyn Signer, threads: usize, duration: Duration) -> Result<Report, Error> {
+fn measure(signer: &dyn Signer, threads: usize, duration: Duration) -> Result<Report, CliError> {
     let message = [b'k'; 300];
     let stop = AtomicBool::new(false);
     let start = Instant::now();
-    let counts: Vec<Result<u64, Error>> = std::thread::scope(|scope| {
+    let counts: Vec<Result<u64, CliError>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
@@ -96,9 +97,9 @@ fn measure(signer: &dyn Signer, threads: usize, duration: Duration) -> Result<Re
             .collect();
         std::thread::sleep(duration);
         stop.store(true, Ordering::Relaxed);
-        workers.into_iter().map(|w| w.join().unwrap_or(Err(Error::Output("a bench thread panicked".into())))).collect()
+        workers.into_iter().map(|w| w.join().unwrap_or(Err(CliError::BenchPanicked))).collect()
     });
     let seconds = start.elapsed().as_secs_f64();
-    let ops = counts.into_iter().sum::<Result<u64, Error>>()?;
+    let ops = counts.into_iter().sum::<Result<u64, CliError>>()?;
     Ok(Report { alg: String::new(), backend: String::new(), threads, ops, seconds, ops_per_s: ops as f64 / seconds })
 }

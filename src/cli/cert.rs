@@ -5,8 +5,8 @@ use keyward_crypto::{Algorithm, CertArtifacts, Certificate, PemBlock, certificat
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
+use super::CliError;
 use super::{FilePath, parse_alg, print_json};
-use crate::Error;
 use crate::files::read_text;
 
 #[derive(Debug, Subcommand)]
@@ -32,7 +32,7 @@ struct Inspected {
     not_after: String,
 }
 
-pub(super) fn run(cmd: CertCommand) -> Result<(), Error> {
+pub(super) fn run(cmd: CertCommand) -> Result<(), CliError> {
     let CertCommand::Inspect(args) = cmd;
     let text = read_text(&args.file)?;
     let block = PemBlock::find(&text, &["CERTIFICATE", "PKCS7"])?;
@@ -51,9 +51,7 @@ pub(super) fn run(cmd: CertCommand) -> Result<(), Error> {
     } else {
         Certificate::from_der(&block.der)?
     };
-    let rfc3339 = |t: std::time::SystemTime| {
-        time::OffsetDateTime::from(t).format(&Rfc3339).map_err(|e| Error::Output(e.to_string()))
-    };
+    let rfc3339 = |t: std::time::SystemTime| time::OffsetDateTime::from(t).format(&Rfc3339).map_err(CliError::output);
     print_json(&Inspected {
         artifacts: CertArtifacts::from_certificate(&cert, args.alg)?,
         not_before: rfc3339(cert.not_before())?,

@@ -10,8 +10,8 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use zeroize::Zeroizing;
 
+use super::CliError;
 use super::{parse_duration, render};
-use crate::Error;
 use crate::grpc::proto::{self, key_rotation_client::KeyRotationClient};
 
 /// Where the server is and how to prove who we are; accepted before or after the subcommand.
@@ -128,8 +128,8 @@ impl tonic::service::Interceptor for Bearer {
     }
 }
 
-fn token(opts: &ClientOptions) -> Result<Zeroizing<String>, Error> {
-    let from_file = |p: &Path| -> Result<Zeroizing<String>, Error> {
+fn token(opts: &ClientOptions) -> Result<Zeroizing<String>, CliError> {
+    let from_file = |p: &Path| -> Result<Zeroizing<String>, CliError> {
         Ok(Zeroizing::new(crate::files::read_text(p)?.trim().to_owned()))
     };
     let token = match (&opts.token_file, std::env::var("KEYWARD_TOKEN")) {
@@ -138,7 +138,7 @@ fn token(opts: &ClientOptions) -> Result<Zeroizing<String>, Error> {
         (None, Err(_)) => {
             let default = Path::new(proto::DEV_DIR).join("token");
             if !default.exists() {
-                return Err(Error::arg(
+                return Err(CliError::usage(
                     "--token-file",
                     "no token: pass --token-file, set KEYWARD_TOKEN, or run `keyward dev` in this directory",
                 ));
@@ -147,37 +147,32 @@ fn token(opts: &ClientOptions) -> Result<Zeroizing<String>, Error> {
         }
     };
     if token.is_empty() {
-        return Err(Error::arg("--token-file", "the token is empty"));
+        return Err(CliError::usage("--token-file", "the token is empty"));
     }
     Ok(token)
 }
 
-pub(super) async fn connect(opts: &ClientOptions) -> Result<Client, Error> {
+pub(super) async fn connect(opts: &ClientOptions) -> Result<Client, CliError> {
     let (channel, bearer) = channel(opts).await?;
     Ok(KeyRotationClient::with_interceptor(channel, bearer))
 }
 
-async fn channel(opts: &ClientOptions) -> Result<(Channel, Bearer), Error> {
+async fn channel(opts: &ClientOptions) -> Result<(Channel, Bearer), CliError> {
     let token = token(opts)?;
     let header: MetadataValue<_> = format!("Bearer {}", token.as_str())
         .parse()
-        .map_err(|_| Error::arg("--token-file", "the token holds characters a header cannot carry"))?;
+        .map_err(|_| CliError::usage("--token-file", "the token holds characters a header cannot carry"))?;
     let endpoint = Endpoint::from_shared(opts.endpoint.clone())
-        .map_err(|e| Error::arg("--endpoint", format!("{:?}: {e}", opts.endpoint)))?
+        .map_err(|e| CliError::usage("--endpoint", format!("{:?}: {e}", opts.endpoint)))?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(300));
-    let channel = endpoint.connect().await.map_err(|e| {
-        let cause = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_else(|| e.to_string());
-        Error::Unavailable(format!("cannot reach keyward at {}: {cause}", opts.endpoint))
-    })?;
+    let channel =
+        endpoint.connect().await.map_err(|source| CliError::Unreachable { endpoint: opts.endpoint.clone(), source })?;
     Ok((channel, Bearer(header)))
 }
 
-pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Unavailable(format!("async runtime: {e}")))
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::Runtime)
 }
 
 pub(super) fn pb_duration(d: Option<Duration>) -> Option<prost_types::Duration> {
@@ -187,7 +182,7 @@ pub(super) fn pb_duration(d: Option<Duration>) -> Option<prost_types::Duration> 
     })
 }
 
-pub(super) fn rotate(opts: &ClientOptions, cmd: RotateCommand) -> Result<(), Error> {
+pub(super) fn rotate(opts: &ClientOptions, cmd: RotateCommand) -> Result<(), CliError> {
     runtime()?.block_on(async {
         let mut client = connect(opts).await?;
         match cmd {
@@ -202,7 +197,7 @@ pub(super) fn rotate(opts: &ClientOptions, cmd: RotateCommand) -> Result<(), Err
                     request_id: a.request_id.unwrap_or_default(),
                     evict_unmanaged: a.evict_unmanaged,
                 };
-                let resp = client.rotate_client_credential(req).await.map_err(Error::from)?.into_inner();
+                let resp = client.rotate_client_credential(req).await.map_err(CliError::from)?.into_inner();
                 render::rotated_client(&resp, opts.json)
             }
             RotateCommand::Connection(a) => {
@@ -212,33 +207,33 @@ pub(super) fn rotate(opts: &ClientOptions, cmd: RotateCommand) -> Result<(), Err
                     signing_alg: a.alg.unwrap_or_default(),
                     request_id: a.request_id.unwrap_or_default(),
                 };
-                let resp = client.rotate_connection_keys(req).await.map_err(Error::from)?.into_inner();
+                let resp = client.rotate_connection_keys(req).await.map_err(CliError::from)?.into_inner();
                 render::rotated_connection(&resp, opts.json)
             }
         }
     })
 }
 
-pub(super) fn rotation(opts: &ClientOptions, cmd: RotationCommand) -> Result<(), Error> {
+pub(super) fn rotation(opts: &ClientOptions, cmd: RotationCommand) -> Result<(), CliError> {
     let RotationCommand::Get { id } = cmd;
     runtime()?.block_on(async {
         let mut client = connect(opts).await?;
-        let r = client.get_rotation(proto::GetRotationRequest { rotation_id: id }).await.map_err(Error::from)?;
+        let r = client.get_rotation(proto::GetRotationRequest { rotation_id: id }).await.map_err(CliError::from)?;
         render::rotation(&r.into_inner(), opts.json)
     })
 }
 
-pub(super) fn credentials(opts: &ClientOptions, cmd: CredentialsCommand) -> Result<(), Error> {
+pub(super) fn credentials(opts: &ClientOptions, cmd: CredentialsCommand) -> Result<(), CliError> {
     let CredentialsCommand::List { tenant, client: client_id } = cmd;
     runtime()?.block_on(async {
         let mut client = connect(opts).await?;
         let req = proto::ListClientCredentialsRequest { tenant, client_id };
-        let resp = client.list_client_credentials(req).await.map_err(Error::from)?.into_inner();
+        let resp = client.list_client_credentials(req).await.map_err(CliError::from)?.into_inner();
         render::credentials(&resp, opts.json)
     })
 }
 
-pub(super) fn audit(opts: &ClientOptions, cmd: AuditCommand) -> Result<(), Error> {
+pub(super) fn audit(opts: &ClientOptions, cmd: AuditCommand) -> Result<(), CliError> {
     let AuditCommand::Tail { after, follow } = cmd;
     runtime()?.block_on(async {
         let (channel, bearer) = channel(opts).await?;
@@ -251,7 +246,7 @@ pub(super) fn audit(opts: &ClientOptions, cmd: AuditCommand) -> Result<(), Error
                 let mut cursor = 0;
                 loop {
                     let req = proto::ListAuditEventsRequest { after_id: cursor, limit: 1000 };
-                    let page = client.list_audit_events(req).await.map_err(Error::from)?.into_inner().events;
+                    let page = client.list_audit_events(req).await.map_err(CliError::from)?.into_inner().events;
                     let Some(end) = page.last() else { break };
                     cursor = end.id;
                     last.extend(page);
@@ -263,7 +258,7 @@ pub(super) fn audit(opts: &ClientOptions, cmd: AuditCommand) -> Result<(), Error
         };
         loop {
             let req = proto::ListAuditEventsRequest { after_id: after, limit: 1000 };
-            let page = client.list_audit_events(req).await.map_err(Error::from)?.into_inner().events;
+            let page = client.list_audit_events(req).await.map_err(CliError::from)?.into_inner().events;
             for e in &page {
                 render::audit_event(e, opts.json)?;
                 after = e.id;

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
+use super::CliError;
 use super::print_json;
-use crate::Error;
 use crate::config::{Config, Overrides};
 
 #[derive(Debug, Subcommand)]
@@ -21,7 +21,7 @@ pub(super) enum ConfigCommand {
     },
 }
 
-pub(super) fn run(cmd: ConfigCommand, as_json: bool) -> Result<(), Error> {
+pub(super) fn run(cmd: ConfigCommand, as_json: bool) -> Result<(), CliError> {
     let ConfigCommand::Check { config } = cmd;
     let env: HashMap<String, String> = std::env::vars().collect();
     let c = Config::load(&config, &env, &Overrides::default())?;

@@ -13,7 +13,7 @@ mod enabled {
 
     use clap::Args;
 
-    use crate::Error;
+    use crate::cli::CliError;
     use crate::dev::{self, DevOptions};
     use crate::service::shutdown_signal;
 
@@ -30,12 +30,14 @@ mod enabled {
         admin_listen: SocketAddr,
     }
 
-    pub(in crate::cli) fn run(args: DevArgs) -> Result<(), Error> {
+    pub(in crate::cli) fn run(args: DevArgs) -> Result<(), CliError> {
         let opts = DevOptions { dir: args.dir, listen: args.listen, admin_listen: args.admin_listen };
-        crate::cli::serve::runtime()?.block_on(async {
-            let _telemetry = crate::telemetry::init(&dev::telemetry())?;
-            dev::run(opts, shutdown_signal()).await
-        })
+        crate::cli::serve::runtime()?
+            .block_on(async {
+                let _telemetry = crate::telemetry::init(&dev::telemetry())?;
+                dev::run(opts, shutdown_signal()).await
+            })
+            .map_err(CliError::from)
     }
 }
 
@@ -45,7 +47,7 @@ mod missing {
 
     use clap::Args;
 
-    use crate::Error;
+    use crate::cli::CliError;
 
     /// Whatever follows `dev`: refused the same way, with or without flags.
     #[derive(Debug, Args)]
@@ -54,8 +56,8 @@ mod missing {
         _ignored: Vec<OsString>,
     }
 
-    pub(in crate::cli) fn run(_args: DevArgs) -> Result<(), Error> {
-        Err(Error::arg(
+    pub(in crate::cli) fn run(_args: DevArgs) -> Result<(), CliError> {
+        Err(CliError::usage(
             "dev",
             "needs the `dev` feature, which this build leaves out: cargo install keyward (default features) \
              or build with --features dev",

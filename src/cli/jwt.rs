@@ -9,8 +9,8 @@ use keyward_crypto::{
 };
 use serde_json::{Map, Value, json};
 
+use super::CliError;
 use super::{FilePath, parse_alg, parse_duration, print_json};
-use crate::Error;
 use crate::files::read_text;
 use crate::rng::os_rng;
 
@@ -80,7 +80,7 @@ pub(super) struct VerifyArgs {
     token: String,
 }
 
-pub(super) fn run(cmd: JwtCommand) -> Result<(), Error> {
+pub(super) fn run(cmd: JwtCommand) -> Result<(), CliError> {
     match cmd {
         JwtCommand::Sign(args) => sign(args),
         JwtCommand::Assertion(args) => assertion(args),
@@ -88,26 +88,26 @@ pub(super) fn run(cmd: JwtCommand) -> Result<(), Error> {
     }
 }
 
-fn load_signer(path: &FilePath, alg: Algorithm) -> Result<Box<dyn Signer>, Error> {
+fn load_signer(path: &FilePath, alg: Algorithm) -> Result<Box<dyn Signer>, CliError> {
     let key = PrivateKey::from_pem(&read_text(path)?)?;
     Ok(signer_for(Backend::fastest(), &key, alg)?)
 }
 
-fn sign(args: SignArgs) -> Result<(), Error> {
+fn sign(args: SignArgs) -> Result<(), CliError> {
     let text = match args.claims.strip_prefix('@') {
         Some(path) => read_text(path.as_ref())?,
         None => args.claims.clone(),
     };
     let claims: Map<String, Value> =
-        serde_json::from_str(&text).map_err(|e| Error::arg("--claims", format!("not a JSON object: {e}")))?;
+        serde_json::from_str(&text).map_err(|e| CliError::usage("--claims", format!("not a JSON object: {e}")))?;
     let signer = load_signer(&args.key, args.alg)?;
-    let payload = serde_json::to_vec(&claims).map_err(|e| Error::Output(e.to_string()))?;
+    let payload = serde_json::to_vec(&claims).map_err(CliError::output)?;
     let token = sign_compact(&*signer, args.kid.as_deref(), args.typ.as_deref(), &payload, &mut os_rng())?;
     println!("{token}");
     Ok(())
 }
 
-fn assertion(args: AssertionArgs) -> Result<(), Error> {
+fn assertion(args: AssertionArgs) -> Result<(), CliError> {
     let signer = load_signer(&args.key, args.alg)?;
     let params = AssertionParams {
         client_id: &args.client_id,
@@ -121,7 +121,7 @@ fn assertion(args: AssertionArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn verify(args: VerifyArgs) -> Result<(), Error> {
+fn verify(args: VerifyArgs) -> Result<(), CliError> {
     let text = read_text(&args.key)?;
     let token = args.token.trim();
     let key = if text.trim_start().starts_with('{') {
@@ -144,7 +144,7 @@ fn verify(args: VerifyArgs) -> Result<(), Error> {
 }
 
 /// A public key from a public key, certificate or private key PEM.
-fn public_key_from_pem(text: &str) -> Result<PublicKey, Error> {
+fn public_key_from_pem(text: &str) -> Result<PublicKey, CliError> {
     let blocks = PemBlock::parse_all(text)?;
     if blocks.iter().any(|b| b.label.ends_with("PRIVATE KEY")) {
         return Ok(PrivateKey::from_pem(text)?.public_key());

@@ -10,13 +10,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use super::CliError;
 use super::print_json;
 use crate::Error;
 use crate::config::{Config, KekSource, Overrides};
 use crate::files::{SECRET_FILE_MODE, write_atomic};
 use crate::kek::{self, KekRing};
 use crate::seal::Kek;
-use crate::store::{SqlStore, Store};
+use crate::store::{AuditEvent, AuditKind, SqlStore, Store};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum KekCommand {
@@ -49,7 +50,7 @@ pub(super) struct RotateArgs {
 }
 
 /// Writes `ring` where it belongs: over the KEK file, or to `--ring-out` for an env source.
-fn save_ring(config: &Config, args: &CommonArgs, ring: &KekRing) -> Result<String, Error> {
+fn save_ring(config: &Config, args: &CommonArgs, ring: &KekRing) -> Result<String, CliError> {
     let text = ring.to_text();
     match (&config.kek, &args.ring_out) {
         (KekSource::File(path), None) => {
@@ -57,19 +58,20 @@ fn save_ring(config: &Config, args: &CommonArgs, ring: &KekRing) -> Result<Strin
             Ok(format!("ring written to {}", path.display()))
         }
         (KekSource::File(_), Some(_)) => {
-            Err(Error::arg("--ring-out", "only for a KEK from an environment variable (kek.env)"))
+            Err(CliError::usage("--ring-out", "only for a KEK from an environment variable (kek.env)"))
         }
         (KekSource::Env(var), Some(out)) => {
             write_atomic(out, text.as_bytes(), SECRET_FILE_MODE)?;
             Ok(format!("ring written to {}; load it into ${var} before restarting servers", out.display()))
         }
-        (KekSource::Env(var), None) => {
-            Err(Error::arg("--ring-out", format!("required: the KEK comes from ${var}, which keyward cannot rewrite")))
-        }
+        (KekSource::Env(var), None) => Err(CliError::usage(
+            "--ring-out",
+            format!("required: the KEK comes from ${var}, which keyward cannot rewrite"),
+        )),
     }
 }
 
-pub(super) fn run(cmd: KekCommand, as_json: bool) -> Result<(), Error> {
+pub(super) fn run(cmd: KekCommand, as_json: bool) -> Result<(), CliError> {
     let args = match &cmd {
         KekCommand::Rotate(a) => &a.common,
         KekCommand::Rewrap(a) | KekCommand::Prune(a) => a,
@@ -77,10 +79,7 @@ pub(super) fn run(cmd: KekCommand, as_json: bool) -> Result<(), Error> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let config = Config::load(&args.config, &env, &Overrides::default())?;
     let ring = KekRing::load(&config.kek)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Unavailable(format!("async runtime: {e}")))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::Runtime)?;
     runtime.block_on(async {
         let store = SqlStore::connect(&config.store_url).await?;
         let (ring, saved) = match &cmd {
@@ -89,7 +88,7 @@ pub(super) fn run(cmd: KekCommand, as_json: bool) -> Result<(), Error> {
                     Some(p) => {
                         let text = zeroize::Zeroizing::new(crate::files::read_text(p)?);
                         KekRing::parse(&text)
-                            .map_err(|e| Error::arg("--new-kek-file", e.to_string()))?
+                            .map_err(|e| CliError::usage("--new-kek-file", e.to_string()))?
                             .current
                             .as_ref()
                             .to_text()
@@ -98,7 +97,7 @@ pub(super) fn run(cmd: KekCommand, as_json: bool) -> Result<(), Error> {
                 };
                 let new = Kek::from_text(&new)?;
                 if ring.all().iter().any(|k| k.id() == new.id()) {
-                    return Err(Error::arg("--new-kek-file", "that KEK is already in the ring"));
+                    return Err(CliError::usage("--new-kek-file", "that KEK is already in the ring"));
                 }
                 let rotated = ring.rotated(new);
                 // The ring with both KEKs is durable before any key is rewrapped.
@@ -112,7 +111,7 @@ pub(super) fn run(cmd: KekCommand, as_json: bool) -> Result<(), Error> {
                 let saved = if unused.is_empty() { None } else { Some(save_ring(&config, args, &pruned)?) };
                 let report = serde_json::json!({"current": pruned.current.id(), "pruned": unused,
                     "kept": pruned.previous.iter().map(|k| k.id()).collect::<Vec<_>>()});
-                audit(&store, "kek.pruned", &report).await?;
+                audit(&store, AuditKind::KekPruned, &report).await?;
                 return finish(&report, saved, as_json);
             }
         };
@@ -122,30 +121,22 @@ pub(super) fn run(cmd: KekCommand, as_json: bool) -> Result<(), Error> {
         }
         let json = serde_json::json!({"current": ring.current.id(), "rewrapped": report.rewrapped,
             "skipped": report.skipped, "unopenable": report.unopenable});
-        let kind = if saved.is_some() { "kek.rotated" } else { "kek.rewrapped" };
+        let kind = if saved.is_some() { AuditKind::KekRotated } else { AuditKind::KekRewrapped };
         audit(&store, kind, &json).await?;
         finish(&json, saved, as_json)?;
-        if report.unopenable.is_empty() { Ok(()) } else { Err(Error::Seal) }
+        if report.unopenable.is_empty() { Ok(()) } else { Err(Error::Seal.into()) }
     })
 }
 
 /// Records a KEK operation (KEK ids and counts only) in the audit log.
-async fn audit(store: &SqlStore, kind: &str, report: &serde_json::Value) -> Result<(), Error> {
+async fn audit(store: &SqlStore, kind: AuditKind, report: &serde_json::Value) -> Result<(), CliError> {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let event = crate::store::AuditEvent {
-        id: 0,
-        at: crate::rotation::millis_now(),
-        actor: format!("keyward kek (user {user})"),
-        tenant: String::new(),
-        subject: "kek".into(),
-        kind: kind.into(),
-        detail: report.to_string(),
-    };
+    let event = AuditEvent::now(kind, format!("keyward kek (user {user})"), "", "kek", report.to_string());
     store.append_audit(&event).await?;
     Ok(())
 }
 
-fn finish(report: &serde_json::Value, saved: Option<String>, as_json: bool) -> Result<(), Error> {
+fn finish(report: &serde_json::Value, saved: Option<String>, as_json: bool) -> Result<(), CliError> {
     if as_json {
         return print_json(report);
     }

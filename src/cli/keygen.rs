@@ -9,6 +9,7 @@ use keyward_crypto::{
     Algorithm, Backend, CertArtifacts, Certificate, CertificateParams, KeySpec, PrivateKey, signer_for,
 };
 
+use super::CliError;
 use super::{KeyChoice, parse_backend, print_json};
 use crate::Error;
 use crate::files::{PUBLIC_FILE_MODE, SECRET_FILE_MODE, write_atomic};
@@ -32,15 +33,15 @@ pub(super) struct KeygenArgs {
     backend: Option<Backend>,
 }
 
-pub(super) fn run(args: KeygenArgs) -> Result<(), Error> {
+pub(super) fn run(args: KeygenArgs) -> Result<(), CliError> {
     let alg = args.key.alg;
     let spec = KeySpec::for_algorithm(alg, args.key.bits).map_err(|e| match (alg, e) {
-        (Algorithm::ES256 | Algorithm::ES384, _) => Error::arg("--bits", format!("not accepted for {alg}")),
-        (_, e) => Error::arg("--bits", e.to_string()),
+        (Algorithm::ES256 | Algorithm::ES384, _) => CliError::usage("--bits", format!("not accepted for {alg}")),
+        (_, e) => CliError::usage("--bits", e.to_string()),
     })?;
     let private_path = args.out.join("private.pem");
     if private_path.exists() && !args.force {
-        return Err(Error::WouldOverwrite(private_path));
+        return Err(CliError::WouldOverwrite(private_path));
     }
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
 
@@ -60,7 +61,7 @@ pub(super) fn run(args: KeygenArgs) -> Result<(), Error> {
     print_json(&artifacts)
 }
 
-fn generate(backend: Backend, spec: KeySpec) -> Result<PrivateKey, Error> {
+fn generate(backend: Backend, spec: KeySpec) -> Result<PrivateKey, CliError> {
     match backend {
         #[cfg(feature = "aws-lc")]
         Backend::AwsLc => Ok(keyward_crypto::aws_lc_generate(spec)?),

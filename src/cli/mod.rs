@@ -6,6 +6,7 @@ mod cert;
 mod client;
 mod config;
 mod dev;
+mod error;
 mod jwt;
 mod kek;
 mod keygen;
@@ -20,7 +21,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use keyward_crypto::{Algorithm, Backend};
 
-use crate::Error;
+pub use error::CliError;
 
 /// keyward: key custody and rotation for Auth0 private_key_jwt credentials.
 #[derive(Debug, Parser)]
@@ -86,7 +87,7 @@ impl Cli {
 }
 
 /// Runs a parsed command line.
-pub fn run(cli: Cli) -> Result<(), Error> {
+pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => serve::serve(args),
         Command::Dev(args) => dev::run(args),
@@ -134,8 +135,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// Prints one JSON value on stdout.
-fn print_json(value: &impl serde::Serialize) -> Result<(), Error> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Output(e.to_string()))?;
+fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(CliError::output)?;
     println!("{text}");
     Ok(())
 }

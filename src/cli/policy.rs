@@ -5,10 +5,10 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
+use super::CliError;
 use super::client::{ClientOptions, connect, pb_duration, runtime};
 use super::render::{table, time};
 use super::{parse_duration, print_json};
-use crate::Error;
 use crate::grpc::proto;
 
 #[derive(Debug, Subcommand)]
@@ -75,7 +75,7 @@ fn policy_json(p: &proto::RotationPolicy) -> serde_json::Value {
     })
 }
 
-fn show(policies: &[proto::RotationPolicy], as_json: bool) -> Result<(), Error> {
+fn show(policies: &[proto::RotationPolicy], as_json: bool) -> Result<(), CliError> {
     if as_json {
         return print_json(&policies.iter().map(policy_json).collect::<Vec<_>>());
     }
@@ -103,13 +103,13 @@ fn show(policies: &[proto::RotationPolicy], as_json: bool) -> Result<(), Error> 
     Ok(())
 }
 
-pub(super) fn run(opts: &ClientOptions, cmd: PolicyCommand) -> Result<(), Error> {
+pub(super) fn run(opts: &ClientOptions, cmd: PolicyCommand) -> Result<(), CliError> {
     runtime()?.block_on(async {
         let mut client = connect(opts).await?;
         match cmd {
             PolicyCommand::Status { tenant } => {
                 let req = proto::ListRotationPoliciesRequest { tenant };
-                let resp = client.list_rotation_policies(req).await.map_err(Error::from)?.into_inner();
+                let resp = client.list_rotation_policies(req).await.map_err(CliError::from)?.into_inner();
                 show(&resp.policies, opts.json)
             }
             PolicyCommand::Set(a) => {
@@ -123,7 +123,7 @@ pub(super) fn run(opts: &ClientOptions, cmd: PolicyCommand) -> Result<(), Error>
                     ..proto::RotationPolicy::default()
                 };
                 let req = proto::SetRotationPolicyRequest { policy: Some(policy) };
-                let resp = client.set_rotation_policy(req).await.map_err(Error::from)?.into_inner();
+                let resp = client.set_rotation_policy(req).await.map_err(CliError::from)?.into_inner();
                 show(&[resp], opts.json)
             }
             PolicyCommand::Delete(t) => {
@@ -132,7 +132,7 @@ pub(super) fn run(opts: &ClientOptions, cmd: PolicyCommand) -> Result<(), Error>
                     client_id: t.client.unwrap_or_default(),
                     connection_id: t.connection.unwrap_or_default(),
                 };
-                client.delete_rotation_policy(req).await.map_err(Error::from)?;
+                client.delete_rotation_policy(req).await.map_err(CliError::from)?;
                 if opts.json { print_json(&json!({"deleted": true})) } else { Ok(()) }
             }
         }

@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
+use super::CliError;
 use super::print_json;
-use crate::Error;
 use crate::grpc::proto::{
     AuditEvent, Auth0Credential, ConnectionKey, Credential, CredentialState, ListClientCredentialsResponse,
     RotateClientCredentialResponse, RotateConnectionKeysResponse, Rotation, RotationState,
@@ -99,7 +99,7 @@ fn rotation_fields(r: &Rotation) -> Vec<(&'static str, String)> {
     ]
 }
 
-pub(super) fn rotation(r: &Rotation, as_json: bool) -> Result<(), Error> {
+pub(super) fn rotation(r: &Rotation, as_json: bool) -> Result<(), CliError> {
     if as_json {
         return print_json(&rotation_json(r));
     }
@@ -107,7 +107,7 @@ pub(super) fn rotation(r: &Rotation, as_json: bool) -> Result<(), Error> {
     Ok(())
 }
 
-pub(super) fn rotated_client(resp: &RotateClientCredentialResponse, as_json: bool) -> Result<(), Error> {
+pub(super) fn rotated_client(resp: &RotateClientCredentialResponse, as_json: bool) -> Result<(), CliError> {
     if as_json {
         return print_json(&json!({
             "rotation": resp.rotation.as_ref().map(rotation_json),
@@ -129,7 +129,7 @@ pub(super) fn rotated_client(resp: &RotateClientCredentialResponse, as_json: boo
     Ok(())
 }
 
-pub(super) fn rotated_connection(resp: &RotateConnectionKeysResponse, as_json: bool) -> Result<(), Error> {
+pub(super) fn rotated_connection(resp: &RotateConnectionKeysResponse, as_json: bool) -> Result<(), CliError> {
     if as_json {
         return print_json(&json!({
             "key": resp.key.as_ref().map(connection_key_json),
@@ -160,7 +160,7 @@ pub(super) fn rotated_connection(resp: &RotateConnectionKeysResponse, as_json: b
     Ok(())
 }
 
-pub(super) fn credentials(resp: &ListClientCredentialsResponse, as_json: bool) -> Result<(), Error> {
+pub(super) fn credentials(resp: &ListClientCredentialsResponse, as_json: bool) -> Result<(), CliError> {
     if as_json {
         return print_json(&json!({
             "credentials": resp.credentials.iter().map(credential_json).collect::<Vec<_>>(),
@@ -197,7 +197,7 @@ pub(super) fn credentials(resp: &ListClientCredentialsResponse, as_json: bool) -
 }
 
 /// One audit event: a JSON line, or `time  actor  tenant/subject  kind  detail`.
-pub(super) fn audit_event(e: &AuditEvent, as_json: bool) -> Result<(), Error> {
+pub(super) fn audit_event(e: &AuditEvent, as_json: bool) -> Result<(), CliError> {
     if as_json {
         let detail: Value = serde_json::from_str(&e.detail).unwrap_or_else(|_| Value::String(e.detail.clone()));
         let line = json!({"id": e.id, "at": time(e.at.as_ref()), "actor": e.actor, "tenant": e.tenant,

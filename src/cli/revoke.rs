@@ -3,10 +3,10 @@
 use clap::Args;
 use serde_json::json;
 
+use super::CliError;
 use super::client::{ClientOptions, connect, runtime};
 use super::print_json;
 use super::render::{fields, time};
-use crate::Error;
 use crate::grpc::proto::{self, RevocationState};
 
 /// `keyward revoke --tenant T --client C --credential cred_… --reason "…" [--force]`.
@@ -37,7 +37,7 @@ fn state(v: i32) -> &'static str {
 }
 
 /// Revokes the credential and prints where that left the client.
-pub(super) fn run(opts: &ClientOptions, a: RevokeArgs) -> Result<(), Error> {
+pub(super) fn run(opts: &ClientOptions, a: RevokeArgs) -> Result<(), CliError> {
     runtime()?.block_on(async {
         let mut client = connect(opts).await?;
         let req = proto::RevokeCredentialRequest {
@@ -48,7 +48,7 @@ pub(super) fn run(opts: &ClientOptions, a: RevokeArgs) -> Result<(), Error> {
             force: a.force,
             request_id: a.request_id.unwrap_or_default(),
         };
-        let resp = client.revoke_credential(req).await.map_err(Error::from)?.into_inner();
+        let resp = client.revoke_credential(req).await.map_err(CliError::from)?.into_inner();
         let r = resp.revocation.unwrap_or_default();
         if opts.json {
             return print_json(&json!({

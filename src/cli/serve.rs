@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::CliError;
 use crate::Error;
 use crate::config::{Config, LimitOverrides, Overrides};
 use crate::service::{Service, shutdown_signal};
@@ -30,18 +31,18 @@ pub(super) struct ServeArgs {
 /// async side (HTTP/2, the store, Auth0) gets half the cores: with as many async workers as
 /// cores the two pools preempt each other (measured on 2 cores: 7% more RS256 calls per second
 /// with one async worker; BENCHMARKS.md). `TOKIO_WORKER_THREADS` overrides.
-pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         builder.worker_threads((cores / 2).max(1));
     }
-    builder.enable_all().build().map_err(|e| Error::Unavailable(format!("async runtime: {e}")))
+    builder.enable_all().build().map_err(CliError::Runtime)
 }
 
 /// Validates the whole configuration, opens the store and tenants, and only then binds the port:
 /// a bad configuration exits 64 with every problem listed and nothing bound.
-pub(super) fn serve(args: ServeArgs) -> Result<(), Error> {
+pub(super) fn serve(args: ServeArgs) -> Result<(), CliError> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let overrides = Overrides { listen: args.listen, admin_listen: args.admin_listen, limits: args.limits };
     let config = Config::load(&args.config, &env, &overrides)?;
@@ -54,7 +55,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Error> {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| Error::Config(vec![format!("listen: cannot bind {}: {e}", config.listen)]))?;
-        let addr = listener.local_addr().map_err(|e| Error::Unavailable(e.to_string()))?;
+        let addr = listener.local_addr().map_err(Error::resource("gRPC listener"))?;
         let admin = match config.operations.admin_listen {
             Some(a) => Some(
                 tokio::net::TcpListener::bind(a)
@@ -64,7 +65,7 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Error> {
             None => None,
         };
         let admin_note = match &admin {
-            Some(l) => format!(", admin on {}", l.local_addr().map_err(|e| Error::Unavailable(e.to_string()))?),
+            Some(l) => format!(", admin on {}", l.local_addr().map_err(Error::resource("admin listener"))?),
             None => String::new(),
         };
         eprintln!(
@@ -74,4 +75,5 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), Error> {
         );
         service.run_with_admin(listener, admin, shutdown_signal()).await
     })
+    .map_err(CliError::from)
 }

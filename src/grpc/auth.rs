@@ -17,7 +17,7 @@ use x509_cert::ext::pkix::name::GeneralName;
 
 use super::auth_failures::{Failure, FailureLog};
 use crate::access::{Access, Permission, Principal};
-use crate::store::{AuditEvent, Store};
+use crate::store::{AuditEvent, AuditKind, Store};
 
 /// The SHA-256 of a token, as configured.
 pub fn token_hash(token: &str) -> [u8; 32] {
@@ -187,15 +187,14 @@ impl Authorize {
         let denied =
             || Status::permission_denied(format!("principal {:?} lacks {permission} on {target}", caller.name));
         let Some(suppressed) = self.audit_denial(&caller.name) else { return Err(denied()) };
-        let event = AuditEvent {
-            id: 0,
-            at: crate::rotation::millis_now(),
-            actor: caller.name.clone(),
-            tenant: tenant.to_owned(),
-            subject: client.unwrap_or_default().to_owned(),
-            kind: "access.denied".into(),
-            detail: serde_json::json!({"permission": permission.as_str(), "suppressed": suppressed}).to_string(),
-        };
+        let detail = serde_json::json!({"permission": permission.as_str(), "suppressed": suppressed});
+        let event = AuditEvent::now(
+            AuditKind::AccessDenied,
+            &caller.name,
+            tenant,
+            client.unwrap_or_default(),
+            detail.to_string(),
+        );
         if let Err(e) = self.store.append_audit(&event).await {
             tracing::error!(error = %e, "audit event access.denied not recorded");
         }

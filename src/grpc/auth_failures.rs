@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::store::{AuditEvent, AuditKind};
 use crate::telemetry::metrics::{ReasonLabel, metrics};
 
 /// Why a call was not authenticated (the metric's label values).
@@ -137,15 +138,8 @@ pub async fn audit_failures(log: std::sync::Arc<FailureLog>, store: std::sync::A
             let reasons: serde_json::Map<String, serde_json::Value> =
                 due.reasons.iter().map(|(r, n)| ((*r).to_owned(), (*n).into())).collect();
             let total: u64 = due.reasons.iter().map(|(_, n)| n).sum();
-            let event = crate::store::AuditEvent {
-                id: 0,
-                at: crate::rotation::millis_now(),
-                actor: "unauthenticated".into(),
-                tenant: String::new(),
-                subject: peer.clone(),
-                kind: "auth.failed".into(),
-                detail: serde_json::json!({ "peer": peer, "failures": total, "reasons": reasons }).to_string(),
-            };
+            let detail = serde_json::json!({ "peer": peer, "failures": total, "reasons": reasons });
+            let event = AuditEvent::now(AuditKind::AuthFailed, "unauthenticated", "", &peer, detail.to_string());
             if let Err(e) = store.append_audit(&event).await {
                 tracing::error!(error = %e, "audit event auth.failed not recorded");
             }

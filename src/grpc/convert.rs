@@ -110,7 +110,7 @@ pub(super) fn credential(k: &KeyRecord) -> proto::Credential {
     proto::Credential {
         credential_id: k.credential_id.clone().unwrap_or_default(),
         kid: k.kid.clone(),
-        algorithm: k.algorithm.clone(),
+        algorithm: k.algorithm.to_string(),
         key_bits: k.key_bits,
         public_key_pem: k.public_key_pem.clone(),
         cert: k.cert_pem.clone(),

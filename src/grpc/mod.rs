@@ -8,7 +8,7 @@ mod convert;
 mod policy;
 mod rotation;
 mod signer;
-mod status;
+pub(crate) mod status;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -64,7 +64,7 @@ pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()> + Sen
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
-        .map_err(|e| Error::Output(format!("reflection: {e}")))?;
+        .map_err(Error::Reflection)?;
     let engine = deps.signing.engine().clone();
     let authenticate = Authenticate::new(deps.access.clone());
     let authorize = Authorize::new(engine.store().clone());
@@ -101,7 +101,7 @@ pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()> + Sen
         .add_service(proto::audit_server::AuditServer::with_interceptor(signing, authenticate))
         .serve_with_incoming_shutdown(capped(listener, limits.max_connections, limits.handshake_timeout), shutdown)
         .await
-        .map_err(|e| Error::Unavailable(format!("gRPC server: {e}")))
+        .map_err(Error::resource("gRPC server"))
 }
 
 /// Aborts a background task when dropped.

@@ -18,18 +18,6 @@ fn echo(value: &str) -> String {
     value.chars().take(32).collect()
 }
 
-/// The status for `e`; when Auth0 does not know the client or connection, the message names the
-/// field and value the caller sent, since Auth0's own message does not.
-fn naming(e: &crate::Error, field: &str, value: &str) -> Status {
-    use keyward_auth0::Error as Auth0;
-    match e {
-        crate::Error::Auth0(Auth0::ClientNotFound { .. } | Auth0::ConnectionNotFound { .. }) => {
-            Status::not_found(format!("{field} {value:?}: {}", to_status(e).message()))
-        }
-        _ => to_status(e),
-    }
-}
-
 /// The service.
 #[derive(Debug)]
 pub struct RotationService {
@@ -108,7 +96,7 @@ impl KeyRotation for RotationService {
             .engine
             .rotate_connection(&m.tenant, &m.connection_id, alg, request_id, &caller.name)
             .await
-            .map_err(|e| naming(&e, "connection_id", &m.connection_id))?;
+            .map_err(|e| to_status(&e.naming("connection_id", &m.connection_id)))?;
         Ok(Response::new(proto::RotateConnectionKeysResponse {
             key: Some(connection_key(&out.key)),
             keys: out.keys.iter().map(connection_key).collect(),
@@ -144,7 +132,7 @@ impl KeyRotation for RotationService {
         let (at_auth0, client) = if tenant.config.signing.local_clients.contains(&m.client_id) {
             (Vec::new(), None)
         } else {
-            let named = |e: keyward_auth0::Error| naming(&e.into(), "client_id", &m.client_id);
+            let named = |e: keyward_auth0::Error| to_status(&crate::Error::from(e).naming("client_id", &m.client_id));
             let creds = tenant.auth0.list_credentials(&m.client_id).await.map_err(named)?;
             (creds, Some(tenant.auth0.get_client(&m.client_id).await.map_err(named)?))
         };

@@ -12,7 +12,6 @@ use super::auth::Authorize;
 use super::convert::{duration, required, timestamp};
 use super::proto;
 use super::status::to_status;
-use crate::Error;
 use crate::access::Permission;
 use crate::rotation::millis;
 use crate::signing::Signing;
@@ -22,25 +21,6 @@ use crate::signing::Signing;
 pub struct SigningService {
     pub(super) signing: Arc<Signing>,
     pub(super) authorize: Authorize,
-}
-
-fn token_status(e: keyward_auth0::Error) -> Status {
-    use keyward_auth0::Error as A;
-    match &e {
-        A::AccessDenied { .. } | A::Unauthorized { .. } | A::InsufficientScope { .. } => {
-            Status::permission_denied(format!("Auth0 refused the exchange: {e}"))
-        }
-        A::RateLimited { rate_limit, .. } => {
-            let reset = rate_limit
-                .reset
-                .and_then(|r| r.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| format!("; retry after {} (epoch seconds)", d.as_secs()))
-                .unwrap_or_default();
-            Status::unavailable(format!("Auth0 rate-limited the exchange{reset}"))
-        }
-        A::InvalidRequest { .. } => Status::invalid_argument(format!("audience or scope: {e}")),
-        _ => to_status(&Error::Auth0(e)),
-    }
 }
 
 #[tonic::async_trait]
@@ -123,7 +103,6 @@ impl proto::tokens_server::Tokens for SigningService {
         let scope = (!m.scope.is_empty()).then_some(m.scope.as_str());
         let token = match self.signing.access_token(&caller.name, &m.tenant, &m.client_id, &m.audience, scope).await {
             Ok(t) => t,
-            Err(Error::Auth0(e)) => return Err(token_status(e)),
             Err(e) => return Err(to_status(&e)),
         };
         let left = token.expires_at().saturating_duration_since(Instant::now());

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Engine, millis_now, uuid_v4};
 use crate::Error;
-use crate::store::{ConnectionKeyRecord, ConnectionRotationRecord};
+use crate::store::{AuditEvent, AuditKind, ConnectionKeyRecord, ConnectionRotationRecord};
 
 /// A connection key as Auth0 returned it, with keyward's verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,7 +166,7 @@ impl Engine {
         } else {
             let before = kids(&self.bounded("get_connection_keys", auth0.get_connection_keys(connection_id)).await?);
             let pending =
-                serde_json::to_string(&Recorded::Pending { before }).map_err(|e| Error::Output(e.to_string()))?;
+                serde_json::to_string(&Recorded::Pending { before }).map_err(Error::encode("a connection rotation"))?;
             let record = ConnectionRotationRecord {
                 id: record_id.clone(),
                 tenant: tenant.to_owned(),
@@ -267,23 +267,17 @@ impl Engine {
                 .await?;
         }
         let done = ConnectionRotated { key, keys: verified_keys, verified };
-        let json =
-            serde_json::to_string(&Recorded::Done(Box::new(done.clone()))).map_err(|e| Error::Output(e.to_string()))?;
+        let json = serde_json::to_string(&Recorded::Done(Box::new(done.clone())))
+            .map_err(Error::encode("a connection rotation"))?;
         if let Err(e) = self.store.finish_connection_rotation(&record_id, &lease, &json, verified).await {
             return Err(self.connection_abandoned(&record_id, tenant, connection_id, e));
         }
         crate::telemetry::metrics::metrics().rotation("connection", if verified { "completed" } else { "failed" });
         let problems: Vec<String> =
             done.keys.iter().flat_map(|k| k.problems.iter().map(move |p| format!("{}: {p}", k.kid))).collect();
-        let event = crate::store::AuditEvent {
-            id: 0,
-            at: now,
-            actor: requested_by,
-            tenant: tenant.into(),
-            subject: connection_id.into(),
-            kind: if verified { "connection.rotated".into() } else { "connection.unverified".into() },
-            detail: serde_json::json!({ "new_kid": done.key.kid, "problems": problems }).to_string(),
-        };
+        let kind = if verified { AuditKind::ConnectionRotated } else { AuditKind::ConnectionUnverified };
+        let detail = serde_json::json!({ "new_kid": done.key.kid, "problems": problems }).to_string();
+        let event = AuditEvent::now(kind, requested_by, tenant, connection_id, detail);
         if let Err(e) = self.store.append_audit(&event).await {
             tracing::error!("audit event not recorded: {e}");
         }
@@ -311,15 +305,8 @@ impl Engine {
         if let Some(from) = existing.lease.owner.as_deref().filter(|o| *o != self.owner) {
             let mut detail = self.taken_over("connection", &existing.id, "pending", from, lease.token);
             detail["rotation_id"] = existing.id.clone().into();
-            let event = crate::store::AuditEvent {
-                id: 0,
-                at: now,
-                actor: "keyward".into(),
-                tenant: tenant.into(),
-                subject: connection_id.into(),
-                kind: "connection.taken_over".into(),
-                detail: detail.to_string(),
-            };
+            let event =
+                AuditEvent::now(AuditKind::ConnectionTakenOver, "keyward", tenant, connection_id, detail.to_string());
             if let Err(e) = self.store.append_audit(&event).await {
                 tracing::error!("audit event not recorded: {e}");
             }

@@ -47,7 +47,7 @@ pub(crate) fn generate(req: &KeyRequest<'_>, kek: &Kek, now: SystemTime) -> Resu
         tenant: req.tenant.to_owned(),
         client_id: req.client_id.to_owned(),
         kid: art.kid,
-        algorithm: req.algorithm.to_string(),
+        algorithm: req.algorithm,
         key_bits: match spec {
             KeySpec::P256 => 256,
             KeySpec::P384 => 384,

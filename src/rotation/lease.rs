@@ -13,6 +13,7 @@ use keyward_auth0::Error as Auth0Error;
 use super::Engine;
 use crate::Error;
 pub use crate::config::LeaseTiming;
+use crate::store::AuditKind;
 use crate::store::RotationRecord;
 use crate::telemetry::metrics::{LeaseLabels, metrics};
 
@@ -134,6 +135,6 @@ impl Engine {
     /// Records that this replica took `r` over from `from` (audit event and log line).
     pub(super) async fn took_over(&self, r: &RotationRecord, from: &str, kind: &'static str) {
         let detail = self.taken_over(kind, &r.rotation_id, r.state.as_str(), from, r.lease.token);
-        self.audit(r, "rotation.taken_over", &detail.to_string()).await;
+        self.audit(r, AuditKind::RotationTakenOver, &detail.to_string()).await;
     }
 }

@@ -29,7 +29,7 @@ pub use revocation::{RevokeRequest, Revoked};
 use crate::Error;
 use crate::config::Defaults;
 use crate::seal::Kek;
-use crate::store::{Inserted, KeyRecord, RotationRecord, RotationState, Store};
+use crate::store::{AuditEvent, AuditKind, Inserted, KeyRecord, RotationRecord, RotationState, Store};
 use crate::tenant::Tenant;
 
 /// The longest grace period and credential lifetime accepted.
@@ -242,7 +242,7 @@ impl Engine {
     pub async fn rotate_client(&self, req: &RotateRequest) -> Result<Rotated, Error> {
         let tenant = self.managed_client(&req.tenant, &req.client_id)?;
         let params = self.params(req, tenant.config.signing.local_clients.contains(&req.client_id))?;
-        let params_json = serde_json::to_string(&params).map_err(|e| Error::Output(e.to_string()))?;
+        let params_json = serde_json::to_string(&params).map_err(Error::encode("rotation parameters"))?;
         let hash = hex(&Sha256::digest(format!("{}\0{}\0{params_json}", req.tenant, req.client_id)));
         let now = millis(std::time::SystemTime::now());
         let record = RotationRecord {
@@ -267,7 +267,7 @@ impl Engine {
         };
         let rotation = match self.store.insert_rotation(&record).await? {
             Inserted::New => {
-                self.audit(&record, "rotation.planned", "{}").await;
+                self.audit(&record, AuditKind::RotationPlanned, "{}").await;
                 self.fault.after(record.state);
                 record
             }
@@ -335,16 +335,9 @@ impl Engine {
         self.store.rotation(rotation_id).await?.ok_or_else(|| Error::NotFound(format!("rotation {rotation_id:?}")))
     }
 
-    async fn audit(&self, r: &RotationRecord, kind: &str, detail: &str) {
-        let event = crate::store::AuditEvent {
-            id: 0,
-            at: millis(std::time::SystemTime::now()),
-            actor: r.requested_by.clone(),
-            tenant: r.tenant.clone(),
-            subject: r.client_id.clone(),
-            kind: kind.into(),
-            detail: format!(r#"{{"rotation_id":{:?},"detail":{detail}}}"#, r.rotation_id),
-        };
+    async fn audit(&self, r: &RotationRecord, kind: AuditKind, detail: &str) {
+        let detail = format!(r#"{{"rotation_id":{:?},"detail":{detail}}}"#, r.rotation_id);
+        let event = AuditEvent::now(kind, &r.requested_by, &r.tenant, &r.client_id, detail);
         if let Err(e) = self.store.append_audit(&event).await {
             eprintln!("keyward: audit event {kind} not recorded: {e}");
         }

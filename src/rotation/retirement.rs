@@ -6,6 +6,7 @@ use keyward_auth0::Error as Auth0Error;
 use super::Engine;
 use super::saga::ids;
 use crate::Error;
+use crate::store::AuditKind;
 use crate::store::{KeyRecord, KeyState, RotationRecord, RotationState};
 use crate::telemetry::metrics::metrics;
 use crate::tenant::Tenant;
@@ -101,7 +102,7 @@ impl Engine {
             RotationState::Active => {
                 r.state = RotationState::Retired;
                 self.store.update_rotation(&mut r).await?;
-                self.audit(&r, "rotation.retired", "{}").await;
+                self.audit(&r, AuditKind::RotationRetired, "{}").await;
                 self.complete(&mut r).await
             }
             RotationState::Retired => self.complete(&mut r).await,
@@ -212,7 +213,7 @@ impl Engine {
                 next.state = RotationState::Retired;
                 self.store.close_retirement(&key.key_id, Some(&mut next)).await?;
                 self.key_changed.notify_one();
-                self.audit(&next, "rotation.retired", "{}").await;
+                self.audit(&next, AuditKind::RotationRetired, "{}").await;
                 self.fault.after(next.state);
                 self.complete(&mut next).await?;
             }
@@ -240,7 +241,7 @@ impl Engine {
             Err(e) => return Err(e),
         }
         metrics().rotation("client", "completed");
-        self.audit(r, "rotation.completed", "{}").await;
+        self.audit(r, AuditKind::RotationCompleted, "{}").await;
         self.fault.after(r.state);
         Ok(())
     }

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Engine, hex, millis_now, requester, uuid_v4};
 use crate::Error;
-use crate::store::{AuditEvent, KeyRecord, KeyState, Lease, RevocationRecord, RevocationState};
+use crate::store::{AuditEvent, AuditKind, KeyRecord, KeyState, Lease, RevocationRecord, RevocationState};
 use crate::telemetry::metrics::metrics;
 use crate::tenant::Tenant;
 
@@ -147,7 +147,7 @@ impl Engine {
                     "credential_id": record.credential_id, "kid": key.kid, "reason": record.reason,
                     "force": record.force, "key_was": record.key_was,
                 });
-                self.audit_revocation(&record, "revocation.planned", detail).await;
+                self.audit_revocation(&record, AuditKind::RevocationPlanned, detail).await;
                 self.fault.after_point("revocation:planned");
                 record
             }
@@ -219,7 +219,7 @@ impl Engine {
                 from,
                 claimed.lease.token,
             );
-            self.audit_revocation(&claimed, "revocation.taken_over", detail).await;
+            self.audit_revocation(&claimed, AuditKind::RevocationTakenOver, detail).await;
         }
         Ok(claimed)
     }
@@ -245,7 +245,7 @@ impl Engine {
                         state = %r.state, "revocation step done"
                     );
                     let detail = serde_json::json!({ "credential_id": r.credential_id, "error": r.error });
-                    self.audit_revocation(&r, &format!("revocation.{}", r.state), detail).await;
+                    self.audit_revocation(&r, AuditKind::revocation(r.state), detail).await;
                     if matches!(r.state, RevocationState::Completed | RevocationState::Failed) {
                         metrics().rotation("revocation", r.state.as_str());
                     }
@@ -321,17 +321,9 @@ impl Engine {
         Ok(())
     }
 
-    async fn audit_revocation(&self, r: &RevocationRecord, kind: &str, mut detail: serde_json::Value) {
+    async fn audit_revocation(&self, r: &RevocationRecord, kind: AuditKind, mut detail: serde_json::Value) {
         detail["revocation_id"] = r.revocation_id.clone().into();
-        let event = AuditEvent {
-            id: 0,
-            at: millis_now(),
-            actor: r.requested_by.clone(),
-            tenant: r.tenant.clone(),
-            subject: r.client_id.clone(),
-            kind: kind.into(),
-            detail: detail.to_string(),
-        };
+        let event = AuditEvent::now(kind, &r.requested_by, &r.tenant, &r.client_id, detail.to_string());
         if let Err(e) = self.store.append_audit(&event).await {
             tracing::error!(error = %e, "audit event {kind} not recorded");
         }

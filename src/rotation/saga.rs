@@ -12,6 +12,7 @@ use super::slots::{self, Managed};
 use super::{Engine, Params};
 use crate::Error;
 use crate::clock::millis;
+use crate::store::AuditKind;
 use crate::store::{KeyRecord, KeyState, RotationRecord, RotationState};
 use crate::telemetry::metrics::metrics;
 use crate::tenant::Tenant;
@@ -83,7 +84,7 @@ impl Engine {
             match step {
                 Ok(()) => {
                     tracing::info!(rotation = %r.rotation_id, state = %r.state, "rotation step done");
-                    self.audit(&r, &format!("rotation.{}", r.state), "{}").await;
+                    self.audit(&r, AuditKind::rotation(r.state), "{}").await;
                     if matches!(r.state, RotationState::Active | RotationState::Completed) {
                         metrics().rotation("client", "active");
                     }
@@ -97,7 +98,7 @@ impl Engine {
                     return Err(e);
                 }
                 Err(e) if is_transient(&e) => {
-                    self.audit(&r, "rotation.paused", &format!("{:?}", e.to_string())).await;
+                    self.audit(&r, AuditKind::RotationPaused, &format!("{:?}", e.to_string())).await;
                     return Err(Error::Unavailable(format!(
                         "rotation {} paused at {}: {e}; it resumes when retried",
                         r.rotation_id, r.state
@@ -130,7 +131,7 @@ impl Engine {
             keygen::generate(&req, &kek, SystemTime::now())
         })
         .await
-        .map_err(|e| Error::Unavailable(format!("key generation did not finish: {e}")))??;
+        .map_err(Error::resource("key generation"))??;
         self.fault.stall(r.state).await;
         let mut next = r.clone();
         next.state = RotationState::KeyGenerated;
@@ -228,7 +229,7 @@ impl Engine {
                 Ok(()) | Err(Auth0Error::CredentialNotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
-            self.audit(r, "credential.evicted", &format!("{:?}", id)).await;
+            self.audit(r, AuditKind::CredentialEvicted, &format!("{:?}", id)).await;
         }
         for (key, rotation) in evicted {
             self.close_retirement(key, rotation).await?;
@@ -413,7 +414,7 @@ impl Engine {
         }
         *r = next;
         metrics().rotation("client", "failed");
-        self.audit(r, "rotation.failed", &format!("{:?}", cause.to_string())).await;
+        self.audit(r, AuditKind::RotationFailed, &format!("{:?}", cause.to_string())).await;
         Ok(())
     }
 }

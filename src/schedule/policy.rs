@@ -7,7 +7,7 @@ use super::{PolicyStatus, statuses};
 use crate::Error;
 use crate::config::{PolicyConfig, PolicyTarget, RotationWindow};
 use crate::rotation::{Engine, millis_now};
-use crate::store::{AuditEvent, PolicyKind, PolicyRecord, PolicySource};
+use crate::store::{AuditEvent, AuditKind, PolicyKind, PolicyRecord, PolicySource};
 
 /// A policy as a caller sets it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,16 +90,8 @@ async fn config_owned(engine: &Engine, tenant: &str, kind: PolicyKind, target: &
         .any(|p| p.tenant == tenant && p.kind == kind && p.target == target && p.source == PolicySource::Config))
 }
 
-async fn audit(engine: &Engine, actor: &str, tenant: &str, target: &str, kind: &str, detail: String) {
-    let event = AuditEvent {
-        id: 0,
-        at: millis_now(),
-        actor: actor.into(),
-        tenant: tenant.into(),
-        subject: target.into(),
-        kind: kind.into(),
-        detail,
-    };
+async fn audit(engine: &Engine, actor: &str, tenant: &str, target: &str, kind: AuditKind, detail: String) {
+    let event = AuditEvent::now(kind, actor, tenant, target, detail);
     if let Err(e) = engine.store().append_audit(&event).await {
         tracing::error!(error = %e, "audit event {kind} not recorded");
     }
@@ -141,7 +133,7 @@ pub async fn set_policy(engine: &Engine, input: &PolicyInput, actor: &str) -> Re
     engine.store().put_policy(&record).await?;
     let detail =
         serde_json::json!({ "kind": input.kind.as_str(), "max_age_ms": record.max_age_ms, "window": record.window });
-    audit(engine, actor, &input.tenant, &input.target, "policy.set", detail.to_string()).await;
+    audit(engine, actor, &input.tenant, &input.target, AuditKind::PolicySet, detail.to_string()).await;
     get_policy(engine, &input.tenant, input.kind, &input.target).await
 }
 
@@ -170,6 +162,6 @@ pub async fn delete_policy(
     if !engine.store().delete_policy(tenant, kind, target).await? {
         return Err(Error::NotFound(format!("no rotation policy for {kind} {target:?} in tenant {tenant:?}")));
     }
-    audit(engine, actor, tenant, target, "policy.deleted", format!(r#"{{"kind":"{kind}"}}"#)).await;
+    audit(engine, actor, tenant, target, AuditKind::PolicyDeleted, format!(r#"{{"kind":"{kind}"}}"#)).await;
     Ok(())
 }

@@ -114,10 +114,7 @@ impl KeyCache {
         if fresh() {
             return Ok(());
         }
-        self.refresh(false)
-            .await
-            .map(drop)
-            .map_err(|e| Error::Unavailable(format!("the signing keys could not be confirmed with the store: {e}")))
+        self.refresh(false).await.map(drop).map_err(Error::resource("the store, to confirm the signing keys"))
     }
 
     /// A client's keys, from memory only.
@@ -147,7 +144,7 @@ impl KeyCache {
         let keks = self.keks.clone();
         let built = tokio::task::spawn_blocking(move || build(records, &reusable, &keks))
             .await
-            .map_err(|e| Error::Unavailable(format!("key cache: {e}")))?;
+            .map_err(Error::resource("the key cache's loader"))?;
         if let Ok(mut clients) = self.clients.write() {
             *clients = Arc::new(built);
         }
@@ -193,7 +190,7 @@ fn open(r: &KeyRecord, keks: &[Arc<Kek>]) -> Result<LoadedKey, Error> {
     let who = KeyIdentity { tenant: &r.tenant, client_id: &r.client_id, key_id: &r.key_id };
     let der = seal::open(&refs, who, &r.sealed)?;
     let private = PrivateKey::from_der(&der)?;
-    let alg: Algorithm = r.algorithm.parse()?;
+    let alg: Algorithm = r.algorithm;
     let signer = signer_for(Backend::fastest(), &private, alg)?;
     let mut jwk = signer.public_key().to_jwk(Some(alg))?;
     jwk.key_use = Some("sig".into());

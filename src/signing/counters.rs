@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::Error;
-use crate::store::{AuditEvent, Store};
+use crate::store::{AuditEvent, AuditKind, Store};
 
 type Key = (String, String, String, &'static str);
 
@@ -43,15 +43,8 @@ impl Counters {
         let mut written = 0;
         let mut failed = None;
         for ((principal, tenant, client, rpc), n) in taken {
-            let event = AuditEvent {
-                id: 0,
-                at: crate::rotation::millis_now(),
-                actor: principal.clone(),
-                tenant: tenant.clone(),
-                subject: client.clone(),
-                kind: "signing.count".into(),
-                detail: serde_json::json!({"rpc": rpc, "count": n}).to_string(),
-            };
+            let detail = serde_json::json!({"rpc": rpc, "count": n}).to_string();
+            let event = AuditEvent::now(AuditKind::SigningCount, &principal, &tenant, &client, detail);
             match self.store.append_audit(&event).await {
                 Ok(_) => written += 1,
                 Err(e) => {

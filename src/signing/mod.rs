@@ -291,7 +291,7 @@ impl Signing {
     pub async fn jwks(&self, tenant: &str, client_id: &str) -> Result<String, Error> {
         let keys = self.keys(tenant, client_id).await?;
         let jwks = Jwks { keys: keys.active.iter().chain(keys.retiring.iter()).map(|k| k.jwk.clone()).collect() };
-        serde_json::to_string(&jwks).map_err(|e| Error::Output(e.to_string()))
+        serde_json::to_string(&jwks).map_err(Error::encode("the JWKS"))
     }
 
     /// An Auth0 access token for the client, from the exchange cache or a fresh exchange.
@@ -309,7 +309,7 @@ impl Signing {
         // A fresh exchange signs an assertion valid for tokens::ASSERTION_LIFETIME.
         let lifetime = i64::try_from(tokens::ASSERTION_LIFETIME.as_millis()).unwrap_or(0);
         self.ensure_horizon(&key, millis_now() + lifetime + 1000).await?;
-        let token = self.tokens.get(t, tenant, client_id, audience, scope).await?;
+        let token = self.tokens.get(t, tenant, client_id, audience, scope).await.map_err(Error::in_token_exchange)?;
         self.counters.add(principal, tenant, client_id, "get_access_token");
         Ok(token)
     }

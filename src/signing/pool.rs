@@ -31,7 +31,7 @@ impl SignPool {
             std::thread::Builder::new()
                 .name(format!("keyward-sign-{i}"))
                 .spawn(move || worker(&rx))
-                .map_err(|e| Error::Unavailable(format!("signing pool: {e}")))?;
+                .map_err(Error::resource("signing pool"))?;
         }
         Ok(Self { tx, threads })
     }

@@ -8,8 +8,8 @@ mod types;
 
 pub use sql::SqlStore;
 pub use types::{
-    AuditEvent, ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease, PolicyKind,
-    PolicyRecord, PolicySource, RevocationRecord, RevocationState, RotationRecord, RotationState,
+    AuditEvent, AuditKind, ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease,
+    PolicyKind, PolicyRecord, PolicySource, RevocationRecord, RevocationState, RotationRecord, RotationState,
 };
 
 use crate::Error;
@@ -208,7 +208,7 @@ pub trait Store: Send + Sync + 'static {
     /// Appends an audit event; returns its id.
     async fn append_audit(&self, event: &AuditEvent) -> Result<i64, Error>;
     /// The latest audit event of `kind`.
-    async fn last_audit(&self, kind: &str) -> Result<Option<AuditEvent>, Error>;
+    async fn last_audit(&self, kind: AuditKind) -> Result<Option<AuditEvent>, Error>;
     /// Audit events after `after_id`, oldest first, at most `limit`.
     async fn audit_after(&self, after_id: i64, limit: i64) -> Result<Vec<AuditEvent>, Error>;
 }

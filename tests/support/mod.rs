@@ -212,7 +212,7 @@ pub fn assertion_with(keks: &[&seal::Kek], key: &KeyRecord) -> String {
     let who = KeyIdentity { tenant: &key.tenant, client_id: &key.client_id, key_id: &key.key_id };
     let der = seal::open(keks, who, &key.sealed).unwrap();
     let private = PrivateKey::from_der(&der).unwrap();
-    let alg: Algorithm = key.algorithm.parse().unwrap();
+    let alg: Algorithm = key.algorithm;
     let signer = signer_for(Backend::fastest(), &private, alg).unwrap();
     let audience = format!("https://{DOMAIN}/");
     let params = AssertionParams {

@@ -35,12 +35,12 @@ pub(super) async fn append(pool: &AnyPool, e: &AuditEvent) -> Result<i64, Error>
 }
 
 /// The latest audit event of `kind`.
-pub(super) async fn last(pool: &AnyPool, kind: &str) -> Result<Option<AuditEvent>, Error> {
+pub(super) async fn last(pool: &AnyPool, kind: crate::store::AuditKind) -> Result<Option<AuditEvent>, Error> {
     let query = sqlx::query(
         "SELECT id, at, actor, tenant, subject, kind, detail FROM audit_events WHERE kind = $1 \
          ORDER BY id DESC LIMIT 1",
     )
-    .bind(kind.to_owned());
+    .bind(kind.as_str());
     fetch_optional_as(query, pool, from_row).await
 }
 

@@ -26,7 +26,12 @@ fn from_row(row: &AnyRow) -> Result<KeyRecord, Error> {
         tenant: row.try_get("tenant").map_err(get_err)?,
         client_id: row.try_get("client_id").map_err(get_err)?,
         kid: row.try_get("kid").map_err(get_err)?,
-        algorithm: row.try_get("algorithm").map_err(get_err)?,
+        // A name this build does not know is an error, never a default.
+        algorithm: row
+            .try_get::<String, _>("algorithm")
+            .map_err(get_err)?
+            .parse()
+            .map_err(|e| Error::Corrupt(format!("key algorithm: {e}")))?,
         key_bits: u32::try_from(bits).map_err(|_| Error::Corrupt(format!("key_bits {bits}")))?,
         public_key_pem: row.try_get("public_key_pem").map_err(get_err)?,
         cert_pem: row.try_get("cert_pem").map_err(get_err)?,
@@ -62,7 +67,7 @@ pub(super) async fn insert(conn: &mut AnyConnection, k: &KeyRecord) -> Result<()
     .bind(k.tenant.clone())
     .bind(k.client_id.clone())
     .bind(k.kid.clone())
-    .bind(k.algorithm.clone())
+    .bind(k.algorithm.as_str())
     .bind(i64::from(k.key_bits))
     .bind(k.public_key_pem.clone())
     .bind(k.cert_pem.clone())

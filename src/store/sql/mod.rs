@@ -22,8 +22,8 @@ use sqlx::any::AnyPoolOptions;
 
 use super::Store;
 use super::types::{
-    AuditEvent, ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease, PolicyKind,
-    PolicyRecord, RevocationRecord, RotationRecord, RotationState,
+    AuditEvent, AuditKind, ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease,
+    PolicyKind, PolicyRecord, RevocationRecord, RotationRecord, RotationState,
 };
 use crate::Error;
 use crate::seal::Sealed;
@@ -109,7 +109,7 @@ impl SqlStore {
             Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await,
             Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await,
         };
-        result.map_err(|e| Error::Database(e.to_string()))
+        result.map_err(|e| Error::database(e.into()))
     }
 
     /// Closes the pool.
@@ -375,7 +375,7 @@ impl Store for SqlStore {
         audit::append(&self.pool, e).await
     }
 
-    async fn last_audit(&self, kind: &str) -> Result<Option<AuditEvent>, Error> {
+    async fn last_audit(&self, kind: AuditKind) -> Result<Option<AuditEvent>, Error> {
         audit::last(&self.pool, kind).await
     }
 
