@@ -11,10 +11,11 @@ use tokio::net::TcpListener;
 
 use crate::Error;
 use crate::access::Access;
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, Operations, TlsConfig};
 use crate::grpc::{self, Deps};
 use crate::kek::KekRing;
-use crate::rotation::{Engine, millis_now};
+use crate::rotation::Engine;
 use crate::schedule;
 use crate::signing::Signing;
 use crate::store::{AuditEvent, AuditKind, SqlStore, Store};
@@ -65,11 +66,17 @@ impl Service {
             return Err(Error::Config(errors));
         }
         let ops = &config.operations;
-        let store = SqlStore::connect(&config.store_url).await?.with_lease_ttl(ops.scheduler.lease_ttl);
+        // One clock for the store, the engine, its scheduler and the signer.
+        let clock: SharedClock = SystemClock::shared();
+        let store = SqlStore::connect(&config.store_url)
+            .await?
+            .with_lease_ttl(ops.scheduler.lease_ttl)
+            .with_clock(clock.clone());
         let engine = Arc::new(
             Engine::new(Arc::new(store), tenants, ring.current.clone(), config.defaults.clone())
                 .with_owner(ops.replica_id.clone())
-                .with_lease_timing(ops.scheduler.lease),
+                .with_lease_timing(ops.scheduler.lease)
+                .with_clock(clock),
         );
         schedule::apply_config(&engine, &ops.policies).await?;
         audit_grants(&**engine.store(), &config.access, &ops.replica_id).await?;
@@ -187,7 +194,7 @@ async fn background(engine: Arc<Engine>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match engine.retire_due(millis_now()).await {
+        match engine.retire_due(engine.clock().now_ms()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(keys = n, "retired old keys"),
             Err(e) => tracing::warn!(error = %e, "retirement deferred"),

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyward::clock::{Clock, ManualClock, SharedClock};
 use keyward::config::Defaults;
 use keyward::rotation::{Engine, RotateRequest, millis_now};
 use keyward::seal::Kek;
@@ -107,11 +108,14 @@ async fn a_rotation_completed_by_another_replica_is_not_completed_again() {
     let (_emu, tenant) = support::dev_tenant(support::SEED_JSON, &[support::APP], &[]).await;
     let kek = Arc::new(Kek::generate(&mut support::rng()));
     let defaults = Defaults { grace_period: Duration::ZERO, algorithm: Algorithm::RS256, key_bits: 2048 };
+    // Every replica here reads one manual clock: C's lease lapses when the clock is moved on.
+    let clock = Arc::new(ManualClock::starting_now());
+    let shared: SharedClock = clock.clone();
     let engine = |owner: &str, store: Arc<dyn Store>| {
         let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(tenant.clone()).unwrap())]);
-        Engine::new(store, tenants, kek.clone(), defaults.clone()).with_owner(owner)
+        Engine::new(store, tenants, kek.clone(), defaults.clone()).with_owner(owner).with_clock(shared.clone())
     };
-    let store_a: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.unwrap());
+    let store_a: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.unwrap().with_clock(shared.clone()));
     let a = engine("replica-a", store_a.clone());
     let rotate = |id: &str| RotateRequest {
         tenant: "dev".into(),
@@ -125,13 +129,14 @@ async fn a_rotation_completed_by_another_replica_is_not_completed_again() {
 
     // Replica C retired r2's old key and died before completing r2 (fault injection's "retired"
     // point): r2 is RETIRED, its old key wiped, C's lease on it lapsed.
-    let store_c = SqlStore::connect(&url).await.unwrap().with_lease_ttl(Duration::from_millis(1));
-    let now = millis_now();
+    let store_c =
+        SqlStore::connect(&url).await.unwrap().with_lease_ttl(Duration::from_millis(1)).with_clock(shared.clone());
+    let now = clock.now_ms();
     let mut r = store_c.claim_rotation(&r2.rotation_id, "replica-c", now, now + 1).await.unwrap().unwrap();
     assert!(store_c.begin_retirement(&old, now, false).await.unwrap());
     r.state = RotationState::Retired;
     assert!(store_c.close_retirement(&old, Some(&mut r)).await.unwrap());
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    clock.advance(Duration::from_millis(20));
 
     // Replica B is about to finish it too; hold its row for a moment.
     let mut b = sqlx::PgConnection::connect(&url).await.unwrap();
@@ -143,7 +148,8 @@ async fn a_rotation_completed_by_another_replica_is_not_completed_again() {
         .unwrap();
 
     // Replica A's background pass lists r2 as RETIRED and waits for the row to claim r2's lease.
-    let pass = tokio::spawn(async move { a.retire_due(millis_now()).await });
+    let pass_at = clock.now_ms();
+    let pass = tokio::spawn(async move { a.retire_due(pass_at).await });
     let watch = sqlx::PgPool::connect(&url).await.unwrap();
     support::eventually("replica A waiting for the rotation's row", || {
         let watch = watch.clone();
@@ -167,7 +173,7 @@ async fn a_rotation_completed_by_another_replica_is_not_completed_again() {
          updated_at = $2 WHERE rotation_id = $1",
     )
     .bind(&r2.rotation_id)
-    .bind(millis_now())
+    .bind(clock.now_ms())
     .execute(&mut b)
     .await
     .unwrap();
@@ -176,7 +182,7 @@ async fn a_rotation_completed_by_another_replica_is_not_completed_again() {
     store_b
         .append_audit(&keyward::store::AuditEvent {
             id: 0,
-            at: millis_now(),
+            at: clock.now_ms(),
             actor: "keyward".into(),
             tenant: "dev".into(),
             subject: support::APP.into(),

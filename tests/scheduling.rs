@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyward::clock::{Clock, ManualClock, SharedClock, SystemClock};
 use keyward::config::{Defaults, PolicyConfig, PolicyTarget, SchedulerConfig};
 use keyward::rotation::{Engine, RotateRequest, millis_now};
 use keyward::schedule::{self, PolicyInput};
@@ -36,11 +37,6 @@ async fn urls(dir: &std::path::Path) -> Vec<(&'static str, String)> {
     out
 }
 
-async fn raw(url: &str) -> sqlx::AnyPool {
-    sqlx::any::install_default_drivers();
-    sqlx::AnyPool::connect(url).await.unwrap()
-}
-
 fn scheduler() -> SchedulerConfig {
     SchedulerConfig {
         enabled: true,
@@ -53,6 +49,16 @@ fn scheduler() -> SchedulerConfig {
 
 /// Two replicas (engines with their own names and Auth0 clients) over one store and tenant.
 async fn replicas(url: &str, base_url: &str, tenant: &keyward::config::TenantConfig) -> Vec<Arc<Engine>> {
+    replicas_on(url, base_url, tenant, SystemClock::shared()).await
+}
+
+/// [`replicas`] whose stores and engines all read `clock`.
+async fn replicas_on(
+    url: &str,
+    base_url: &str,
+    tenant: &keyward::config::TenantConfig,
+    clock: SharedClock,
+) -> Vec<Arc<Engine>> {
     let kek = Arc::new(Kek::generate(&mut rng()));
     let defaults = Defaults { grace_period: Duration::ZERO, algorithm: Algorithm::RS256, key_bits: 2048 };
     let mut out = Vec::new();
@@ -60,8 +66,9 @@ async fn replicas(url: &str, base_url: &str, tenant: &keyward::config::TenantCon
         let mut t = tenant.clone();
         t.base_url = Some(base_url.to_owned());
         let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(t).unwrap())]);
-        let store: Arc<dyn Store> = Arc::new(SqlStore::connect(url).await.unwrap());
-        let engine = Engine::new(store, tenants, kek.clone(), defaults.clone()).with_owner(name);
+        let store: Arc<dyn Store> = Arc::new(SqlStore::connect(url).await.unwrap().with_clock(clock.clone()));
+        let engine =
+            Engine::new(store, tenants, kek.clone(), defaults.clone()).with_owner(name).with_clock(clock.clone());
         out.push(Arc::new(engine));
     }
     out
@@ -72,7 +79,8 @@ async fn a_due_client_is_rotated_once_by_one_of_two_replicas() {
     let dir = tempfile::tempdir().unwrap();
     for (name, url) in urls(dir.path()).await {
         let (emu, tenant) = support::dev_tenant(SEED, &[APP], &[CONN]).await;
-        let engines = replicas(&url, &emu.base_url(), &tenant).await;
+        let clock = Arc::new(ManualClock::starting_now());
+        let engines = replicas_on(&url, &emu.base_url(), &tenant, clock.clone()).await;
         let (a, b) = (&engines[0], &engines[1]);
         let req = RotateRequest { tenant: "dev".into(), client_id: APP.into(), ..Default::default() };
         a.rotate_client(&req).await.unwrap();
@@ -87,16 +95,11 @@ async fn a_due_client_is_rotated_once_by_one_of_two_replicas() {
         let status = schedule::set_policy(a, &input, "test").await.unwrap();
         assert!(!status.overdue, "{name}: a fresh key is not overdue");
         let due = status.due_at.unwrap();
-        assert!(due > millis_now() + 89 * DAY_MS && due <= millis_now() + 90 * DAY_MS, "{name}: due {due}");
+        assert!(due > clock.now_ms() + 89 * DAY_MS && due <= clock.now_ms() + 90 * DAY_MS, "{name}: due {due}");
         assert_eq!(schedule::run_once(a, &scheduler()).await.unwrap(), 0, "{name}: nothing is due yet");
 
-        // The active key is now 100 days old.
-        let pool = raw(&url).await;
-        sqlx::query("UPDATE keys SET created_at = created_at - $1 WHERE state = 'active'")
-            .bind(100 * DAY_MS)
-            .execute(&pool)
-            .await
-            .unwrap();
+        // 100 days pass: the active key is now 100 days old.
+        clock.advance(Duration::from_secs(100 * 86_400));
         let status = schedule::get_policy(a, "dev", PolicyKind::Client, APP).await.unwrap();
         assert!(status.overdue, "{name}: a 100-day-old key is overdue under a 90-day policy");
 
@@ -104,7 +107,7 @@ async fn a_due_client_is_rotated_once_by_one_of_two_replicas() {
         let (ra, rb) = tokio::join!(schedule::run_once(a, &config), schedule::run_once(b, &config));
         assert_eq!(ra.unwrap() + rb.unwrap(), 1, "{name}: exactly one replica rotates");
         // Either replica retires the old key (no grace period) under the rotation's lease.
-        let (xa, xb) = tokio::join!(a.retire_due(millis_now()), b.retire_due(millis_now()));
+        let (xa, xb) = tokio::join!(a.retire_due(clock.now_ms()), b.retire_due(clock.now_ms()));
         assert_eq!(xa.unwrap() + xb.unwrap(), 1, "{name}: the old key is retired once");
         let rotations = a.store().rotations_in_state(RotationState::Completed).await.unwrap();
         assert_eq!(rotations.len(), 2, "{name}: the first rotation and the scheduled one: {rotations:#?}");

@@ -7,7 +7,9 @@ mod records;
 mod support;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use keyward::clock::{Clock, ManualClock};
 use keyward::seal::{self, Kek, KeyIdentity};
 use keyward::store::{AuditEvent, Inserted, KeyRecord, KeyState, RotationState, SqlStore, Store};
 use records::{connection_rotation, lease, rotation, sealed_key};
@@ -225,8 +227,11 @@ async fn bad_store_urls_are_refused() {
 #[tokio::test]
 async fn a_replica_that_lost_its_lease_changes_nothing() {
     for (name, store, _dir) in stores().await {
+        // The store stamps leases and updates by this clock; time moves only when the test says.
+        let clock = Arc::new(ManualClock::starting_now());
+        let store = Arc::new((*store).clone().with_clock(clock.clone()));
         let kek = Kek::generate(&mut rng());
-        let now = keyward::rotation::millis_now();
+        let now = clock.now_ms();
         let mut a = rotation("dev", "app").with_lease(lease("a", 1, now + 30_000)).build();
         store.insert_rotation(&a).await.unwrap();
         let k = sealed_key(&kek, "dev", "app", b"new");
@@ -236,8 +241,11 @@ async fn a_replica_that_lost_its_lease_changes_nothing() {
         a.state = RotationState::SlotFreed;
         store.update_rotation(&mut a).await.unwrap();
 
-        // A froze past its lease; B takes over and drives the rotation to ACTIVE.
-        let mut b = store.claim_rotation(&a.rotation_id, "b", now + 31_000, now + 61_000).await.unwrap().unwrap();
+        // A froze past its lease (the store's writes renewed it to 30 s from then); B takes over
+        // and drives the rotation to ACTIVE.
+        clock.advance(Duration::from_secs(31));
+        let now = clock.now_ms();
+        let mut b = store.claim_rotation(&a.rotation_id, "b", now, now + 30_000).await.unwrap().unwrap();
         assert_eq!(b.lease.token, 2, "{name}");
         // While B holds the rotation, a credential it registered may not be removed by anyone.
         let mut b_next = b.clone();

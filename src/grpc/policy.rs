@@ -7,7 +7,7 @@ use super::convert::{duration, required, timestamp};
 use super::proto;
 use super::status::to_status;
 use crate::access::Permission;
-use crate::rotation::{Engine, millis_now};
+use crate::rotation::Engine;
 use crate::schedule::{self, PolicyInput, PolicyStatus};
 use crate::store::PolicyKind;
 
@@ -100,7 +100,7 @@ pub(super) async fn list(
     let tenant = request.get_ref().tenant.clone();
     required(&tenant, "tenant")?;
     let caller = authorize.check(&request, Permission::Read, &tenant, None).await?;
-    let policies = schedule::statuses(engine, millis_now())
+    let policies = schedule::statuses(engine, engine.clock().now_ms())
         .await
         .map_err(|e| to_status(&e))?
         .iter()

@@ -1,7 +1,6 @@
 //! The `keyward.v1.Signer`, `keyward.v1.Tokens` and `keyward.v1.Audit` services.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use tokio::time::Instant;
 
@@ -106,7 +105,7 @@ impl proto::tokens_server::Tokens for SigningService {
             Err(e) => return Err(to_status(&e)),
         };
         let left = token.expires_at().saturating_duration_since(Instant::now());
-        let expires_at = millis(SystemTime::now() + left);
+        let expires_at = millis(self.signing.engine().clock().now() + left);
         Ok(Response::new(proto::GetAccessTokenResponse {
             access_token: token.secret().expose_secret().to_owned(),
             token_type: token.token_type().to_owned(),

@@ -7,7 +7,7 @@ use keyward_crypto::{Algorithm, Certificate, PemBlock, certificates_from_pkcs7, 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Engine, millis_now, uuid_v4};
+use super::{Engine, uuid_v4};
 use crate::Error;
 use crate::store::{AuditEvent, AuditKind, ConnectionKeyRecord, ConnectionRotationRecord};
 
@@ -141,7 +141,7 @@ impl Engine {
         let mut record_id = format!("crot_{}", uuid_v4());
         let mut requested_by = super::requester(requested_by);
         let mut rotate = true;
-        let now = millis_now();
+        let now = self.clock.now_ms();
         let mut lease =
             crate::store::Lease { owner: Some(self.owner.clone()), token: 1, expires_at: self.lease_until(now) };
         if let Some(req) = request_id
@@ -237,7 +237,7 @@ impl Engine {
         .cloned()
         .ok_or_else(|| Error::Unavailable("Auth0 did not list the new key".into()))?;
         let verified = verified_keys.iter().all(|k| k.problems.is_empty());
-        let now = millis_now();
+        let now = self.clock.now_ms();
         for k in &verified_keys {
             if !k.problems.is_empty() {
                 tracing::warn!(tenant, connection_id, kid = %k.kid, problems = ?k.problems, "connection key failed verification");
@@ -292,7 +292,7 @@ impl Engine {
         tenant: &str,
         connection_id: &str,
     ) -> Result<crate::store::Lease, Error> {
-        let now = millis_now();
+        let now = self.clock.now_ms();
         let Some(lease) =
             self.store.claim_connection_rotation(&existing.id, &self.owner, now, self.lease_until(now)).await?
         else {

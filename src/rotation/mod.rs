@@ -27,6 +27,7 @@ pub use lease::LeaseTiming;
 pub use revocation::{RevokeRequest, Revoked};
 
 use crate::Error;
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::Defaults;
 use crate::seal::Kek;
 use crate::store::{AuditEvent, AuditKind, Inserted, KeyRecord, RotationRecord, RotationState, Store};
@@ -95,6 +96,8 @@ pub struct Engine {
     fault: fault::FaultPoint,
     timing: LeaseTiming,
     key_changed: Arc<tokio::sync::Notify>,
+    /// Where the engine, its scheduler and its signer read the time.
+    clock: SharedClock,
     /// This replica's name in leases.
     owner: String,
 }
@@ -120,6 +123,7 @@ impl Engine {
             defaults,
             fault: fault::FaultPoint::from_env(),
             key_changed: Arc::default(),
+            clock: SystemClock::shared(),
             owner: format!("keyward-{}", &uuid_v4()[..12]),
         }
     }
@@ -138,6 +142,17 @@ impl Engine {
         self
     }
 
+    /// Reads the time from `clock` (the system clock by default); give the store the same one.
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock this engine reads (shared with its scheduler and signer).
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
     /// This replica's name in leases.
     pub fn owner(&self) -> &str {
         &self.owner
@@ -151,7 +166,7 @@ impl Engine {
     /// Takes the lease on `r` unless this replica holds it already; ABORTED while another
     /// replica's lease is live.
     async fn hold(&self, r: RotationRecord) -> Result<RotationRecord, Error> {
-        let now = millis_now();
+        let now = self.clock.now_ms();
         if r.lease.held_by(&self.owner, now) {
             return Ok(r);
         }
@@ -244,7 +259,7 @@ impl Engine {
         let params = self.params(req, tenant.config.signing.local_clients.contains(&req.client_id))?;
         let params_json = serde_json::to_string(&params).map_err(Error::encode("rotation parameters"))?;
         let hash = hex(&Sha256::digest(format!("{}\0{}\0{params_json}", req.tenant, req.client_id)));
-        let now = millis(std::time::SystemTime::now());
+        let now = self.clock.now_ms();
         let record = RotationRecord {
             rotation_id: format!("rot_{}", uuid_v4()),
             tenant: req.tenant.clone(),
@@ -314,7 +329,7 @@ impl Engine {
             Ok(o) => o,
             Err(e) => return vec![("*".into(), Err(e))],
         };
-        let now = millis_now();
+        let now = self.clock.now_ms();
         let resumable = |r: &RotationRecord| {
             r.lease.expires_at <= now || (startup && r.lease.owner.as_deref() == Some(self.owner.as_str()))
         };

@@ -2,7 +2,6 @@
 //! a crash at any point (it reconciles with Auth0 by listing credentials and matching kids).
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
 
 use keyward_auth0::{CredentialAlg, Error as Auth0Error, NewCredential};
 use tracing::Instrument;
@@ -11,7 +10,6 @@ use super::keygen::{self, KeyRequest};
 use super::slots::{self, Managed};
 use super::{Engine, Params};
 use crate::Error;
-use crate::clock::millis;
 use crate::store::AuditKind;
 use crate::store::{KeyRecord, KeyState, RotationRecord, RotationState};
 use crate::telemetry::metrics::metrics;
@@ -123,12 +121,13 @@ impl Engine {
     async fn generate(&self, r: &mut RotationRecord, p: &Params) -> Result<(), Error> {
         let key_id = format!("key_{}", super::uuid_v4());
         let (tenant, client, kek) = (r.tenant.clone(), r.client_id.clone(), self.kek.clone());
+        let now = self.clock.now();
         let algorithm = p.algorithm;
         let (bits, lifetime) = (p.key_bits, p.lifetime_ms.map(std::time::Duration::from_millis));
         let id = key_id.clone();
         let key = tokio::task::spawn_blocking(move || {
             let req = KeyRequest { tenant: &tenant, client_id: &client, key_id: &id, algorithm, bits, lifetime };
-            keygen::generate(&req, &kek, SystemTime::now())
+            keygen::generate(&req, &kek, now)
         })
         .await
         .map_err(Error::resource("key generation"))??;
@@ -170,7 +169,7 @@ impl Engine {
                 Some((cred, Managed { active: k.state == KeyState::Active, retiring_until }))
             })
             .collect();
-        let now = millis(SystemTime::now());
+        let now = self.clock.now_ms();
         let plan =
             slots::plan(&records, &attached, &managed, p.evict_unmanaged, now).map_err(Error::FailedPrecondition)?;
         if plan.detach.is_empty() && plan.delete.is_empty() {
@@ -372,7 +371,7 @@ impl Engine {
         let new = r.new_key_id.clone().ok_or_else(|| Error::Corrupt("attached without a key".into()))?;
         let keys = self.store.keys(&r.tenant, &r.client_id).await?;
         let old = keys.iter().find(|k| k.state == KeyState::Active && k.key_id != new);
-        let now = millis(SystemTime::now());
+        let now = self.clock.now_ms();
         let grace = i64::try_from(p.grace_ms).unwrap_or(i64::MAX);
         let retire_at = now.saturating_add(grace).max(old.and_then(|k| k.last_signed_exp).unwrap_or(0));
         self.fault.stall(r.state).await;

@@ -15,7 +15,6 @@ use sha2::{Digest, Sha256};
 pub use policy::{PolicyInput, apply_config, delete_policy, get_policy, set_policy};
 
 use crate::Error;
-use crate::clock::millis_now;
 use crate::config::{RotationWindow, SchedulerConfig};
 use crate::ids::hex;
 use crate::rotation::{Engine, RotateRequest};
@@ -141,7 +140,7 @@ pub async fn run(engine: Arc<Engine>, config: SchedulerConfig) {
 /// One pass: refresh due times, pick up due targets under a lease and rotate them.
 pub async fn run_once(engine: &Engine, config: &SchedulerConfig) -> Result<usize, Error> {
     let store = engine.store();
-    let now = millis_now();
+    let now = engine.clock().now_ms();
     for s in statuses_with(engine, now, config.jitter, None).await? {
         // A failed attempt's back-off stands until it passes.
         let backing_off = s.policy.last_result.as_deref().is_some_and(|r| r.starts_with("failed"))
@@ -160,7 +159,7 @@ pub async fn run_once(engine: &Engine, config: &SchedulerConfig) -> Result<usize
 
 async fn rotate_due(engine: &Engine, p: &PolicyRecord) -> Result<bool, Error> {
     let store = engine.store();
-    let now = millis_now();
+    let now = engine.clock().now_ms();
     let window = p.window.as_deref().and_then(|w| w.parse::<RotationWindow>().ok());
     if window.is_some_and(|w| !w.contains(now)) {
         count("skipped");
@@ -192,7 +191,7 @@ async fn rotate_due(engine: &Engine, p: &PolicyRecord) -> Result<bool, Error> {
     match outcome {
         Ok(()) => {
             tracing::info!(tenant = %p.tenant, target = %p.target, "scheduled rotation done");
-            store.finish_policy(p, "rotated", Some(millis_now()), None).await?;
+            store.finish_policy(p, "rotated", Some(engine.clock().now_ms()), None).await?;
             Ok(true)
         }
         Err(Error::Aborted(why)) => {
@@ -211,7 +210,7 @@ async fn rotate_due(engine: &Engine, p: &PolicyRecord) -> Result<bool, Error> {
         Err(e) => {
             count("failed");
             tracing::warn!(tenant = %p.tenant, target = %p.target, error = %e, "scheduled rotation failed");
-            let retry = millis_now().saturating_add(RETRY_AFTER_FAILURE_MS);
+            let retry = engine.clock().now_ms().saturating_add(RETRY_AFTER_FAILURE_MS);
             store.finish_policy(p, &format!("failed: {e}"), None, Some(retry)).await?;
             Ok(false)
         }

@@ -15,6 +15,7 @@ use keyward_crypto::{Algorithm, Backend, Jwk, PrivateKey, Signer, signer_for};
 use prometheus_client::metrics::counter::Counter;
 
 use crate::Error;
+use crate::clock::SharedClock;
 use crate::seal::{self, Kek, KeyIdentity};
 use crate::store::{KeyRecord, KeyState, Store};
 use crate::telemetry::metrics::{AlgorithmLabel, metrics};
@@ -73,6 +74,7 @@ type ClientMap = HashMap<(String, String), Arc<ClientKeys>>;
 pub struct KeyCache {
     store: Arc<dyn Store>,
     keks: Vec<Arc<Kek>>,
+    clock: SharedClock,
     clients: RwLock<Arc<ClientMap>>,
     version: tokio::sync::Mutex<Option<String>>,
     loaded: AtomicBool,
@@ -88,11 +90,12 @@ impl std::fmt::Debug for KeyCache {
 }
 
 impl KeyCache {
-    /// An empty cache over `store`, opening keys with `keks`.
-    pub fn new(store: Arc<dyn Store>, keks: Vec<Arc<Kek>>) -> Self {
+    /// An empty cache over `store`, opening keys with `keks`, reading the time from `clock`.
+    pub fn new(store: Arc<dyn Store>, keks: Vec<Arc<Kek>>, clock: SharedClock) -> Self {
         Self {
             store,
             keks,
+            clock,
             clients: RwLock::new(Arc::default()),
             version: tokio::sync::Mutex::new(None),
             loaded: AtomicBool::new(false),
@@ -101,11 +104,16 @@ impl KeyCache {
         }
     }
 
+    /// The clock the cache confirms by (and its keys sign with).
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
     /// Makes sure the cache reflects the store as of at most `MAX_UNCONFIRMED_MS` (one second) ago,
     /// reading the key version (and reloading if it moved) when it does not; an error when the
     /// store cannot be reached.
     pub async fn confirm(&self) -> Result<(), Error> {
-        let fresh = || crate::rotation::millis_now() - self.confirmed_at.load(Ordering::Acquire) <= MAX_UNCONFIRMED_MS;
+        let fresh = || self.clock.now_ms() - self.confirmed_at.load(Ordering::Acquire) <= MAX_UNCONFIRMED_MS;
         if fresh() {
             return Ok(());
         }
@@ -127,7 +135,7 @@ impl KeyCache {
     /// already open are reused; newly active ones are opened off the async threads.
     pub async fn refresh(&self, force: bool) -> Result<bool, Error> {
         let mut version = self.version.lock().await;
-        let asked_at = crate::rotation::millis_now();
+        let asked_at = self.clock.now_ms();
         let now = self.store.key_version().await?;
         if !force && version.as_deref() == Some(now.as_str()) {
             self.confirmed_at.fetch_max(asked_at, Ordering::AcqRel);

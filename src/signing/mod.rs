@@ -17,7 +17,7 @@ mod tokens;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use keyward_crypto::{AssertionParams, Jwks, client_assertion, sign_compact};
 use serde_json::Value;
@@ -28,7 +28,7 @@ pub use pool::SignPool;
 
 use crate::Error;
 use crate::config::SignerConfig;
-use crate::rotation::{Engine, millis_now};
+use crate::rotation::Engine;
 use crate::seal::Kek;
 
 /// Assertion lifetimes: 60 s unless asked, never more than Auth0's 300 s.
@@ -85,7 +85,7 @@ impl std::fmt::Debug for Signing {
 impl Signing {
     /// A signer over `engine`'s store and tenants, opening keys with `keks`.
     pub fn new(engine: Arc<Engine>, keks: Vec<Arc<Kek>>, config: SignerConfig) -> Result<Self, Error> {
-        let cache = Arc::new(KeyCache::new(engine.store().clone(), keks));
+        let cache = Arc::new(KeyCache::new(engine.store().clone(), keks, engine.clock().clone()));
         let pool = SignPool::new(config.threads, config.queue)?;
         let counters = Counters::new(engine.store().clone());
         Ok(Self {
@@ -183,7 +183,7 @@ impl Signing {
             return Err(Error::arg("lifetime", "must be between 1 s and 300 s (Auth0's limit)"));
         }
         let key = self.active(tenant, client_id).await?;
-        let now = SystemTime::now();
+        let now = self.engine.clock().now();
         let exp_ms = crate::rotation::millis(now) / 1000 * 1000 + i64::try_from(lifetime.as_millis()).unwrap_or(0);
         self.ensure_horizon(&key, exp_ms).await?;
         let (signing_key, client) = (key.clone(), client_id.to_owned());
@@ -257,7 +257,7 @@ impl Signing {
             .get("exp")
             .and_then(Value::as_i64)
             .ok_or_else(|| Error::arg("claims_json", "needs a numeric exp (seconds since the epoch)"))?;
-        let now_s = millis_now() / 1000;
+        let now_s = self.engine.clock().now_ms() / 1000;
         if exp <= now_s || exp > now_s + i64::try_from(max.as_secs()).unwrap_or(0) {
             return Err(Error::arg("claims_json", format!("exp must be in the future and at most {max:?} away")));
         }
@@ -308,7 +308,7 @@ impl Signing {
         let key = self.active(tenant, client_id).await?;
         // A fresh exchange signs an assertion valid for tokens::ASSERTION_LIFETIME.
         let lifetime = i64::try_from(tokens::ASSERTION_LIFETIME.as_millis()).unwrap_or(0);
-        self.ensure_horizon(&key, millis_now() + lifetime + 1000).await?;
+        self.ensure_horizon(&key, self.engine.clock().now_ms() + lifetime + 1000).await?;
         let token = self.tokens.get(t, tenant, client_id, audience, scope).await.map_err(Error::in_token_exchange)?;
         self.counters.add(principal, tenant, client_id, "get_access_token");
         Ok(token)

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use keyward_auth0::{AccessToken, AssertionProvider, Auth0Client, BoxError, ClientAuth};
 use keyward_crypto::{AssertionParams, client_assertion};
@@ -32,7 +32,7 @@ impl AssertionProvider for CachedKeyAssertions {
         let params = AssertionParams {
             client_id: &self.client_id,
             audience,
-            now: SystemTime::now(),
+            now: self.cache.clock().now(),
             lifetime: ASSERTION_LIFETIME,
             kid: Some(&key.kid),
         };

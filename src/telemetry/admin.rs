@@ -17,7 +17,6 @@ use tokio::net::TcpListener;
 use super::admin_http::Admission;
 use super::metrics::{ClientLabels, StateLabel, TargetLabels, metrics};
 use crate::Error;
-use crate::rotation::millis_now;
 use crate::schedule;
 use crate::signing::Signing;
 use crate::store::{KeyState, RotationState};
@@ -100,7 +99,7 @@ async fn scrape(State(signing): State<Arc<Signing>>) -> impl IntoResponse {
 async fn observe_store(signing: &Signing) -> Result<(), Error> {
     let engine = signing.engine();
     let store = engine.store();
-    let now = millis_now();
+    let now = engine.clock().now_ms();
     let m = metrics();
 
     let mut open = store.open_rotations().await?;

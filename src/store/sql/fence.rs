@@ -6,7 +6,7 @@
 
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use super::row::{fetch_one_as, fetch_optional_as, now_ms, open_states};
+use super::row::{fetch_one_as, fetch_optional_as, open_states};
 use super::{keys, rotations};
 use crate::Error;
 use crate::store::types::{KeyRecord, Lease, RotationRecord, RotationState};
@@ -112,17 +112,22 @@ pub(super) async fn claim_rotation(
 }
 
 /// Renews the lease on `r` until `now + ttl_ms` (see [`fence`]); the new expiry.
-pub(super) async fn renew(pool: &AnyPool, r: &RotationRecord, ttl_ms: i64) -> Result<Lease, Error> {
+pub(super) async fn renew(pool: &AnyPool, r: &RotationRecord, now: i64, ttl_ms: i64) -> Result<Lease, Error> {
     let mut conn = pool.acquire().await.map_err(Error::database)?;
-    let expires_at = now_ms().saturating_add(ttl_ms);
+    let expires_at = now.saturating_add(ttl_ms);
     fence(&mut conn, r, expires_at).await?;
     Ok(Lease { owner: r.lease.owner.clone(), token: r.lease.token, expires_at })
 }
 
 /// [`cas_rotation`] on a connection of its own.
-pub(super) async fn update_rotation(pool: &AnyPool, r: &mut RotationRecord, ttl_ms: i64) -> Result<(), Error> {
+pub(super) async fn update_rotation(
+    pool: &AnyPool,
+    r: &mut RotationRecord,
+    now: i64,
+    ttl_ms: i64,
+) -> Result<(), Error> {
     let mut conn = pool.acquire().await.map_err(Error::database)?;
-    cas_rotation(&mut conn, r, now_ms(), ttl_ms).await
+    cas_rotation(&mut conn, r, now, ttl_ms).await
 }
 
 /// Stores a generated key and moves its rotation on, in one transaction fenced by the
@@ -131,12 +136,13 @@ pub(super) async fn save_generated_key(
     pool: &AnyPool,
     k: &KeyRecord,
     r: &mut RotationRecord,
+    now: i64,
     ttl_ms: i64,
 ) -> Result<(), Error> {
     let mut tx = pool.begin().await.map_err(Error::database)?;
     keys::insert(&mut tx, k).await?;
     let mut updated = r.clone();
-    cas_rotation(&mut tx, &mut updated, now_ms(), ttl_ms).await?;
+    cas_rotation(&mut tx, &mut updated, now, ttl_ms).await?;
     tx.commit().await.map_err(Error::database)?;
     *r = updated;
     Ok(())
@@ -150,9 +156,9 @@ pub(super) async fn activate(
     new_key: &str,
     old_key: Option<&str>,
     retire_at: i64,
+    now: i64,
     ttl_ms: i64,
 ) -> Result<(), Error> {
-    let now = now_ms();
     let mut tx = pool.begin().await.map_err(Error::database)?;
     // The fence first: a replica that lost the lease learns that, whatever the keys say.
     let mut updated = r.clone();
@@ -187,11 +193,12 @@ pub(super) async fn save_registered(
     r: &mut RotationRecord,
     key_id: &str,
     credential_id: &str,
+    now: i64,
     ttl_ms: i64,
 ) -> Result<(), Error> {
     let mut tx = pool.begin().await.map_err(Error::database)?;
     let mut updated = r.clone();
-    cas_rotation(&mut tx, &mut updated, now_ms(), ttl_ms).await?;
+    cas_rotation(&mut tx, &mut updated, now, ttl_ms).await?;
     let done = sqlx::query(
         "UPDATE keys SET credential_id = $1 WHERE key_id = $2 AND state = 'pending' \
          AND (credential_id IS NULL OR credential_id = $1)",
@@ -212,10 +219,10 @@ pub(super) async fn save_registered(
 /// Marks `r` FAILED and destroys its new key, in one transaction fenced by the rotation's lease.
 /// Only a PENDING key that no other open rotation names is destroyed: a key another replica
 /// activated meanwhile is never touched.
-pub(super) async fn save_failed(pool: &AnyPool, r: &mut RotationRecord, ttl_ms: i64) -> Result<bool, Error> {
+pub(super) async fn save_failed(pool: &AnyPool, r: &mut RotationRecord, now: i64, ttl_ms: i64) -> Result<bool, Error> {
     let mut tx = pool.begin().await.map_err(Error::database)?;
     let mut updated = r.clone();
-    cas_rotation(&mut tx, &mut updated, now_ms(), ttl_ms).await?;
+    cas_rotation(&mut tx, &mut updated, now, ttl_ms).await?;
     let mut wiped = false;
     if let Some(key_id) = &r.new_key_id {
         let done = sqlx::query(concat!(
@@ -245,13 +252,14 @@ pub(super) async fn close_retirement(
     pool: &AnyPool,
     key_id: &str,
     rotation: Option<&mut RotationRecord>,
+    now: i64,
     ttl_ms: i64,
 ) -> Result<bool, Error> {
     let mut tx = pool.begin().await.map_err(Error::database)?;
     let mut updated = None;
     if let Some(r) = rotation.as_deref() {
         let mut next = r.clone();
-        cas_rotation(&mut tx, &mut next, now_ms(), ttl_ms).await?;
+        cas_rotation(&mut tx, &mut next, now, ttl_ms).await?;
         updated = Some(next);
     }
     let done = sqlx::query(concat!(
@@ -275,7 +283,7 @@ pub(super) async fn close_retirement(
 /// Whether a client's Auth0 credential may be detached or deleted: no key keyward may still sign
 /// or activate with (PENDING, ACTIVE, RETIRING; `own_key` aside) and no other open rotation names
 /// it. Checked by credential id, never by kid. Under `fence`, in one transaction with the check
-/// (and renewal) of its lease.
+/// (and renewal) of its lease until `lease_until`.
 pub(super) async fn may_remove_credential(
     pool: &AnyPool,
     fence_on: Option<&RotationRecord>,
@@ -283,11 +291,11 @@ pub(super) async fn may_remove_credential(
     client_id: &str,
     credential_id: &str,
     own_key: Option<&str>,
-    ttl_ms: i64,
+    lease_until: i64,
 ) -> Result<bool, Error> {
     let mut tx = pool.begin().await.map_err(Error::database)?;
     if let Some(r) = fence_on {
-        fence(&mut tx, r, now_ms().saturating_add(ttl_ms)).await?;
+        fence(&mut tx, r, lease_until).await?;
     }
     let query = sqlx::query(concat!(
         "SELECT (SELECT count(*) FROM keys WHERE tenant = $1 AND client_id = $2 AND credential_id = $3 \
@@ -343,9 +351,10 @@ pub(super) async fn renew_connection_lease(
     pool: &AnyPool,
     id: &str,
     lease: &Lease,
+    now: i64,
     ttl_ms: i64,
 ) -> Result<Lease, Error> {
-    let expires_at = now_ms().saturating_add(ttl_ms);
+    let expires_at = now.saturating_add(ttl_ms);
     let done = sqlx::query(
         "UPDATE connection_rotations SET lease_expires_at = $1 WHERE id = $2 AND lease_owner = $3 AND lease_token = $4",
     )

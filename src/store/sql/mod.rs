@@ -26,6 +26,7 @@ use super::types::{
     PolicyKind, PolicyRecord, RevocationRecord, RotationRecord, RotationState,
 };
 use crate::Error;
+use crate::clock::{SharedClock, SystemClock};
 use crate::seal::Sealed;
 use row::Dialect;
 
@@ -35,6 +36,7 @@ pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
     lease_ttl_ms: i64,
+    clock: SharedClock,
 }
 
 /// How long a lease lasts unless a saga step renews it (the default of `[scheduler] lease_ttl`).
@@ -81,9 +83,15 @@ impl SqlStore {
             Dialect::Postgres => options.max_connections(8).connect(url).await,
         }
         .map_err(Error::database)?;
-        let store = Self { pool, dialect, lease_ttl_ms: DEFAULT_LEASE_TTL_MS };
+        let store = Self { pool, dialect, lease_ttl_ms: DEFAULT_LEASE_TTL_MS, clock: SystemClock::shared() };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Reads lease expiries and `updated_at` times from `clock` (the system clock by default).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Sets how long the lease on a rotation lasts past each saga write.
@@ -145,11 +153,11 @@ impl Store for SqlStore {
     }
 
     async fn update_rotation(&self, rotation: &mut RotationRecord) -> Result<(), Error> {
-        fence::update_rotation(&self.pool, rotation, self.lease_ttl_ms).await
+        fence::update_rotation(&self.pool, rotation, self.clock.now_ms(), self.lease_ttl_ms).await
     }
 
     async fn save_generated_key(&self, k: &KeyRecord, rotation: &mut RotationRecord) -> Result<(), Error> {
-        fence::save_generated_key(&self.pool, k, rotation, self.lease_ttl_ms).await
+        fence::save_generated_key(&self.pool, k, rotation, self.clock.now_ms(), self.lease_ttl_ms).await
     }
 
     async fn activate(
@@ -159,11 +167,11 @@ impl Store for SqlStore {
         old_key: Option<&str>,
         retire_at: i64,
     ) -> Result<(), Error> {
-        fence::activate(&self.pool, rotation, new_key, old_key, retire_at, self.lease_ttl_ms).await
+        fence::activate(&self.pool, rotation, new_key, old_key, retire_at, self.clock.now_ms(), self.lease_ttl_ms).await
     }
 
     async fn renew_rotation_lease(&self, rotation: &RotationRecord) -> Result<Lease, Error> {
-        fence::renew(&self.pool, rotation, self.lease_ttl_ms).await
+        fence::renew(&self.pool, rotation, self.clock.now_ms(), self.lease_ttl_ms).await
     }
 
     async fn save_registered(
@@ -172,17 +180,19 @@ impl Store for SqlStore {
         key_id: &str,
         credential_id: &str,
     ) -> Result<(), Error> {
-        fence::save_registered(&self.pool, rotation, key_id, credential_id, self.lease_ttl_ms).await
+        fence::save_registered(&self.pool, rotation, key_id, credential_id, self.clock.now_ms(), self.lease_ttl_ms)
+            .await
     }
 
     async fn save_failed(&self, rotation: &mut RotationRecord) -> Result<bool, Error> {
-        let wiped = fence::save_failed(&self.pool, rotation, self.lease_ttl_ms).await?;
+        let wiped = fence::save_failed(&self.pool, rotation, self.clock.now_ms(), self.lease_ttl_ms).await?;
         forget::old_pages(&self.pool, self.dialect, wiped).await;
         Ok(wiped)
     }
 
     async fn close_retirement(&self, key_id: &str, rotation: Option<&mut RotationRecord>) -> Result<bool, Error> {
-        let wiped = fence::close_retirement(&self.pool, key_id, rotation, self.lease_ttl_ms).await?;
+        let wiped =
+            fence::close_retirement(&self.pool, key_id, rotation, self.clock.now_ms(), self.lease_ttl_ms).await?;
         forget::old_pages(&self.pool, self.dialect, wiped).await;
         Ok(wiped)
     }
@@ -195,8 +205,16 @@ impl Store for SqlStore {
         credential_id: &str,
         own_key: Option<&str>,
     ) -> Result<bool, Error> {
-        fence::may_remove_credential(&self.pool, fence_on, tenant, client_id, credential_id, own_key, self.lease_ttl_ms)
-            .await
+        fence::may_remove_credential(
+            &self.pool,
+            fence_on,
+            tenant,
+            client_id,
+            credential_id,
+            own_key,
+            self.clock.now_ms().saturating_add(self.lease_ttl_ms),
+        )
+        .await
     }
 
     async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, Error> {
@@ -272,7 +290,7 @@ impl Store for SqlStore {
     }
 
     async fn renew_connection_lease(&self, id: &str, lease: &Lease) -> Result<Lease, Error> {
-        fence::renew_connection_lease(&self.pool, id, lease, self.lease_ttl_ms).await
+        fence::renew_connection_lease(&self.pool, id, lease, self.clock.now_ms(), self.lease_ttl_ms).await
     }
 
     async fn record_connection_key(&self, k: &ConnectionKeyRecord) -> Result<(), Error> {
@@ -362,11 +380,11 @@ impl Store for SqlStore {
     }
 
     async fn renew_revocation_lease(&self, revocation: &RevocationRecord) -> Result<Lease, Error> {
-        revocations::renew(&self.pool, revocation, self.lease_ttl_ms).await
+        revocations::renew(&self.pool, revocation, self.clock.now_ms(), self.lease_ttl_ms).await
     }
 
     async fn save_revocation(&self, revocation: &mut RevocationRecord) -> Result<(), Error> {
-        let destroyed = revocations::save(&self.pool, revocation, self.lease_ttl_ms).await?;
+        let destroyed = revocations::save(&self.pool, revocation, self.clock.now_ms(), self.lease_ttl_ms).await?;
         forget::old_pages(&self.pool, self.dialect, destroyed).await;
         Ok(())
     }

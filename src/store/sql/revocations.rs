@@ -5,7 +5,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use super::row::{fetch_all_as, fetch_optional_as, is_unique_violation, lease_from_row, now_ms};
+use super::row::{fetch_all_as, fetch_optional_as, is_unique_violation, lease_from_row};
 use crate::Error;
 use crate::store::types::{Lease, RevocationRecord, RevocationState};
 
@@ -147,8 +147,8 @@ pub(super) async fn claim(
 }
 
 /// Renews the lease on `r` if its token and version are still the row's.
-pub(super) async fn renew(pool: &AnyPool, r: &RevocationRecord, ttl_ms: i64) -> Result<Lease, Error> {
-    let expires_at = now_ms().saturating_add(ttl_ms);
+pub(super) async fn renew(pool: &AnyPool, r: &RevocationRecord, now: i64, ttl_ms: i64) -> Result<Lease, Error> {
+    let expires_at = now.saturating_add(ttl_ms);
     let mut conn = pool.acquire().await.map_err(Error::database)?;
     let done = sqlx::query(
         "UPDATE revocations SET lease_expires_at = $1 WHERE revocation_id = $2 AND lease_token = $3 AND version = $4",
@@ -183,8 +183,7 @@ async fn refused(conn: &mut AnyConnection, r: &RevocationRecord) -> Error {
 
 /// The fenced write of `r`'s new state, with what that state means for its key, in one
 /// transaction; whether key material was destroyed.
-pub(super) async fn save(pool: &AnyPool, r: &mut RevocationRecord, ttl_ms: i64) -> Result<bool, Error> {
-    let now = now_ms();
+pub(super) async fn save(pool: &AnyPool, r: &mut RevocationRecord, now: i64, ttl_ms: i64) -> Result<bool, Error> {
     let expires_at = if r.state.is_open() { now.saturating_add(ttl_ms) } else { 0 };
     let mut tx = pool.begin().await.map_err(Error::database)?;
     let done = sqlx::query(

@@ -1,5 +1,5 @@
 //! What every SQL concept module shares: running a query and mapping its rows to records, the
-//! lease columns, unique violations, the clock, the open rotation states and the dialect.
+//! lease columns, unique violations, the open rotation states and the dialect.
 
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
@@ -71,10 +71,4 @@ pub(super) fn lease_from_row(row: &AnyRow) -> Result<Lease, Error> {
 /// Whether a statement failed on a unique constraint (the row exists already).
 pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
-}
-
-/// Now, in milliseconds since the UNIX epoch.
-pub(super) fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
