@@ -2,22 +2,24 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// mimalloc: per-thread heaps make the signing path's allocations, freed on other threads (the
 /// signing pool, the HTTP/2 tasks), cheap; glibc malloc spent ~13% of an ES256 call there.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = keyward::cli::Cli::parse();
+    let cli = match keyward::cli::parse() {
+        Ok(cli) => cli,
+        Err(code) => return ExitCode::from(code),
+    };
     // Log lines (causes of INTERNAL errors, saga events) go to stderr, never secrets. `serve`
     // and `dev` install their own subscriber with the OTLP exporter when one is configured.
     if !cli.is_service() {
         keyward::telemetry::init_logs();
     }
     match keyward::cli::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        // The reader of stdout stopped reading (`| head -1`): done, nothing to say.
+        Ok(()) | Err(keyward::cli::CliError::StdoutClosed) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("keyward: {err}");
             ExitCode::from(err.exit_code())

@@ -101,8 +101,9 @@ fn keygen_refuses_bad_choices_cleanly() {
     let out = dir.path().join("k");
     assert!(fails(&["keygen", "--alg", "ES256", "--bits", "2048", "--out", p(&out)], 64).contains("--bits"));
     assert!(fails(&["keygen", "--alg", "RS256", "--bits", "1024", "--out", p(&out)], 64).contains("1024"));
-    assert!(fails(&["keygen", "--alg", "HS256", "--out", p(&out)], 2).contains("HS256"));
-    assert!(fails(&["keygen", "--alg", "RS256", "--out", p(&out), "--backend", "gpu"], 2).contains("gpu"));
+    // clap's refusals are usage errors too: 64, one line.
+    assert!(fails(&["keygen", "--alg", "HS256", "--out", p(&out)], 64).contains("HS256"));
+    assert!(fails(&["keygen", "--alg", "RS256", "--out", p(&out), "--backend", "gpu"], 64).contains("gpu"));
     assert!(!out.join("private.pem").exists());
 }
 
@@ -335,4 +336,171 @@ fn the_example_config_is_refused_until_its_token_hashes_are_filled_in() {
     ] {
         assert!(err.contains(expected), "{expected} missing from {err}");
     }
+}
+
+/// Exit `code` with exactly one `keyward: …` line on stderr and nothing on stdout; returns it.
+fn one_line(out: &Output, code: i32) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(err.starts_with("keyward: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    err
+}
+
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("key");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(["keygen", "--alg", "RS256", "--name", "pipe", "--out", p(&out)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before keygen prints (RSA generation takes a while): `| head -c 0`.
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "nothing said: {err}");
+    assert!(out.join("private.pem").exists(), "the work is done all the same");
+}
+
+#[test]
+fn usage_errors_are_one_line_exit_64_with_a_help_hint() {
+    for args in [
+        &["credentials", "list", "--tenant", "dev", "--clinet", "app"][..],
+        &["rotate", "client", "--tenant", "dev", "--client", "app", "--grace", "-1"],
+        &["rotate", "client", "--tenant", "dev", "--client", "app", "--grace", "soon"],
+        &["keygen", "--alg", "RS256", "--out", "k", "--endpoint", "http://127.0.0.1:1"],
+    ] {
+        let err = one_line(&keyward_env(args, &[]), 64);
+        assert!(err.contains("--help"), "{args:?}: {err}");
+    }
+    let err = one_line(&keyward_env(&["credentials", "list", "--tenant", "dev", "--clinet", "app"], &[]), 64);
+    assert!(err.contains("'--clinet'") && err.contains("keyward credentials list --help"), "{err}");
+    // Help and version themselves are not errors, and keep their full output.
+    let help = keyward_env(&["credentials", "list", "--help"], &[]);
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8(help.stdout).unwrap();
+    assert!(text.lines().count() > 5 && text.contains("KEYWARD_ENDPOINT"), "{text}");
+}
+
+#[test]
+fn client_flags_are_on_client_commands_only() {
+    for cmd in [&["keygen"][..], &["serve"], &["dev"], &["config", "check"], &["kek", "rotate"], &["jwt", "sign"]] {
+        let help = ok(&[cmd, &["--help"]].concat());
+        for flag in ["--endpoint", "--token-file"] {
+            assert!(!help.contains(flag), "{cmd:?} lists {flag}: {help}");
+        }
+    }
+    for cmd in [&["config", "check"][..], &["kek", "rotate"]] {
+        assert!(ok(&[cmd, &["--help"]].concat()).contains("--json"), "{cmd:?} keeps --json");
+    }
+    for cmd in
+        [&["credentials", "list"][..], &["rotate", "client"], &["rotation", "get"], &["revoke"], &["audit", "tail"]]
+    {
+        let help = ok(&[cmd, &["--help"]].concat());
+        for flag in ["--endpoint", "--token-file", "--json"] {
+            assert!(help.contains(flag), "{cmd:?} lacks {flag}: {help}");
+        }
+    }
+    assert!(!ok(&["--help"]).contains("--endpoint"), "not a top-level option");
+    // Before an offline command a client flag is refused, not ignored.
+    let err = one_line(
+        &keyward_env(&["--endpoint", "http://127.0.0.1:1", "keygen", "--alg", "RS256", "--out", "k"], &[]),
+        64,
+    );
+    assert!(err.contains("--endpoint"), "{err}");
+}
+
+#[test]
+fn a_missing_or_empty_token_file_is_64_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-token");
+    let list = |token: &Path| {
+        let args = ["credentials", "list", "--tenant", "dev", "--client", "app", "--endpoint", "http://127.0.0.1:1"];
+        keyward_env(&[&args[..], &["--token-file", p(token)]].concat(), &[])
+    };
+    let err = one_line(&list(&missing), 64);
+    assert!(err.contains("--token-file") && err.contains(p(&missing)), "{err}");
+    let empty = dir.path().join("empty-token");
+    std::fs::write(&empty, "\n").unwrap();
+    let err = one_line(&list(&empty), 64);
+    assert!(err.contains(p(&empty)) && err.contains("empty"), "{err}");
+}
+
+#[test]
+fn an_endpoint_without_a_scheme_is_64_saying_to_add_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "kwdev_whatever\n").unwrap();
+    let args = ["credentials", "list", "--tenant", "dev", "--client", "app", "--token-file", p(&token)];
+    let err = one_line(&keyward_env(&[&args[..], &["--endpoint", "127.0.0.1:50051"]].concat(), &[]), 64);
+    assert!(err.contains("--endpoint") && err.contains("http://") && err.contains("https://"), "{err}");
+    // The same from the environment names the variable.
+    let err = one_line(&keyward_env(&args, &[("KEYWARD_ENDPOINT", "127.0.0.1:50051")]), 64);
+    assert!(err.contains("KEYWARD_ENDPOINT") && err.contains("http://"), "{err}");
+}
+
+#[test]
+fn an_unreachable_endpoint_is_69_naming_it_flag_over_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "kwdev_whatever\n").unwrap();
+    // Ports that were just free: bind, note, release.
+    let free = || format!("http://{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap());
+    let (from_env, from_flag) = (free(), free());
+    let args = ["credentials", "list", "--tenant", "dev", "--client", "app", "--token-file", p(&token)];
+    let err = one_line(&keyward_env(&args, &[("KEYWARD_ENDPOINT", &from_env)]), 69);
+    assert!(err.contains(&format!("cannot reach keyward at {from_env}")), "KEYWARD_ENDPOINT honoured: {err}");
+    let flagged = [&args[..], &["--endpoint", &from_flag]].concat();
+    let err = one_line(&keyward_env(&flagged, &[("KEYWARD_ENDPOINT", &from_env)]), 69);
+    assert!(err.contains(&from_flag), "the flag wins: {err}");
+    // Before the subcommand too.
+    let before = [&["--endpoint", &from_flag][..], &args].concat();
+    let err = one_line(&keyward_env(&before, &[("KEYWARD_ENDPOINT", &from_env)]), 69);
+    assert!(err.contains(&from_flag), "{err}");
+}
+
+#[test]
+fn completions_are_valid_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let script = ok(&["completions", shell]);
+        assert!(script.contains("keyward") && script.contains("credentials"), "{shell}");
+        if shell == "bash" {
+            let file = dir.path().join("keyward.bash");
+            std::fs::write(&file, &script).unwrap();
+            let out = Command::new("bash").arg("-n").arg(&file).output().unwrap();
+            assert!(out.status.success(), "bash -n: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    one_line(&keyward_env(&["completions", "tcsh"], &[]), 64);
+}
+
+#[test]
+fn man_writes_a_page_per_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let man = dir.path().join("man/man1");
+    ok(&["man", "--dir", p(&man)]);
+    let page = std::fs::read_to_string(man.join("keyward.1")).unwrap();
+    assert!(page.starts_with(".ie") || page.contains(".TH keyward"), "{}", &page[..page.len().min(200)]);
+    for sub in ["keyward-credentials.1", "keyward-rotate.1", "keyward-keygen.1", "keyward-completions.1"] {
+        assert!(man.join(sub).exists(), "{sub}");
+    }
+}
+
+#[test]
+fn version_names_the_commit() {
+    let version = ok(&["--version"]);
+    let commit = version.split("(commit ").nth(1).and_then(|r| r.split(')').next()).unwrap_or_default();
+    assert!(commit == "unknown" || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())), "{version}");
+    assert!(version.starts_with("keyward "), "{version}");
 }

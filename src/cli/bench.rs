@@ -8,6 +8,7 @@ use keyward_crypto::{Backend, KeySpec, PrivateKey, Signer, signer_for};
 use serde::Serialize;
 
 use super::CliError;
+use super::out::outln;
 use super::{KeyChoice, parse_backend, print_json};
 use crate::rng::os_rng;
 
@@ -69,10 +70,15 @@ pub(super) fn run(cmd: BenchCommand) -> Result<(), CliError> {
     if args.json {
         print_json(&report)
     } else {
-        println!(
+        outln!(
             "{} {} on {} thread(s): {:.0} signatures/s ({} in {:.2}s)",
-            report.alg, report.backend, report.threads, report.ops_per_s, report.ops, report.seconds
-        );
+            report.alg,
+            report.backend,
+            report.threads,
+            report.ops_per_s,
+            report.ops,
+            report.seconds
+        )?;
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use super::CliError;
+use super::out::outln;
 use super::print_json;
 use crate::config::{Config, Overrides};
 
@@ -37,7 +38,7 @@ pub(super) fn run(cmd: ConfigCommand, as_json: bool) -> Result<(), CliError> {
     if as_json {
         print_json(&summary)
     } else {
-        println!(
+        outln!(
             "{}: ok ({} tenant(s), {} rotation polic{}, gRPC on {}{})",
             config.display(),
             c.tenants.len(),
@@ -45,7 +46,7 @@ pub(super) fn run(cmd: ConfigCommand, as_json: bool) -> Result<(), CliError> {
             if c.operations.policies.len() == 1 { "y" } else { "ies" },
             c.listen,
             c.operations.admin_listen.map(|a| format!(", admin on {a}")).unwrap_or_default()
-        );
+        )?;
         Ok(())
     }
 }

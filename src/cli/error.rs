@@ -25,10 +25,12 @@ pub enum CliError {
         reason: String,
     },
     /// A keyward server refused a client command.
-    #[error("{}: {message}", code_name(*.code))]
+    #[error("{}{}: {message}", code_name(*.code), from_endpoint(.endpoint.as_deref()))]
     Rpc {
         /// The gRPC status code.
         code: tonic::Code,
+        /// The endpoint that answered, named for refusals of the connection or the token.
+        endpoint: Option<String>,
         /// The server's message.
         message: String,
     },
@@ -53,6 +55,14 @@ pub enum CliError {
     /// A `bench` worker thread panicked.
     #[error("a bench thread panicked")]
     BenchPanicked,
+    /// Whoever read stdout stopped reading (`| head -1`): the command ends quietly with 0.
+    #[error("stdout was closed")]
+    StdoutClosed,
+}
+
+/// " from <endpoint>" when the endpoint is known.
+fn from_endpoint(endpoint: Option<&str>) -> String {
+    endpoint.map(|e| format!(" from {e}")).unwrap_or_default()
 }
 
 /// What a transport error says: its cause when it has one (tonic's own message is generic).
@@ -76,6 +86,7 @@ impl CliError {
             CliError::Rpc { .. } => 1,
             CliError::Unreachable { .. } | CliError::Runtime(_) => 69,
             CliError::WouldOverwrite(_) | CliError::Output(_) | CliError::BenchPanicked => 1,
+            CliError::StdoutClosed => 0,
             CliError::Service(e) => match e {
                 E::InvalidArgument { .. } | E::Config(_) => 64,
                 E::Unavailable(_) | E::Resource { .. } => 69,
@@ -101,6 +112,19 @@ impl CliError {
         }
     }
 
+    /// Names `endpoint` in a server's refusal of the connection or of the token (UNAVAILABLE,
+    /// UNAUTHENTICATED, PERMISSION_DENIED), so the operator sees which server said it.
+    pub(crate) fn at(self, endpoint: &str) -> Self {
+        match self {
+            CliError::Rpc {
+                code: code @ (tonic::Code::Unavailable | tonic::Code::Unauthenticated | tonic::Code::PermissionDenied),
+                endpoint: None,
+                message,
+            } => CliError::Rpc { code, endpoint: Some(endpoint.to_owned()), message },
+            other => other,
+        }
+    }
+
     /// A bad flag or argument.
     pub(crate) fn usage(flag: &'static str, reason: impl Into<String>) -> Self {
         CliError::Usage { flag, reason: reason.into() }
@@ -114,7 +138,7 @@ impl CliError {
 
 impl From<tonic::Status> for CliError {
     fn from(s: tonic::Status) -> Self {
-        CliError::Rpc { code: s.code(), message: s.message().to_owned() }
+        CliError::Rpc { code: s.code(), endpoint: None, message: s.message().to_owned() }
     }
 }
 
@@ -148,6 +172,7 @@ mod tests {
             | CliError::Runtime(_)
             | CliError::Service(Error::Unavailable(_) | Error::Resource { .. }) => 69,
             CliError::WouldOverwrite(_) | CliError::Output(_) | CliError::BenchPanicked => 1,
+            CliError::StdoutClosed => 0,
             CliError::Service(
                 Error::Crypto(_)
                 | Error::Io { .. }
@@ -188,6 +213,7 @@ mod tests {
             CliError::WouldOverwrite("/k/private.pem".into()),
             CliError::output(std::io::Error::other("closed")),
             CliError::BenchPanicked,
+            CliError::StdoutClosed,
         ]);
         let codes = [
             Code::Ok,
@@ -200,7 +226,7 @@ mod tests {
         ];
         all.extend(codes.map(|c| CliError::from(tonic::Status::new(c, "m"))));
         let kinds: HashSet<_> = all.iter().map(std::mem::discriminant).collect();
-        assert_eq!(kinds.len(), 8, "one example of each command-line case, and the service's");
+        assert_eq!(kinds.len(), 9, "one example of each command-line case, and the service's");
         for e in &all {
             assert_eq!(e.exit_code(), documented(e), "{e}");
         }
@@ -217,6 +243,10 @@ mod tests {
     async fn messages_keep_their_wording() {
         let rpc = CliError::from(tonic::Status::invalid_argument("request_id: too long"));
         assert_eq!(rpc.to_string(), "INVALID_ARGUMENT: request_id: too long");
+        let at = "http://127.0.0.1:50051";
+        assert_eq!(rpc.at(at).to_string(), "INVALID_ARGUMENT: request_id: too long");
+        let refused = CliError::from(tonic::Status::unauthenticated("the bearer token is not valid")).at(at);
+        assert_eq!(refused.to_string(), "UNAUTHENTICATED from http://127.0.0.1:50051: the bearer token is not valid");
         let e = unreachable().await;
         assert!(e.to_string().starts_with("cannot reach keyward at http://127.0.0.1:1: "), "{e}");
         assert_eq!(CliError::usage("--threads", "must be at least 1").to_string(), "--threads: must be at least 1");

@@ -10,6 +10,7 @@ use keyward_crypto::{
 use serde_json::{Map, Value, json};
 
 use super::CliError;
+use super::out::outln;
 use super::{FilePath, parse_alg, parse_duration, print_json};
 use crate::files::read_text;
 use crate::rng::os_rng;
@@ -103,7 +104,7 @@ fn sign(args: SignArgs) -> Result<(), CliError> {
     let signer = load_signer(&args.key, args.alg)?;
     let payload = serde_json::to_vec(&claims).map_err(CliError::output)?;
     let token = sign_compact(&*signer, args.kid.as_deref(), args.typ.as_deref(), &payload, &mut os_rng())?;
-    println!("{token}");
+    outln!("{token}")?;
     Ok(())
 }
 
@@ -117,7 +118,7 @@ fn assertion(args: AssertionArgs) -> Result<(), CliError> {
         kid: args.kid.as_deref(),
     };
     let token = client_assertion(&*signer, &params, &mut os_rng())?;
-    println!("{token}");
+    outln!("{token}")?;
     Ok(())
 }
 

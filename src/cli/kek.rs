@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::CliError;
+use super::out::outln;
 use super::print_json;
 use crate::Error;
 use crate::config::{Config, KekSource, Overrides};
@@ -141,11 +142,11 @@ fn finish(report: &serde_json::Value, saved: Option<String>, as_json: bool) -> R
         return print_json(report);
     }
     if let Some(s) = saved {
-        println!("{s}");
+        outln!("{s}")?;
     }
     if let Some(obj) = report.as_object() {
         for (k, v) in obj {
-            println!("{k}: {v}");
+            outln!("{k}: {v}")?;
         }
     }
     Ok(())

@@ -99,7 +99,7 @@ fn show(policies: &[proto::RotationPolicy], as_json: bool) -> Result<(), CliErro
             ]
         })
         .collect();
-    table(&["TARGET", "MAX AGE", "WINDOW", "KEY AGE", "DUE", "STATUS", "SOURCE", "LAST RESULT"], &rows);
+    table(&["TARGET", "MAX AGE", "WINDOW", "KEY AGE", "DUE", "STATUS", "SOURCE", "LAST RESULT"], &rows)?;
     Ok(())
 }
 

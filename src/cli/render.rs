@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::CliError;
+use super::out::outln;
 use super::print_json;
 use crate::grpc::proto::{
     AuditEvent, Auth0Credential, ConnectionKey, Credential, CredentialState, ListClientCredentialsResponse,
@@ -61,25 +62,27 @@ fn connection_key_json(k: &ConnectionKey) -> Value {
 }
 
 /// Prints rows as columns padded to the widest cell.
-pub(super) fn table(header: &[&str], rows: &[Vec<String>]) {
+pub(super) fn table(header: &[&str], rows: &[Vec<String>]) -> Result<(), CliError> {
     let widths: Vec<usize> = (0..header.len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0))
         .collect();
     let line = |cells: Vec<String>| {
         let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", padded.join("  ").trim_end());
+        outln!("{}", padded.join("  ").trim_end())
     };
-    line(header.iter().map(|h| (*h).to_owned()).collect());
+    line(header.iter().map(|h| (*h).to_owned()).collect())?;
     for r in rows {
-        line(r.clone());
+        line(r.clone())?;
     }
+    Ok(())
 }
 
-pub(super) fn fields(pairs: &[(&str, String)]) {
+pub(super) fn fields(pairs: &[(&str, String)]) -> Result<(), CliError> {
     let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
-        println!("{k:<width$}  {v}");
+        outln!("{k:<width$}  {v}")?;
     }
+    Ok(())
 }
 
 fn rotation_fields(r: &Rotation) -> Vec<(&'static str, String)> {
@@ -103,7 +106,7 @@ pub(super) fn rotation(r: &Rotation, as_json: bool) -> Result<(), CliError> {
     if as_json {
         return print_json(&rotation_json(r));
     }
-    fields(&rotation_fields(r));
+    fields(&rotation_fields(r))?;
     Ok(())
 }
 
@@ -125,7 +128,7 @@ pub(super) fn rotated_client(resp: &RotateClientCredentialResponse, as_json: boo
             ("expires", time(c.expires_at.as_ref())),
         ]);
     }
-    fields(&out);
+    fields(&out)?;
     Ok(())
 }
 
@@ -150,12 +153,12 @@ pub(super) fn rotated_connection(resp: &RotateConnectionKeysResponse, as_json: b
             vec![k.kid.clone(), k.algorithm.clone(), role, time(k.current_since.as_ref()), k.fingerprint.clone()]
         })
         .collect();
-    table(&["KID", "ALG", "ROLE", "CURRENT SINCE", "FINGERPRINT"], &rows);
-    println!();
+    table(&["KID", "ALG", "ROLE", "CURRENT SINCE", "FINGERPRINT"], &rows)?;
+    outln!()?;
     if resp.verified {
-        println!("verified: every key's certificate, PKCS#7, fingerprint, thumbprint and kid check out");
+        outln!("verified: every key's certificate, PKCS#7, fingerprint, thumbprint and kid check out")?;
     } else {
-        println!("NOT VERIFIED: a key failed verification; see keyward's log and audit events");
+        outln!("NOT VERIFIED: a key failed verification; see keyward's log and audit events")?;
     }
     Ok(())
 }
@@ -167,7 +170,7 @@ pub(super) fn credentials(resp: &ListClientCredentialsResponse, as_json: bool) -
             "auth0_credentials": resp.auth0_credentials.iter().map(auth0_credential_json).collect::<Vec<_>>(),
         }));
     }
-    println!("managed by keyward:");
+    outln!("managed by keyward:")?;
     let rows: Vec<Vec<String>> = resp
         .credentials
         .iter()
@@ -182,8 +185,8 @@ pub(super) fn credentials(resp: &ListClientCredentialsResponse, as_json: bool) -
             ]
         })
         .collect();
-    table(&["CREDENTIAL", "STATE", "KID", "ALG", "CREATED", "EXPIRES"], &rows);
-    println!("\nat Auth0:");
+    table(&["CREDENTIAL", "STATE", "KID", "ALG", "CREATED", "EXPIRES"], &rows)?;
+    outln!("\nat Auth0:")?;
     let rows: Vec<Vec<String>> = resp
         .auth0_credentials
         .iter()
@@ -192,7 +195,7 @@ pub(super) fn credentials(resp: &ListClientCredentialsResponse, as_json: bool) -
             vec![c.id.clone(), c.kid.clone(), c.alg.clone(), yes(c.attached), yes(c.managed), c.name.clone()]
         })
         .collect();
-    table(&["ID", "KID", "ALG", "ATTACHED", "MANAGED", "NAME"], &rows);
+    table(&["ID", "KID", "ALG", "ATTACHED", "MANAGED", "NAME"], &rows)?;
     Ok(())
 }
 
@@ -202,18 +205,9 @@ pub(super) fn audit_event(e: &AuditEvent, as_json: bool) -> Result<(), CliError>
         let detail: Value = serde_json::from_str(&e.detail).unwrap_or_else(|_| Value::String(e.detail.clone()));
         let line = json!({"id": e.id, "at": time(e.at.as_ref()), "actor": e.actor, "tenant": e.tenant,
             "subject": e.subject, "kind": e.kind, "detail": detail});
-        println!("{line}");
+        outln!("{line}")?;
     } else {
-        println!(
-            "{}  {}  {}  {}/{}  {}  {}",
-            e.id,
-            time(e.at.as_ref()),
-            e.actor,
-            e.tenant,
-            e.subject,
-            e.kind,
-            e.detail
-        );
+        outln!("{}  {}  {}  {}/{}  {}  {}", e.id, time(e.at.as_ref()), e.actor, e.tenant, e.subject, e.kind, e.detail)?;
     }
     Ok(())
 }

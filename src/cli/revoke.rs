@@ -77,7 +77,7 @@ pub(super) fn run(opts: &ClientOptions, a: RevokeArgs) -> Result<(), CliError> {
             ("reason", r.reason),
             ("requested by", r.requested_by),
             ("active credential", active),
-        ]);
+        ])?;
         Ok(())
     })
 }

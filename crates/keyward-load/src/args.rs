@@ -80,6 +80,10 @@ pub struct Cli {
     /// Print one JSON object instead of a summary.
     #[arg(long)]
     json: bool,
+    /// Exit 1 (after the summary) when the share of failed calls is above this fraction, 0 to 1
+    /// (default 0: any failed call fails the run).
+    #[arg(long, value_name = "R", default_value_t = 0.0)]
+    max_error_rate: f64,
 }
 
 /// The RPC a run drives.
@@ -152,7 +156,7 @@ pub struct Verify {
 }
 
 /// A validated run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// gRPC endpoint.
     pub endpoint: String,
@@ -178,6 +182,8 @@ pub struct Settings {
     pub verify: Option<Verify>,
     /// JSON output.
     pub json: bool,
+    /// The largest share of failed calls (0 to 1) the run passes with.
+    pub max_error_rate: f64,
 }
 
 /// The outcome of parsing: a run, or text clap wants printed (help, version).
@@ -272,6 +278,9 @@ impl Cli {
             Some(every) => Some(Rotation { every: positive("--rotate-every", every)?, grace: self.rotate_grace }),
         };
         let verify = if self.verify { Some(self.verify_settings()?) } else { None };
+        if !(0.0..=1.0).contains(&self.max_error_rate) {
+            return Err(Error::usage("--max-error-rate", "must be a fraction from 0 to 1 (e.g. 0.01 for 1%)"));
+        }
         Ok(Settings {
             endpoint: self.endpoint,
             token_file: self.token_file,
@@ -291,6 +300,7 @@ impl Cli {
             rotation,
             verify,
             json: self.json,
+            max_error_rate: self.max_error_rate,
         })
     }
 
@@ -379,6 +389,7 @@ mod tests {
         assert_eq!(s.stop, Stop::After(Duration::from_secs(10)));
         assert_eq!(s.endpoint, keyward_proto::DEFAULT_ENDPOINT);
         assert!(s.rotation.is_none() && s.verify.is_none() && !s.json);
+        assert!(s.max_error_rate.abs() < f64::EPSILON, "any failed call fails the run by default");
     }
 
     #[test]
@@ -429,6 +440,11 @@ mod tests {
         assert!(matches!(blank, Err(Error::Usage { flag: "--tenant", .. })), "{blank:?}");
         assert!(refusal(&["--verify", "--verify-url", "not a url"]).starts_with("--verify-url"));
         assert!(refusal(&["--verify", "--verify-url", "ftp://host"]).starts_with("--verify-url"));
+        for rate in ["1.5", "NaN", "inf"] {
+            assert!(refusal(&["--max-error-rate", rate]).starts_with("--max-error-rate"), "{rate}");
+        }
+        assert!(matches!(parse_with(&["--max-error-rate", "some"]), Err(Error::Args(_))));
+        assert!((settings(&["--max-error-rate", "0.25"]).max_error_rate - 0.25).abs() < f64::EPSILON);
     }
 
     #[test]

@@ -39,6 +39,16 @@ pub enum Error {
     /// The local machinery failed (runtime, HTTP client, a worker task).
     #[error("{0}")]
     Internal(String),
+    /// The run finished and reported, but more calls failed than `--max-error-rate` allows.
+    #[error("{errors} of {calls} calls failed, above --max-error-rate {max}")]
+    Failed {
+        /// Failed calls.
+        errors: u64,
+        /// All calls.
+        calls: u64,
+        /// The rate allowed.
+        max: f64,
+    },
 }
 
 impl Error {
@@ -47,12 +57,14 @@ impl Error {
         Self::Usage { flag, reason: reason.into() }
     }
 
-    /// The process exit code (sysexits.h): 64 bad usage, 69 unavailable, 70 internal.
+    /// The process exit code (sysexits.h): 64 bad usage, 69 unavailable, 70 internal; 1 when
+    /// the run reported but too many of its calls failed.
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Usage { .. } | Self::Args(_) | Self::File { .. } => 64,
             Self::Connect { .. } => 69,
             Self::Internal(_) => 70,
+            Self::Failed { .. } => 1,
         }
     }
 }

@@ -69,6 +69,11 @@ fn execute(settings: &Settings) -> Result<(), Error> {
     } else {
         println!("{report}");
     }
+    let calls = report.ok + report.errors;
+    // Any failed call fails a run at the default rate 0; the summary above is printed either way.
+    if report.errors > 0 && report.errors as f64 > settings.max_error_rate * calls as f64 {
+        return Err(Error::Failed { errors: report.errors, calls, max: settings.max_error_rate });
+    }
     Ok(())
 }
 

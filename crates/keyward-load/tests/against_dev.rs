@@ -118,6 +118,11 @@ impl Dev {
 
     /// Runs keyward-load against this server with `token_file` and `args`; returns its JSON.
     fn load(&self, token_file: &Path, args: &[&str]) -> Value {
+        self.load_exiting(token_file, args, 0).0
+    }
+
+    /// [`Dev::load`] expecting exit status `code`; returns the JSON and stderr.
+    fn load_exiting(&self, token_file: &Path, args: &[&str], code: i32) -> (Value, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_keyward-load"))
             .args(["--endpoint", &self.endpoint, "--tenant", TENANT, "--client", CLIENT, "--json"])
             .arg("--token-file")
@@ -128,11 +133,16 @@ impl Dev {
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "keyward-load {args:?}: {stdout}\n{stderr}\nserver: {:#?}", self.log());
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "keyward-load {args:?}: {stdout}\n{stderr}\nserver: {:#?}",
+            self.log()
+        );
         assert_eq!(stdout.trim().lines().count(), 1, "exactly one JSON object: {stdout}");
         let report: Value = serde_json::from_str(stdout.trim()).unwrap();
         eprintln!("keyward-load {args:?}: {report}\n{stderr}");
-        report
+        (report, stderr.into_owned())
     }
 }
 
@@ -206,11 +216,22 @@ fn a_wrong_token_is_unauthenticated_on_every_call() {
     let dev = Dev::start();
     let wrong = dev.dir.path().join("wrong-token");
     std::fs::write(&wrong, "kwdev_not-the-token\n").unwrap();
-    let report = dev.load(&wrong, &["--rpc", "sign-client-assertion", "--requests", "40", "--concurrency", "4"]);
+    let args = ["--rpc", "sign-client-assertion", "--requests", "40", "--concurrency", "4"];
+    // Every call failed: the report is still printed, then exit 1 with a last line saying why.
+    let (report, stderr) = dev.load_exiting(&wrong, &args, 1);
+    assert_eq!(
+        stderr.lines().last(),
+        Some("keyward-load: 40 of 40 calls failed, above --max-error-rate 0"),
+        "{stderr}"
+    );
     assert_eq!(count(&report, "ok"), 0, "{report}");
     assert_eq!(count(&report, "errors"), 40, "{report}");
     assert_eq!(report["by_status"]["UNAUTHENTICATED"], 40, "{report}");
     assert_eq!(report["by_status"].as_object().unwrap().len(), 1, "{report}");
     assert_eq!(num(&report, "rps"), 0.0, "only successful calls count: {report}");
     assert_ordered_percentiles(&report);
+    // With every failure allowed, the same run passes.
+    let tolerant = [&args[..], &["--max-error-rate", "1"]].concat();
+    let (report, _) = dev.load_exiting(&wrong, &tolerant, 0);
+    assert_eq!(count(&report, "errors"), 40, "{report}");
 }
