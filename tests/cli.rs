@@ -2,6 +2,8 @@
 //! with each other; and how `serve` and `config check` refuse unsafe or wrong settings.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -351,23 +353,20 @@ fn one_line(out: &Output, code: i32) -> String {
 
 #[test]
 fn a_closed_stdout_ends_the_command_quietly() {
-    use std::io::Read;
-    use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("key");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args(["keygen", "--alg", "RS256", "--name", "pipe", "--out", p(&out)])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // The reader goes away before keygen prints (RSA generation takes a while): `| head -c 0`.
-    drop(child.stdout.take());
-    let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    let status = child.wait().unwrap();
+    let (code, err) = support::run_with_stdout_closed(Command::new(env!("CARGO_BIN_EXE_keyward")).args([
+        "keygen",
+        "--alg",
+        "RS256",
+        "--name",
+        "pipe",
+        "--out",
+        p(&out),
+    ]));
     assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
-    assert_eq!(status.code(), Some(0), "{err}");
+    assert_eq!(code, Some(0), "{err}");
     assert!(err.is_empty(), "nothing said: {err}");
     assert!(out.join("private.pem").exists(), "the work is done all the same");
 }

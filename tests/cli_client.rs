@@ -5,8 +5,7 @@
 
 mod support;
 
-use std::io::Read;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use support::*;
 
@@ -54,17 +53,11 @@ fn client_exit_codes_and_streams_against_a_server() {
     assert!(out.stdout.is_empty());
 
     // `keyward credentials list … | head -c 0`: the reader is gone before the table comes.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args([&list[..], &["--endpoint", &endpoint, "--token-file", &token_file]].concat())
-        .env_remove("KEYWARD_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    let status = child.wait().unwrap();
+    let (code, err) = run_with_stdout_closed(
+        Command::new(env!("CARGO_BIN_EXE_keyward"))
+            .args([&list[..], &["--endpoint", &endpoint, "--token-file", &token_file]].concat())
+            .env_remove("KEYWARD_TOKEN"),
+    );
     assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
-    assert_eq!(status.code(), Some(0), "{err}");
+    assert_eq!(code, Some(0), "{err}");
 }

@@ -503,6 +503,18 @@ async fn made_you_reset_ends_in_goaway_while_honest_callers_are_served() {
     assert!(grown < 32 * 1024, "the process grew by {grown} KiB");
 }
 
+/// Raw TCP connections to `addr` that each send `parts[i]` (part of a preface, or nothing) and
+/// then hold still.
+async fn slow_sockets(addr: std::net::SocketAddr, parts: &[&[u8]]) -> Vec<tokio::net::TcpStream> {
+    let mut slow = Vec::new();
+    for part in parts {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(part).await.unwrap();
+        slow.push(tcp);
+    }
+    slow
+}
+
 /// Slow clients: `max_connections` (3) raw TCP connections that send part of the HTTP/2 preface
 /// (one sends nothing at all) and then hold still. Each holds a slot under the cap from the
 /// moment it is accepted, so an honest client waits (it is not served past the cap); once they
@@ -524,12 +536,7 @@ async fn slow_connections_hold_no_more_than_the_cap() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_before = rss_kib();
 
-    let mut slow = Vec::new();
-    for part in [&raw::PREFACE[..10], &raw::PREFACE[..20], &[][..]] {
-        let mut tcp = tokio::net::TcpStream::connect(w.addr).await.unwrap();
-        tcp.write_all(part).await.unwrap();
-        slow.push(tcp);
-    }
+    let slow = slow_sockets(w.addr, &[&raw::PREFACE[..10], &raw::PREFACE[..20], &[]]).await;
     let honest = tokio::spawn({
         let endpoint = w.endpoint();
         async move {
@@ -561,12 +568,7 @@ async fn connections_that_never_open_their_protocol_are_closed_at_the_deadline()
     let limits =
         keyward::config::Limits { max_connections: 2, handshake_timeout: Duration::from_secs(1), ..Default::default() };
     let w = world_with(name, store, dir, Setup { limits, ..Setup::default() }).await;
-    let mut slow = Vec::new();
-    for part in [&raw::PREFACE[..20], &[][..]] {
-        let mut tcp = tokio::net::TcpStream::connect(w.addr).await.unwrap();
-        tcp.write_all(part).await.unwrap();
-        slow.push(tcp);
-    }
+    let mut slow = slow_sockets(w.addr, &[&raw::PREFACE[..20], &[]]).await;
     for tcp in &mut slow {
         // The server's own preface (SETTINGS) comes first; then the connection must end.
         let mut sink = Vec::new();

@@ -314,3 +314,14 @@ pub const SEED_JSON: &str = include_str!("../../crates/keyward-auth0-emulator/ex
 pub fn sha256_hex(token: &str) -> String {
     keyward::grpc::token_hash(token).iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Runs `cmd` with its stdout closed before it writes (`… | head -c 0`): its exit code and
+/// everything it said on stderr.
+pub fn run_with_stdout_closed(cmd: &mut Command) -> (Option<i32>, String) {
+    use std::io::Read;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    (child.wait().unwrap().code(), err)
+}
