@@ -124,6 +124,30 @@ async fn first_rotation_activates_a_working_key() {
 }
 
 #[tokio::test]
+async fn a_rotation_keeps_the_active_keys_algorithm_and_size_unless_asked() {
+    use keyward_crypto::Algorithm;
+    for (name, store, dir) in stores().await {
+        let w = world(store, dir, SEED, Duration::from_secs(600)).await;
+        // The first key takes the configured defaults.
+        let first = w.engine.rotate_client(&request()).await.unwrap().credential.unwrap();
+        assert_eq!((first.algorithm, first.key_bits), (Algorithm::RS256, 2048), "{name}");
+        // Asked for RS384/3072, then rotated plainly: the choice sticks.
+        let asked = RotateRequest { algorithm: Some(Algorithm::RS384), key_bits: Some(3072), ..request() };
+        let second = w.engine.rotate_client(&asked).await.unwrap().credential.unwrap();
+        assert_eq!((second.algorithm, second.key_bits), (Algorithm::RS384, 3072), "{name}");
+        let third = w.engine.rotate_client(&request()).await.unwrap().credential.unwrap();
+        assert_eq!((third.algorithm, third.key_bits), (Algorithm::RS384, 3072), "{name}: a plain rotation keeps it");
+        // Asking for an algorithm alone keeps the RSA size.
+        let ps = RotateRequest { algorithm: Some(Algorithm::PS256), ..request() };
+        let fourth = w.engine.rotate_client(&ps).await.unwrap().credential.unwrap();
+        assert_eq!((fourth.algorithm, fourth.key_bits), (Algorithm::PS256, 3072), "{name}");
+        let (status, body) = w.exchange_with(&fourth).await;
+        assert_eq!(status, 200, "{name}: {body}");
+        w.check_invariants(name).await;
+    }
+}
+
+#[tokio::test]
 async fn ten_rotations_stay_within_auth0_limits() {
     for (name, store, dir) in stores().await {
         let w = world(store, dir, SEED, Duration::from_secs(600)).await;

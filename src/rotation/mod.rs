@@ -215,8 +215,18 @@ impl Engine {
         }
     }
 
-    fn params(&self, req: &RotateRequest, local: bool) -> Result<Params, Error> {
-        let algorithm = req.algorithm.unwrap_or(self.defaults.algorithm);
+    /// The algorithm and RSA size of the client's ACTIVE key, which a rotation keeps unless it is
+    /// asked for others (`None` before the first key).
+    async fn current_choice(&self, tenant: &str, client_id: &str) -> Result<Option<(Algorithm, u32)>, Error> {
+        let keys = self.store.keys(tenant, client_id).await?;
+        Ok(keys.iter().find(|k| k.state == crate::store::KeyState::Active).map(|k| (k.algorithm, k.key_bits)))
+    }
+
+    /// The rotation's parameters: what the request asks for, else what the active key has (an
+    /// RSA size only from an RSA key), else the configured defaults.
+    fn params(&self, req: &RotateRequest, local: bool, current: Option<(Algorithm, u32)>) -> Result<Params, Error> {
+        let algorithm = req.algorithm.or(current.map(|(a, _)| a)).unwrap_or(self.defaults.algorithm);
+        let current_bits = current.map(|(_, b)| b).filter(|b| *b != 0);
         if !algorithm.is_client_credential_alg() && !local {
             return Err(Error::arg("algorithm", format!("{algorithm} is not one of RS256, RS384, PS256")));
         }
@@ -224,7 +234,7 @@ impl Engine {
         let key_bits = match (ec, req.key_bits) {
             (true, None) => 0,
             (true, Some(b)) => return Err(Error::arg("key_bits", format!("{b}: not accepted for {algorithm}"))),
-            (false, b) => b.unwrap_or(self.defaults.key_bits),
+            (false, b) => b.or(current_bits).unwrap_or(self.defaults.key_bits),
         };
         if !ec && ![2048, 3072, 4096].contains(&key_bits) {
             return Err(Error::arg("key_bits", format!("{key_bits} is not 2048, 3072 or 4096")));
@@ -256,7 +266,8 @@ impl Engine {
     /// FAILED with compensation). The same `request_id` returns the same rotation.
     pub async fn rotate_client(&self, req: &RotateRequest) -> Result<Rotated, Error> {
         let tenant = self.managed_client(&req.tenant, &req.client_id)?;
-        let params = self.params(req, tenant.config.signing.local_clients.contains(&req.client_id))?;
+        let current = self.current_choice(&req.tenant, &req.client_id).await?;
+        let params = self.params(req, tenant.config.signing.local_clients.contains(&req.client_id), current)?;
         let params_json = serde_json::to_string(&params).map_err(Error::encode("rotation parameters"))?;
         let hash = hex(&Sha256::digest(format!("{}\0{}\0{params_json}", req.tenant, req.client_id)));
         let now = self.clock.now_ms();

@@ -81,7 +81,10 @@ impl Engine {
             let step = self.with_heartbeat(&snapshot, step).await;
             match step {
                 Ok(()) => {
-                    tracing::info!(rotation = %r.rotation_id, state = %r.state, "rotation step done");
+                    tracing::info!(
+                        tenant = %r.tenant, client = %r.client_id, rotation = %r.rotation_id, state = %r.state,
+                        "rotation step done"
+                    );
                     self.audit(&r, AuditKind::rotation(r.state), "{}").await;
                     if matches!(r.state, RotationState::Active | RotationState::Completed) {
                         metrics().rotation("client", "active");
@@ -413,6 +416,10 @@ impl Engine {
         }
         *r = next;
         metrics().rotation("client", "failed");
+        tracing::warn!(
+            tenant = %r.tenant, client = %r.client_id, rotation = %r.rotation_id, cause = %cause,
+            "rotation failed; the old key stays active"
+        );
         self.audit(r, AuditKind::RotationFailed, &format!("{:?}", cause.to_string())).await;
         Ok(())
     }
