@@ -270,7 +270,17 @@ fn config(dir: &Path, listen: &str, extra: &str) -> std::path::PathBuf {
         hash = "c3".repeat(32),
     );
     std::fs::write(&path, text).unwrap();
+    let kek = dir.join("kek");
+    if !kek.exists() {
+        std::fs::write(&kek, format!("{}\n", "ab".repeat(32))).unwrap();
+        set_mode(&kek, 0o600);
+    }
     path
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 fn one_line_64(out: &Output) -> String {
@@ -297,6 +307,84 @@ fn plaintext_grpc_beyond_loopback_needs_tls_or_allow_plaintext() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let path = config(dir.path(), "127.0.0.1:0", "");
     assert!(keyward_env(&["config", "check", "--config", p(&path)], &[]).status.success());
+}
+
+#[test]
+fn an_unknown_key_is_listed_with_a_bad_value_and_refused_by_serve_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), "nowhere", "listen_port = 50051");
+    for command in ["serve", "config check"] {
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.extend(["--config", p(&path)]);
+        let err = one_line_64(&keyward_env(&args, &[]));
+        assert!(err.contains("line 2: unknown key listen_port") && err.contains("listen: "), "{command}: {err}");
+    }
+}
+
+#[test]
+fn config_check_opens_the_kek_and_the_tls_files_and_parses_the_store_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = config(dir.path(), "127.0.0.1:0", "");
+    let out = keyward_env(&["config", "check", "--config", p(&clean)], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok ("), "a confirmation on stdout");
+
+    // A garbage KEK, then the same KEK readable by others: each a problem naming the file.
+    let kek = dir.path().join("kek");
+    std::fs::write(&kek, "not-a-kek-secret\n").unwrap();
+    set_mode(&kek, 0o600);
+    let err = one_line_64(&keyward_env(&["config", "check", "--config", p(&clean)], &[]));
+    assert!(err.contains("kek: ") && err.contains(p(&kek)) && !err.contains("not-a-kek-secret"), "{err}");
+    std::fs::write(&kek, format!("{}\n", "ab".repeat(32))).unwrap();
+    set_mode(&kek, 0o644);
+    let err = one_line_64(&keyward_env(&["config", "check", "--config", p(&clean)], &[]));
+    assert!(err.contains(p(&kek)) && err.contains("mode 0644"), "{err}");
+    set_mode(&kek, 0o600);
+
+    // A TLS key that is not PEM, beside a certificate that is.
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            p(&key),
+            "-out",
+            p(&cert),
+            "-subj",
+            "/CN=keyward",
+            "-days",
+            "1",
+        ],
+        dir.path(),
+    );
+    set_mode(&key, 0o600);
+    let tls = format!("[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n", p(&cert), p(&key));
+    std::fs::write(dir.path().join("with-tls.toml"), format!("{}{tls}", std::fs::read_to_string(&clean).unwrap()))
+        .unwrap();
+    let with_tls = dir.path().join("with-tls.toml");
+    let out = keyward_env(&["config", "check", "--config", p(&with_tls)], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(&key, "private key material, not PEM").unwrap();
+    for command in ["serve", "config check"] {
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.extend(["--config", p(&with_tls)]);
+        let err = one_line_64(&keyward_env(&args, &[]));
+        assert!(err.contains("tls.key_file") && !err.contains("private key material"), "{command}: {err}");
+    }
+
+    // A PostgreSQL URL that does not parse.
+    let out = keyward_env(
+        &["config", "check", "--config", p(&clean)],
+        &[("KEYWARD_STORE", "postgres://keyward@[not-a-host/keyward")],
+    );
+    let err = one_line_64(&out);
+    assert!(err.contains("store: not a valid PostgreSQL URL"), "{err}");
 }
 
 #[test]

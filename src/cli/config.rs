@@ -9,7 +9,14 @@ use clap::Subcommand;
 use super::CliError;
 use super::out::outln;
 use super::print_json;
-use crate::config::{Config, Overrides};
+use crate::Error;
+use crate::config::{Config, KekSource, Overrides};
+use crate::kek::KekRing;
+
+/// The widest mode a secret file may have: owner read and write, group read (Kubernetes mounts
+/// the Secrets `0440` for the pod's `fsGroup`), nothing for others.
+#[cfg(unix)]
+const SECRET_FILE_MODE: u32 = 0o640;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum ConfigCommand {
@@ -26,6 +33,10 @@ pub(super) fn run(cmd: ConfigCommand, as_json: bool) -> Result<(), CliError> {
     let ConfigCommand::Check { config } = cmd;
     let env: HashMap<String, String> = std::env::vars().collect();
     let c = Config::load(&config, &env, &Overrides::default())?;
+    let problems = offline_checks(&c);
+    if !problems.is_empty() {
+        return Err(Error::Config(problems).into());
+    }
     let summary = serde_json::json!({
         "ok": true,
         "listen": c.listen.to_string(),
@@ -49,4 +60,70 @@ pub(super) fn run(cmd: ConfigCommand, as_json: bool) -> Result<(), CliError> {
         )?;
         Ok(())
     }
+}
+
+/// What `serve` would find on opening the KEK and the TLS files, without the network: the KEK
+/// loads (its source named, never its content), secret files grant others nothing and the group
+/// at most read, the TLS certificate and key parse as PEM, a PostgreSQL store URL parses as a
+/// URL. Every problem, one string each.
+fn offline_checks(c: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Err(e) = KekRing::load(&c.kek) {
+        // As `Service::open` words it.
+        problems.push(format!("kek: {e}"));
+    }
+    if let Some(tls) = &c.tls {
+        problems.extend(tls_problems(&tls.cert_file, &tls.key_file));
+    }
+    problems.extend(mode_problems(c));
+    // The URL may hold a password: the parser's reason only, never the URL.
+    let postgres = c.store_url.starts_with("postgres://") || c.store_url.starts_with("postgresql://");
+    if let Some(e) = postgres.then(|| url::Url::parse(&c.store_url).err()).flatten() {
+        problems.push(format!("store: not a valid PostgreSQL URL ({e})"));
+    }
+    problems
+}
+
+/// The secret files (the KEK file, the TLS key) that others may access or the group may change,
+/// each named with its mode. `serve` logs them as warnings; `config check` refuses them.
+pub(super) fn mode_problems(c: &Config) -> Vec<String> {
+    let kek = match &c.kek {
+        KekSource::File(path) => Some(path.as_path()),
+        KekSource::Env(_) => None,
+    };
+    kek.into_iter().chain(c.tls.as_ref().map(|t| t.key_file.as_path())).filter_map(mode_problem).collect()
+}
+
+/// A secret file that others may access (or the group may change), named with its mode.
+#[cfg(unix)]
+fn mode_problem(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & !SECRET_FILE_MODE != 0).then(|| {
+        format!(
+            "{}: mode {mode:04o} gives others (or the group more than read) access to a secret; chmod 600 it",
+            path.display()
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn mode_problem(_path: &std::path::Path) -> Option<String> {
+    None
+}
+
+/// The TLS certificate chain and key as `serve` would read them: PEM holding at least one
+/// certificate, and PEM holding a private key. Never quotes the files.
+pub(super) fn tls_problems(cert: &std::path::Path, key: &std::path::Path) -> Vec<String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let mut problems = Vec::new();
+    let certs = CertificateDer::pem_file_iter(cert).map(|it| it.collect::<Result<Vec<_>, _>>());
+    if !matches!(certs, Ok(Ok(ref c)) if !c.is_empty()) {
+        problems.push(format!("tls.cert_file {}: not a PEM certificate chain", cert.display()));
+    }
+    if PrivateKeyDer::from_pem_file(key).is_err() {
+        problems.push(format!("tls.key_file {}: not a PEM private key", key.display()));
+    }
+    problems
 }

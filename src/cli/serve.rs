@@ -46,8 +46,19 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), CliError> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let overrides = Overrides { listen: args.listen, admin_listen: args.admin_listen, limits: args.limits };
     let config = Config::load(&args.config, &env, &overrides)?;
+    if let Some(tls) = &config.tls {
+        let problems = super::config::tls_problems(&tls.cert_file, &tls.key_file);
+        if !problems.is_empty() {
+            return Err(Error::Config(problems).into());
+        }
+    }
     runtime()?.block_on(async {
         let _telemetry = crate::telemetry::init(&config.operations.telemetry)?;
+        // A warning, not a refusal: deployments that chmod'ed a trial KEK 0644 keep starting;
+        // `keyward config check` refuses them.
+        for problem in super::config::mode_problems(&config) {
+            tracing::warn!("{problem}");
+        }
         if config.tls.is_none() && !config.listen.ip().to_canonical().is_loopback() {
             tracing::warn!(listen = %config.listen, "gRPC is served without TLS beyond loopback (allow_plaintext = true)");
         }

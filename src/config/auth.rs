@@ -12,14 +12,12 @@ use crate::access::{Access, Grant, Principal};
 const BEARER_TOKEN_SHA256: Setting = Setting::env("auth.bearer_token_sha256", "KEYWARD_BEARER_TOKEN_SHA256");
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct AuthFile {
     #[serde(default)]
     bearer_token_sha256: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct PrincipalFile {
     name: String,
     #[serde(default)]
@@ -31,7 +29,6 @@ pub(super) struct PrincipalFile {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct GrantFile {
     permissions: Vec<String>,
     #[serde(default = "any")]

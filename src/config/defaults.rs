@@ -14,7 +14,6 @@ pub(super) const DEFAULT_GRACE: Duration = Duration::from_secs(600);
 const GRACE_PERIOD: Setting = Setting::env("defaults.grace_period", "KEYWARD_DEFAULT_GRACE_PERIOD");
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct DefaultsFile {
     grace_period: Option<String>,
     algorithm: Option<String>,

@@ -11,7 +11,6 @@ const FILE: Setting = Setting::env("kek.file", "KEYWARD_KEK_FILE");
 const ENV: Setting = Setting::env("kek.env", "KEYWARD_KEK_ENV");
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct KekFile {
     file: Option<PathBuf>,
     env: Option<String>,

@@ -1,7 +1,7 @@
-//! `keyward.toml`: a typed, validated configuration, one file per section. Unknown fields are
-//! refused; environment variables (`KEYWARD_…`) override the file and flags override both,
-//! decided in one place for every setting (`source.rs`); every problem is reported at once
-//! ([`Config::resolve`]).
+//! `keyward.toml`: a typed, validated configuration, one file per section. Unknown keys are
+//! refused, listed with every other problem (`unknown_keys.rs`); environment variables
+//! (`KEYWARD_…`) override the file and flags override both, decided in one place for every
+//! setting (`source.rs`); every problem is reported at once ([`Config::resolve`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -29,6 +29,7 @@ mod tenants;
 mod tls;
 mod token_hash;
 mod toml_error;
+mod unknown_keys;
 
 pub use defaults::Defaults;
 pub use kek::KekSource;
@@ -41,8 +42,8 @@ pub use tenants::{ManagementAuth, SigningPolicy, TenantConfig};
 pub use tls::TlsConfig;
 
 /// The file as written: the top-level keys, then one table (or array of tables) per section.
+/// Unknown keys are not a parse error: [`unknown_keys::parse`] lists them as problems.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<String>,
     #[serde(default)]
@@ -138,8 +139,8 @@ impl Config {
     pub fn load(path: &Path, env: &HashMap<String, String>, flags: &Overrides) -> Result<Self, Error> {
         let text =
             std::fs::read_to_string(path).map_err(|e| Error::Config(vec![format!("{}: {e}", path.display())]))?;
-        if let Err(e) = toml::from_str::<FileConfig>(&text) {
-            return Err(Error::Config(vec![format!("{}: {}", path.display(), toml_error::describe(&text, &e))]));
+        if let Err(e) = unknown_keys::parse::<FileConfig>(&text) {
+            return Err(Error::Config(vec![format!("{}: {e}", path.display())]));
         }
         Self::resolve(&text, env, flags)
     }
@@ -147,8 +148,7 @@ impl Config {
     /// Parses `text`, applies overrides (flag > env > file) and validates, reporting every
     /// problem at once.
     pub fn resolve(text: &str, env: &HashMap<String, String>, flags: &Overrides) -> Result<Self, Error> {
-        let file: FileConfig = toml::from_str(text).map_err(|e| Error::Config(vec![toml_error::describe(text, &e)]))?;
-        let mut errors = Vec::new();
+        let (file, mut errors) = unknown_keys::parse::<FileConfig>(text).map_err(|e| Error::Config(vec![e]))?;
         let top = server::ServerFile {
             listen: file.listen,
             allow_plaintext: file.allow_plaintext,

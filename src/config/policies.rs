@@ -9,7 +9,6 @@ use serde::Deserialize;
 use super::tenants::TenantConfig;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct PolicyFile {
     tenant: String,
     client: Option<String>,

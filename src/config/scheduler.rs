@@ -17,7 +17,6 @@ const LEASE_TTL: Setting = Setting::file("scheduler.lease_ttl");
 const LEASE_RENEW_INTERVAL: Setting = Setting::file("scheduler.lease_renew_interval");
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct SchedulerFile {
     enabled: Option<bool>,
     tick: Option<String>,

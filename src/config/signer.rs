@@ -3,7 +3,6 @@
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct SignerFile {
     threads: Option<usize>,
     queue: Option<usize>,

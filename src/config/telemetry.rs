@@ -12,7 +12,6 @@ const OTLP_ENDPOINT: Setting = Setting::env("telemetry.otlp_endpoint", "OTEL_EXP
 const SERVICE_NAME: Setting = Setting::env("telemetry.service_name", "OTEL_SERVICE_NAME");
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct TelemetryFile {
     otlp_endpoint: Option<String>,
     service_name: Option<String>,

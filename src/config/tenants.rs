@@ -12,7 +12,6 @@ use super::plaintext;
 use super::source::Env;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct TenantFile {
     domain: String,
     base_url: Option<String>,

@@ -193,6 +193,24 @@ fn every_error_is_reported_at_once() {
 }
 
 #[test]
+fn unknown_keys_are_listed_with_every_other_problem_never_their_values() {
+    let text = "listen = \"nowhere\"\nlisten_port = \"s3cret-value\"\n[limits]\nmax_streams = 1\n\
+                [tenants.dev]\ndomain = \"d.example\"\nmanagement_client_id = \"m\"\nmanagement_secret = \"x\"\n";
+    let Err(Error::Config(errors)) = Config::resolve(text, &HashMap::new(), &Overrides::default()) else {
+        panic!("accepted unknown keys")
+    };
+    for expected in [
+        "line 2: unknown key listen_port",
+        "line 4: unknown key limits.max_streams",
+        "line 8: unknown key tenants.dev.management_secret",
+    ] {
+        assert!(errors.iter().any(|e| e == expected), "missing {expected} in {errors:?}");
+    }
+    assert!(errors.iter().any(|e| e.starts_with("listen")), "the bad value is listed too: {errors:?}");
+    assert!(errors.iter().all(|e| !e.contains("s3cret-value")), "{errors:?}");
+}
+
+#[test]
 fn principal_and_signer_problems_are_named() {
     let bad = r#"
         store = "sqlite://k.db"

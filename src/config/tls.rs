@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct TlsFile {
     cert_file: PathBuf,
     key_file: PathBuf,
