@@ -206,7 +206,10 @@ management_client_secret = "dev-management-secret-change-me"
 
 /// Writes a fresh KEK (one line) at `path`.
 pub fn write_kek(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, format!("{}\n", keyward::seal::Kek::generate(&mut rng()).to_text().as_str())).unwrap();
+    // A secret: `keyward config check` refuses one others can read.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 /// Starts `keyward serve --config CONFIG` as replica `id`, with extra environment variables
