@@ -3,13 +3,15 @@
 //! database enforces the saga's invariants: one open rotation and one active key per client,
 //! one rotation per request_id, and compare-and-set updates.
 
+mod audit;
 mod sql;
 mod types;
 
+pub use audit::{AuditEvent, AuditKind};
 pub use sql::SqlStore;
 pub use types::{
-    AuditEvent, AuditKind, ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease,
-    PolicyKind, PolicyRecord, PolicySource, RevocationRecord, RevocationState, RotationRecord, RotationState,
+    ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease, PolicyKind, PolicyRecord,
+    PolicySource, RevocationRecord, RevocationState, RotationRecord, RotationState,
 };
 
 use crate::Error;

@@ -5,7 +5,7 @@ use sqlx::{AnyPool, Row};
 
 use super::row::{fetch_all_as, fetch_one_as, fetch_optional_as};
 use crate::Error;
-use crate::store::types::AuditEvent;
+use crate::store::AuditEvent;
 
 fn from_row(row: &AnyRow) -> Result<AuditEvent, Error> {
     let get_err = Error::database;

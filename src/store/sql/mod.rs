@@ -20,11 +20,11 @@ mod row;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
-use super::Store;
 use super::types::{
-    AuditEvent, AuditKind, ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease,
-    PolicyKind, PolicyRecord, RevocationRecord, RotationRecord, RotationState,
+    ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease, PolicyKind, PolicyRecord,
+    RevocationRecord, RotationRecord, RotationState,
 };
+use super::{AuditEvent, AuditKind, Store};
 use crate::Error;
 use crate::clock::{SharedClock, SystemClock};
 use crate::seal::Sealed;
