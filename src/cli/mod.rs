@@ -5,6 +5,8 @@ mod bench;
 mod cert;
 mod client;
 mod config;
+mod connect;
+mod connection;
 mod dev;
 mod error;
 mod jwt;
@@ -15,6 +17,8 @@ mod policy;
 mod render;
 mod revoke;
 mod serve;
+mod sign;
+mod status;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,7 +26,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use keyward_crypto::{Algorithm, Backend};
 
-use client::{ClientOptions, WithClient, WithClientArgs};
+use connect::{ClientOptions, WithClient, WithClientArgs};
 pub use error::CliError;
 
 /// keyward: key custody and rotation for Auth0 private_key_jwt credentials.
@@ -32,7 +36,7 @@ pub struct Cli {
     #[command(subcommand)]
     command: Command,
     #[command(flatten)]
-    early: client::EarlyFlags,
+    early: connect::EarlyFlags,
 }
 
 /// `--version`: the package version and the git commit it was built from ("unknown" outside a
@@ -61,6 +65,16 @@ enum Command {
     Policy(WithClient<policy::PolicyCommand>),
     /// Read the audit log (against a running keyward).
     Audit(WithClient<client::AuditCommand>),
+    /// Sign a client assertion or a JWT with a client's active key (against a running keyward).
+    Sign(WithClient<sign::SignCommand>),
+    /// Print a client's public JWKS (against a running keyward).
+    Jwks(WithClientArgs<sign::JwksArgs>),
+    /// Get an Auth0 access token for a client (against a running keyward).
+    Token(WithClient<sign::TokenCommand>),
+    /// A connection's keys at Auth0, verified (against a running keyward).
+    Connection(WithClient<connection::ConnectionCommand>),
+    /// The server's version, readiness and store, and who you are there (against a running keyward).
+    Status(WithClientArgs<status::StatusArgs>),
     /// Validate a configuration file.
     Config(WithJson<config::ConfigCommand>),
     /// Rotate the key-encryption key that wraps every stored private key.
@@ -173,6 +187,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Credentials(c) => at(&client(c.flags)?, |o| client::credentials(o, c.command)),
         Command::Audit(c) => at(&client(c.flags)?, |o| client::audit(o, c.command)),
         Command::Policy(c) => at(&client(c.flags)?, |o| policy::run(o, c.command)),
+        Command::Sign(c) => at(&client(c.flags)?, |o| sign::sign(o, c.command)),
+        Command::Jwks(c) => at(&client(c.flags)?, |o| sign::jwks(o, c.args)),
+        Command::Token(c) => at(&client(c.flags)?, |o| sign::token(o, c.command)),
+        Command::Connection(c) => at(&client(c.flags)?, |o| connection::run(o, c.command)),
+        Command::Status(c) => at(&client(c.flags)?, |o| status::run(o, c.args)),
         Command::Kek(c) => offline(true).and_then(|()| kek::run(c.command, c.json || early.json)),
         Command::Config(c) => offline(true).and_then(|()| config::run(c.command, c.json || early.json)),
         Command::Serve(args) => offline(false).and_then(|()| serve::serve(args)),
@@ -277,6 +296,6 @@ mod tests {
         Cli::command().debug_assert();
         let mut cmd = Cli::command();
         let help = cmd.find_subcommand_mut("credentials").unwrap().render_help().to_string();
-        assert!(help.contains(DEFAULT_ENDPOINT) && help.contains(client::ENDPOINT_ENV), "{help}");
+        assert!(help.contains(DEFAULT_ENDPOINT) && help.contains(connect::ENDPOINT_ENV), "{help}");
     }
 }

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::CliError;
-use super::client::{ClientOptions, connect, pb_duration, runtime};
+use super::connect::{ClientOptions, connect, pb_duration, runtime};
 use super::render::{table, time};
 use super::{parse_duration, print_json};
 use crate::grpc::proto;

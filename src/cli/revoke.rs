@@ -4,7 +4,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::CliError;
-use super::client::{ClientOptions, connect, runtime};
+use super::connect::{ClientOptions, connect, runtime};
 use super::print_json;
 use super::render::{fields, time};
 use crate::grpc::proto::{self, RevocationState};

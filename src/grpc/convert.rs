@@ -77,6 +77,9 @@ pub(super) fn rotation(r: &RotationRecord) -> proto::Rotation {
         created_at: Some(timestamp(r.created_at)),
         updated_at: Some(timestamp(r.updated_at)),
         requested_by: r.requested_by.clone(),
+        removed_credentials: Vec::new(),
+        old_removed_at: None,
+        old_removed_how: String::new(),
     }
 }
 
@@ -146,5 +149,6 @@ pub(super) fn connection_key(k: &crate::rotation::VerifiedKey) -> proto::Connect
             seconds: t.unix_timestamp(),
             nanos: i32::try_from(t.nanosecond()).unwrap_or(0),
         }),
+        problem: String::new(),
     }
 }

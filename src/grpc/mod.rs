@@ -5,6 +5,7 @@
 mod auth;
 mod auth_failures;
 mod convert;
+mod inventory;
 mod policy;
 mod rotation;
 mod signer;

@@ -68,6 +68,7 @@ impl KeyRotation for RotationService {
             credential: out.credential.as_ref().map(credential),
             previous_credential_id: out.rotation.old_credential_id.clone().unwrap_or_default(),
             previous_retire_at: out.rotation.retire_at.map(timestamp),
+            removed_credentials: Vec::new(),
         }))
     }
 
@@ -215,5 +216,23 @@ impl KeyRotation for RotationService {
         request: Request<proto::GetRotationPolicyRequest>,
     ) -> Result<Response<proto::DeleteRotationPolicyResponse>, Status> {
         super::policy::delete(&self.engine, &self.authorize, request).await
+    }
+
+    async fn list_rotations(
+        &self,
+        request: Request<proto::ListRotationsRequest>,
+    ) -> Result<Response<proto::ListRotationsResponse>, Status> {
+        super::inventory::list_rotations(&self.engine, &self.authorize, request).await
+    }
+
+    async fn who_am_i(&self, request: Request<proto::WhoAmIRequest>) -> Result<Response<proto::WhoAmIResponse>, Status> {
+        super::inventory::who_am_i(&self.engine, &self.authorize, request).await
+    }
+
+    async fn list_connection_keys(
+        &self,
+        request: Request<proto::ListConnectionKeysRequest>,
+    ) -> Result<Response<proto::ListConnectionKeysResponse>, Status> {
+        super::inventory::list_connection_keys(&self.engine, &self.authorize, request).await
     }
 }
