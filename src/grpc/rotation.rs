@@ -68,7 +68,7 @@ impl KeyRotation for RotationService {
             credential: out.credential.as_ref().map(credential),
             previous_credential_id: out.rotation.old_credential_id.clone().unwrap_or_default(),
             previous_retire_at: out.rotation.retire_at.map(timestamp),
-            removed_credentials: Vec::new(),
+            removed_credentials: rotation(&out.rotation).removed_credentials,
         }))
     }
 
