@@ -1,5 +1,5 @@
-//! Client commands against a running keyward: `rotate client|connection`, `rotation get`,
-//! `credentials list`, `audit tail`.
+//! Client commands against a running keyward: `rotate client|connection`, `credentials list`,
+//! `audit tail`.
 
 use std::time::Duration;
 
@@ -63,15 +63,6 @@ pub(super) struct RotateConnectionArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub(super) enum RotationCommand {
-    /// Show one rotation.
-    Get {
-        /// The rotation id (rot_…).
-        id: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
 pub(super) enum CredentialsCommand {
     /// The credentials keyward manages for a client, and what Auth0 holds.
     List {
@@ -126,15 +117,6 @@ pub(super) fn rotate(opts: &ClientOptions, cmd: RotateCommand) -> Result<(), Cli
                 render::rotated_connection(&resp, opts.json)
             }
         }
-    })
-}
-
-pub(super) fn rotation(opts: &ClientOptions, cmd: RotationCommand) -> Result<(), CliError> {
-    let RotationCommand::Get { id } = cmd;
-    runtime()?.block_on(async {
-        let mut client = connect(opts).await?;
-        let r = client.get_rotation(proto::GetRotationRequest { rotation_id: id }).await.map_err(CliError::from)?;
-        render::rotation(&r.into_inner(), opts.json)
     })
 }
 

@@ -16,6 +16,7 @@ mod out;
 mod policy;
 mod render;
 mod revoke;
+mod rotations;
 mod serve;
 mod sign;
 mod status;
@@ -57,8 +58,8 @@ enum Command {
     Rotate(WithClient<client::RotateCommand>),
     /// Revoke a client credential now: signing stops, it leaves Auth0, its key is destroyed.
     Revoke(WithClientArgs<revoke::RevokeArgs>),
-    /// Look up a rotation (against a running keyward).
-    Rotation(WithClient<client::RotationCommand>),
+    /// Look up or list rotations (against a running keyward).
+    Rotation(WithClient<rotations::RotationCommand>),
     /// List a client's credentials (against a running keyward).
     Credentials(WithClient<client::CredentialsCommand>),
     /// Scheduled-rotation policies and their status (against a running keyward).
@@ -183,7 +184,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Rotate(c) => at(&client(c.flags)?, |o| client::rotate(o, c.command)),
         Command::Revoke(c) => at(&client(c.flags)?, |o| revoke::run(o, c.args)),
-        Command::Rotation(c) => at(&client(c.flags)?, |o| client::rotation(o, c.command)),
+        Command::Rotation(c) => at(&client(c.flags)?, |o| rotations::run(o, c.command)),
         Command::Credentials(c) => at(&client(c.flags)?, |o| client::credentials(o, c.command)),
         Command::Audit(c) => at(&client(c.flags)?, |o| client::audit(o, c.command)),
         Command::Policy(c) => at(&client(c.flags)?, |o| policy::run(o, c.command)),
