@@ -100,6 +100,11 @@ impl Principal {
         self.grants.iter().any(|g| g.allows(permission, tenant, client))
     }
 
+    /// Whether any of its grants names `tenant`.
+    pub fn names_tenant(&self, tenant: &str) -> bool {
+        self.grants.iter().any(|g| g.tenants.iter().any(|p| glob(p, tenant)))
+    }
+
     /// Whether it holds `admin` on every tenant and every client (`*`/`*`): it alone reads the
     /// global audit events (principals, grants, KEK) and everyone's denials.
     pub fn is_global_admin(&self) -> bool {

@@ -75,6 +75,20 @@ async fn every_rpc(c: &mut KeyRotationClient<Channel>, auth: Option<&[u8]>) -> V
         ),
         expect_err("DeleteRotationPolicy", c.delete_rotation_policy(with_auth(policy_target(), auth)).await.map(drop)),
         expect_err("RevokeCredential", c.revoke_credential(with_auth(revoke_request(), auth)).await.map(drop)),
+        expect_err(
+            "ListRotations",
+            c.list_rotations(with_auth(proto::ListRotationsRequest::default(), auth)).await.map(drop),
+        ),
+        expect_err("WhoAmI", c.who_am_i(with_auth(proto::WhoAmIRequest {}, auth)).await.map(drop)),
+        expect_err(
+            "ListConnectionKeys",
+            c.list_connection_keys(with_auth(
+                proto::ListConnectionKeysRequest { tenant: "dev".into(), connection_id: CONN.into() },
+                auth,
+            ))
+            .await
+            .map(drop),
+        ),
     ]
 }
 
@@ -210,7 +224,10 @@ async fn bearer_token_guards_every_rotation_rpc_but_not_health_or_reflection() {
                 "GetRotationPolicy",
                 "ListRotationPolicies",
                 "DeleteRotationPolicy",
-                "RevokeCredential"
+                "RevokeCredential",
+                "ListRotations",
+                "WhoAmI",
+                "ListConnectionKeys"
             ],
             "{name}"
         );
@@ -718,36 +735,7 @@ async fn failed_rotation_is_failed_precondition_and_replays_for_its_request_id()
         let mut c = w.client().await;
         // Both Auth0 slots hold credentials keyward does not manage.
         let token = w.management_token().await;
-        let mut ids = Vec::new();
-        for _ in 0..2 {
-            let pem = keyward_crypto::aws_lc_generate(keyward_crypto::KeySpec::Rsa(2048))
-                .unwrap()
-                .public_key()
-                .to_spki_pem()
-                .unwrap();
-            let created: Value = w
-                .http
-                .post(format!("{}/api/v2/clients/{APP}/credentials", w.emu.base_url()))
-                .bearer_auth(&token)
-                .json(&json!({"credential_type": "public_key", "pem": pem}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            ids.push(created["id"].as_str().unwrap().to_owned());
-        }
-        let attach = json!({"client_authentication_methods": {"private_key_jwt": {"credentials": [{"id": ids[0]}, {"id": ids[1]}]}}});
-        let r = w
-            .http
-            .patch(format!("{}/api/v2/clients/{APP}", w.emu.base_url()))
-            .bearer_auth(&token)
-            .json(&attach)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{name}");
+        let ids = support::hand_made_credentials(&w.http, &w.emu.base_url(), &token, &["by hand 1", "by hand 2"]).await;
         let before = w.tenant_state().await;
 
         let req = RotateClientCredentialRequest { request_id: "full-1".into(), ..rotate_request() };

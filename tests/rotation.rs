@@ -196,33 +196,7 @@ async fn unmanaged_slots_refuse_without_eviction_and_nothing_changes() {
         let w = world(store, dir, SEED, Duration::from_secs(600)).await;
         // Two credentials keyward does not manage, both attached.
         let token = management_token(&w).await;
-        let mut ids = Vec::new();
-        for _ in 0..2 {
-            let pem = keyward_crypto::aws_lc_generate(keyward_crypto::KeySpec::Rsa(2048))
-                .unwrap()
-                .public_key()
-                .to_spki_pem()
-                .unwrap();
-            let c: Value = w
-                .http
-                .post(format!("{}/api/v2/clients/{APP}/credentials", w.emu.base_url()))
-                .bearer_auth(&token)
-                .json(&json!({"credential_type": "public_key", "pem": pem}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            ids.push(json!({"id": c["id"]}));
-        }
-        w.http
-            .patch(format!("{}/api/v2/clients/{APP}", w.emu.base_url()))
-            .bearer_auth(&token)
-            .json(&json!({"client_authentication_methods": {"private_key_jwt": {"credentials": ids}}}))
-            .send()
-            .await
-            .unwrap();
+        support::hand_made_credentials(&w.http, &w.emu.base_url(), &token, &["by hand 1", "by hand 2"]).await;
         let before = w.app().await;
         let err = w.engine.rotate_client(&request()).await.unwrap_err();
         let msg = err.to_string();

@@ -167,6 +167,15 @@ impl Authorize {
         Some(std::mem::take(&mut d.suppressed))
     }
 
+    /// The authenticated caller of `request` (whatever it may do).
+    pub fn caller<T>(request: &Request<T>) -> Result<Arc<Principal>, Status> {
+        request
+            .extensions()
+            .get::<Caller>()
+            .map(|c| c.0.clone())
+            .ok_or_else(|| Status::unauthenticated("no authenticated principal"))
+    }
+
     /// The caller of `request`, if it may do `permission` on `tenant` (and `client`).
     pub async fn check<T>(
         &self,
@@ -175,11 +184,7 @@ impl Authorize {
         tenant: &str,
         client: Option<&str>,
     ) -> Result<Arc<Principal>, Status> {
-        let caller = request
-            .extensions()
-            .get::<Caller>()
-            .map(|c| c.0.clone())
-            .ok_or_else(|| Status::unauthenticated("no authenticated principal"))?;
+        let caller = Self::caller(request)?;
         if caller.may(permission, tenant, client) {
             return Ok(caller);
         }
@@ -188,7 +193,7 @@ impl Authorize {
             || Status::permission_denied(format!("principal {:?} lacks {permission} on {target}", caller.name));
         let Some(suppressed) = self.audit_denial(&caller.name) else { return Err(denied()) };
         let detail = serde_json::json!({"permission": permission.as_str(), "suppressed": suppressed});
-        let event = AuditEvent::now(
+        let event = AuditEvent::new(
             AuditKind::AccessDenied,
             &caller.name,
             tenant,

@@ -139,7 +139,7 @@ pub async fn audit_failures(log: std::sync::Arc<FailureLog>, store: std::sync::A
                 due.reasons.iter().map(|(r, n)| ((*r).to_owned(), (*n).into())).collect();
             let total: u64 = due.reasons.iter().map(|(_, n)| n).sum();
             let detail = serde_json::json!({ "peer": peer, "failures": total, "reasons": reasons });
-            let event = AuditEvent::now(AuditKind::AuthFailed, "unauthenticated", "", &peer, detail.to_string());
+            let event = AuditEvent::new(AuditKind::AuthFailed, "unauthenticated", "", &peer, detail.to_string());
             if let Err(e) = store.append_audit(&event).await {
                 tracing::error!(error = %e, "audit event auth.failed not recorded");
             }

@@ -5,7 +5,9 @@ use std::time::Duration;
 use tonic::Status;
 
 use super::proto;
-use crate::store::{KeyRecord, KeyState, RevocationRecord, RevocationState, RotationRecord, RotationState};
+use crate::store::{
+    KeyRecord, KeyState, RemovedCredential, RevocationRecord, RevocationState, RotationRecord, RotationState,
+};
 
 /// A protobuf timestamp from UNIX milliseconds.
 pub(super) fn timestamp(ms: i64) -> prost_types::Timestamp {
@@ -77,9 +79,22 @@ pub(super) fn rotation(r: &RotationRecord) -> proto::Rotation {
         created_at: Some(timestamp(r.created_at)),
         updated_at: Some(timestamp(r.updated_at)),
         requested_by: r.requested_by.clone(),
-        removed_credentials: Vec::new(),
-        old_removed_at: None,
-        old_removed_how: String::new(),
+        removed_credentials: r.removed.iter().map(removed_credential).collect(),
+        old_removed_at: r.old_departed.map(|d| timestamp(d.at)),
+        old_removed_how: r.old_departed.map(|d| d.how.as_str().to_owned()).unwrap_or_default(),
+    }
+}
+
+fn removed_credential(c: &RemovedCredential) -> proto::RemovedCredential {
+    proto::RemovedCredential {
+        credential_id: c.credential_id.clone(),
+        name: c.name.clone().unwrap_or_default(),
+        kid: c.kid.clone().unwrap_or_default(),
+        managed: c.managed,
+        state: c.state.clone(),
+        action: c.action.as_str().to_owned(),
+        reason: c.reason.clone(),
+        removed_at: Some(timestamp(c.at)),
     }
 }
 
@@ -149,6 +164,24 @@ pub(super) fn connection_key(k: &crate::rotation::VerifiedKey) -> proto::Connect
             seconds: t.unix_timestamp(),
             nanos: i32::try_from(t.nanosecond()).unwrap_or(0),
         }),
-        problem: String::new(),
+        problem: k.problems.join("; "),
     }
+}
+
+/// A listing's state filter: UNSPECIFIED is none; a value the proto does not know is refused.
+pub(super) fn rotation_state_filter(v: i32) -> Result<Option<RotationState>, Status> {
+    let state = proto::RotationState::try_from(v)
+        .map_err(|_| Status::invalid_argument(format!("state: {v} is not a RotationState")))?;
+    Ok(match state {
+        proto::RotationState::Unspecified => None,
+        proto::RotationState::Planned => Some(RotationState::Planned),
+        proto::RotationState::KeyGenerated => Some(RotationState::KeyGenerated),
+        proto::RotationState::SlotFreed => Some(RotationState::SlotFreed),
+        proto::RotationState::Registered => Some(RotationState::Registered),
+        proto::RotationState::Attached => Some(RotationState::Attached),
+        proto::RotationState::Active => Some(RotationState::Active),
+        proto::RotationState::Retired => Some(RotationState::Retired),
+        proto::RotationState::Completed => Some(RotationState::Completed),
+        proto::RotationState::Failed => Some(RotationState::Failed),
+    })
 }

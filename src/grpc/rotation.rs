@@ -93,11 +93,28 @@ impl KeyRotation for RotationService {
             return Err(Status::invalid_argument("request_id: must be at most 128 characters"));
         }
         let request_id = (!m.request_id.is_empty()).then_some(m.request_id.as_str());
-        let out = self
-            .engine
-            .rotate_connection(&m.tenant, &m.connection_id, alg, request_id, &caller.name)
-            .await
-            .map_err(|e| to_status(&e.naming("connection_id", &m.connection_id)))?;
+        let _running = self.engine.running_rotation();
+        let rotated = tokio::select! {
+            out = self.engine.rotate_connection(&m.tenant, &m.connection_id, alg, request_id, &caller.name) => out,
+            () = self.engine.callers_interrupted() => {
+                // Dropped where a crash would leave it: the request_id recorded before Auth0 was
+                // asked makes a retry finish it without rotating twice.
+                tracing::warn!(tenant = %m.tenant, connection_id = %m.connection_id, "connection rotation interrupted by shutdown");
+                let retry = match request_id {
+                    Some(id) => format!("retry with request_id {:?} once keyward is back", echo(id)),
+                    None => format!(
+                        "see its keys once keyward is back (keyward connection keys --tenant {} --connection {})",
+                        echo(&m.tenant),
+                        echo(&m.connection_id)
+                    ),
+                };
+                return Err(Status::unavailable(format!(
+                    "rotation of connection {:?} interrupted by shutdown; {retry}",
+                    echo(&m.connection_id)
+                )));
+            }
+        };
+        let out = rotated.map_err(|e| to_status(&e.naming("connection_id", &m.connection_id)))?;
         Ok(Response::new(proto::RotateConnectionKeysResponse {
             key: Some(connection_key(&out.key)),
             keys: out.keys.iter().map(connection_key).collect(),
@@ -109,10 +126,7 @@ impl KeyRotation for RotationService {
         &self,
         request: Request<proto::GetRotationRequest>,
     ) -> Result<Response<proto::Rotation>, Status> {
-        required(&request.get_ref().rotation_id, "rotation_id")?;
-        let r = self.engine.rotation(&request.get_ref().rotation_id).await.map_err(|e| to_status(&e))?;
-        self.authorize.check(&request, Permission::Read, &r.tenant, Some(&r.client_id)).await?;
-        Ok(Response::new(rotation(&r)))
+        super::inventory::get_rotation(&self.engine, &self.authorize, request).await
     }
 
     async fn list_client_credentials(
@@ -225,8 +239,11 @@ impl KeyRotation for RotationService {
         super::inventory::list_rotations(&self.engine, &self.authorize, request).await
     }
 
-    async fn who_am_i(&self, request: Request<proto::WhoAmIRequest>) -> Result<Response<proto::WhoAmIResponse>, Status> {
-        super::inventory::who_am_i(&self.engine, &self.authorize, request).await
+    async fn who_am_i(
+        &self,
+        request: Request<proto::WhoAmIRequest>,
+    ) -> Result<Response<proto::WhoAmIResponse>, Status> {
+        super::inventory::who_am_i(&self.signing, request).await
     }
 
     async fn list_connection_keys(

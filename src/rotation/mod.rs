@@ -5,17 +5,18 @@ mod connection;
 mod fault;
 mod keygen;
 mod lease;
+mod request;
 mod retirement;
 mod revocation;
+mod room;
 mod saga;
 mod slots;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use keyward_crypto::Algorithm;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub(crate) use crate::clock::millis;
@@ -24,68 +25,16 @@ pub(crate) use crate::ids::{hex, uuid_v4};
 pub use connection::{ConnectionRotated, VerifiedKey, verify_key};
 pub use fault::FAULT_EXIT_CODE;
 pub use lease::LeaseTiming;
+pub(crate) use request::{Params, requester};
+pub use request::{RotateRequest, Rotated};
 pub use revocation::{RevokeRequest, Revoked};
 
 use crate::Error;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Defaults;
 use crate::seal::Kek;
-use crate::store::{AuditEvent, AuditKind, Inserted, KeyRecord, RotationRecord, RotationState, Store};
+use crate::store::{AuditEvent, AuditKind, Inserted, RotationRecord, RotationState, Store};
 use crate::tenant::Tenant;
-
-/// The longest grace period and credential lifetime accepted.
-const MAX_GRACE: Duration = Duration::from_secs(30 * 24 * 3600);
-const MAX_LIFETIME: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
-const MIN_LIFETIME: Duration = Duration::from_secs(3600);
-
-/// A request to rotate a client's credential; `None` fields take the configured defaults.
-#[derive(Debug, Clone, Default)]
-pub struct RotateRequest {
-    /// Tenant name.
-    pub tenant: String,
-    /// Auth0 client id.
-    pub client_id: String,
-    /// RS256, RS384 or PS256.
-    pub algorithm: Option<Algorithm>,
-    /// 2048, 3072 or 4096.
-    pub key_bits: Option<u32>,
-    /// How long the old key stays attached after the new one is active.
-    pub grace_period: Option<Duration>,
-    /// The new credential's lifetime; none = no expiry.
-    pub credential_lifetime: Option<Duration>,
-    /// Idempotency key.
-    pub request_id: Option<String>,
-    /// Allow evicting credentials keyward does not manage.
-    pub evict_unmanaged: bool,
-    /// Who asks: the caller's principal, or `scheduler` (empty: `keyward`, a library caller).
-    pub requested_by: String,
-}
-
-/// The name recorded for a requester: `keyward` when none was given.
-fn requester(name: &str) -> String {
-    if name.is_empty() { "keyward".to_owned() } else { name.to_owned() }
-}
-
-/// The parameters a rotation was asked with, stored as JSON with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Params {
-    pub algorithm: Algorithm,
-    pub key_bits: u32,
-    pub grace_ms: u64,
-    pub lifetime_ms: Option<u64>,
-    pub evict_unmanaged: bool,
-}
-
-/// A rotation and its keys.
-#[derive(Debug, Clone)]
-pub struct Rotated {
-    /// The rotation.
-    pub rotation: RotationRecord,
-    /// The new key (active unless the rotation failed).
-    pub credential: Option<KeyRecord>,
-    /// The key it replaced.
-    pub previous: Option<KeyRecord>,
-}
 
 /// Runs rotations against the store and the tenants' Auth0.
 pub struct Engine {
@@ -100,6 +49,20 @@ pub struct Engine {
     clock: SharedClock,
     /// This replica's name in leases.
     owner: String,
+    /// The rotations driven now (client and connection).
+    running: Arc<AtomicUsize>,
+    /// Set when the callers waiting on rotations should stop waiting (the drain is ending).
+    interrupted: tokio::sync::watch::Sender<bool>,
+}
+
+/// One rotation counted in [`Engine::rotations_running`] until dropped.
+#[derive(Debug)]
+pub(crate) struct RunningRotation(Arc<AtomicUsize>);
+
+impl Drop for RunningRotation {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -125,7 +88,36 @@ impl Engine {
             key_changed: Arc::default(),
             clock: SystemClock::shared(),
             owner: format!("keyward-{}", &uuid_v4()[..12]),
+            running: Arc::default(),
+            interrupted: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// How many rotations (client and connection) this engine drives now, for callers or
+    /// resumed at start.
+    pub fn rotations_running(&self) -> usize {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    /// Counts a rotation as running until the guard drops.
+    pub(crate) fn running_rotation(&self) -> RunningRotation {
+        self.running.fetch_add(1, Ordering::SeqCst);
+        RunningRotation(self.running.clone())
+    }
+
+    /// Answers the callers still waiting on a rotation UNAVAILABLE, naming it, instead of letting
+    /// the process stop under them: the end of a shutdown drain. The rotation itself is left
+    /// where its last persisted step put it, under this replica's lease, exactly as a crash
+    /// would; it resumes at the next start (or on another replica once the lease lapses).
+    pub fn interrupt_callers(&self) {
+        self.interrupted.send_replace(true);
+    }
+
+    /// Resolves once [`Engine::interrupt_callers`] was called.
+    pub async fn callers_interrupted(&self) {
+        let mut rx = self.interrupted.subscribe();
+        // The sender lives as long as the engine, which outlives this borrow.
+        let _ = rx.wait_for(|interrupted| *interrupted).await;
     }
 
     /// Names this replica in leases (how long they last is the store's
@@ -200,6 +192,11 @@ impl Engine {
         &self.store
     }
 
+    /// The configured tenants' names, in order.
+    pub fn tenant_names(&self) -> impl Iterator<Item = &str> {
+        self.tenants.keys().map(String::as_str)
+    }
+
     /// A configured tenant, or NOT_FOUND.
     pub fn tenant(&self, name: &str) -> Result<&Tenant, Error> {
         self.tenants.get(name).ok_or_else(|| Error::NotFound(format!("tenant {name:?} is not configured")))
@@ -213,53 +210,6 @@ impl Engine {
         } else {
             Err(Error::NotFound(format!("client {client_id:?} is not managed by keyward in tenant {tenant:?}")))
         }
-    }
-
-    /// The algorithm and RSA size of the client's ACTIVE key, which a rotation keeps unless it is
-    /// asked for others (`None` before the first key).
-    async fn current_choice(&self, tenant: &str, client_id: &str) -> Result<Option<(Algorithm, u32)>, Error> {
-        let keys = self.store.keys(tenant, client_id).await?;
-        Ok(keys.iter().find(|k| k.state == crate::store::KeyState::Active).map(|k| (k.algorithm, k.key_bits)))
-    }
-
-    /// The rotation's parameters: what the request asks for, else what the active key has (an
-    /// RSA size only from an RSA key), else the configured defaults.
-    fn params(&self, req: &RotateRequest, local: bool, current: Option<(Algorithm, u32)>) -> Result<Params, Error> {
-        let algorithm = req.algorithm.or(current.map(|(a, _)| a)).unwrap_or(self.defaults.algorithm);
-        let current_bits = current.map(|(_, b)| b).filter(|b| *b != 0);
-        if !algorithm.is_client_credential_alg() && !local {
-            return Err(Error::arg("algorithm", format!("{algorithm} is not one of RS256, RS384, PS256")));
-        }
-        let ec = matches!(algorithm, Algorithm::ES256 | Algorithm::ES384);
-        let key_bits = match (ec, req.key_bits) {
-            (true, None) => 0,
-            (true, Some(b)) => return Err(Error::arg("key_bits", format!("{b}: not accepted for {algorithm}"))),
-            (false, b) => b.or(current_bits).unwrap_or(self.defaults.key_bits),
-        };
-        if !ec && ![2048, 3072, 4096].contains(&key_bits) {
-            return Err(Error::arg("key_bits", format!("{key_bits} is not 2048, 3072 or 4096")));
-        }
-        let grace = req.grace_period.unwrap_or(self.defaults.grace_period);
-        if grace > MAX_GRACE {
-            return Err(Error::arg("grace_period", "must be at most 30 days"));
-        }
-        if let Some(l) = req.credential_lifetime
-            && !(MIN_LIFETIME..=MAX_LIFETIME).contains(&l)
-        {
-            return Err(Error::arg("credential_lifetime", "must be between 1 hour and 10 years (or 0 for none)"));
-        }
-        if let Some(id) = &req.request_id
-            && (id.is_empty() || id.chars().count() > 128)
-        {
-            return Err(Error::arg("request_id", "must be 1 to 128 characters"));
-        }
-        Ok(Params {
-            algorithm,
-            key_bits,
-            grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
-            lifetime_ms: req.credential_lifetime.map(|l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX)),
-            evict_unmanaged: req.evict_unmanaged,
-        })
     }
 
     /// Rotates a client's credential and returns once the new key is ACTIVE (or the rotation
@@ -290,6 +240,8 @@ impl Engine {
             version: 0,
             lease: crate::store::Lease { owner: Some(self.owner.clone()), token: 1, expires_at: self.lease_until(now) },
             requested_by: requester(&req.requested_by),
+            removed: Vec::new(),
+            old_departed: None,
         };
         let rotation = match self.store.insert_rotation(&record).await? {
             Inserted::New => {
@@ -308,7 +260,23 @@ impl Engine {
                 )));
             }
         };
-        let done = self.drive(tenant, rotation).await?;
+        let _running = self.running_rotation();
+        let (id, tenant_name, client) =
+            (rotation.rotation_id.clone(), rotation.tenant.clone(), rotation.client_id.clone());
+        let done = tokio::select! {
+            done = self.drive(tenant, rotation) => done?,
+            () = self.callers_interrupted() => {
+                // Dropping the saga mid-step is what a crash does, which it is built for.
+                tracing::warn!(
+                    tenant = %tenant_name, client = %client, rotation = %id,
+                    "rotation interrupted by shutdown; it resumes at the next start"
+                );
+                return Err(Error::Unavailable(format!(
+                    "rotation {id} interrupted by shutdown; it resumes when keyward restarts \
+                     (keyward rotation get {id})"
+                )));
+            }
+        };
         self.outcome(done).await
     }
 
@@ -346,6 +314,7 @@ impl Engine {
         };
         let mut out = Vec::new();
         for r in open.into_iter().filter(resumable) {
+            let _running = self.running_rotation();
             let id = r.rotation_id.clone();
             let result = match self.tenant(&r.tenant) {
                 Ok(t) => self.drive(t, r).await.map(|r| r.state),
@@ -363,9 +332,12 @@ impl Engine {
 
     async fn audit(&self, r: &RotationRecord, kind: AuditKind, detail: &str) {
         let detail = format!(r#"{{"rotation_id":{:?},"detail":{detail}}}"#, r.rotation_id);
-        let event = AuditEvent::now(kind, &r.requested_by, &r.tenant, &r.client_id, detail);
+        let event = AuditEvent::new(kind, &r.requested_by, &r.tenant, &r.client_id, detail);
         if let Err(e) = self.store.append_audit(&event).await {
-            eprintln!("keyward: audit event {kind} not recorded: {e}");
+            tracing::warn!(
+                tenant = %r.tenant, client = %r.client_id, rotation = %r.rotation_id, error = %e,
+                "audit event {kind} not recorded"
+            );
         }
     }
 }

@@ -6,7 +6,7 @@ use keyward_auth0::Error as Auth0Error;
 use super::Engine;
 use super::saga::ids;
 use crate::Error;
-use crate::store::AuditKind;
+use crate::store::{AuditKind, Departed, Departure};
 use crate::store::{KeyRecord, KeyState, RotationRecord, RotationState};
 use crate::telemetry::metrics::metrics;
 use crate::tenant::Tenant;
@@ -160,7 +160,7 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
-        self.close_retirement(key, rotation).await
+        self.close_retirement(key, rotation, Departure::Retired).await
     }
 
     /// Takes `credential` off the client's private_key_jwt list (read right before) and deletes
@@ -203,7 +203,12 @@ impl Engine {
 
     /// Destroys a retired key's sealed key and moves its rotation to RETIRED and COMPLETED, the
     /// first two in one transaction fenced by the rotation's lease.
-    pub(super) async fn close_retirement(&self, key: KeyRecord, rotation: Option<RotationRecord>) -> Result<(), Error> {
+    pub(super) async fn close_retirement(
+        &self,
+        key: KeyRecord,
+        rotation: Option<RotationRecord>,
+        how: Departure,
+    ) -> Result<(), Error> {
         if let Some(r) = &rotation {
             self.fault.stall(r.state).await;
         }
@@ -211,6 +216,7 @@ impl Engine {
             Some(r) if r.state == RotationState::Active => {
                 let mut next = r;
                 next.state = RotationState::Retired;
+                next.old_departed = Some(Departed { how, at: self.clock.now_ms() });
                 self.store.close_retirement(&key.key_id, Some(&mut next)).await?;
                 self.key_changed.notify_one();
                 self.audit(&next, AuditKind::RotationRetired, "{}").await;

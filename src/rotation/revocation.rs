@@ -323,7 +323,7 @@ impl Engine {
 
     async fn audit_revocation(&self, r: &RevocationRecord, kind: AuditKind, mut detail: serde_json::Value) {
         detail["revocation_id"] = r.revocation_id.clone().into();
-        let event = AuditEvent::now(kind, &r.requested_by, &r.tenant, &r.client_id, detail.to_string());
+        let event = AuditEvent::new(kind, &r.requested_by, &r.tenant, &r.client_id, detail.to_string());
         if let Err(e) = self.store.append_audit(&event).await {
             tracing::error!(error = %e, "audit event {kind} not recorded");
         }

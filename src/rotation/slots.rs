@@ -3,6 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use keyward_auth0::ClientCredential;
+
+use crate::store::{Removal, RemovedCredential};
+
 /// What keyward knows of a credential it manages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Managed {
@@ -122,6 +126,46 @@ fn refusal(what: &str, ids: &[String], managed: &BTreeMap<String, Managed>, wait
     )
 }
 
+/// What `plan` removes, told: each credential with what it was, how it goes and why, as of
+/// `now_ms` (`creds` is what Auth0 holds, `attached` what private_key_jwt lists).
+pub(crate) fn told(
+    plan: &Plan,
+    creds: &[ClientCredential],
+    attached: &[String],
+    managed: &BTreeMap<String, Managed>,
+    now_ms: i64,
+) -> Vec<RemovedCredential> {
+    plan.delete
+        .iter()
+        .map(|id| {
+            let at_auth0 = creds.iter().find(|c| &c.id == id);
+            let (state, was) = match managed.get(id) {
+                Some(Managed { retiring_until: Some(_), .. }) => {
+                    ("RETIRING", "its grace period was cut short; every assertion it signed had expired")
+                }
+                Some(_) => ("PENDING", "left over from a rotation that did not finish"),
+                None if attached.contains(id) => ("attached", "not managed by keyward (evict_unmanaged was set)"),
+                None => ("stored", "not managed by keyward (evict_unmanaged was set)"),
+            };
+            let (action, room) = if plan.detach.contains(id) {
+                (Removal::Evicted, "both private_key_jwt slots were taken")
+            } else {
+                (Removal::Deleted, "Auth0 holds at most 4 credentials per client")
+            };
+            RemovedCredential {
+                credential_id: id.clone(),
+                name: at_auth0.and_then(|c| c.name.clone()),
+                kid: at_auth0.and_then(|c| c.kid.clone()),
+                managed: managed.contains_key(id),
+                state: state.to_owned(),
+                action,
+                reason: format!("{room}; {was}"),
+                at: now_ms,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +225,34 @@ mod tests {
         let err = plan(&full, &ids(&["act"]), &m, false, 0).unwrap_err();
         assert!(err.contains("credential records are full"), "{err}");
         assert_eq!(plan(&full, &ids(&["act"]), &m, true, 0).unwrap().delete, ids(&["u1"]));
+    }
+
+    #[test]
+    fn removals_are_told_with_what_they_were_and_why() {
+        let m = managed(&[("act", true, None), ("old", false, Some(None))]);
+        let creds: Vec<ClientCredential> = serde_json::from_value(serde_json::json!([
+            {"id": "old", "kid": "k-old", "name": "keyward key_1"},
+            {"id": "hand1", "name": "made by hand"},
+        ]))
+        .unwrap();
+        // Both slots taken, one by a hand-made credential: it is evicted.
+        let attached = ids(&["act", "hand1"]);
+        let p = plan(&ids(&["act", "old", "hand1"]), &attached, &m, true, 7).unwrap();
+        let removed = told(&p, &creds, &attached, &m, 7);
+        assert_eq!(removed.len(), 1, "{removed:?}");
+        let hand = &removed[0];
+        assert_eq!((hand.action, hand.state.as_str(), hand.managed), (Removal::Evicted, "attached", false));
+        assert_eq!((hand.name.as_deref(), hand.at), (Some("made by hand"), 7));
+        assert!(hand.reason.starts_with("both private_key_jwt slots were taken"), "{}", hand.reason);
+        assert!(hand.reason.contains("evict_unmanaged"), "{}", hand.reason);
+        // Four stored, one attached: the retiring leftover is deleted.
+        let attached = ids(&["act"]);
+        let p = plan(&ids(&["act", "old", "hand1", "hand2"]), &attached, &m, true, 8).unwrap();
+        let removed = told(&p, &creds, &attached, &m, 8);
+        assert_eq!(removed.len(), 1, "{removed:?}");
+        let old = &removed[0];
+        assert_eq!((old.action, old.state.as_str(), old.managed), (Removal::Deleted, "RETIRING", true));
+        assert_eq!(old.kid.as_deref(), Some("k-old"));
+        assert!(old.reason.starts_with("Auth0 holds at most 4 credentials"), "{}", old.reason);
     }
 }

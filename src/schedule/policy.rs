@@ -91,7 +91,7 @@ async fn config_owned(engine: &Engine, tenant: &str, kind: PolicyKind, target: &
 }
 
 async fn audit(engine: &Engine, actor: &str, tenant: &str, target: &str, kind: AuditKind, detail: String) {
-    let event = AuditEvent::now(kind, actor, tenant, target, detail);
+    let event = AuditEvent::new(kind, actor, tenant, target, detail);
     if let Err(e) = engine.store().append_audit(&event).await {
         tracing::error!(error = %e, "audit event {kind} not recorded");
     }

@@ -44,7 +44,7 @@ impl Counters {
         let mut failed = None;
         for ((principal, tenant, client, rpc), n) in taken {
             let detail = serde_json::json!({"rpc": rpc, "count": n}).to_string();
-            let event = AuditEvent::now(AuditKind::SigningCount, &principal, &tenant, &client, detail);
+            let event = AuditEvent::new(AuditKind::SigningCount, &principal, &tenant, &client, detail);
             match self.store.append_audit(&event).await {
                 Ok(_) => written += 1,
                 Err(e) => {

@@ -108,7 +108,7 @@ impl AuditKind {
 pub struct AuditEvent {
     /// Assigned by the store (0 before insertion).
     pub id: i64,
-    /// UNIX milliseconds.
+    /// UNIX milliseconds; 0 until the store appends it, which stamps it with its clock.
     pub at: i64,
     /// Who: a principal or `keyward` for background work.
     pub actor: String,
@@ -124,8 +124,9 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    /// An event of `kind` happening now (the store assigns its id).
-    pub fn now(
+    /// An event of `kind` happening now: the store assigns its id and stamps its time with the
+    /// store's clock when it appends it.
+    pub fn new(
         kind: AuditKind,
         actor: impl Into<String>,
         tenant: impl Into<String>,
@@ -134,7 +135,7 @@ impl AuditEvent {
     ) -> Self {
         Self {
             id: 0,
-            at: crate::clock::millis_now(),
+            at: 0,
             actor: actor.into(),
             tenant: tenant.into(),
             subject: subject.into(),

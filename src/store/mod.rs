@@ -4,10 +4,14 @@
 //! one rotation per request_id, and compare-and-set updates.
 
 mod audit;
+mod filter;
+pub(crate) mod removed;
 mod sql;
 mod types;
 
 pub use audit::{AuditEvent, AuditKind};
+pub use filter::RotationFilter;
+pub use removed::{Departed, Departure, Removal, RemovedCredential};
 pub use sql::SqlStore;
 pub use types::{
     ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease, PolicyKind, PolicyRecord,
@@ -19,6 +23,8 @@ use crate::Error;
 /// What the rotation engine, the signer and the CLI need from storage.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// What kind of database it is (`sqlite`, `postgres`), as `keyward status` shows it.
+    fn kind(&self) -> &'static str;
     /// Inserts a PLANNED rotation unless its request_id is known or the client has an open one.
     async fn insert_rotation(&self, rotation: &RotationRecord) -> Result<Inserted, Error>;
     /// A rotation by id.
@@ -27,6 +33,8 @@ pub trait Store: Send + Sync + 'static {
     async fn rotation_by_request(&self, tenant: &str, request_id: &str) -> Result<Option<RotationRecord>, Error>;
     /// The rotation that is retiring `key_id`.
     async fn rotation_by_old_key(&self, key_id: &str) -> Result<Option<RotationRecord>, Error>;
+    /// At most `limit` rotations matching `filter`, newest first.
+    async fn list_rotations(&self, filter: &RotationFilter, limit: i64) -> Result<Vec<RotationRecord>, Error>;
     /// Every rotation not yet ACTIVE or FAILED.
     async fn open_rotations(&self) -> Result<Vec<RotationRecord>, Error>;
     /// Every rotation in `state`, oldest first.

@@ -180,6 +180,10 @@ pub struct RotationRecord {
     pub lease: Lease,
     /// Who asked: a principal's name, or `scheduler`; resumes keep it.
     pub requested_by: String,
+    /// The credentials it evicted or deleted at Auth0 to make room.
+    pub removed: Vec<super::RemovedCredential>,
+    /// When and how its old credential left Auth0 (unset while attached).
+    pub old_departed: Option<super::Departed>,
 }
 
 /// A replica's lease on a piece of work: its owner, the fencing token it claimed (every write

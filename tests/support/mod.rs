@@ -325,3 +325,37 @@ pub fn run_with_stdout_closed(cmd: &mut Command) -> (Option<i32>, String) {
     child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     (child.wait().unwrap().code(), err)
 }
+
+/// Credentials made at Auth0 by hand (as the dashboard would), one per name, attached to
+/// [`APP`]'s private_key_jwt in place of whatever was; their ids.
+pub async fn hand_made_credentials(http: &reqwest::Client, base_url: &str, token: &str, names: &[&str]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for name in names {
+        let pem = keyward_crypto::aws_lc_generate(keyward_crypto::KeySpec::Rsa(2048))
+            .unwrap()
+            .public_key()
+            .to_spki_pem()
+            .unwrap();
+        let created: Value = http
+            .post(format!("{base_url}/api/v2/clients/{APP}/credentials"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"credential_type": "public_key", "pem": pem, "name": name}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let attached: Vec<Value> = ids.iter().map(|id| serde_json::json!({"id": id})).collect();
+    let r = http
+        .patch(format!("{base_url}/api/v2/clients/{APP}"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"client_authentication_methods": {"private_key_jwt": {"credentials": attached}}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "attaching hand-made credentials: {}", r.status());
+    ids
+}

@@ -35,6 +35,8 @@ pub fn rotation(tenant: &str, client: &str) -> Builder<RotationRecord> {
         version: 0,
         lease: Lease::default(),
         requested_by: "test".into(),
+        removed: Vec::new(),
+        old_departed: None,
     })
 }
 

@@ -20,12 +20,12 @@ fn from_row(row: &AnyRow) -> Result<AuditEvent, Error> {
     })
 }
 
-/// Appends an audit event; its id.
-pub(super) async fn append(pool: &AnyPool, e: &AuditEvent) -> Result<i64, Error> {
+/// Appends an audit event that happened at `at`; its id.
+pub(super) async fn append(pool: &AnyPool, e: &AuditEvent, at: i64) -> Result<i64, Error> {
     let query = sqlx::query(
         "INSERT INTO audit_events (at, actor, tenant, subject, kind, detail) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
-    .bind(e.at)
+    .bind(at)
     .bind(e.actor.clone())
     .bind(e.tenant.clone())
     .bind(e.subject.clone())

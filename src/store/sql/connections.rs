@@ -1,12 +1,12 @@
 //! Connection key rotations in SQL: one row per request_id holding the recorded result, and the
-//! history of the connection keys keyward saw. Their leases are in `fence`.
+//! history of the connection keys keyward saw, and the leases on them.
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
 use super::row::{fetch_one_as, fetch_optional_as, is_unique_violation, lease_from_row};
 use crate::Error;
-use crate::store::types::{ConnectionKeyRecord, ConnectionRotationRecord};
+use crate::store::types::{ConnectionKeyRecord, ConnectionRotationRecord, Lease};
 
 fn from_row(row: &AnyRow) -> Result<ConnectionRotationRecord, Error> {
     let get_err = Error::database;
@@ -104,5 +104,82 @@ pub(super) async fn record_key(pool: &AnyPool, k: &ConnectionKeyRecord) -> Resul
     .execute(pool)
     .await
     .map_err(Error::database)?;
+    Ok(())
+}
+
+/// Claims a connection rotation's lease (see [`Store::claim_connection_rotation`]).
+///
+/// [`Store::claim_connection_rotation`]: crate::store::Store::claim_connection_rotation
+pub(super) async fn claim_connection_rotation(
+    pool: &AnyPool,
+    id: &str,
+    owner: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<Option<Lease>, Error> {
+    let query = sqlx::query(
+        "UPDATE connection_rotations SET lease_owner = $1, lease_token = lease_token + 1, lease_expires_at = $2 \
+         WHERE id = $3 AND (lease_owner IS NULL OR lease_owner = $1 OR lease_expires_at <= $4) RETURNING lease_token",
+    )
+    .bind(owner.to_owned())
+    .bind(expires_at)
+    .bind(id.to_owned())
+    .bind(now);
+    let token =
+        fetch_optional_as(query, pool, |row| row.try_get::<i64, _>("lease_token").map_err(Error::database)).await?;
+    Ok(token.map(|token| Lease { owner: Some(owner.to_owned()), token, expires_at }))
+}
+
+fn connection_lease_lost(id: &str) -> Error {
+    Error::LeaseLost { rotation: format!("connection rotation {id}") }
+}
+
+/// Renews a connection rotation's lease if its token is still the row's.
+pub(super) async fn renew_connection_lease(
+    pool: &AnyPool,
+    id: &str,
+    lease: &Lease,
+    now: i64,
+    ttl_ms: i64,
+) -> Result<Lease, Error> {
+    let expires_at = now.saturating_add(ttl_ms);
+    let done = sqlx::query(
+        "UPDATE connection_rotations SET lease_expires_at = $1 WHERE id = $2 AND lease_owner = $3 AND lease_token = $4",
+    )
+    .bind(expires_at)
+    .bind(id.to_owned())
+    .bind(lease.owner.clone())
+    .bind(lease.token)
+    .execute(pool)
+    .await
+    .map_err(Error::database)?;
+    if done.rows_affected() != 1 {
+        return Err(connection_lease_lost(id));
+    }
+    Ok(Lease { expires_at, ..lease.clone() })
+}
+
+/// Records a connection rotation's result and frees its lease, fenced by the lease's token.
+pub(super) async fn finish_connection_rotation(
+    pool: &AnyPool,
+    id: &str,
+    lease: &Lease,
+    result: &str,
+    verified: bool,
+) -> Result<(), Error> {
+    let done = sqlx::query(
+        "UPDATE connection_rotations SET result = $1, verified = $2, lease_owner = NULL, lease_expires_at = 0 \
+         WHERE id = $3 AND lease_token = $4",
+    )
+    .bind(result.to_owned())
+    .bind(i64::from(verified))
+    .bind(id.to_owned())
+    .bind(lease.token)
+    .execute(pool)
+    .await
+    .map_err(Error::database)?;
+    if done.rows_affected() != 1 {
+        return Err(connection_lease_lost(id));
+    }
     Ok(())
 }

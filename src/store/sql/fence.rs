@@ -6,7 +6,7 @@
 
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use super::row::{fetch_one_as, fetch_optional_as, open_states};
+use super::row::{claim_lease, fetch_one_as, open_states};
 use super::{keys, rotations};
 use crate::Error;
 use crate::store::types::{KeyRecord, Lease, RotationRecord, RotationState};
@@ -24,7 +24,8 @@ async fn cas_rotation(conn: &mut AnyConnection, r: &mut RotationRecord, now: i64
     let done = sqlx::query(
         "UPDATE rotations SET state = $1, new_key_id = $2, old_key_id = $3, new_credential_id = $4, \
          old_credential_id = $5, retire_at = $6, error = $7, updated_at = $8, version = version + 1, \
-         lease_expires_at = $11 WHERE rotation_id = $9 AND version = $10 AND lease_token = $12",
+         lease_expires_at = $11, removed = $13, old_departed_at = $14, old_departed_how = $15 \
+         WHERE rotation_id = $9 AND version = $10 AND lease_token = $12",
     )
     .bind(r.state.as_str())
     .bind(r.new_key_id.clone())
@@ -38,6 +39,9 @@ async fn cas_rotation(conn: &mut AnyConnection, r: &mut RotationRecord, now: i64
     .bind(r.version)
     .bind(expires_at)
     .bind(r.lease.token)
+    .bind(crate::store::removed::to_json(&r.removed))
+    .bind(r.old_departed.map(|d| d.at))
+    .bind(r.old_departed.map(|d| d.how.as_str()))
     .execute(&mut *conn)
     .await
     .map_err(Error::database)?;
@@ -94,18 +98,9 @@ pub(super) async fn claim_rotation(
     now: i64,
     expires_at: i64,
 ) -> Result<Option<RotationRecord>, Error> {
-    let done = sqlx::query(
-        "UPDATE rotations SET lease_owner = $1, lease_token = lease_token + 1, lease_expires_at = $2 \
-         WHERE rotation_id = $3 AND (lease_owner IS NULL OR lease_owner = $1 OR lease_expires_at <= $4)",
-    )
-    .bind(owner.to_owned())
-    .bind(expires_at)
-    .bind(rotation_id.to_owned())
-    .bind(now)
-    .execute(pool)
-    .await
-    .map_err(Error::database)?;
-    if done.rows_affected() != 1 {
+    let sql = "UPDATE rotations SET lease_owner = $1, lease_token = lease_token + 1, lease_expires_at = $2 \
+               WHERE rotation_id = $3 AND (lease_owner IS NULL OR lease_owner = $1 OR lease_expires_at <= $4)";
+    if !claim_lease(pool, sql, rotation_id, owner, now, expires_at).await? {
         return Ok(None);
     }
     rotations::by_id(pool, rotation_id).await
@@ -317,81 +312,4 @@ pub(super) async fn may_remove_credential(
     .await?;
     tx.commit().await.map_err(Error::database)?;
     Ok(free)
-}
-
-/// Claims a connection rotation's lease (see [`Store::claim_connection_rotation`]).
-///
-/// [`Store::claim_connection_rotation`]: crate::store::Store::claim_connection_rotation
-pub(super) async fn claim_connection_rotation(
-    pool: &AnyPool,
-    id: &str,
-    owner: &str,
-    now: i64,
-    expires_at: i64,
-) -> Result<Option<Lease>, Error> {
-    let query = sqlx::query(
-        "UPDATE connection_rotations SET lease_owner = $1, lease_token = lease_token + 1, lease_expires_at = $2 \
-         WHERE id = $3 AND (lease_owner IS NULL OR lease_owner = $1 OR lease_expires_at <= $4) RETURNING lease_token",
-    )
-    .bind(owner.to_owned())
-    .bind(expires_at)
-    .bind(id.to_owned())
-    .bind(now);
-    let token =
-        fetch_optional_as(query, pool, |row| row.try_get::<i64, _>("lease_token").map_err(Error::database)).await?;
-    Ok(token.map(|token| Lease { owner: Some(owner.to_owned()), token, expires_at }))
-}
-
-fn connection_lease_lost(id: &str) -> Error {
-    Error::LeaseLost { rotation: format!("connection rotation {id}") }
-}
-
-/// Renews a connection rotation's lease if its token is still the row's.
-pub(super) async fn renew_connection_lease(
-    pool: &AnyPool,
-    id: &str,
-    lease: &Lease,
-    now: i64,
-    ttl_ms: i64,
-) -> Result<Lease, Error> {
-    let expires_at = now.saturating_add(ttl_ms);
-    let done = sqlx::query(
-        "UPDATE connection_rotations SET lease_expires_at = $1 WHERE id = $2 AND lease_owner = $3 AND lease_token = $4",
-    )
-    .bind(expires_at)
-    .bind(id.to_owned())
-    .bind(lease.owner.clone())
-    .bind(lease.token)
-    .execute(pool)
-    .await
-    .map_err(Error::database)?;
-    if done.rows_affected() != 1 {
-        return Err(connection_lease_lost(id));
-    }
-    Ok(Lease { expires_at, ..lease.clone() })
-}
-
-/// Records a connection rotation's result and frees its lease, fenced by the lease's token.
-pub(super) async fn finish_connection_rotation(
-    pool: &AnyPool,
-    id: &str,
-    lease: &Lease,
-    result: &str,
-    verified: bool,
-) -> Result<(), Error> {
-    let done = sqlx::query(
-        "UPDATE connection_rotations SET result = $1, verified = $2, lease_owner = NULL, lease_expires_at = 0 \
-         WHERE id = $3 AND lease_token = $4",
-    )
-    .bind(result.to_owned())
-    .bind(i64::from(verified))
-    .bind(id.to_owned())
-    .bind(lease.token)
-    .execute(pool)
-    .await
-    .map_err(Error::database)?;
-    if done.rows_affected() != 1 {
-        return Err(connection_lease_lost(id));
-    }
-    Ok(())
 }

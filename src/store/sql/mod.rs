@@ -4,8 +4,8 @@
 //!
 //! Each concept's SQL and row mapping has a module of its own (`rotations`, `keys`, `fence`,
 //! `connections`, `policies`, `revocations`, `audit`), built on the shared helpers in `row`;
-//! `forget` makes the database's files forget destroyed keys. This module connects, migrates
-//! and implements [`Store`] by handing each call to its concept's module.
+//! `forget` makes the database's files forget destroyed keys; `pool` connects and migrates.
+//! This module implements [`Store`] by handing each call to its concept's module.
 
 mod audit;
 mod connections;
@@ -13,18 +13,18 @@ mod fence;
 mod forget;
 mod keys;
 mod policies;
+mod pool;
 mod revocations;
 mod rotations;
 mod row;
 
 use sqlx::AnyPool;
-use sqlx::any::AnyPoolOptions;
 
 use super::types::{
     ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease, PolicyKind, PolicyRecord,
     RevocationRecord, RotationRecord, RotationState,
 };
-use super::{AuditEvent, AuditKind, Store};
+use super::{AuditEvent, AuditKind, RotationFilter, Store};
 use crate::Error;
 use crate::clock::{SharedClock, SystemClock};
 use crate::seal::Sealed;
@@ -46,45 +46,9 @@ impl SqlStore {
     /// Connects to `sqlite://PATH` (created when missing) or `postgres://…` and applies the
     /// migrations.
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        sqlx::any::install_default_drivers();
-        let dialect = if url.starts_with("sqlite:") {
-            Dialect::Sqlite
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Dialect::Postgres
-        } else {
-            return Err(Error::Config(vec!["store: the URL must start with sqlite:// or postgres://".into()]));
-        };
-        // Fail fast (UNAVAILABLE) while the database is unreachable rather than queueing callers.
-        let options = AnyPoolOptions::new().acquire_timeout(std::time::Duration::from_secs(3));
-        let pool = match dialect {
-            // SQLite allows one writer; one connection serialises access without lock errors.
-            Dialect::Sqlite => {
-                let url = if url.contains('?') { url.to_owned() } else { format!("{url}?mode=rwc") };
-                options
-                    .max_connections(1)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            for pragma in [
-                                "PRAGMA journal_mode = WAL",
-                                "PRAGMA busy_timeout = 5000",
-                                "PRAGMA synchronous = FULL",
-                                // Freed and overwritten content is zeroed, so a destroyed
-                                // key's sealed blob does not linger in free pages.
-                                "PRAGMA secure_delete = ON",
-                            ] {
-                                sqlx::query(pragma).execute(&mut *conn).await?;
-                            }
-                            Ok(())
-                        })
-                    })
-                    .connect(&url)
-                    .await
-            }
-            Dialect::Postgres => options.max_connections(8).connect(url).await,
-        }
-        .map_err(Error::database)?;
+        let (pool, dialect) = pool::open(url).await?;
         let store = Self { pool, dialect, lease_ttl_ms: DEFAULT_LEASE_TTL_MS, clock: SystemClock::shared() };
-        store.migrate().await?;
+        pool::migrate(&store.pool, dialect).await?;
         Ok(store)
     }
 
@@ -110,14 +74,6 @@ impl SqlStore {
     /// The database in use.
     pub fn dialect(&self) -> Dialect {
         self.dialect
-    }
-
-    async fn migrate(&self) -> Result<(), Error> {
-        let result = match self.dialect {
-            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await,
-            Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await,
-        };
-        result.map_err(|e| Error::database(e.into()))
     }
 
     /// Closes the pool.
@@ -146,6 +102,17 @@ impl Store for SqlStore {
 
     async fn rotations_in_state(&self, state: RotationState) -> Result<Vec<RotationRecord>, Error> {
         rotations::in_state(&self.pool, state).await
+    }
+
+    async fn list_rotations(&self, filter: &RotationFilter, limit: i64) -> Result<Vec<RotationRecord>, Error> {
+        rotations::list(&self.pool, filter, limit).await
+    }
+
+    fn kind(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
     }
 
     async fn open_rotations(&self) -> Result<Vec<RotationRecord>, Error> {
@@ -276,7 +243,7 @@ impl Store for SqlStore {
         result: &str,
         verified: bool,
     ) -> Result<(), Error> {
-        fence::finish_connection_rotation(&self.pool, id, lease, result, verified).await
+        connections::finish_connection_rotation(&self.pool, id, lease, result, verified).await
     }
 
     async fn claim_connection_rotation(
@@ -286,11 +253,11 @@ impl Store for SqlStore {
         now: i64,
         expires_at: i64,
     ) -> Result<Option<Lease>, Error> {
-        fence::claim_connection_rotation(&self.pool, id, owner, now, expires_at).await
+        connections::claim_connection_rotation(&self.pool, id, owner, now, expires_at).await
     }
 
     async fn renew_connection_lease(&self, id: &str, lease: &Lease) -> Result<Lease, Error> {
-        fence::renew_connection_lease(&self.pool, id, lease, self.clock.now_ms(), self.lease_ttl_ms).await
+        connections::renew_connection_lease(&self.pool, id, lease, self.clock.now_ms(), self.lease_ttl_ms).await
     }
 
     async fn record_connection_key(&self, k: &ConnectionKeyRecord) -> Result<(), Error> {
@@ -390,7 +357,8 @@ impl Store for SqlStore {
     }
 
     async fn append_audit(&self, e: &AuditEvent) -> Result<i64, Error> {
-        audit::append(&self.pool, e).await
+        let at = if e.at == 0 { self.clock.now_ms() } else { e.at };
+        audit::append(&self.pool, e, at).await
     }
 
     async fn last_audit(&self, kind: AuditKind) -> Result<Option<AuditEvent>, Error> {

@@ -5,7 +5,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use super::row::{fetch_all_as, fetch_optional_as, is_unique_violation, lease_from_row};
+use super::row::{claim_lease, fetch_all_as, fetch_optional_as, is_unique_violation, lease_from_row};
 use crate::Error;
 use crate::store::types::{Lease, RevocationRecord, RevocationState};
 
@@ -128,19 +128,10 @@ pub(super) async fn claim(
     now: i64,
     expires_at: i64,
 ) -> Result<Option<RevocationRecord>, Error> {
-    let done = sqlx::query(
-        "UPDATE revocations SET lease_owner = $1, lease_token = lease_token + 1, lease_expires_at = $2 \
-         WHERE revocation_id = $3 AND state NOT IN ('completed', 'failed') \
-         AND (lease_owner IS NULL OR lease_owner = $1 OR lease_expires_at <= $4)",
-    )
-    .bind(owner.to_owned())
-    .bind(expires_at)
-    .bind(id.to_owned())
-    .bind(now)
-    .execute(pool)
-    .await
-    .map_err(Error::database)?;
-    if done.rows_affected() != 1 {
+    let sql = "UPDATE revocations SET lease_owner = $1, lease_token = lease_token + 1, lease_expires_at = $2 \
+               WHERE revocation_id = $3 AND state NOT IN ('completed', 'failed') \
+               AND (lease_owner IS NULL OR lease_owner = $1 OR lease_expires_at <= $4)";
+    if !claim_lease(pool, sql, id, owner, now, expires_at).await? {
         return Ok(None);
     }
     by_id(pool, id).await

@@ -3,7 +3,7 @@
 
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, AnyPool, Executor, Row};
 
 use crate::Error;
 use crate::store::types::Lease;
@@ -71,4 +71,25 @@ pub(super) fn lease_from_row(row: &AnyRow) -> Result<Lease, Error> {
 /// Whether a statement failed on a unique constraint (the row exists already).
 pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// Claims a lease with `sql`, an UPDATE binding $1 the owner, $2 the new expiry, $3 the row's id
+/// and $4 now, which raises the row's fencing token: whether `owner` now holds it.
+pub(super) async fn claim_lease(
+    pool: &AnyPool,
+    sql: &'static str,
+    id: &str,
+    owner: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<bool, Error> {
+    let done = sqlx::query(sql)
+        .bind(owner.to_owned())
+        .bind(expires_at)
+        .bind(id.to_owned())
+        .bind(now)
+        .execute(pool)
+        .await
+        .map_err(Error::database)?;
+    Ok(done.rows_affected() == 1)
 }
