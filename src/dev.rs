@@ -225,7 +225,10 @@ fn dev_config(opts: &DevOptions, paths: &DevPaths, seed: &Seed, base_url: &str, 
     }
 }
 
+/// Says where everything is: the facts as log lines (timestamped, on stderr with the rest of
+/// the log), and the commands to try on stdout, plain, for copying.
 fn banner(opts: &DevOptions, paths: &DevPaths, addrs: (SocketAddr, SocketAddr), emulator_url: &str, restored: bool) {
+    use std::io::Write as _;
     let (addr, admin) = addrs;
     let mut flags = String::new();
     if addr.to_string() != keyward_proto::DEFAULT_ENDPOINT.trim_start_matches("http://") {
@@ -235,18 +238,23 @@ fn banner(opts: &DevOptions, paths: &DevPaths, addrs: (SocketAddr, SocketAddr), 
         flags.push_str(&format!(" --token-file {}", paths.token.display()));
     }
     let tenant_note = if restored { "restored from" } else { "kept in" };
-    println!("keyward dev: serving keyward.v1 on {addr} (bearer token in {})", paths.token.display());
-    println!(
-        "  emulated Auth0 tenant {DEV_TENANT:?} (https://{DEV_DOMAIN}/) at {emulator_url}, {tenant_note} {}",
+    tracing::info!("serving keyward.v1 on {addr} (bearer token in {})", paths.token.display());
+    tracing::info!(
+        "emulated Auth0 tenant {DEV_TENANT:?} (https://{DEV_DOMAIN}/) at {emulator_url}, {tenant_note} {}",
         paths.emulator_state.display()
     );
-    println!(
-        "  metrics and probes on http://{admin}/metrics /healthz /readyz (address in {})",
+    tracing::info!(
+        "metrics and probes on http://{admin}/metrics /healthz /readyz (address in {})",
         paths.admin_addr.display()
     );
-    println!("  in another terminal:");
-    println!("    keyward rotate client --tenant {DEV_TENANT} --client demo-app{flags}");
-    println!("    keyward credentials list --tenant {DEV_TENANT} --client demo-app{flags}");
-    println!("    keyward rotate connection --tenant {DEV_TENANT} --connection con_demooidc0000001{flags}");
-    println!("  Ctrl-C stops; state stays in {} for the next start.", opts.dir.display());
+    let text = format!(
+        "keyward dev is serving on {addr}; in another terminal:\n\
+         \x20   keyward rotate client --tenant {DEV_TENANT} --client demo-app{flags}\n\
+         \x20   keyward credentials list --tenant {DEV_TENANT} --client demo-app{flags}\n\
+         \x20   keyward rotate connection --tenant {DEV_TENANT} --connection con_demooidc0000001{flags}\n\
+         Ctrl-C drains and stops (a second Ctrl-C stops at once); state stays in {} for the next start.\n",
+        opts.dir.display()
+    );
+    // A closed stdout (`keyward dev | head -1`) is no reason to stop serving.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }

@@ -27,6 +27,11 @@ const TICK: Duration = Duration::from_secs(2);
 const CACHE_TICK: Duration = Duration::from_millis(500);
 /// How often signing counters are written to the audit log.
 const COUNTERS_TICK: Duration = Duration::from_secs(10);
+/// How often the drain reports what it still waits for.
+const DRAIN_REPORT: Duration = Duration::from_secs(1);
+/// How long before the drain's end the callers still waiting on a rotation are answered
+/// UNAVAILABLE (naming it), so the answer leaves before the connections close.
+const INTERRUPT_LEAD: Duration = Duration::from_secs(2);
 
 /// The assembled service, ready to serve.
 #[derive(Debug)]
@@ -101,7 +106,9 @@ impl Service {
     /// Resumes the open rotations this replica may drive (after a crash or restart), then serves
     /// gRPC on `listener` and the admin port on `admin` with the background work beside them.
     /// On `shutdown` it stops accepting calls, reports not-ready, and gives in-flight RPCs the
-    /// configured drain time; rotations cut short stay open under this replica's lease and
+    /// configured drain time, logging each second how many RPCs and rotations it waits for.
+    /// Shortly before the drain time ends, callers still waiting on a rotation are answered
+    /// UNAVAILABLE naming it; rotations cut short stay open under this replica's lease and
     /// resume at its next start (or on another replica once the lease lapses).
     pub async fn run_with_admin(
         self,
@@ -129,7 +136,8 @@ impl Service {
             tokio::spawn(crate::telemetry::admin::serve(l, self.signing.clone(), cap, stopped(admin_rx)))
         });
         let deps = Deps { signing: self.signing.clone(), access: self.access, tls: self.tls, limits: self.limits };
-        let server = grpc::run(listener, stopped(stop_rx.clone()), deps);
+        let in_flight = grpc::InFlight::default();
+        let server = grpc::run_counting(listener, stopped(stop_rx.clone()), deps, in_flight.clone());
         tokio::pin!(server);
         let result = tokio::select! {
             result = &mut server => result,
@@ -137,13 +145,7 @@ impl Service {
                 self.signing.set_draining();
                 let _ = stop_tx.send(true);
                 let drain = self.operations.drain_timeout;
-                match tokio::time::timeout(drain, &mut server).await {
-                    Ok(result) => result,
-                    Err(_) => {
-                        eprintln!("keyward: in-flight RPCs still running after {drain:?}; stopping anyway");
-                        Ok(())
-                    }
-                }
+                drain_server(server, drain, &in_flight, &self.engine).await
             }
         };
         let _ = stop_tx.send(true);
@@ -155,9 +157,66 @@ impl Service {
             let _ = t.await;
         }
         if let Err(e) = self.signing.counters().flush().await {
-            eprintln!("keyward: signing counters not written at shutdown: {e}");
+            tracing::warn!(error = %e, "signing counters not written at shutdown");
+        }
+        if result.is_ok() {
+            tracing::info!("stopped");
         }
         result
+    }
+}
+
+/// Waits up to `drain` for `server` to finish its calls, reporting once a second how many RPCs
+/// are in flight and how many rotations run; `INTERRUPT_LEAD` before the end, callers still
+/// waiting on a rotation are answered UNAVAILABLE (the rotations resume at the next start).
+async fn drain_server(
+    mut server: std::pin::Pin<&mut impl Future<Output = Result<(), Error>>>,
+    drain: Duration,
+    in_flight: &grpc::InFlight,
+    engine: &Engine,
+) -> Result<(), Error> {
+    let start = tokio::time::Instant::now();
+    let deadline = start + drain;
+    // With a short drain, half of it for the rotations to finish on their own.
+    let interrupt_at = deadline - INTERRUPT_LEAD.min(drain / 2);
+    let mut interrupted = false;
+    let mut report = tokio::time::interval(DRAIN_REPORT);
+    report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let progress = || {
+        tracing::info!(rpcs_in_flight = in_flight.get(), rotations_running = engine.rotations_running(), "draining");
+    };
+    tracing::info!(?drain, "no new calls accepted; draining the calls in flight");
+    // Where the drain starts from, then once a second (the first tick is at once).
+    progress();
+    report.tick().await;
+    loop {
+        tokio::select! {
+            result = server.as_mut() => {
+                tracing::info!(elapsed = ?start.elapsed(), "drained");
+                return result;
+            }
+            _ = report.tick() => progress(),
+            () = tokio::time::sleep_until(interrupt_at), if !interrupted => {
+                interrupted = true;
+                if engine.rotations_running() > 0 {
+                    tracing::warn!(
+                        rotations_running = engine.rotations_running(),
+                        "drain ending: answering the callers of unfinished rotations UNAVAILABLE; \
+                         the rotations resume at the next start"
+                    );
+                }
+                engine.interrupt_callers();
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                tracing::warn!(
+                    ?drain,
+                    rpcs_in_flight = in_flight.get(),
+                    rotations_running = engine.rotations_running(),
+                    "calls still in flight at the end of the drain; stopping anyway"
+                );
+                return Ok(());
+            }
+        }
     }
 }
 
@@ -169,7 +228,7 @@ async fn audit_grants(store: &dyn Store, access: &Access, replica: &str) -> Resu
         return Ok(());
     }
     let event =
-        AuditEvent::now(AuditKind::AccessGrants, format!("keyward replica {replica}"), "", "principals", summary);
+        AuditEvent::new(AuditKind::AccessGrants, format!("keyward replica {replica}"), "", "principals", summary);
     store.append_audit(&event).await?;
     Ok(())
 }
@@ -213,7 +272,7 @@ pub async fn cache_refresher(signing: Arc<Signing>) {
             () = tokio::time::sleep(CACHE_TICK) => false,
         };
         if let Err(e) = signing.cache().refresh(forced).await {
-            eprintln!("keyward: key cache not refreshed: {e}");
+            tracing::warn!(error = %e, "key cache not refreshed");
         }
     }
 }
@@ -224,30 +283,94 @@ async fn counter_flusher(signing: Arc<Signing>) {
     loop {
         tick.tick().await;
         if let Err(e) = signing.counters().flush().await {
-            eprintln!("keyward: signing counters not written yet: {e}");
+            tracing::warn!(error = %e, "signing counters not written yet");
         }
     }
 }
 
-/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+/// The exit code after a second SIGINT (128 + 2, as a shell reports it).
+pub const EXIT_ON_SECOND_SIGINT: i32 = 130;
+/// The exit code after a second SIGTERM (128 + 15).
+pub const EXIT_ON_SECOND_SIGTERM: i32 = 143;
+
+/// Resolves when the process is asked to stop (SIGINT, i.e. Ctrl-C, or SIGTERM), which starts the
+/// drain. From then on a second SIGINT or SIGTERM exits at once, with
+/// [`EXIT_ON_SECOND_SIGINT`] or [`EXIT_ON_SECOND_SIGTERM`]: the saga is crash-safe, so the
+/// rotations it cuts short stay resumable.
+///
+/// Call inside the Tokio runtime. It listens from the call on, so a signal while the service is
+/// still starting is neither lost nor fatal: it is logged at once, the drain starts as soon as
+/// the service serves, and a second signal still exits at once.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    let mut signals = Signals::new();
+    let (stop, mut stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let first = signals.next().await;
+        tracing::info!(signal = first.name, "shutting down (a second SIGINT or SIGTERM exits at once)");
+        let _ = stop.send(true);
+        let second = signals.next().await;
+        tracing::warn!(
+            signal = second.name,
+            "second signal: exiting now; interrupted rotations resume on the next start"
+        );
+        std::process::exit(second.exit_code);
+    });
+    async move {
+        // An error means the listening task ended with the runtime: stopping is all there is left.
+        let _ = stopping.wait_for(|stop| *stop).await;
     }
-    eprintln!("keyward: shutting down");
+}
+
+/// A stop signal received.
+#[derive(Debug, Clone, Copy)]
+struct Received {
+    name: &'static str,
+    exit_code: i32,
+}
+
+/// The stop signals, listened to from the start (so none is missed between the first and the
+/// second).
+struct Signals {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            // Not listening (no signal driver) leaves the default action: the process ends.
+            Self { interrupt: signal(SignalKind::interrupt()).ok(), terminate: signal(SignalKind::terminate()).ok() }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    async fn next(&mut self) -> Received {
+        #[cfg(unix)]
+        {
+            async fn recv(s: Option<&mut tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                () = recv(self.interrupt.as_mut()) => Received { name: "SIGINT", exit_code: EXIT_ON_SECOND_SIGINT },
+                () = recv(self.terminate.as_mut()) => Received { name: "SIGTERM", exit_code: EXIT_ON_SECOND_SIGTERM },
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            Received { name: "Ctrl-C", exit_code: EXIT_ON_SECOND_SIGINT }
+        }
+    }
 }

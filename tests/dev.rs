@@ -90,7 +90,7 @@ async fn dev_then_rotate_client_gives_a_working_key_and_survives_restart() {
 
     // Global flags before the subcommand, token from the environment; tables by default.
     let out = keyward(
-        &["--endpoint", &endpoint, "credentials", "list", "--tenant", "dev", "--client", APP],
+        &["--endpoint", &endpoint, "--wide", "credentials", "list", "--tenant", "dev", "--client", APP],
         &[("KEYWARD_TOKEN", token.trim())],
     );
     let table = String::from_utf8_lossy(&out.stdout);
@@ -348,9 +348,10 @@ fn serve_refuses_a_bad_config_with_every_problem_and_exit_64() {
     let out = keyward(&["serve", "--config", &path.display().to_string()], &[]);
     assert_eq!(out.status.code(), Some(64));
     let err = stderr(&out);
-    assert_eq!(err.lines().count(), 1, "one line on stderr: {err}");
-    for field in ["listen", "store", "kek", "bearer_token_sha256[0]", "tenants"] {
-        assert!(err.contains(field), "{field} missing from {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 5, "one line per problem: {err}");
+    for (line, field) in lines.iter().zip(["listen", "store", "kek", "bearer_token_sha256[0]", "tenants"]) {
+        assert!(line.starts_with("keyward: configuration: ") && line.contains(field), "{field}: {err}");
     }
     let out = keyward(&["serve", "--config", &dir.join("missing.toml").display().to_string()], &[]);
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));

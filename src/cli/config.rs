@@ -21,7 +21,8 @@ const SECRET_FILE_MODE: u32 = 0o640;
 #[derive(Debug, Subcommand)]
 pub(super) enum ConfigCommand {
     /// Parse and validate a keyward.toml (with KEYWARD_* overrides from the environment);
-    /// every problem is listed and the exit code is 64 when there is one.
+    /// every problem is listed, one a line on stderr (and as `problems` with --json), and the
+    /// exit code is 64 when there is one.
     Check {
         /// The configuration file.
         #[arg(long)]
@@ -32,11 +33,20 @@ pub(super) enum ConfigCommand {
 pub(super) fn run(cmd: ConfigCommand, as_json: bool) -> Result<(), CliError> {
     let ConfigCommand::Check { config } = cmd;
     let env: HashMap<String, String> = std::env::vars().collect();
-    let c = Config::load(&config, &env, &Overrides::default())?;
-    let problems = offline_checks(&c);
+    let loaded = Config::load(&config, &env, &Overrides::default());
+    let problems = match &loaded {
+        Ok(c) => offline_checks(c),
+        Err(Error::Config(problems)) => problems.clone(),
+        Err(_) => Vec::new(),
+    };
     if !problems.is_empty() {
+        if as_json {
+            // The same problems on stderr too, one a line (with exit code 64).
+            print_json(&serde_json::json!({ "ok": false, "problems": problems }))?;
+        }
         return Err(Error::Config(problems).into());
     }
+    let c = loaded?;
     let summary = serde_json::json!({
         "ok": true,
         "listen": c.listen.to_string(),

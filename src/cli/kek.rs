@@ -132,7 +132,7 @@ pub(super) fn run(cmd: KekCommand, as_json: bool) -> Result<(), CliError> {
 /// Records a KEK operation (KEK ids and counts only) in the audit log.
 async fn audit(store: &SqlStore, kind: AuditKind, report: &serde_json::Value) -> Result<(), CliError> {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let event = AuditEvent::now(kind, format!("keyward kek (user {user})"), "", "kek", report.to_string());
+    let event = AuditEvent::new(kind, format!("keyward kek (user {user})"), "", "kek", report.to_string());
     store.append_audit(&event).await?;
     Ok(())
 }

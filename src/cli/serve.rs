@@ -54,6 +54,8 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), CliError> {
     }
     runtime()?.block_on(async {
         let _telemetry = crate::telemetry::init(&config.operations.telemetry)?;
+        // Listening from here on: a signal while the store opens starts the drain at once.
+        let shutdown = shutdown_signal();
         // A warning, not a refusal: deployments that chmod'ed a trial KEK 0644 keep starting;
         // `keyward config check` refuses them.
         for problem in super::config::mode_problems(&config) {
@@ -79,12 +81,12 @@ pub(super) fn serve(args: ServeArgs) -> Result<(), CliError> {
             Some(l) => format!(", admin on {}", l.local_addr().map_err(Error::resource("admin listener"))?),
             None => String::new(),
         };
-        eprintln!(
-            "keyward: serving keyward.v1 on {addr}{admin_note} ({} tenant(s), replica {})",
+        tracing::info!(
+            "serving keyward.v1 on {addr}{admin_note} ({} tenant(s), replica {})",
             config.tenants.len(),
             config.operations.replica_id
         );
-        service.run_with_admin(listener, admin, shutdown_signal()).await
+        service.run_with_admin(listener, admin, shutdown).await
     })
     .map_err(CliError::from)
 }

@@ -26,6 +26,7 @@ use crate::Error;
 use crate::access::Access;
 use crate::config::{Limits, TlsConfig};
 use crate::signing::Signing;
+pub use crate::telemetry::rpc::InFlight;
 
 /// The generated `keyward.v1` messages, enums, clients and servers, and the descriptor set
 /// (the `keyward-proto` crate).
@@ -57,6 +58,16 @@ fn tls_config(tls: &TlsConfig) -> Result<ServerTlsConfig, Error> {
 /// Serves KeyRotation, Signer, Tokens and Audit (a principal required), grpc.health.v1 and
 /// reflection (no principal) on `listener` until `shutdown` completes.
 pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()> + Send, deps: Deps) -> Result<(), Error> {
+    run_counting(listener, shutdown, deps, InFlight::default()).await
+}
+
+/// [`run`], counting the calls in flight into `in_flight` (the shutdown drain reports them).
+pub async fn run_counting(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+    deps: Deps,
+    in_flight: InFlight,
+) -> Result<(), Error> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<proto::key_rotation_server::KeyRotationServer<rotation::RotationService>>().await;
     health.set_serving::<proto::signer_server::SignerServer<signer::SigningService>>().await;
@@ -79,7 +90,7 @@ pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()> + Sen
     );
     let signing = signer::SigningService { signing: deps.signing.clone(), authorize };
     let limits = deps.limits;
-    let rpc_layer = crate::telemetry::rpc::RpcLayer::new(served_methods());
+    let rpc_layer = crate::telemetry::rpc::RpcLayer::new(served_methods()).counting(in_flight);
     let mut builder = Server::builder()
         .max_concurrent_streams(limits.max_concurrent_streams)
         .concurrency_limit_per_connection(limits.max_concurrent_requests_per_connection)

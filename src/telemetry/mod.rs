@@ -42,7 +42,8 @@ impl Drop for Telemetry {
         if let Some(provider) = self.provider.take()
             && let Err(e) = provider.shutdown()
         {
-            eprintln!("keyward: spans not flushed to the OTLP collector: {e}");
+            // The log subscriber is global and outlives this.
+            tracing::warn!(error = %e, "spans not flushed to the OTLP collector");
         }
     }
 }

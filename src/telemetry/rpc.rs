@@ -1,12 +1,14 @@
 //! A tower layer around the gRPC server: one `rpc` span per call and the RPC counters and
 //! latency histogram by method and gRPC code. The code is read from the response headers (a
 //! trailers-only error) or from the trailers at the end of the body; a body dropped before its
-//! trailers (the caller went away) counts as CANCELLED.
+//! trailers (the caller went away) counts as CANCELLED. It also counts the calls in flight, which
+//! the shutdown drain reports.
 
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -31,16 +33,49 @@ pub fn method_label(served: &BTreeSet<String>, path: &str) -> String {
 /// The target of the per-RPC spans (exported over OTLP; left out of the log lines).
 pub const SPAN_TARGET: &str = "keyward::rpc";
 
+/// How many calls are in flight: from the moment a request reaches the layer until its response
+/// body ends or is dropped (a stream counts until it closes). Clones count together.
+#[derive(Debug, Clone, Default)]
+pub struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    /// The calls in flight now.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn enter(&self) -> InFlightGuard {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        InFlightGuard(self.0.clone())
+    }
+}
+
+/// One call in flight; dropping it ends the call's count.
+struct InFlightGuard(Arc<AtomicUsize>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// The layer, over the set of RPCs the port serves (`package.Service/Method`).
 #[derive(Debug, Clone, Default)]
 pub struct RpcLayer {
     served: Arc<BTreeSet<String>>,
+    in_flight: InFlight,
 }
 
 impl RpcLayer {
     /// A layer labelling calls of `served` by name and anything else `unknown`.
     pub fn new(served: BTreeSet<String>) -> Self {
-        Self { served: Arc::new(served) }
+        Self { served: Arc::new(served), in_flight: InFlight::default() }
+    }
+
+    /// Counts the calls in flight into `in_flight`.
+    pub fn counting(mut self, in_flight: InFlight) -> Self {
+        self.in_flight = in_flight;
+        self
     }
 }
 
@@ -48,7 +83,7 @@ impl<S> Layer<S> for RpcLayer {
     type Service = RpcService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcService { inner, served: self.served.clone() }
+        RpcService { inner, served: self.served.clone(), in_flight: self.in_flight.clone() }
     }
 }
 
@@ -57,6 +92,7 @@ impl<S> Layer<S> for RpcLayer {
 pub struct RpcService<S> {
     inner: S,
     served: Arc<BTreeSet<String>>,
+    in_flight: InFlight,
 }
 
 impl<S, B, R> Service<http::Request<B>> for RpcService<S>
@@ -85,12 +121,14 @@ where
             rpc.grpc.status_code = tracing::field::Empty,
         );
         let started = Instant::now();
+        let guard = self.in_flight.enter();
         let future = self.inner.call(request).instrument(span.clone());
         Box::pin(async move {
             let response = future.await?;
             let early = response.headers().get("grpc-status").map(code_name);
             let (parts, body) = response.into_parts();
-            let mut observed = Observed { inner: Box::pin(body), pending: Some(Pending { method, started, span }) };
+            let mut observed =
+                Observed { inner: Box::pin(body), pending: Some(Pending { method, started, span }), _in_flight: guard };
             if let Some(code) = early {
                 observed.finish(code);
             }
@@ -109,6 +147,8 @@ struct Pending {
 pub struct Observed<B> {
     inner: Pin<Box<B>>,
     pending: Option<Pending>,
+    /// Held until the body is dropped: the call is in flight until then.
+    _in_flight: InFlightGuard,
 }
 
 impl<B> std::fmt::Debug for Observed<B> {
@@ -172,6 +212,18 @@ fn code_name(value: &http::HeaderValue) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_is_in_flight_until_its_guard_drops() {
+        let in_flight = InFlight::default();
+        let counted = in_flight.clone();
+        let (a, b) = (in_flight.enter(), in_flight.enter());
+        assert_eq!(counted.get(), 2, "clones count together");
+        drop(a);
+        assert_eq!(counted.get(), 1);
+        drop(b);
+        assert_eq!(counted.get(), 0);
+    }
 
     #[test]
     fn only_served_methods_are_labels() {

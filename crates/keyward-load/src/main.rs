@@ -28,7 +28,8 @@ fn main() -> ExitCode {
     let settings = match args::parse(std::env::args_os()) {
         Ok(Parsed::Run(s)) => s,
         Ok(Parsed::Info(text)) => {
-            print!("{text}");
+            // A reader that went away (`| head -1`) already has what it wanted.
+            let _ = print_quietly(&text);
             return ExitCode::SUCCESS;
         }
         Err(e) => return fail(&e),
@@ -63,18 +64,29 @@ fn execute(settings: &Settings) -> Result<(), Error> {
     };
     let runtime = builder.enable_all().build().map_err(|e| Error::Internal(format!("async runtime: {e}")))?;
     let report = runtime.block_on(run::run(settings, &token, verify_url.as_deref()))?;
-    if settings.json {
-        let json = report.to_json().map_err(|e| Error::Internal(format!("JSON: {e}")))?;
-        println!("{json}");
+    let summary = if settings.json {
+        report.to_json().map_err(|e| Error::Internal(format!("JSON: {e}")))?
     } else {
-        println!("{report}");
-    }
+        report.to_string()
+    };
+    // A closed stdout (`| head -3`) ends the summary quietly; the exit code still tells failures.
+    print_quietly(&format!("{summary}\n")).map_err(|e| Error::Internal(format!("writing the summary: {e}")))?;
     let calls = report.ok + report.errors;
     // Any failed call fails a run at the default rate 0; the summary above is printed either way.
     if report.errors > 0 && report.errors as f64 > settings.max_error_rate * calls as f64 {
         return Err(Error::Failed { errors: report.errors, calls, max: settings.max_error_rate });
     }
     Ok(())
+}
+
+/// Writes `text` to stdout; a reader that stopped reading (BrokenPipe) is no error.
+fn print_quietly(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 /// The emulator URL `keyward dev` wrote into its default directory.
