@@ -52,6 +52,17 @@ fn client_exit_codes_and_streams_against_a_server() {
     assert!(err.starts_with(&format!("keyward: UNAUTHENTICATED from {endpoint}: ")), "{err}");
     assert!(out.stdout.is_empty());
 
+    // Nobody listening: 69, one line naming the endpoint tried.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let out = keyward(&["status", "--endpoint", &closed, "--token-file", &token_file], &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(69), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(err.starts_with(&format!("keyward: cannot reach keyward at {closed}: ")), "{err}");
+
     // `keyward credentials list … | head -c 0`: the reader is gone before the table comes.
     let (code, err) = run_with_stdout_closed(
         Command::new(env!("CARGO_BIN_EXE_keyward"))

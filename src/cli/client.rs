@@ -13,8 +13,14 @@ use crate::grpc::proto;
 #[derive(Debug, Subcommand)]
 pub(super) enum RotateCommand {
     /// Rotate an application's private_key_jwt credential; returns once the new key is active.
+    ///
+    /// Prints what it did, the new key, when the old one retires, and any credential it evicted or
+    /// deleted at Auth0 to make room. --json: {rotation, credential, previous_credential_id,
+    /// previous_retire_at, removed_credentials: [...]}.
     Client(RotateClientArgs),
     /// Rotate a connection's signing keys and verify what Auth0 returns.
+    ///
+    /// --json: {key, keys: [...], verified}.
     Connection(RotateConnectionArgs),
 }
 
@@ -65,6 +71,8 @@ pub(super) struct RotateConnectionArgs {
 #[derive(Debug, Subcommand)]
 pub(super) enum CredentialsCommand {
     /// The credentials keyward manages for a client, and what Auth0 holds.
+    ///
+    /// --json: {credentials: [...], auth0_credentials: [...]}.
     List {
         /// Tenant name as configured.
         #[arg(long)]
@@ -78,6 +86,9 @@ pub(super) enum CredentialsCommand {
 #[derive(Debug, Subcommand)]
 pub(super) enum AuditCommand {
     /// Print audit events, oldest first; with --follow, keep printing new ones.
+    ///
+    /// --json: JSON Lines, one object per event as it arrives: {id, at, actor, tenant, subject,
+    /// kind, detail}.
     Tail {
         /// Start after this event id (default: the last 20 events).
         #[arg(long)]
@@ -104,7 +115,7 @@ pub(super) fn rotate(opts: &ClientOptions, cmd: RotateCommand) -> Result<(), Cli
                     evict_unmanaged: a.evict_unmanaged,
                 };
                 let resp = client.rotate_client_credential(req).await.map_err(CliError::from)?.into_inner();
-                render::rotated_client(&resp, opts.json)
+                render::rotated_client(&resp, opts.style())
             }
             RotateCommand::Connection(a) => {
                 let req = proto::RotateConnectionKeysRequest {
@@ -114,7 +125,7 @@ pub(super) fn rotate(opts: &ClientOptions, cmd: RotateCommand) -> Result<(), Cli
                     request_id: a.request_id.unwrap_or_default(),
                 };
                 let resp = client.rotate_connection_keys(req).await.map_err(CliError::from)?.into_inner();
-                render::rotated_connection(&resp, opts.json)
+                render::rotated_connection(&resp, opts.style())
             }
         }
     })
@@ -125,8 +136,8 @@ pub(super) fn credentials(opts: &ClientOptions, cmd: CredentialsCommand) -> Resu
     runtime()?.block_on(async {
         let mut client = connect(opts).await?;
         let req = proto::ListClientCredentialsRequest { tenant, client_id };
-        let resp = client.list_client_credentials(req).await.map_err(CliError::from)?.into_inner();
-        render::credentials(&resp, opts.json)
+        let resp = client.list_client_credentials(req.clone()).await.map_err(CliError::from)?.into_inner();
+        render::credentials(&req, &resp, opts.style())
     })
 }
 
@@ -153,15 +164,16 @@ pub(super) fn audit(opts: &ClientOptions, cmd: AuditCommand) -> Result<(), CliEr
                 last.first().map_or(cursor, |e| e.id - 1)
             }
         };
+        let mut tail = render::AuditTail::new(opts.style());
         loop {
             let req = proto::ListAuditEventsRequest { after_id: after, limit: 1000 };
             let page = client.list_audit_events(req).await.map_err(CliError::from)?.into_inner().events;
             for e in &page {
-                render::audit_event(e, opts.json)?;
+                tail.event(e)?;
                 after = e.id;
             }
             if !follow {
-                return Ok(());
+                return tail.end();
             }
             if page.is_empty() {
                 tokio::time::sleep(Duration::from_secs(1)).await;

@@ -26,9 +26,13 @@ pub(super) struct ClientFlags {
     /// A file holding the bearer token (default: $KEYWARD_TOKEN, else .keyward-dev/token).
     #[arg(long, global = true, value_name = "FILE")]
     token_file: Option<PathBuf>,
-    /// Print JSON instead of tables.
+    /// Print JSON instead of tables: absent values are null, lists arrays, times RFC 3339 (each
+    /// command's --help gives its shape).
     #[arg(long, global = true)]
     json: bool,
+    /// Tables: print long ids, kids and fingerprints whole instead of shortened, cutting nothing.
+    #[arg(long, global = true)]
+    wide: bool,
 }
 
 /// The same flags before the command (`keyward --endpoint … credentials list`), kept working
@@ -41,6 +45,8 @@ pub(super) struct EarlyFlags {
     token_file: Option<PathBuf>,
     #[arg(long, hide = true)]
     pub(super) json: bool,
+    #[arg(long, hide = true)]
+    pub(super) wide: bool,
 }
 
 impl EarlyFlags {
@@ -50,6 +56,8 @@ impl EarlyFlags {
             Some("--endpoint")
         } else if self.token_file.is_some() {
             Some("--token-file")
+        } else if self.wide {
+            Some("--wide")
         } else {
             None
         }
@@ -84,6 +92,8 @@ pub(super) struct ClientOptions {
     token_file: Option<PathBuf>,
     /// Print JSON instead of tables.
     pub(super) json: bool,
+    /// Print long ids whole in tables.
+    pub(super) wide: bool,
 }
 
 impl ClientOptions {
@@ -109,7 +119,13 @@ impl ClientOptions {
             endpoint,
             token_file: after.token_file.or(before.token_file),
             json: after.json || before.json,
+            wide: after.wide || before.wide,
         })
+    }
+
+    /// How to print the answer.
+    pub(super) fn style(&self) -> super::render::Style {
+        super::render::Style { json: self.json, wide: self.wide }
     }
 }
 
@@ -212,6 +228,19 @@ mod tests {
         assert_eq!(endpoint(None, None, e).unwrap(), "https://e:1");
         assert_eq!(endpoint(None, None, None).unwrap(), crate::cli::DEFAULT_ENDPOINT);
         assert_eq!(endpoint(None, None, Some(" ")).unwrap(), crate::cli::DEFAULT_ENDPOINT, "a blank variable is unset");
+    }
+
+    #[test]
+    fn wide_and_json_before_or_after_the_command_set_the_style() {
+        let resolve = |after: ClientFlags, before: EarlyFlags| ClientOptions::resolve(after, before, |_| None).unwrap();
+        let style = resolve(ClientFlags { wide: true, ..ClientFlags::default() }, EarlyFlags::default()).style();
+        assert!(style.wide && !style.json);
+        let style =
+            resolve(ClientFlags::default(), EarlyFlags { wide: true, json: true, ..EarlyFlags::default() }).style();
+        assert!(style.wide && style.json);
+        assert_eq!(EarlyFlags { wide: true, ..EarlyFlags::default() }.client_flag(), Some("--wide"));
+        let style = resolve(ClientFlags::default(), EarlyFlags::default()).style();
+        assert!(!style.wide && !style.json, "tables, ids shortened, by default");
     }
 
     #[test]

@@ -58,6 +58,12 @@ pub enum CliError {
     /// Whoever read stdout stopped reading (`| head -1`): the command ends quietly with 0.
     #[error("stdout was closed")]
     StdoutClosed,
+    /// What the server reported failed keyward's verification (the output above says how).
+    #[error("{what} failed verification (see above)")]
+    Unverified {
+        /// What was checked.
+        what: String,
+    },
 }
 
 /// " from <endpoint>" when the endpoint is known.
@@ -85,7 +91,10 @@ impl CliError {
             CliError::Rpc { code: tonic::Code::Unauthenticated | tonic::Code::PermissionDenied, .. } => 77,
             CliError::Rpc { .. } => 1,
             CliError::Unreachable { .. } | CliError::Runtime(_) => 69,
-            CliError::WouldOverwrite(_) | CliError::Output(_) | CliError::BenchPanicked => 1,
+            CliError::WouldOverwrite(_)
+            | CliError::Output(_)
+            | CliError::BenchPanicked
+            | CliError::Unverified { .. } => 1,
             CliError::StdoutClosed => 0,
             CliError::Service(e) => match e {
                 E::InvalidArgument { .. } | E::Config(_) => 64,
@@ -138,8 +147,59 @@ impl CliError {
 
 impl From<tonic::Status> for CliError {
     fn from(s: tonic::Status) -> Self {
-        CliError::Rpc { code: s.code(), endpoint: None, message: s.message().to_owned() }
+        let message =
+            if s.code() == tonic::Code::InvalidArgument { in_flag_terms(s.message()) } else { s.message().to_owned() };
+        CliError::Rpc { code: s.code(), endpoint: None, message }
     }
+}
+
+/// The request fields the server names at the start of an INVALID_ARGUMENT message, and the
+/// client flag that sets each.
+const FIELD_FLAGS: [(&str, &str); 19] = [
+    ("grace_period", "--grace"),
+    ("evict_unmanaged", "--evict-unmanaged"),
+    ("client_id", "--client"),
+    ("credential_lifetime", "--lifetime"),
+    ("key_bits", "--bits"),
+    ("algorithm", "--alg"),
+    ("request_id", "--request-id"),
+    ("connection_id", "--connection"),
+    ("signing_alg", "--alg"),
+    ("max_key_age", "--max-key-age"),
+    ("interval", "--interval"),
+    ("window", "--window"),
+    ("credential_id", "--credential"),
+    ("reason", "--reason"),
+    ("tenant", "--tenant"),
+    ("claims_json", "--claims"),
+    ("audience", "--audience"),
+    ("lifetime", "--lifetime"),
+    ("scope", "--scope"),
+];
+
+fn flag_of(field: &str) -> Option<&'static str> {
+    FIELD_FLAGS.iter().find(|(f, _)| *f == field).map(|(_, flag)| *flag)
+}
+
+/// A server's `field: reason` in the terms of the command line: `--bits (key_bits): reason`.
+/// A head naming several fields (`client_id, connection_id: …`, `audience or scope: …`) has each
+/// mapped; a message whose head is not all known fields is left as it is.
+fn in_flag_terms(message: &str) -> String {
+    let Some((head, rest)) = message.split_once(':') else { return message.to_owned() };
+    let mut flags = String::new();
+    for token in head.split_inclusive([' ', ',']) {
+        let word = token.trim_end_matches([' ', ',']);
+        let sep = &token[word.len()..];
+        match word {
+            "or" | "and" | "" => flags.push_str(word),
+            field => match flag_of(field) {
+                Some(flag) => flags.push_str(flag),
+                None => return message.to_owned(),
+            },
+        }
+        flags.push_str(sep);
+    }
+    format!("{flags} ({head}):{rest}")
 }
 
 impl From<keyward_crypto::Error> for CliError {
@@ -171,7 +231,10 @@ mod tests {
             CliError::Unreachable { .. }
             | CliError::Runtime(_)
             | CliError::Service(Error::Unavailable(_) | Error::Resource { .. }) => 69,
-            CliError::WouldOverwrite(_) | CliError::Output(_) | CliError::BenchPanicked => 1,
+            CliError::WouldOverwrite(_)
+            | CliError::Output(_)
+            | CliError::BenchPanicked
+            | CliError::Unverified { .. } => 1,
             CliError::StdoutClosed => 0,
             CliError::Service(
                 Error::Crypto(_)
@@ -214,6 +277,7 @@ mod tests {
             CliError::output(std::io::Error::other("closed")),
             CliError::BenchPanicked,
             CliError::StdoutClosed,
+            CliError::Unverified { what: "connection con_1".into() },
         ]);
         let codes = [
             Code::Ok,
@@ -226,7 +290,7 @@ mod tests {
         ];
         all.extend(codes.map(|c| CliError::from(tonic::Status::new(c, "m"))));
         let kinds: HashSet<_> = all.iter().map(std::mem::discriminant).collect();
-        assert_eq!(kinds.len(), 9, "one example of each command-line case, and the service's");
+        assert_eq!(kinds.len(), 10, "one example of each command-line case, and the service's");
         for e in &all {
             assert_eq!(e.exit_code(), documented(e), "{e}");
         }
@@ -242,13 +306,43 @@ mod tests {
     #[tokio::test]
     async fn messages_keep_their_wording() {
         let rpc = CliError::from(tonic::Status::invalid_argument("request_id: too long"));
-        assert_eq!(rpc.to_string(), "INVALID_ARGUMENT: request_id: too long");
+        assert_eq!(rpc.to_string(), "INVALID_ARGUMENT: --request-id (request_id): too long");
         let at = "http://127.0.0.1:50051";
-        assert_eq!(rpc.at(at).to_string(), "INVALID_ARGUMENT: request_id: too long");
+        assert_eq!(rpc.at(at).to_string(), "INVALID_ARGUMENT: --request-id (request_id): too long");
         let refused = CliError::from(tonic::Status::unauthenticated("the bearer token is not valid")).at(at);
         assert_eq!(refused.to_string(), "UNAUTHENTICATED from http://127.0.0.1:50051: the bearer token is not valid");
         let e = unreachable().await;
         assert!(e.to_string().starts_with("cannot reach keyward at http://127.0.0.1:1: "), "{e}");
         assert_eq!(CliError::usage("--threads", "must be at least 1").to_string(), "--threads: must be at least 1");
+    }
+
+    #[test]
+    fn invalid_arguments_name_the_flag() {
+        let said = |m: &str| CliError::from(tonic::Status::invalid_argument(m)).to_string();
+        for (field, flag) in FIELD_FLAGS {
+            assert_eq!(
+                said(&format!("{field}: is wrong")),
+                format!("INVALID_ARGUMENT: {flag} ({field}): is wrong"),
+                "{field}"
+            );
+        }
+        assert_eq!(
+            said("key_bits: 1024 is not 2048, 3072 or 4096"),
+            "INVALID_ARGUMENT: --bits (key_bits): 1024 is not 2048, 3072 or 4096"
+        );
+        assert_eq!(
+            said("client_id, connection_id: set exactly one"),
+            "INVALID_ARGUMENT: --client, --connection (client_id, connection_id): set exactly one"
+        );
+        assert_eq!(said("audience or scope: bad"), "INVALID_ARGUMENT: --audience or --scope (audience or scope): bad");
+        assert_eq!(
+            said("after_id: must not be negative"),
+            "INVALID_ARGUMENT: after_id: must not be negative",
+            "no flag"
+        );
+        assert_eq!(said("tenant dev: unknown"), "INVALID_ARGUMENT: tenant dev: unknown", "not a field head");
+        assert_eq!(said("no colon here"), "INVALID_ARGUMENT: no colon here");
+        let other = CliError::from(tonic::Status::failed_precondition("key_bits: x")).to_string();
+        assert_eq!(other, "FAILED_PRECONDITION: key_bits: x", "INVALID_ARGUMENT only");
     }
 }

@@ -75,6 +75,9 @@ enum Command {
     /// A connection's keys at Auth0, verified (against a running keyward).
     Connection(WithClient<connection::ConnectionCommand>),
     /// The server's version, readiness and store, and who you are there (against a running keyward).
+    ///
+    /// --json: {endpoint, version, commit, replica_id, ready, store, tenants, principal,
+    /// authenticated_by, grants}.
     Status(WithClientArgs<status::StatusArgs>),
     /// Validate a configuration file.
     Config(WithJson<config::ConfigCommand>),

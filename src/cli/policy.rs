@@ -3,25 +3,32 @@
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use serde_json::json;
 
 use super::CliError;
 use super::connect::{ClientOptions, connect, pb_duration, runtime};
-use super::render::{table, time};
-use super::{parse_duration, print_json};
+use super::parse_duration;
+use super::render;
 use crate::grpc::proto;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum PolicyCommand {
     /// Every policy of a tenant: key age, next due time and whether it is overdue.
+    ///
+    /// --json: an array of policies, durations in seconds ({tenant, client_id, connection_id,
+    /// max_key_age_seconds, interval_seconds, window, source, key_age_seconds, due_at, overdue,
+    /// last_rotated_at, last_result}).
     Status {
         /// Tenant name as configured.
         #[arg(long)]
         tenant: String,
     },
     /// Create or replace a client's or connection's policy.
+    ///
+    /// --json: the policy as `policy status --json` prints each.
     Set(SetArgs),
     /// Remove a policy set over the API.
+    ///
+    /// --json: {deleted: true, tenant, client_id, connection_id}.
     Delete(Target),
 }
 
@@ -53,64 +60,14 @@ pub(super) struct SetArgs {
     window: Option<String>,
 }
 
-fn duration_text(d: Option<&prost_types::Duration>) -> String {
-    d.map(|d| humantime::format_duration(Duration::from_secs(u64::try_from(d.seconds).unwrap_or(0))).to_string())
-        .unwrap_or_default()
-}
-
-fn policy_json(p: &proto::RotationPolicy) -> serde_json::Value {
-    json!({
-        "tenant": p.tenant,
-        "client_id": p.client_id,
-        "connection_id": p.connection_id,
-        "max_key_age_seconds": p.max_key_age.as_ref().map(|d| d.seconds),
-        "interval_seconds": p.interval.as_ref().map(|d| d.seconds),
-        "window": p.window,
-        "source": p.source,
-        "key_age_seconds": p.key_age.as_ref().map(|d| d.seconds),
-        "due_at": time(p.due_at.as_ref()),
-        "overdue": p.overdue,
-        "last_rotated_at": time(p.last_rotated_at.as_ref()),
-        "last_result": p.last_result,
-    })
-}
-
-fn show(policies: &[proto::RotationPolicy], as_json: bool) -> Result<(), CliError> {
-    if as_json {
-        return print_json(&policies.iter().map(policy_json).collect::<Vec<_>>());
-    }
-    let rows: Vec<Vec<String>> = policies
-        .iter()
-        .map(|p| {
-            let (target, period) = if p.client_id.is_empty() {
-                (format!("connection {}", p.connection_id), duration_text(p.interval.as_ref()))
-            } else {
-                (format!("client {}", p.client_id), duration_text(p.max_key_age.as_ref()))
-            };
-            vec![
-                target,
-                period,
-                p.window.clone(),
-                duration_text(p.key_age.as_ref()),
-                time(p.due_at.as_ref()),
-                if p.overdue { "OVERDUE".into() } else { "ok".into() },
-                p.source.clone(),
-                p.last_result.clone(),
-            ]
-        })
-        .collect();
-    table(&["TARGET", "MAX AGE", "WINDOW", "KEY AGE", "DUE", "STATUS", "SOURCE", "LAST RESULT"], &rows)?;
-    Ok(())
-}
-
 pub(super) fn run(opts: &ClientOptions, cmd: PolicyCommand) -> Result<(), CliError> {
     runtime()?.block_on(async {
         let mut client = connect(opts).await?;
         match cmd {
             PolicyCommand::Status { tenant } => {
                 let req = proto::ListRotationPoliciesRequest { tenant };
-                let resp = client.list_rotation_policies(req).await.map_err(CliError::from)?.into_inner();
-                show(&resp.policies, opts.json)
+                let resp = client.list_rotation_policies(req.clone()).await.map_err(CliError::from)?.into_inner();
+                render::policies(&req.tenant, &resp.policies, opts.style())
             }
             PolicyCommand::Set(a) => {
                 let policy = proto::RotationPolicy {
@@ -124,7 +81,7 @@ pub(super) fn run(opts: &ClientOptions, cmd: PolicyCommand) -> Result<(), CliErr
                 };
                 let req = proto::SetRotationPolicyRequest { policy: Some(policy) };
                 let resp = client.set_rotation_policy(req).await.map_err(CliError::from)?.into_inner();
-                show(&[resp], opts.json)
+                render::policy_set(&resp, opts.style())
             }
             PolicyCommand::Delete(t) => {
                 let req = proto::GetRotationPolicyRequest {
@@ -132,8 +89,8 @@ pub(super) fn run(opts: &ClientOptions, cmd: PolicyCommand) -> Result<(), CliErr
                     client_id: t.client.unwrap_or_default(),
                     connection_id: t.connection.unwrap_or_default(),
                 };
-                client.delete_rotation_policy(req).await.map_err(CliError::from)?;
-                if opts.json { print_json(&json!({"deleted": true})) } else { Ok(()) }
+                client.delete_rotation_policy(req.clone()).await.map_err(CliError::from)?;
+                render::policy_deleted(&req.tenant, &req.client_id, &req.connection_id, opts.style())
             }
         }
     })

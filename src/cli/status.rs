@@ -3,14 +3,20 @@
 use clap::Args;
 
 use super::CliError;
-use super::connect::ClientOptions;
+use super::connect::{ClientOptions, connect, runtime};
+use super::render;
+use crate::grpc::proto;
 
 /// `keyward status` takes no arguments beyond the client flags.
 #[derive(Debug, Args)]
 pub(super) struct StatusArgs {}
 
-/// `keyward status`.
-pub(super) fn run(opts: &ClientOptions, args: StatusArgs) -> Result<(), CliError> {
-    let _ = (opts, args);
-    Err(CliError::usage("status", "not built yet"))
+/// `keyward status`: exits 0 when the server answers, whether or not it is ready (the output
+/// says), 69 when it cannot be reached, 77 when the token is refused.
+pub(super) fn run(opts: &ClientOptions, StatusArgs {}: StatusArgs) -> Result<(), CliError> {
+    runtime()?.block_on(async {
+        let mut client = connect(opts).await?;
+        let resp = client.who_am_i(proto::WhoAmIRequest {}).await?.into_inner();
+        render::status(&resp, &opts.endpoint, opts.style())
+    })
 }
