@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use keyward::config::{Defaults, ManagementAuth, TenantConfig};
+use keyward::context::Context;
 use keyward::rotation::{Engine, RotateRequest};
 use keyward::seal::Kek;
 use keyward::signing::Signing;
@@ -26,7 +27,7 @@ const SEED: &str = include_str!("../crates/keyward-auth0-emulator/examples/seed.
 fn signer_path(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let signing = rt.block_on(async {
+    let (engine, signing) = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let seed = Seed::from_json(SEED).unwrap();
         let config = EmulatorConfig { seed, domain: Some("bench.keyward.local".into()), ..Default::default() };
@@ -47,9 +48,10 @@ fn signer_path(c: &mut Criterion) {
         let kek = Arc::new(Kek::generate(&mut rand_core::UnwrapErr(getrandom::SysRng)));
         let defaults = Defaults { grace_period: Duration::ZERO, algorithm: Algorithm::RS256, key_bits: 2048 };
         let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(tenant).unwrap())]);
-        let engine = Arc::new(Engine::new(store, tenants, kek.clone(), defaults));
+        let ctx = Context::new(store, tenants, kek);
+        let engine = Arc::new(Engine::new(&ctx, defaults));
         std::mem::forget(emu);
-        Arc::new(Signing::new(engine, vec![kek], Default::default()).unwrap())
+        (engine, Arc::new(Signing::new(&ctx, Default::default()).unwrap()))
     });
     let mut group = c.benchmark_group("signer_path");
     for alg in [Algorithm::RS256, Algorithm::PS256] {
@@ -61,7 +63,7 @@ fn signer_path(c: &mut Criterion) {
                 grace_period: Some(Duration::ZERO),
                 ..Default::default()
             };
-            signing.engine().rotate_client(&req).await.unwrap();
+            engine.rotate_client(&req).await.unwrap();
             signing.cache().refresh(true).await.unwrap();
         });
         group.bench_function(format!("sign_client_assertion/{alg}-2048"), |b| {

@@ -83,6 +83,13 @@ impl KekRing {
     }
 }
 
+impl From<Arc<Kek>> for KekRing {
+    /// A ring of one KEK.
+    fn from(current: Arc<Kek>) -> Self {
+        Self { current, previous: Vec::new() }
+    }
+}
+
 fn kek_reason(e: &Error) -> String {
     match e {
         Error::Kek(reason) => reason.clone(),

@@ -6,6 +6,7 @@ pub mod access;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod context;
 #[cfg(feature = "dev")]
 pub mod dev;
 mod error;

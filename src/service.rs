@@ -13,6 +13,7 @@ use crate::Error;
 use crate::access::Access;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, Operations, TlsConfig};
+use crate::context::Context;
 use crate::grpc::{self, Deps};
 use crate::kek::KekRing;
 use crate::rotation::Engine;
@@ -77,16 +78,12 @@ impl Service {
             .await?
             .with_lease_ttl(ops.scheduler.lease_ttl)
             .with_clock(clock.clone());
-        let engine = Arc::new(
-            Engine::new(Arc::new(store), tenants, ring.current.clone(), config.defaults.clone())
-                .with_owner(ops.replica_id.clone())
-                .with_lease_timing(ops.scheduler.lease)
-                .with_clock(clock),
-        );
+        // What the parts share, built once; each takes what it uses.
+        let ctx = Context::new(Arc::new(store), tenants, ring).with_replica(ops.replica_id.clone()).with_clock(clock);
+        let engine = Arc::new(Engine::new(&ctx, config.defaults.clone()).with_lease_timing(ops.scheduler.lease));
         schedule::apply_config(&engine, &ops.policies).await?;
-        audit_grants(&**engine.store(), &config.access, &ops.replica_id).await?;
-        let keks = std::iter::once(ring.current.clone()).chain(ring.previous.iter().cloned()).collect();
-        let signing = Arc::new(Signing::new(engine.clone(), keks, config.signer)?);
+        audit_grants(&*ctx.store, &config.access, &ops.replica_id).await?;
+        let signing = Arc::new(Signing::new(&ctx, config.signer)?);
         signing.cache().refresh(true).await?;
         Ok(Self {
             engine,
@@ -133,9 +130,16 @@ impl Service {
         let (admin_stop, admin_rx) = tokio::sync::watch::channel(false);
         let admin_task = admin.map(|l| {
             let cap = self.limits.max_connections;
-            tokio::spawn(crate::telemetry::admin::serve(l, self.signing.clone(), cap, stopped(admin_rx)))
+            let parts = crate::telemetry::admin::Parts { engine: self.engine.clone(), signing: self.signing.clone() };
+            tokio::spawn(crate::telemetry::admin::serve(l, parts, cap, stopped(admin_rx)))
         });
-        let deps = Deps { signing: self.signing.clone(), access: self.access, tls: self.tls, limits: self.limits };
+        let deps = Deps {
+            engine: self.engine.clone(),
+            signing: self.signing.clone(),
+            access: self.access,
+            tls: self.tls,
+            limits: self.limits,
+        };
         let in_flight = grpc::InFlight::default();
         let server = grpc::run_counting(listener, stopped(stop_rx.clone()), deps, in_flight.clone());
         tokio::pin!(server);
@@ -265,7 +269,7 @@ async fn background(engine: Arc<Engine>) {
 /// Reloads the signer's keys when this process changes them (at once) or the store's key version
 /// moves (another replica did; polled).
 pub async fn cache_refresher(signing: Arc<Signing>) {
-    let changed = signing.engine().key_changed().clone();
+    let changed = signing.key_changed().clone();
     loop {
         let forced = tokio::select! {
             () = changed.notified() => true,

@@ -1,5 +1,6 @@
 //! A configured tenant with its Auth0 client.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -21,6 +22,48 @@ pub struct Tenant {
 impl std::fmt::Debug for Tenant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Tenant({})", self.config.name)
+    }
+}
+
+/// The configured tenants, by name: what the rotation engine and the signer look tenants and
+/// their clients up in.
+#[derive(Debug, Default)]
+pub struct Tenants(BTreeMap<String, Tenant>);
+
+impl Tenants {
+    /// Over `tenants`, keyed by name.
+    pub fn new(tenants: BTreeMap<String, Tenant>) -> Self {
+        Self(tenants)
+    }
+
+    /// Their names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    /// A configured tenant, or NOT_FOUND.
+    pub fn get(&self, name: &str) -> Result<&Tenant, Error> {
+        self.0.get(name).ok_or_else(|| Error::NotFound(format!("tenant {name:?} is not configured")))
+    }
+
+    /// The tenant, if it lets keyward manage (or sign for) `client_id`; else NOT_FOUND.
+    pub fn managed_client(&self, tenant: &str, client_id: &str) -> Result<&Tenant, Error> {
+        let t = self.get(tenant)?;
+        if t.config.clients.contains(client_id) || t.config.signing.local_clients.contains(client_id) {
+            Ok(t)
+        } else {
+            Err(Error::NotFound(format!("client {client_id:?} is not managed by keyward in tenant {tenant:?}")))
+        }
+    }
+
+    /// The tenant, if it lets keyward manage `connection_id`; else NOT_FOUND.
+    pub fn managed_connection(&self, tenant: &str, connection_id: &str) -> Result<&Tenant, Error> {
+        let t = self.get(tenant)?;
+        if t.config.connections.contains(connection_id) {
+            Ok(t)
+        } else {
+            Err(Error::NotFound(format!("connection {connection_id:?} is not managed by keyward in tenant {tenant:?}")))
+        }
     }
 }
 

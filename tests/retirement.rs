@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use keyward::clock::{Clock, ManualClock, SharedClock};
 use keyward::config::Defaults;
+use keyward::context::Context;
 use keyward::rotation::{Engine, RotateRequest, millis_now};
 use keyward::seal::Kek;
 use keyward::store::{KeyState, RotationState, SqlStore, Store};
@@ -48,7 +49,8 @@ async fn scenario(other_deleted: bool) {
         Arc::new(SqlStore::connect(&format!("sqlite://{}", dir.path().join("k.db").display())).await.unwrap());
     let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(tenant).unwrap())]);
     let defaults = Defaults { grace_period: Duration::ZERO, algorithm: Algorithm::RS256, key_bits: 2048 };
-    let engine = Engine::new(store.clone(), tenants, Arc::new(Kek::generate(&mut support::rng())), defaults);
+    let engine =
+        Engine::new(&Context::new(store.clone(), tenants, Arc::new(Kek::generate(&mut support::rng()))), defaults);
     let rotate = |client: &str, id: &str| RotateRequest {
         tenant: "dev".into(),
         client_id: client.into(),
@@ -113,7 +115,8 @@ async fn a_rotation_completed_by_another_replica_is_not_completed_again() {
     let shared: SharedClock = clock.clone();
     let engine = |owner: &str, store: Arc<dyn Store>| {
         let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(tenant.clone()).unwrap())]);
-        Engine::new(store, tenants, kek.clone(), defaults.clone()).with_owner(owner).with_clock(shared.clone())
+        let ctx = Context::new(store, tenants, kek.clone()).with_replica(owner).with_clock(shared.clone());
+        Engine::new(&ctx, defaults.clone())
     };
     let store_a: Arc<dyn Store> = Arc::new(SqlStore::connect(&url).await.unwrap().with_clock(shared.clone()));
     let a = engine("replica-a", store_a.clone());

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyward::config::Defaults;
+use keyward::context::Context;
 use keyward::rotation::{Engine, RotateRequest};
 use keyward::seal::{self, Kek, KeyIdentity};
 use keyward::store::{KeyState, RotationState, SqlStore, Store};
@@ -47,7 +48,7 @@ async fn world(store: Arc<SqlStore>, dir: Option<tempfile::TempDir>, seed: &str,
     let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(tenant).unwrap())]);
     let kek = Arc::new(Kek::generate(&mut rng()));
     let defaults = Defaults { grace_period: grace, algorithm: Algorithm::RS256, key_bits: 2048 };
-    let engine = Engine::new(store.clone() as Arc<dyn Store>, tenants, kek.clone(), defaults);
+    let engine = Engine::new(&Context::new(store.clone() as Arc<dyn Store>, tenants, kek.clone()), defaults);
     World { emu, engine, store, kek, http: reqwest::Client::new(), _dir: dir }
 }
 

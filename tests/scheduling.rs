@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use keyward::clock::{Clock, ManualClock, SharedClock, SystemClock};
 use keyward::config::{Defaults, PolicyConfig, PolicyTarget, SchedulerConfig};
+use keyward::context::Context;
 use keyward::rotation::{Engine, RotateRequest, millis_now};
 use keyward::schedule::{self, PolicyInput};
 use keyward::seal::Kek;
@@ -67,8 +68,8 @@ async fn replicas_on(
         t.base_url = Some(base_url.to_owned());
         let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(t).unwrap())]);
         let store: Arc<dyn Store> = Arc::new(SqlStore::connect(url).await.unwrap().with_clock(clock.clone()));
-        let engine =
-            Engine::new(store, tenants, kek.clone(), defaults.clone()).with_owner(name).with_clock(clock.clone());
+        let ctx = Context::new(store, tenants, kek.clone()).with_replica(name).with_clock(clock.clone());
+        let engine = Engine::new(&ctx, defaults.clone());
         out.push(Arc::new(engine));
     }
     out

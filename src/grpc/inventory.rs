@@ -132,11 +132,11 @@ fn parse_token(token: &str) -> Result<(i64, String), Status> {
 /// The caller, its grants and the tenants they name; this server's version, replica,
 /// readiness and store.
 pub(super) async fn who_am_i(
+    engine: &Engine,
     signing: &Signing,
     request: Request<proto::WhoAmIRequest>,
 ) -> Result<Response<proto::WhoAmIResponse>, Status> {
     let caller = Authorize::caller(&request)?;
-    let engine = signing.engine();
     let ready = crate::telemetry::admin::readiness(signing).await.is_ok();
     let authenticated_by = if request.metadata().get("authorization").is_some() { "token" } else { "mtls" };
     let grants = caller
@@ -154,7 +154,7 @@ pub(super) async fn who_am_i(
         replica_id: engine.owner().to_owned(),
         ready,
         store: engine.store().kind().to_owned(),
-        tenants: engine.tenant_names().filter(|t| caller.names_tenant(t)).map(str::to_owned).collect(),
+        tenants: engine.tenants().names().filter(|t| caller.names_tenant(t)).map(str::to_owned).collect(),
         principal: caller.name.clone(),
         grants,
         authenticated_by: authenticated_by.to_owned(),

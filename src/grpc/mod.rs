@@ -25,6 +25,7 @@ pub use status::to_status;
 use crate::Error;
 use crate::access::Access;
 use crate::config::{Limits, TlsConfig};
+use crate::rotation::Engine;
 use crate::signing::Signing;
 pub use crate::telemetry::rpc::InFlight;
 
@@ -35,7 +36,9 @@ pub use keyward_proto as proto;
 /// What the gRPC server needs.
 #[derive(Debug, Clone)]
 pub struct Deps {
-    /// The signing core (and through it the rotation engine).
+    /// The rotation engine.
+    pub engine: Arc<Engine>,
+    /// The signing core.
     pub signing: Arc<Signing>,
     /// Principals and grants.
     pub access: Arc<Access>,
@@ -77,7 +80,7 @@ pub async fn run_counting(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(Error::Reflection)?;
-    let engine = deps.signing.engine().clone();
+    let engine = deps.engine.clone();
     let authenticate = Authenticate::new(deps.access.clone());
     let authorize = Authorize::new(engine.store().clone());
     // Failed authentication reaches the audit log aggregated, from a task of its own (aborted

@@ -243,7 +243,7 @@ impl KeyRotation for RotationService {
         &self,
         request: Request<proto::WhoAmIRequest>,
     ) -> Result<Response<proto::WhoAmIResponse>, Status> {
-        super::inventory::who_am_i(&self.signing, request).await
+        super::inventory::who_am_i(&self.engine, &self.signing, request).await
     }
 
     async fn list_connection_keys(

@@ -105,7 +105,7 @@ impl proto::tokens_server::Tokens for SigningService {
             Err(e) => return Err(to_status(&e)),
         };
         let left = token.expires_at().saturating_duration_since(Instant::now());
-        let expires_at = millis(self.signing.engine().clock().now() + left);
+        let expires_at = millis(self.signing.clock().now() + left);
         Ok(Response::new(proto::GetAccessTokenResponse {
             access_token: token.secret().expose_secret().to_owned(),
             token_type: token.token_type().to_owned(),
@@ -135,8 +135,7 @@ impl proto::audit_server::Audit for SigningService {
             .get::<super::auth::Caller>()
             .map(|c| c.0.clone())
             .ok_or_else(|| Status::unauthenticated("no authenticated principal"))?;
-        let events =
-            self.signing.engine().store().audit_after(m.after_id, i64::from(limit)).await.map_err(|e| to_status(&e))?;
+        let events = self.signing.store().audit_after(m.after_id, i64::from(limit)).await.map_err(|e| to_status(&e))?;
         // Each principal sees the events of the tenants and clients it may read; global events
         // and other principals' denials only the global admin.
         let events = events

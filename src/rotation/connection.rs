@@ -122,19 +122,9 @@ impl Engine {
     /// A connection's keys as Auth0 holds them, each checked as a rotation checks them; reads
     /// only.
     pub async fn connection_keys(&self, tenant: &str, connection_id: &str) -> Result<Vec<VerifiedKey>, Error> {
-        let t = self.managed_connection(tenant, connection_id)?;
+        let t = self.tenants.managed_connection(tenant, connection_id)?;
         let keys = self.bounded("get_connection_keys", t.auth0.get_connection_keys(connection_id)).await?;
         Ok(keys.iter().map(verify_key).collect())
-    }
-
-    /// Checks that `connection_id` is one the tenant lets keyward manage.
-    fn managed_connection(&self, tenant: &str, connection_id: &str) -> Result<&crate::tenant::Tenant, Error> {
-        let t = self.tenant(tenant)?;
-        if t.config.connections.contains(connection_id) {
-            Ok(t)
-        } else {
-            Err(Error::NotFound(format!("connection {connection_id:?} is not managed by keyward in tenant {tenant:?}")))
-        }
     }
 
     /// Rotates a connection's keys, verifies every key Auth0 returns and records the history.
@@ -146,7 +136,7 @@ impl Engine {
         request_id: Option<&str>,
         requested_by: &str,
     ) -> Result<ConnectionRotated, Error> {
-        let t = self.managed_connection(tenant, connection_id)?;
+        let t = self.tenants.managed_connection(tenant, connection_id)?;
         let auth0 = &t.auth0;
         let hash: String = super::hex(&Sha256::digest(format!("{tenant}\0{connection_id}\0{alg:?}")));
         let kids = |keys: &[ConnectionKey]| keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
@@ -292,7 +282,7 @@ impl Engine {
         let detail = serde_json::json!({ "new_kid": done.key.kid, "problems": problems }).to_string();
         let event = AuditEvent::new(kind, requested_by, tenant, connection_id, detail);
         if let Err(e) = self.store.append_audit(&event).await {
-            tracing::error!("audit event not recorded: {e}");
+            tracing::error!(tenant, connection = connection_id, error = %e, "audit event {kind} not recorded");
         }
         Ok(done)
     }
@@ -316,12 +306,13 @@ impl Engine {
             )));
         };
         if let Some(from) = existing.lease.owner.as_deref().filter(|o| *o != self.owner) {
-            let mut detail = self.taken_over("connection", &existing.id, "pending", from, lease.token);
+            let mut detail =
+                self.taken_over("connection", &existing.id, (tenant, connection_id), "pending", from, lease.token);
             detail["rotation_id"] = existing.id.clone().into();
             let event =
                 AuditEvent::new(AuditKind::ConnectionTakenOver, "keyward", tenant, connection_id, detail.to_string());
             if let Err(e) = self.store.append_audit(&event).await {
-                tracing::error!("audit event not recorded: {e}");
+                tracing::error!(tenant, connection = connection_id, error = %e, "audit event connection.taken_over not recorded");
             }
         }
         Ok(lease)
@@ -330,7 +321,7 @@ impl Engine {
     /// A connection rotation step that found its lease gone: logged, counted, passed on.
     fn connection_abandoned(&self, id: &str, tenant: &str, connection_id: &str, e: Error) -> Error {
         if matches!(e, Error::LeaseLost { .. }) {
-            self.step_abandoned("connection", id, "pending", &format!("{tenant}/{connection_id}"));
+            self.step_abandoned("connection", id, "pending", tenant, connection_id);
         }
         e
     }

@@ -88,6 +88,8 @@ impl Engine {
                     if let Err(Error::LeaseLost { .. }) = self.store.renew_rotation_lease(r).await {
                         lost = true;
                         tracing::warn!(
+                            tenant = %r.tenant,
+                            client = %r.client_id,
                             rotation = %r.rotation_id,
                             replica = %self.owner,
                             step = %r.state,
@@ -101,13 +103,14 @@ impl Engine {
 
     /// Logs and counts a step abandoned because its lease passed to another replica.
     pub(super) fn abandoned(&self, r: &RotationRecord, kind: &'static str) {
-        self.step_abandoned(kind, &r.rotation_id, r.state.as_str(), &r.client_id);
+        self.step_abandoned(kind, &r.rotation_id, r.state.as_str(), &r.tenant, &r.client_id);
     }
 
-    /// Logs and counts a step of `kind` work `id` (on `subject`), from `step`, abandoned because
-    /// its lease passed to another replica.
-    pub(super) fn step_abandoned(&self, kind: &'static str, id: &str, step: &'static str, subject: &str) {
+    /// Logs and counts a step of `kind` work `id` (on `tenant`'s `subject`), from `step`,
+    /// abandoned because its lease passed to another replica.
+    pub(super) fn step_abandoned(&self, kind: &'static str, id: &str, step: &'static str, tenant: &str, subject: &str) {
         tracing::warn!(
+            tenant,
             rotation = %id,
             replica = %self.owner,
             step,
@@ -117,24 +120,30 @@ impl Engine {
         metrics().lease_lost_steps.get_or_create(&LeaseLabels { kind, step }).inc();
     }
 
-    /// Logs and counts that this replica took `kind` work `id`, at `step`, over from `from`;
-    /// the audit detail to record with it.
+    /// Logs and counts that this replica took `kind` work `id` (on `target`: tenant and
+    /// subject), at `step`, over from `from`; the audit detail to record with it.
     pub(super) fn taken_over(
         &self,
         kind: &'static str,
         id: &str,
+        target: (&str, &str),
         step: &'static str,
         from: &str,
         token: i64,
     ) -> serde_json::Value {
-        tracing::warn!(rotation = %id, from_replica = %from, replica = %self.owner, step, "work taken over from another replica");
+        let (tenant, subject) = target;
+        tracing::warn!(
+            tenant, subject, rotation = %id, from_replica = %from, replica = %self.owner, step,
+            "work taken over from another replica"
+        );
         metrics().lease_takeovers.get_or_create(&LeaseLabels { kind, step }).inc();
         serde_json::json!({ "from_replica": from, "to_replica": self.owner, "state": step, "lease_token": token })
     }
 
     /// Records that this replica took `r` over from `from` (audit event and log line).
     pub(super) async fn took_over(&self, r: &RotationRecord, from: &str, kind: &'static str) {
-        let detail = self.taken_over(kind, &r.rotation_id, r.state.as_str(), from, r.lease.token);
+        let detail =
+            self.taken_over(kind, &r.rotation_id, (&r.tenant, &r.client_id), r.state.as_str(), from, r.lease.token);
         self.audit(r, AuditKind::RotationTakenOver, &detail.to_string()).await;
     }
 }

@@ -12,7 +12,6 @@ mod room;
 mod saga;
 mod slots;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -30,22 +29,23 @@ pub use request::{RotateRequest, Rotated};
 pub use revocation::{RevokeRequest, Revoked};
 
 use crate::Error;
-use crate::clock::{SharedClock, SystemClock};
+use crate::clock::SharedClock;
 use crate::config::Defaults;
+use crate::context::Context;
 use crate::seal::Kek;
 use crate::store::{AuditEvent, AuditKind, Inserted, RotationRecord, RotationState, Store};
-use crate::tenant::Tenant;
+use crate::tenant::{Tenant, Tenants};
 
 /// Runs rotations against the store and the tenants' Auth0.
 pub struct Engine {
     store: Arc<dyn Store>,
-    tenants: BTreeMap<String, Tenant>,
+    tenants: Arc<Tenants>,
     kek: Arc<Kek>,
     defaults: Defaults,
     fault: fault::FaultPoint,
     timing: LeaseTiming,
     key_changed: Arc<tokio::sync::Notify>,
-    /// Where the engine, its scheduler and its signer read the time.
+    /// Where the engine and its scheduler read the time (the context's clock).
     clock: SharedClock,
     /// This replica's name in leases.
     owner: String,
@@ -67,13 +67,15 @@ impl Drop for RunningRotation {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("tenants", &self.tenants.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+        f.debug_struct("Engine").field("tenants", &self.tenants.names().collect::<Vec<_>>()).finish_non_exhaustive()
     }
 }
 
 impl Engine {
-    /// An engine over `store` for `tenants`, sealing keys under `kek`.
-    pub fn new(store: Arc<dyn Store>, tenants: BTreeMap<String, Tenant>, kek: Arc<Kek>, defaults: Defaults) -> Self {
+    /// An engine over the context's store and tenants, sealing keys under its current KEK,
+    /// leasing work as its replica and reading its clock.
+    pub fn new(ctx: &Context, defaults: Defaults) -> Self {
+        let store = ctx.store.clone();
         let ttl = Duration::from_millis(u64::try_from(store.lease_ttl_ms()).unwrap_or(1).max(1));
         // The store's TTL as configured (validated with its renewal interval at start); tests
         // may use shorter ones, for which a third of the TTL is still a sound renewal interval.
@@ -81,13 +83,13 @@ impl Engine {
         Self {
             timing: LeaseTiming { ttl, renew, call_deadline: ttl - renew },
             store,
-            tenants,
-            kek,
+            tenants: ctx.tenants.clone(),
+            kek: ctx.keks.current.clone(),
             defaults,
             fault: fault::FaultPoint::from_env(),
-            key_changed: Arc::default(),
-            clock: SystemClock::shared(),
-            owner: format!("keyward-{}", &uuid_v4()[..12]),
+            key_changed: ctx.key_changed.clone(),
+            clock: ctx.clock.clone(),
+            owner: ctx.replica.clone(),
             running: Arc::default(),
             interrupted: tokio::sync::watch::Sender::new(false),
         }
@@ -120,13 +122,6 @@ impl Engine {
         let _ = rx.wait_for(|interrupted| *interrupted).await;
     }
 
-    /// Names this replica in leases (how long they last is the store's
-    /// [`Store::lease_ttl_ms`], which every saga write renews them by).
-    pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
-        self.owner = owner.into();
-        self
-    }
-
     /// Sets how leases are renewed and how long Auth0 calls under them may take (validated by
     /// [`LeaseTiming::new`] against the store's TTL).
     pub fn with_lease_timing(mut self, timing: LeaseTiming) -> Self {
@@ -134,18 +129,13 @@ impl Engine {
         self
     }
 
-    /// Reads the time from `clock` (the system clock by default); give the store the same one.
-    pub fn with_clock(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// The clock this engine reads (shared with its scheduler and signer).
+    /// The clock this engine reads (the context's).
     pub fn clock(&self) -> &SharedClock {
         &self.clock
     }
 
-    /// This replica's name in leases.
+    /// This replica's name in leases (the context's; how long leases last is the store's
+    /// [`Store::lease_ttl_ms`], which every saga write renews them by).
     pub fn owner(&self) -> &str {
         &self.owner
     }
@@ -182,7 +172,8 @@ impl Engine {
         }
     }
 
-    /// Notified whenever this engine activates or retires a key (the signer reloads its cache).
+    /// Notified whenever this engine activates or retires a key (the context's; the signer
+    /// reloads its cache).
     pub fn key_changed(&self) -> &Arc<tokio::sync::Notify> {
         &self.key_changed
     }
@@ -192,24 +183,19 @@ impl Engine {
         &self.store
     }
 
-    /// The configured tenants' names, in order.
-    pub fn tenant_names(&self) -> impl Iterator<Item = &str> {
-        self.tenants.keys().map(String::as_str)
+    /// The configured tenants.
+    pub fn tenants(&self) -> &Arc<Tenants> {
+        &self.tenants
     }
 
     /// A configured tenant, or NOT_FOUND.
     pub fn tenant(&self, name: &str) -> Result<&Tenant, Error> {
-        self.tenants.get(name).ok_or_else(|| Error::NotFound(format!("tenant {name:?} is not configured")))
+        self.tenants.get(name)
     }
 
-    /// Checks that `client_id` is one the tenant lets keyward manage.
+    /// The tenant, if it lets keyward manage `client_id`; else NOT_FOUND.
     pub fn managed_client(&self, tenant: &str, client_id: &str) -> Result<&Tenant, Error> {
-        let t = self.tenant(tenant)?;
-        if t.config.clients.contains(client_id) || t.config.signing.local_clients.contains(client_id) {
-            Ok(t)
-        } else {
-            Err(Error::NotFound(format!("client {client_id:?} is not managed by keyward in tenant {tenant:?}")))
-        }
+        self.tenants.managed_client(tenant, client_id)
     }
 
     /// Rotates a client's credential and returns once the new key is ACTIVE (or the rotation

@@ -215,6 +215,7 @@ impl Engine {
             let detail = self.taken_over(
                 "revocation",
                 &claimed.revocation_id,
+                (&claimed.tenant, &claimed.client_id),
                 claimed.state.as_str(),
                 from,
                 claimed.lease.token,
@@ -252,7 +253,7 @@ impl Engine {
                     self.fault.after_point(&format!("revocation:{}", r.state));
                 }
                 Err(e @ Error::LeaseLost { .. }) => {
-                    self.step_abandoned("revocation", &r.revocation_id, from.as_str(), &r.client_id);
+                    self.step_abandoned("revocation", &r.revocation_id, from.as_str(), &r.tenant, &r.client_id);
                     return Err(e);
                 }
                 Err(e) => {
@@ -325,7 +326,10 @@ impl Engine {
         detail["revocation_id"] = r.revocation_id.clone().into();
         let event = AuditEvent::new(kind, &r.requested_by, &r.tenant, &r.client_id, detail.to_string());
         if let Err(e) = self.store.append_audit(&event).await {
-            tracing::error!(error = %e, "audit event {kind} not recorded");
+            tracing::error!(
+                tenant = %r.tenant, client = %r.client_id, revocation = %r.revocation_id, error = %e,
+                "audit event {kind} not recorded"
+            );
         }
     }
 }

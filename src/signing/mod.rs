@@ -27,9 +27,11 @@ pub use counters::Counters;
 pub use pool::SignPool;
 
 use crate::Error;
+use crate::clock::SharedClock;
 use crate::config::SignerConfig;
-use crate::rotation::Engine;
-use crate::seal::Kek;
+use crate::context::Context;
+use crate::store::Store;
+use crate::tenant::Tenants;
 
 /// Assertion lifetimes: 60 s unless asked, never more than Auth0's 300 s.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
@@ -68,7 +70,10 @@ fn not_local(policy: &crate::config::SigningPolicy, client_id: &str) -> Result<(
 
 /// The signing service.
 pub struct Signing {
-    engine: Arc<Engine>,
+    store: Arc<dyn Store>,
+    tenants: Arc<Tenants>,
+    clock: SharedClock,
+    key_changed: Arc<tokio::sync::Notify>,
     cache: Arc<KeyCache>,
     pool: SignPool,
     tokens: tokens::Exchangers,
@@ -83,13 +88,18 @@ impl std::fmt::Debug for Signing {
 }
 
 impl Signing {
-    /// A signer over `engine`'s store and tenants, opening keys with `keks`.
-    pub fn new(engine: Arc<Engine>, keks: Vec<Arc<Kek>>, config: SignerConfig) -> Result<Self, Error> {
-        let cache = Arc::new(KeyCache::new(engine.store().clone(), keks, engine.clock().clone()));
+    /// A signer over the context's store and tenants, opening keys with any KEK of its ring
+    /// and reading its clock.
+    pub fn new(ctx: &Context, config: SignerConfig) -> Result<Self, Error> {
+        let keks = std::iter::once(ctx.keks.current.clone()).chain(ctx.keks.previous.iter().cloned()).collect();
+        let cache = Arc::new(KeyCache::new(ctx.store.clone(), keks, ctx.clock.clone()));
         let pool = SignPool::new(config.threads, config.queue)?;
-        let counters = Counters::new(engine.store().clone());
+        let counters = Counters::new(ctx.store.clone());
         Ok(Self {
-            engine,
+            store: ctx.store.clone(),
+            tenants: ctx.tenants.clone(),
+            clock: ctx.clock.clone(),
+            key_changed: ctx.key_changed.clone(),
             tokens: tokens::Exchangers::new(cache.clone(), config.token_cache_entries),
             cache,
             pool,
@@ -118,14 +128,24 @@ impl Signing {
         &self.counters
     }
 
-    /// The rotation engine (tenants, store).
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.engine
+    /// The store it reads keys from.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock it reads.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Notified when this process activates or retires a key (the cache then reloads).
+    pub fn key_changed(&self) -> &Arc<tokio::sync::Notify> {
+        &self.key_changed
     }
 
     /// The client's keys: from memory; on a miss the cache is reloaded once if the store moved.
     async fn keys(&self, tenant: &str, client_id: &str) -> Result<Arc<ClientKeys>, Error> {
-        self.engine.managed_client(tenant, client_id)?;
+        self.tenants.managed_client(tenant, client_id)?;
         // Never sign with a key the store has not confirmed lately (it may have been revoked).
         self.cache.confirm().await?;
         if let Some(k) = self.cache.get(tenant, client_id).filter(|k| k.active.is_some()) {
@@ -157,7 +177,7 @@ impl Signing {
             return Ok(());
         }
         let until = exp_ms + HORIZON_SLACK_MS;
-        if !self.engine.store().extend_signed_exp(&key.key_id, until).await? {
+        if !self.store.extend_signed_exp(&key.key_id, until).await? {
             // Retired under us (by another replica): reload and let the caller retry.
             let _ = self.cache.refresh(true).await;
             return Err(Error::Unavailable("the client's key changed while signing; retry".into()));
@@ -175,7 +195,7 @@ impl Signing {
         audience: Option<&str>,
         lifetime: Option<Duration>,
     ) -> Result<SignedAssertion, Error> {
-        let config = &self.engine.tenant(tenant)?.config;
+        let config = &self.tenants.get(tenant)?.config;
         not_local(&config.signing, client_id)?;
         let audience = audience::resolve(audience, &config.domain, config.signing.legacy_audiences)?;
         let lifetime = lifetime.unwrap_or(DEFAULT_LIFETIME);
@@ -183,7 +203,7 @@ impl Signing {
             return Err(Error::arg("lifetime", "must be between 1 s and 300 s (Auth0's limit)"));
         }
         let key = self.active(tenant, client_id).await?;
-        let now = self.engine.clock().now();
+        let now = self.clock.now();
         let exp_ms = crate::rotation::millis(now) / 1000 * 1000 + i64::try_from(lifetime.as_millis()).unwrap_or(0);
         self.ensure_horizon(&key, exp_ms).await?;
         let (signing_key, client) = (key.clone(), client_id.to_owned());
@@ -229,7 +249,7 @@ impl Signing {
         claims_json: &str,
         typ: Option<&str>,
     ) -> Result<(String, Arc<LoadedKey>), Error> {
-        let config = &self.engine.tenant(tenant)?.config;
+        let config = &self.tenants.get(tenant)?.config;
         let policy = &config.signing;
         let max = policy.max_jwt_lifetime;
         if claims_json.len() > MAX_CLAIMS {
@@ -257,7 +277,7 @@ impl Signing {
             .get("exp")
             .and_then(Value::as_i64)
             .ok_or_else(|| Error::arg("claims_json", "needs a numeric exp (seconds since the epoch)"))?;
-        let now_s = self.engine.clock().now_ms() / 1000;
+        let now_s = self.clock.now_ms() / 1000;
         if exp <= now_s || exp > now_s + i64::try_from(max.as_secs()).unwrap_or(0) {
             return Err(Error::arg("claims_json", format!("exp must be in the future and at most {max:?} away")));
         }
@@ -303,12 +323,12 @@ impl Signing {
         audience: &str,
         scope: Option<&str>,
     ) -> Result<keyward_auth0::AccessToken, Error> {
-        let t = self.engine.tenant(tenant)?;
+        let t = self.tenants.get(tenant)?;
         not_local(&t.config.signing, client_id)?;
         let key = self.active(tenant, client_id).await?;
         // A fresh exchange signs an assertion valid for tokens::ASSERTION_LIFETIME.
         let lifetime = i64::try_from(tokens::ASSERTION_LIFETIME.as_millis()).unwrap_or(0);
-        self.ensure_horizon(&key, self.engine.clock().now_ms() + lifetime + 1000).await?;
+        self.ensure_horizon(&key, self.clock.now_ms() + lifetime + 1000).await?;
         let token = self.tokens.get(t, tenant, client_id, audience, scope).await.map_err(Error::in_token_exchange)?;
         self.counters.add(principal, tenant, client_id, "get_access_token");
         Ok(token)

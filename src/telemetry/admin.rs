@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use super::admin_http::Admission;
 use super::metrics::{ClientLabels, StateLabel, TargetLabels, metrics};
 use crate::Error;
+use crate::rotation::Engine;
 use crate::schedule;
 use crate::signing::Signing;
 use crate::store::{KeyState, RotationState};
@@ -33,11 +34,21 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// theirs at once; a client trickling them in is closed.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What the admin port reports on: the signer (readiness) and the rotation engine (stored
+/// rotations and policy status).
+#[derive(Debug, Clone)]
+pub struct Parts {
+    /// The rotation engine.
+    pub engine: Arc<Engine>,
+    /// The signer.
+    pub signing: Arc<Signing>,
+}
+
 /// Serves the admin port on `listener` until `shutdown`, with at most `max_connections` open
 /// and a deadline on every request's headers.
 pub async fn serve(
     listener: TcpListener,
-    signing: Arc<Signing>,
+    parts: Parts,
     max_connections: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
@@ -51,7 +62,7 @@ pub async fn serve(
                 Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
             }
         }))
-        .with_state(signing);
+        .with_state(parts);
     let admission = Admission { max_connections, header_read_timeout: HEADER_READ_TIMEOUT, stop_grace: ADMIN_TIMEOUT };
     super::admin_http::serve(listener, app, admission, shutdown).await;
     Ok(())
@@ -62,7 +73,7 @@ pub async fn readiness(signing: &Signing) -> Result<(), String> {
     if signing.draining() {
         return Err("shutting down".into());
     }
-    match tokio::time::timeout(STORE_PROBE, signing.engine().store().key_version()).await {
+    match tokio::time::timeout(STORE_PROBE, signing.store().key_version()).await {
         Err(_) => return Err("the store did not answer in time".into()),
         Ok(Err(e)) => return Err(format!("the store is unreachable: {e}")),
         Ok(Ok(_)) => {}
@@ -73,8 +84,8 @@ pub async fn readiness(signing: &Signing) -> Result<(), String> {
     Ok(())
 }
 
-async fn ready(State(signing): State<Arc<Signing>>) -> impl IntoResponse {
-    match readiness(&signing).await {
+async fn ready(State(parts): State<Parts>) -> impl IntoResponse {
+    match readiness(&parts.signing).await {
         Ok(()) => {
             metrics().ready.set(1);
             (StatusCode::OK, "ready\n".to_owned())
@@ -86,9 +97,9 @@ async fn ready(State(signing): State<Arc<Signing>>) -> impl IntoResponse {
     }
 }
 
-async fn scrape(State(signing): State<Arc<Signing>>) -> impl IntoResponse {
-    metrics().ready.set(i64::from(readiness(&signing).await.is_ok()));
-    if let Err(e) = observe_store(&signing).await {
+async fn scrape(State(parts): State<Parts>) -> impl IntoResponse {
+    metrics().ready.set(i64::from(readiness(&parts.signing).await.is_ok()));
+    if let Err(e) = observe_store(&parts.engine).await {
         tracing::warn!(error = %e, "metrics: stored state not observed");
     }
     ([(header::CONTENT_TYPE, OPENMETRICS)], metrics().encode())
@@ -96,8 +107,7 @@ async fn scrape(State(signing): State<Arc<Signing>>) -> impl IntoResponse {
 
 /// Refreshes the gauges that describe stored state: rotations per state, the oldest open one,
 /// key ages and scheduled rotations.
-async fn observe_store(signing: &Signing) -> Result<(), Error> {
-    let engine = signing.engine();
+async fn observe_store(engine: &Engine) -> Result<(), Error> {
     let store = engine.store();
     let now = engine.clock().now_ms();
     let m = metrics();

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use keyward::access::Access;
 use keyward::config::Defaults;
+use keyward::context::Context;
 use keyward::grpc::proto::key_rotation_client::KeyRotationClient;
 use keyward::grpc::{Deps, token_hash};
 use keyward::rotation::Engine;
@@ -107,15 +108,22 @@ pub async fn world_with(
     let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(tenant).unwrap())]);
     let kek = Arc::new(Kek::generate(&mut rng()));
     let defaults = Defaults { grace_period: Duration::from_secs(600), algorithm: Algorithm::RS256, key_bits: 2048 };
-    let engine = Arc::new(Engine::new(store.clone(), tenants, kek.clone(), defaults));
+    let ctx = Context::new(store.clone(), tenants, kek.clone());
+    let engine = Arc::new(Engine::new(&ctx, defaults));
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
-    let signing = Arc::new(Signing::new(engine.clone(), vec![kek.clone()], setup.signer).unwrap());
+    let signing = Arc::new(Signing::new(&ctx, setup.signer).unwrap());
     // As `keyward serve` does: reload the signer's keys when they change here or in the store.
     tokio::spawn(keyward::service::cache_refresher(signing.clone()));
-    let deps = Deps { signing: signing.clone(), access: Arc::new(setup.access), tls: setup.tls, limits: setup.limits };
+    let deps = Deps {
+        engine: engine.clone(),
+        signing: signing.clone(),
+        access: Arc::new(setup.access),
+        tls: setup.tls,
+        limits: setup.limits,
+    };
     let server = tokio::spawn(keyward::grpc::run(
         listener,
         async move {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keyward::config::Defaults;
+use keyward::context::Context;
 use keyward::grpc::proto;
 use keyward::rotation::Engine;
 use keyward::store::{KeyRecord, KeyState, RotationState, SqlStore, Store};
@@ -84,7 +85,8 @@ impl Rig {
         let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(self.tenant.clone()).unwrap())]);
         let kek = kek_ring(&self.kek_file).current;
         let defaults = Defaults { grace_period: Duration::ZERO, algorithm: Algorithm::RS256, key_bits: 2048 };
-        Engine::new(self.store.clone() as Arc<dyn Store>, tenants, kek, defaults).with_owner("test-setup")
+        let ctx = Context::new(self.store.clone() as Arc<dyn Store>, tenants, kek).with_replica("test-setup");
+        Engine::new(&ctx, defaults)
     }
 
     /// The final state: exactly one ACTIVE key, whose credential is the only one Auth0 holds
