@@ -3,6 +3,7 @@
 //! `keyward-crypto`.
 
 pub mod access;
+pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -130,8 +130,8 @@ impl Service {
         let (admin_stop, admin_rx) = tokio::sync::watch::channel(false);
         let admin_task = admin.map(|l| {
             let cap = self.limits.max_connections;
-            let parts = crate::telemetry::admin::Parts { engine: self.engine.clone(), signing: self.signing.clone() };
-            tokio::spawn(crate::telemetry::admin::serve(l, parts, cap, stopped(admin_rx)))
+            let parts = crate::admin::Parts { engine: self.engine.clone(), signing: self.signing.clone() };
+            tokio::spawn(crate::admin::serve(l, parts, cap, stopped(admin_rx)))
         });
         let deps = Deps {
             engine: self.engine.clone(),

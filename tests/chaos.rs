@@ -45,7 +45,7 @@ use chaos_harness::rng::Rng;
 use chaos_harness::world::World;
 use chaos_harness::{STATES, rotations_wanted};
 use keyward::rotation::millis_now;
-use keyward::store::{KeyState, RotationState, Store};
+use keyward::store::{KeyState, KeyStore, PolicyStore, RotationState, RotationStore};
 use serde_json::json;
 
 // ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use keyward::grpc::proto::{self, RotationState as PbState};
 use keyward::seal::Kek;
-use keyward::store::{RotationState, Store};
+use keyward::store::{KeyStore, RotationState, RotationStore};
 use keyward_auth0_emulator::{EmulatorConfig, Seed};
 use support::*;
 

@@ -8,7 +8,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use keyward::store::{KeyState, Store};
+use keyward::store::{AuditStore, KeyState, KeyStore, RotationStore};
 use serde_json::Value;
 use support::*;
 

@@ -15,7 +15,7 @@ use keyward::config::Defaults;
 use keyward::context::Context;
 use keyward::rotation::{Engine, RotateRequest, millis_now};
 use keyward::seal::Kek;
-use keyward::store::{KeyState, RotationState, SqlStore, Store};
+use keyward::store::{AuditStore, KeyState, KeyStore, RotationState, RotationStore, SqlStore, Store};
 use keyward::tenant::Tenant;
 use keyward_crypto::Algorithm;
 use serde_json::{Value, json};

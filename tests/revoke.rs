@@ -19,7 +19,7 @@ use keyward::access::{Access, Grant, Permission, Principal};
 use keyward::grpc::proto::{self, RevocationState as PbState, signer_client::SignerClient};
 use keyward::grpc::token_hash;
 use keyward::rotation::{RotateRequest, millis_now};
-use keyward::store::{KeyState, RotationState, Store};
+use keyward::store::{KeyState, KeyStore, RevocationStore, RotationState, RotationStore, Store};
 use serde_json::Value;
 use tonic::{Code, Request};
 use world::*;

@@ -13,7 +13,7 @@ use keyward::config::Defaults;
 use keyward::context::Context;
 use keyward::rotation::{Engine, RotateRequest};
 use keyward::seal::{self, Kek, KeyIdentity};
-use keyward::store::{KeyState, RotationState, SqlStore, Store};
+use keyward::store::{AuditStore, KeyState, KeyStore, RotationState, RotationStore, SqlStore, Store};
 use keyward::tenant::Tenant;
 use keyward_auth0_emulator::RunningEmulator;
 use keyward_crypto::Algorithm;

@@ -18,7 +18,9 @@ use keyward::context::Context;
 use keyward::rotation::{Engine, RotateRequest, millis_now};
 use keyward::schedule::{self, PolicyInput};
 use keyward::seal::Kek;
-use keyward::store::{Lease, PolicyKind, PolicyRecord, PolicySource, RotationState, SqlStore, Store};
+use keyward::store::{
+    Lease, PolicyKind, PolicyRecord, PolicySource, PolicyStore, RotationState, RotationStore, SqlStore, Store,
+};
 use keyward::tenant::Tenant;
 use keyward_crypto::Algorithm;
 use records::{lease, rotation};

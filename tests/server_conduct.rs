@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use keyward::grpc::proto;
-use keyward::store::{RotationState, Store};
+use keyward::store::{RotationState, RotationStore};
 use support::*;
 
 /// Sends `signal` (`INT`, `TERM`) to the process.

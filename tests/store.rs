@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use keyward::clock::{Clock, ManualClock};
 use keyward::seal::{self, Kek, KeyIdentity};
-use keyward::store::{AuditEvent, Inserted, KeyRecord, KeyState, RotationState, SqlStore, Store};
+use keyward::store::{
+    AuditEvent, AuditStore, ConnectionStore, Inserted, KeyRecord, KeyState, KeyStore, RotationState, RotationStore,
+    SqlStore,
+};
 use records::{connection_rotation, lease, rotation, sealed_key};
 use support::rng;
 

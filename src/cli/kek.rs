@@ -18,7 +18,7 @@ use crate::config::{Config, KekSource, Overrides};
 use crate::files::{SECRET_FILE_MODE, write_atomic};
 use crate::kek::{self, KekRing};
 use crate::seal::Kek;
-use crate::store::{AuditEvent, AuditKind, SqlStore, Store};
+use crate::store::{AuditEvent, AuditKind, AuditStore, SqlStore};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum KekCommand {

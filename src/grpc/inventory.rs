@@ -137,7 +137,7 @@ pub(super) async fn who_am_i(
     request: Request<proto::WhoAmIRequest>,
 ) -> Result<Response<proto::WhoAmIResponse>, Status> {
     let caller = Authorize::caller(&request)?;
-    let ready = crate::telemetry::admin::readiness(signing).await.is_ok();
+    let ready = signing.readiness().await.is_ok();
     let authenticated_by = if request.metadata().get("authorization").is_some() { "token" } else { "mtls" };
     let grants = caller
         .grants

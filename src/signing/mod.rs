@@ -68,6 +68,9 @@ fn not_local(policy: &crate::config::SigningPolicy, client_id: &str) -> Result<(
     Ok(())
 }
 
+/// How long a readiness check waits for the store.
+pub const STORE_PROBE: Duration = Duration::from_secs(2);
+
 /// The signing service.
 pub struct Signing {
     store: Arc<dyn Store>,
@@ -111,6 +114,23 @@ impl Signing {
     /// Marks this replica as shutting down (`/readyz` then answers 503).
     pub fn set_draining(&self) {
         self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether this replica can serve (`/readyz`, `keyward status`): it is not draining, the
+    /// store answers within [`STORE_PROBE`], and the key cache has loaded.
+    pub async fn readiness(&self) -> Result<(), String> {
+        if self.draining() {
+            return Err("shutting down".into());
+        }
+        match tokio::time::timeout(STORE_PROBE, self.store.key_version()).await {
+            Err(_) => return Err("the store did not answer in time".into()),
+            Ok(Err(e)) => return Err(format!("the store is unreachable: {e}")),
+            Ok(Ok(_)) => {}
+        }
+        if !self.cache.loaded() {
+            return Err("the signing keys are not loaded yet".into());
+        }
+        Ok(())
     }
 
     /// Whether this replica is shutting down.

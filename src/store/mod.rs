@@ -20,11 +20,20 @@ pub use types::{
 
 use crate::Error;
 
-/// What the rotation engine, the signer and the CLI need from storage.
-#[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+/// What the rotation engine, the signer and the CLI need from storage: every concept's store,
+/// and what the database is.
+pub trait Store:
+    RotationStore + KeyStore + ConnectionStore + PolicyStore + RevocationStore + AuditStore + Send + Sync + 'static
+{
     /// What kind of database it is (`sqlite`, `postgres`), as `keyward status` shows it.
     fn kind(&self) -> &'static str;
+    /// How long a lease lasts past its claim or a saga write renewing it (UNIX ms).
+    fn lease_ttl_ms(&self) -> i64;
+}
+
+/// Client-credential rotations: the saga's rows, their fenced writes and leases.
+#[async_trait::async_trait]
+pub trait RotationStore: Send + Sync {
     /// Inserts a PLANNED rotation unless its request_id is known or the client has an open one.
     async fn insert_rotation(&self, rotation: &RotationRecord) -> Result<Inserted, Error>;
     /// A rotation by id.
@@ -84,6 +93,21 @@ pub trait Store: Send + Sync + 'static {
         credential_id: &str,
         own_key: Option<&str>,
     ) -> Result<bool, Error>;
+    /// Claims the lease on a rotation for `owner` until `expires_at` when it is free, lapsed or
+    /// already `owner`'s, raising its fencing token; the rotation as claimed, or `None` when
+    /// another replica holds it.
+    async fn claim_rotation(
+        &self,
+        rotation_id: &str,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Option<RotationRecord>, Error>;
+}
+
+/// Managed keys: sealed material, states, the signed horizon and KEK rewraps.
+#[async_trait::async_trait]
+pub trait KeyStore: Send + Sync {
     /// A key by id.
     async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, Error>;
     /// A client's keys, oldest first.
@@ -106,11 +130,16 @@ pub trait Store: Send + Sync + 'static {
     /// Marks a retiring key retired, atomically with the check that no assertion it signed is
     /// still live at `now` and (unless `early`, when a rotation evicts it to free an Auth0 slot)
     /// that its retire time has come; `false` when it must wait. From then on
-    /// [`Store::extend_signed_exp`] refuses it, so no replica signs with it again.
+    /// [`KeyStore::extend_signed_exp`] refuses it, so no replica signs with it again.
     async fn begin_retirement(&self, key_id: &str, now: i64, early: bool) -> Result<bool, Error>;
     /// Retired keys that still hold key material: retirements a stopped process began (Auth0
     /// cleanup and wiping still to do).
     async fn keys_retired_unfinished(&self) -> Result<Vec<KeyRecord>, Error>;
+}
+
+/// Connection key rotations, by request_id, under leases, and the keys seen.
+#[async_trait::async_trait]
+pub trait ConnectionStore: Send + Sync {
     /// Records a connection rotation; `false` when its request_id is already recorded.
     async fn insert_connection_rotation(&self, record: &ConnectionRotationRecord) -> Result<bool, Error>;
     /// A connection rotation by request_id.
@@ -144,18 +173,11 @@ pub trait Store: Send + Sync + 'static {
     async fn renew_connection_lease(&self, id: &str, lease: &Lease) -> Result<Lease, Error>;
     /// Records what keyward saw of a connection key (first and last seen, status, verdict).
     async fn record_connection_key(&self, key: &ConnectionKeyRecord) -> Result<(), Error>;
-    /// How long a lease lasts past its claim or a saga write renewing it (UNIX ms).
-    fn lease_ttl_ms(&self) -> i64;
-    /// Claims the lease on a rotation for `owner` until `expires_at` when it is free, lapsed or
-    /// already `owner`'s, raising its fencing token; the rotation as claimed, or `None` when
-    /// another replica holds it.
-    async fn claim_rotation(
-        &self,
-        rotation_id: &str,
-        owner: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<Option<RotationRecord>, Error>;
+}
+
+/// Scheduled-rotation policies and their leases.
+#[async_trait::async_trait]
+pub trait PolicyStore: Send + Sync {
     /// Creates or replaces a policy (keeping its schedule bookkeeping when it exists).
     async fn put_policy(&self, policy: &PolicyRecord) -> Result<(), Error>;
     /// Deletes a policy; `false` when there was none.
@@ -189,6 +211,11 @@ pub trait Store: Send + Sync + 'static {
         rotated_at: Option<i64>,
         due_at: Option<i64>,
     ) -> Result<bool, Error>;
+}
+
+/// Emergency revocations: their saga rows, fenced writes and leases.
+#[async_trait::async_trait]
+pub trait RevocationStore: Send + Sync {
     /// Inserts a PLANNED revocation (its lease held by the inserter) unless one exists for the
     /// same key or request_id: then that one.
     async fn insert_revocation(&self, revocation: &RevocationRecord) -> Result<Option<RevocationRecord>, Error>;
@@ -198,7 +225,7 @@ pub trait Store: Send + Sync + 'static {
     async fn revocation_of_key(&self, key_id: &str) -> Result<Option<RevocationRecord>, Error>;
     /// Every revocation not yet COMPLETED or FAILED.
     async fn open_revocations(&self) -> Result<Vec<RevocationRecord>, Error>;
-    /// Claims the lease on a revocation (see [`Store::claim_rotation`]).
+    /// Claims the lease on a revocation (see [`RotationStore::claim_rotation`]).
     async fn claim_revocation(
         &self,
         revocation_id: &str,
@@ -215,6 +242,11 @@ pub trait Store: Send + Sync + 'static {
     /// revocation FAILED, if the key is not ACTIVE or RETIRING or is ACTIVE without `force`);
     /// moving to COMPLETED destroys the key's sealed material in the same transaction.
     async fn save_revocation(&self, revocation: &mut RevocationRecord) -> Result<(), Error>;
+}
+
+/// The audit log: appended, never changed.
+#[async_trait::async_trait]
+pub trait AuditStore: Send + Sync {
     /// Appends an audit event; returns its id.
     async fn append_audit(&self, event: &AuditEvent) -> Result<i64, Error>;
     /// The latest audit event of `kind`.

@@ -5,8 +5,6 @@
 //! No span or log field ever holds a key, token or assertion: spans carry method names, tenant
 //! and client ids, rotation ids and states, Auth0 operation names and statuses only.
 
-pub mod admin;
-mod admin_http;
 pub mod metrics;
 pub mod rpc;
 

@@ -13,7 +13,7 @@ use keyward::config::Defaults;
 use keyward::context::Context;
 use keyward::grpc::proto;
 use keyward::rotation::Engine;
-use keyward::store::{KeyRecord, KeyState, RotationState, SqlStore, Store};
+use keyward::store::{AuditStore, KeyRecord, KeyState, KeyStore, RotationState, RotationStore, SqlStore, Store};
 use keyward::tenant::Tenant;
 use keyward_crypto::Algorithm;
 use serde_json::Value;

@@ -24,7 +24,10 @@ use super::types::{
     ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease, PolicyKind, PolicyRecord,
     RevocationRecord, RotationRecord, RotationState,
 };
-use super::{AuditEvent, AuditKind, RotationFilter, Store};
+use super::{
+    AuditEvent, AuditKind, AuditStore, ConnectionStore, KeyStore, PolicyStore, RevocationStore, RotationFilter,
+    RotationStore, Store,
+};
 use crate::Error;
 use crate::clock::{SharedClock, SystemClock};
 use crate::seal::Sealed;
@@ -82,8 +85,21 @@ impl SqlStore {
     }
 }
 
-#[async_trait::async_trait]
 impl Store for SqlStore {
+    fn kind(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+
+    fn lease_ttl_ms(&self) -> i64 {
+        self.lease_ttl_ms
+    }
+}
+
+#[async_trait::async_trait]
+impl RotationStore for SqlStore {
     async fn insert_rotation(&self, r: &RotationRecord) -> Result<Inserted, Error> {
         rotations::insert(&self.pool, r).await
     }
@@ -100,23 +116,16 @@ impl Store for SqlStore {
         rotations::by_old_key(&self.pool, key_id).await
     }
 
-    async fn rotations_in_state(&self, state: RotationState) -> Result<Vec<RotationRecord>, Error> {
-        rotations::in_state(&self.pool, state).await
-    }
-
     async fn list_rotations(&self, filter: &RotationFilter, limit: i64) -> Result<Vec<RotationRecord>, Error> {
         rotations::list(&self.pool, filter, limit).await
     }
 
-    fn kind(&self) -> &'static str {
-        match self.dialect {
-            Dialect::Sqlite => "sqlite",
-            Dialect::Postgres => "postgres",
-        }
-    }
-
     async fn open_rotations(&self) -> Result<Vec<RotationRecord>, Error> {
         rotations::open(&self.pool).await
+    }
+
+    async fn rotations_in_state(&self, state: RotationState) -> Result<Vec<RotationRecord>, Error> {
+        rotations::in_state(&self.pool, state).await
     }
 
     async fn update_rotation(&self, rotation: &mut RotationRecord) -> Result<(), Error> {
@@ -184,6 +193,19 @@ impl Store for SqlStore {
         .await
     }
 
+    async fn claim_rotation(
+        &self,
+        rotation_id: &str,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Option<RotationRecord>, Error> {
+        fence::claim_rotation(&self.pool, rotation_id, owner, now, expires_at).await
+    }
+}
+
+#[async_trait::async_trait]
+impl KeyStore for SqlStore {
     async fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, Error> {
         keys::by_id(&self.pool, key_id).await
     }
@@ -219,11 +241,10 @@ impl Store for SqlStore {
     async fn keys_retired_unfinished(&self) -> Result<Vec<KeyRecord>, Error> {
         keys::retired_unfinished(&self.pool).await
     }
+}
 
-    async fn last_connection_rotation(&self, tenant: &str, connection_id: &str) -> Result<Option<i64>, Error> {
-        connections::last_rotated(&self.pool, tenant, connection_id).await
-    }
-
+#[async_trait::async_trait]
+impl ConnectionStore for SqlStore {
     async fn insert_connection_rotation(&self, c: &ConnectionRotationRecord) -> Result<bool, Error> {
         connections::insert(&self.pool, c).await
     }
@@ -234,6 +255,10 @@ impl Store for SqlStore {
         request_id: &str,
     ) -> Result<Option<ConnectionRotationRecord>, Error> {
         connections::by_request(&self.pool, tenant, request_id).await
+    }
+
+    async fn last_connection_rotation(&self, tenant: &str, connection_id: &str) -> Result<Option<i64>, Error> {
+        connections::last_rotated(&self.pool, tenant, connection_id).await
     }
 
     async fn finish_connection_rotation(
@@ -263,21 +288,10 @@ impl Store for SqlStore {
     async fn record_connection_key(&self, k: &ConnectionKeyRecord) -> Result<(), Error> {
         connections::record_key(&self.pool, k).await
     }
+}
 
-    fn lease_ttl_ms(&self) -> i64 {
-        self.lease_ttl_ms
-    }
-
-    async fn claim_rotation(
-        &self,
-        rotation_id: &str,
-        owner: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<Option<RotationRecord>, Error> {
-        fence::claim_rotation(&self.pool, rotation_id, owner, now, expires_at).await
-    }
-
+#[async_trait::async_trait]
+impl PolicyStore for SqlStore {
     async fn put_policy(&self, policy: &PolicyRecord) -> Result<(), Error> {
         policies::put(&self.pool, policy).await
     }
@@ -319,7 +333,10 @@ impl Store for SqlStore {
     ) -> Result<bool, Error> {
         policies::finish(&self.pool, policy, result, rotated_at, due_at).await
     }
+}
 
+#[async_trait::async_trait]
+impl RevocationStore for SqlStore {
     async fn insert_revocation(&self, r: &RevocationRecord) -> Result<Option<RevocationRecord>, Error> {
         revocations::insert(&self.pool, r).await
     }
@@ -355,7 +372,10 @@ impl Store for SqlStore {
         forget::old_pages(&self.pool, self.dialect, destroyed).await;
         Ok(())
     }
+}
 
+#[async_trait::async_trait]
+impl AuditStore for SqlStore {
     async fn append_audit(&self, e: &AuditEvent) -> Result<i64, Error> {
         let at = if e.at == 0 { self.clock.now_ms() } else { e.at };
         audit::append(&self.pool, e, at).await

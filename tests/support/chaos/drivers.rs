@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use keyward::grpc::proto;
 use keyward::rotation::millis_now;
-use keyward::store::{KeyState, SqlStore, Store};
+use keyward::store::{KeyState, KeyStore, SqlStore};
 use tokio::task::JoinHandle;
 use tonic::Code;
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use keyward::rotation::millis_now;
 use keyward::seal::{self, KeyIdentity};
-use keyward::store::{KeyState, RotationRecord, RotationState, Store};
+use keyward::store::{KeyState, KeyStore, RotationRecord, RotationState};
 
 use super::drivers::Driven;
 use super::replicas::Fleet;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use keyward::rotation::millis_now;
-use keyward::store::Store;
+use keyward::store::RotationStore;
 use serde_json::{Value, json};
 
 use super::STATES;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyward::store::{RotationRecord, RotationState, SqlStore, Store};
+use keyward::store::{RotationRecord, RotationState, RotationStore, SqlStore};
 use serde_json::{Value, json};
 
 use super::{API, TOKEN};

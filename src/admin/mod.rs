@@ -3,6 +3,8 @@
 //! It needs no credentials and exposes no secret, so it belongs on a network only the
 //! monitoring system reaches.
 
+mod server;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,16 +16,14 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
-use super::admin_http::Admission;
-use super::metrics::{ClientLabels, StateLabel, TargetLabels, metrics};
+use server::Admission;
+
 use crate::Error;
 use crate::rotation::Engine;
 use crate::schedule;
 use crate::signing::Signing;
 use crate::store::{KeyState, RotationState};
-
-/// How long `/readyz` waits for the store.
-const STORE_PROBE: Duration = Duration::from_secs(2);
+use crate::telemetry::metrics::{ClientLabels, StateLabel, TargetLabels, metrics};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -64,28 +64,12 @@ pub async fn serve(
         }))
         .with_state(parts);
     let admission = Admission { max_connections, header_read_timeout: HEADER_READ_TIMEOUT, stop_grace: ADMIN_TIMEOUT };
-    super::admin_http::serve(listener, app, admission, shutdown).await;
-    Ok(())
-}
-
-/// Whether this replica can serve: the store answers in time and the key cache has loaded.
-pub async fn readiness(signing: &Signing) -> Result<(), String> {
-    if signing.draining() {
-        return Err("shutting down".into());
-    }
-    match tokio::time::timeout(STORE_PROBE, signing.store().key_version()).await {
-        Err(_) => return Err("the store did not answer in time".into()),
-        Ok(Err(e)) => return Err(format!("the store is unreachable: {e}")),
-        Ok(Ok(_)) => {}
-    }
-    if !signing.cache().loaded() {
-        return Err("the signing keys are not loaded yet".into());
-    }
+    server::serve(listener, app, admission, shutdown).await;
     Ok(())
 }
 
 async fn ready(State(parts): State<Parts>) -> impl IntoResponse {
-    match readiness(&parts.signing).await {
+    match parts.signing.readiness().await {
         Ok(()) => {
             metrics().ready.set(1);
             (StatusCode::OK, "ready\n".to_owned())
@@ -98,7 +82,7 @@ async fn ready(State(parts): State<Parts>) -> impl IntoResponse {
 }
 
 async fn scrape(State(parts): State<Parts>) -> impl IntoResponse {
-    metrics().ready.set(i64::from(readiness(&parts.signing).await.is_ok()));
+    metrics().ready.set(i64::from(parts.signing.readiness().await.is_ok()));
     if let Err(e) = observe_store(&parts.engine).await {
         tracing::warn!(error = %e, "metrics: stored state not observed");
     }
