@@ -196,7 +196,7 @@ async fn unmanaged_slots_refuse_without_eviction_and_nothing_changes() {
     for (name, store, dir) in stores().await {
         let w = world(store, dir, SEED, Duration::from_secs(600)).await;
         // Two credentials keyward does not manage, both attached.
-        let token = management_token(&w).await;
+        let token = support::management_token(&w.http, &w.emu.base_url()).await;
         support::hand_made_credentials(&w.http, &w.emu.base_url(), &token, &["by hand 1", "by hand 2"]).await;
         let before = w.app().await;
         let err = w.engine.rotate_client(&request()).await.unwrap_err();
@@ -250,20 +250,6 @@ async fn a_retiring_key_with_live_assertions_is_not_retired_early() {
         assert_eq!(w.store.key(&retiring.key_id).await.unwrap().unwrap().state, KeyState::Retired, "{name}");
         w.check_invariants(name).await;
     }
-}
-
-async fn management_token(w: &World) -> String {
-    let r: Value = w
-        .http
-        .post(format!("{}/oauth/token", w.emu.base_url()))
-        .json(&json!({"grant_type": "client_credentials", "client_id": "keyward-management", "client_secret": "dev-management-secret-change-me", "audience": "https://dev-tenant.keyward.local/api/v2/"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["access_token"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ use keyward::store::{KeyRecord, SqlStore, Store};
 use keyward::tenant::Tenant;
 use keyward_auth0_emulator::RunningEmulator;
 use keyward_crypto::Algorithm;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::Request;
@@ -221,17 +221,7 @@ impl World {
     }
 
     pub async fn management_token(&self) -> String {
-        let r: Value = self
-            .http
-            .post(format!("{}/oauth/token", self.emu.base_url()))
-            .json(&json!({"grant_type": "client_credentials", "client_id": "keyward-management", "client_secret": "dev-management-secret-change-me", "audience": "https://dev-tenant.keyward.local/api/v2/"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["access_token"].as_str().unwrap().to_owned()
+        crate::support::management_token(&self.http, &self.emu.base_url()).await
     }
 
     /// The store's key for an Auth0 credential id.

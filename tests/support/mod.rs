@@ -326,6 +326,22 @@ pub fn run_with_stdout_closed(cmd: &mut Command) -> (Option<i32>, String) {
     (child.wait().unwrap().code(), err)
 }
 
+/// A Management API token from the emulator for keyward's own management application (as the
+/// seed configures it), to change the tenant behind keyward's back.
+pub async fn management_token(http: &reqwest::Client, base_url: &str) -> String {
+    let r: Value = http
+        .post(format!("{base_url}/oauth/token"))
+        .json(&serde_json::json!({"grant_type": "client_credentials", "client_id": "keyward-management",
+            "client_secret": "dev-management-secret-change-me", "audience": format!("https://{DOMAIN}/api/v2/")}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["access_token"].as_str().unwrap().to_owned()
+}
+
 /// Credentials made at Auth0 by hand (as the dashboard would), one per name, attached to
 /// [`APP`]'s private_key_jwt in place of whatever was; their ids.
 pub async fn hand_made_credentials(http: &reqwest::Client, base_url: &str, token: &str, names: &[&str]) -> Vec<String> {
