@@ -19,7 +19,7 @@ use keyward::access::{Access, Grant, Permission, Principal};
 use keyward::grpc::proto::{self, RevocationState as PbState, signer_client::SignerClient};
 use keyward::grpc::token_hash;
 use keyward::rotation::{RotateRequest, millis_now};
-use keyward::store::{KeyState, KeyStore, RevocationStore, RotationState, RotationStore, Store};
+use keyward::store::{Departure, KeyState, KeyStore, RevocationStore, RotationState, RotationStore, Store};
 use serde_json::Value;
 use tonic::{Code, Request};
 use world::*;
@@ -155,12 +155,19 @@ async fn a_credential_is_revoked_at_once_and_only_with_force_the_active_one() {
         assert_eq!(reused.code(), Code::InvalidArgument, "{name}: {reused:?}");
         assert_eq!(events(&*w.store, "revocation.planned").await.len(), 1, "{name}");
 
-        // Signing goes on with the active key; the rotation that retired the old one completes.
+        // Signing goes on with the active key; the rotation that retired the old one says it was
+        // revoked, and completes.
         let assertion = sign(&w).await.unwrap();
         assert_eq!(support::exchange_assertion(&w.emu.base_url(), &assertion).await.0, 200, "{name}");
+        let retiring_it = first_rotation_of(&w, &old).await;
+        let told = c.get_rotation(as_token(TOKEN, proto::GetRotationRequest { rotation_id: retiring_it.clone() }));
+        let told = told.await.unwrap().into_inner();
+        assert_eq!(told.old_removed_how, "revoked", "{name}: {told:?}");
+        assert!(told.old_removed_at.is_some(), "{name}");
         w.engine.retire_due(millis_now()).await.unwrap();
-        let rotation = w.store.rotation(&first_rotation_of(&w, &old).await).await.unwrap().unwrap();
+        let rotation = w.store.rotation(&retiring_it).await.unwrap().unwrap();
         assert_eq!(rotation.state, RotationState::Completed, "{name}: {rotation:?}");
+        assert_eq!(rotation.old_departed.map(|d| d.how), Some(Departure::Revoked), "{name}: {rotation:?}");
 
         // With force, the active key goes too: the client signs nothing until it is rotated.
         let forced = c.revoke_credential(as_token(REVOKER, revoke(&current, "compromised host", true, ""))).await;

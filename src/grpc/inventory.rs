@@ -10,7 +10,7 @@ use super::status::to_status;
 use crate::access::{Permission, Principal};
 use crate::rotation::Engine;
 use crate::signing::Signing;
-use crate::store::{RotationFilter, RotationRecord};
+use crate::store::{Departed, Departure, RevocationState, RotationFilter, RotationRecord};
 
 /// A page holds this many rotations unless asked otherwise, and never more than [`MAX_PAGE`].
 const DEFAULT_PAGE: u32 = 50;
@@ -30,11 +30,19 @@ pub(super) async fn get_rotation(
 ) -> Result<Response<proto::Rotation>, Status> {
     let id = request.get_ref().rotation_id.trim_end_matches('…');
     required(id, "rotation_id")?;
-    let r = match engine.store().rotation(id).await.map_err(|e| to_status(&e))? {
+    let mut r = match engine.store().rotation(id).await.map_err(|e| to_status(&e))? {
         Some(r) => r,
         None => by_prefix(engine, &*Authorize::caller(&request)?, id).await?,
     };
     authorize.check(&request, Permission::Read, &r.tenant, Some(&r.client_id)).await?;
+    // An old credential revoked before its retirement closed left by the revocation.
+    if r.old_departed.is_none()
+        && let Some(old) = &r.old_key_id
+        && let Some(rev) = engine.store().revocation_of_key(old).await.map_err(|e| to_status(&e))?
+        && !matches!(rev.state, RevocationState::Planned | RevocationState::Failed)
+    {
+        r.old_departed = Some(Departed { how: Departure::Revoked, at: rev.updated_at });
+    }
     Ok(Response::new(rotation(&r)))
 }
 

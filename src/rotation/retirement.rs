@@ -7,7 +7,7 @@ use super::Engine;
 use super::saga::ids;
 use crate::Error;
 use crate::store::{AuditKind, Departed, Departure};
-use crate::store::{KeyRecord, KeyState, RotationRecord, RotationState};
+use crate::store::{KeyRecord, KeyState, RevocationState, RotationRecord, RotationState};
 use crate::telemetry::metrics::metrics;
 use crate::tenant::Tenant;
 
@@ -101,6 +101,9 @@ impl Engine {
         match r.state {
             RotationState::Active => {
                 r.state = RotationState::Retired;
+                if let Some(old) = r.old_key_id.clone() {
+                    r.old_departed = Some(self.departed(&old, Departure::Retired).await?);
+                }
                 self.store.update_rotation(&mut r).await?;
                 self.audit(&r, AuditKind::RotationRetired, "{}").await;
                 self.complete(&mut r).await
@@ -201,6 +204,17 @@ impl Engine {
         }
     }
 
+    /// How and when `key_id` left, as its rotation records it: by its revocation if one stopped
+    /// it (a key revoked while retiring), else by `how`, now.
+    async fn departed(&self, key_id: &str, how: Departure) -> Result<Departed, Error> {
+        Ok(match self.store.revocation_of_key(key_id).await? {
+            Some(rev) if !matches!(rev.state, RevocationState::Planned | RevocationState::Failed) => {
+                Departed { how: Departure::Revoked, at: rev.updated_at }
+            }
+            _ => Departed { how, at: self.clock.now_ms() },
+        })
+    }
+
     /// Destroys a retired key's sealed key and moves its rotation to RETIRED and COMPLETED, the
     /// first two in one transaction fenced by the rotation's lease.
     pub(super) async fn close_retirement(
@@ -212,11 +226,12 @@ impl Engine {
         if let Some(r) = &rotation {
             self.fault.stall(r.state).await;
         }
+        let departed = self.departed(&key.key_id, how).await?;
         match rotation {
             Some(r) if r.state == RotationState::Active => {
                 let mut next = r;
                 next.state = RotationState::Retired;
-                next.old_departed = Some(Departed { how, at: self.clock.now_ms() });
+                next.old_departed = Some(departed);
                 self.store.close_retirement(&key.key_id, Some(&mut next)).await?;
                 self.key_changed.notify_one();
                 self.audit(&next, AuditKind::RotationRetired, "{}").await;
