@@ -27,7 +27,7 @@ use crate::access::Access;
 use crate::config::{Limits, TlsConfig};
 use crate::rotation::Engine;
 use crate::signing::Signing;
-pub use crate::telemetry::rpc::InFlight;
+pub use crate::telemetry::InFlight;
 
 /// The generated `keyward.v1` messages, enums, clients and servers, and the descriptor set
 /// (the `keyward-proto` crate).

@@ -13,7 +13,6 @@ mod saga;
 mod slots;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -34,6 +33,7 @@ use crate::config::Defaults;
 use crate::context::Context;
 use crate::seal::Kek;
 use crate::store::{AuditEvent, AuditKind, Inserted, RotationRecord, RotationState, Store};
+use crate::telemetry::{InFlight, InFlightGuard};
 use crate::tenant::{Tenant, Tenants};
 
 /// Runs rotations against the store and the tenants' Auth0.
@@ -50,19 +50,9 @@ pub struct Engine {
     /// This replica's name in leases.
     owner: String,
     /// The rotations driven now (client and connection).
-    running: Arc<AtomicUsize>,
+    running: InFlight,
     /// Set when the callers waiting on rotations should stop waiting (the drain is ending).
     interrupted: tokio::sync::watch::Sender<bool>,
-}
-
-/// One rotation counted in [`Engine::rotations_running`] until dropped.
-#[derive(Debug)]
-pub(crate) struct RunningRotation(Arc<AtomicUsize>);
-
-impl Drop for RunningRotation {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -90,7 +80,7 @@ impl Engine {
             key_changed: ctx.key_changed.clone(),
             clock: ctx.clock.clone(),
             owner: ctx.replica.clone(),
-            running: Arc::default(),
+            running: InFlight::default(),
             interrupted: tokio::sync::watch::Sender::new(false),
         }
     }
@@ -98,13 +88,12 @@ impl Engine {
     /// How many rotations (client and connection) this engine drives now, for callers or
     /// resumed at start.
     pub fn rotations_running(&self) -> usize {
-        self.running.load(Ordering::SeqCst)
+        self.running.get()
     }
 
     /// Counts a rotation as running until the guard drops.
-    pub(crate) fn running_rotation(&self) -> RunningRotation {
-        self.running.fetch_add(1, Ordering::SeqCst);
-        RunningRotation(self.running.clone())
+    pub(crate) fn running_rotation(&self) -> InFlightGuard {
+        self.running.enter()
     }
 
     /// Answers the callers still waiting on a rotation UNAVAILABLE, naming it, instead of letting

@@ -43,8 +43,9 @@ impl Engine {
             return self.store.update_rotation(r).await;
         }
         // Nothing leaves Auth0 or the store unless this replica still holds the rotation, and
-        // what will leave is recorded first (beside what an interrupted attempt already removed).
-        self.guard(r).await?;
+        // what will leave is recorded first (beside what an interrupted attempt already removed):
+        // the write is fenced by the lease and renews it.
+        self.fault.stall(r.state).await;
         r.removed.extend(slots::told(&plan, &creds, &attached, &managed, now));
         self.store.update_rotation(r).await?;
         // Retiring keys of ours that make room: retired in the store first, atomically with the

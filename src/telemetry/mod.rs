@@ -5,8 +5,12 @@
 //! No span or log field ever holds a key, token or assertion: spans carry method names, tenant
 //! and client ids, rotation ids and states, Auth0 operation names and statuses only.
 
+mod in_flight;
 pub mod metrics;
 pub mod rpc;
+
+pub use in_flight::InFlight;
+pub(crate) use in_flight::InFlightGuard;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;

@@ -8,7 +8,6 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -18,6 +17,7 @@ use tower::{Layer, Service};
 use tracing::{Instrument, Span};
 
 use super::metrics::{RpcLabels, metrics};
+use super::{InFlight, InFlightGuard};
 
 /// The canonical name of a gRPC status code, as in the gRPC spec (`PERMISSION_DENIED`).
 pub use keyward_proto::code_name as grpc_code_name;
@@ -32,32 +32,6 @@ pub fn method_label(served: &BTreeSet<String>, path: &str) -> String {
 
 /// The target of the per-RPC spans (exported over OTLP; left out of the log lines).
 pub const SPAN_TARGET: &str = "keyward::rpc";
-
-/// How many calls are in flight: from the moment a request reaches the layer until its response
-/// body ends or is dropped (a stream counts until it closes). Clones count together.
-#[derive(Debug, Clone, Default)]
-pub struct InFlight(Arc<AtomicUsize>);
-
-impl InFlight {
-    /// The calls in flight now.
-    pub fn get(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    fn enter(&self) -> InFlightGuard {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        InFlightGuard(self.0.clone())
-    }
-}
-
-/// One call in flight; dropping it ends the call's count.
-struct InFlightGuard(Arc<AtomicUsize>);
-
-impl Drop for InFlightGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 /// The layer, over the set of RPCs the port serves (`package.Service/Method`).
 #[derive(Debug, Clone, Default)]

@@ -2,7 +2,7 @@
 //! still holds the lease token it claimed, so a replica that paused past its lease (and woke up
 //! as if nothing happened) cannot change a key, a rotation or what Auth0 is told to delete.
 //! Key rows are never written whole: each write names the state it expects. Also the claims and
-//! renewals of the leases on rotations and connection rotations.
+//! renewals of the leases on rotations (connection rotations' leases are in `connections`).
 
 use sqlx::{AnyConnection, AnyPool, Row};
 
