@@ -6,10 +6,11 @@ import sys
 
 # Which workspace crates each may depend on (normal and build dependencies).
 ALLOWED = {
-    "keyward": {"keyward-auth0", "keyward-crypto", "keyward-proto", "keyward-auth0-emulator"},
+    "keyward": {"keyward-auth0", "keyward-crypto", "keyward-proto", "keyward-auth0-emulator", "keyward-pkcs11"},
     "keyward-auth0": {"keyward-crypto"},
     "keyward-auth0-emulator": {"keyward-crypto"},
     "keyward-crypto": set(),
+    "keyward-pkcs11": {"keyward-crypto"},
     "keyward-proto": set(),
     "keyward-load": {"keyward-proto"},
 }
@@ -24,9 +25,12 @@ def crates():
             if d["name"] in names and d["kind"] != "dev" and d["name"] not in ALLOWED.get(p["name"], set()):
                 bad.append(f'{p["name"]} -> {d["name"]}')
     for b in bad:
-        print(f"crate graph: {b} runs against keyward -> keyward-auth0 -> keyward-crypto, keyward-load -> keyward-proto")
+        print(f"crate graph: {b} runs against keyward -> keyward-auth0 -> keyward-crypto, keyward -> keyward-pkcs11 -> keyward-crypto, keyward-load -> keyward-proto")
     if not bad:
-        print("crate graph: one way (keyward -> keyward-auth0 -> keyward-crypto, keyward-load -> keyward-proto)")
+        print(
+            "crate graph: one way (keyward -> keyward-auth0 -> keyward-crypto, "
+            "keyward -> keyward-pkcs11 -> keyward-crypto, keyward-load -> keyward-proto)"
+        )
     return 1 if bad else 0
 
 

@@ -42,6 +42,7 @@ fn signer_path(c: &mut Criterion) {
             clients: ["demo-app".to_owned()].into(),
             connections: Default::default(),
             signing: Default::default(),
+            custody: Default::default(),
         };
         let store =
             Arc::new(SqlStore::connect(&format!("sqlite://{}", dir.path().join("k.db").display())).await.unwrap());

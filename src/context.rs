@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use keyward_pkcs11::Token;
+
 use crate::clock::{SharedClock, SystemClock};
 use crate::ids::uuid_v4;
 use crate::kek::KekRing;
@@ -27,6 +29,8 @@ pub struct Context {
     pub replica: String,
     /// Where every part reads the time (the store should be given the same one).
     pub clock: SharedClock,
+    /// The PKCS#11 token, when `[kek] pkcs11` configures one.
+    pub custody: Option<Token>,
 }
 
 impl std::fmt::Debug for Context {
@@ -35,6 +39,7 @@ impl std::fmt::Debug for Context {
             .field("store", &self.store.kind())
             .field("tenants", &self.tenants.names().collect::<Vec<_>>())
             .field("replica", &self.replica)
+            .field("custody", &self.custody.as_ref().map(Token::label))
             .finish_non_exhaustive()
     }
 }
@@ -50,7 +55,14 @@ impl Context {
             key_changed: Arc::default(),
             replica: format!("keyward-{}", &uuid_v4()[..12]),
             clock: SystemClock::shared(),
+            custody: None,
         }
+    }
+
+    /// Uses `token` (the PKCS#11 token of `[kek] pkcs11`).
+    pub fn with_custody(mut self, token: Option<Token>) -> Self {
+        self.custody = token;
+        self
     }
 
     /// Names this replica (in leases, audit events of background work and `keyward status`).

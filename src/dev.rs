@@ -19,8 +19,10 @@ use zeroize::Zeroizing;
 use crate::Error;
 use crate::access::Access;
 use crate::config::{
-    Config, Defaults, KekSource, ManagementAuth, Operations, SignerConfig, SigningPolicy, TenantConfig,
+    Config, CustodyPolicy, Defaults, KekConfig, KekSource, ManagementAuth, Operations, Pkcs11Config, SignerConfig,
+    SigningPolicy, TenantConfig,
 };
+use crate::custody::Custody;
 use crate::files::{PUBLIC_FILE_MODE, SECRET_FILE_MODE, read_text, write_atomic};
 use crate::seal::Kek;
 use crate::service::Service;
@@ -46,7 +48,32 @@ pub struct DevOptions {
     pub listen: SocketAddr,
     /// The admin HTTP address (`127.0.0.1:0` picks a port; see `DIR/admin-addr`).
     pub admin_listen: SocketAddr,
+    /// A PKCS#11 token to keep the dev tenant's KEK (and keys) in, instead of the directory.
+    pub pkcs11: Option<DevPkcs11>,
 }
+
+/// `keyward dev --pkcs11-*`: the token and what it keeps.
+#[derive(Debug, Clone)]
+pub struct DevPkcs11 {
+    /// The module, the token and the PIN's variable, as `[kek] pkcs11` takes them.
+    pub token: Pkcs11Config,
+    /// What the token keeps.
+    pub custody: DevCustody,
+}
+
+/// What `keyward dev --pkcs11-custody` puts in the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DevCustody {
+    /// The KEK only: keys are sealed under a KEK that never leaves the token.
+    Kek,
+    /// Signing keys only (generated in the token, never extractable).
+    Keys,
+    /// Both.
+    Both,
+}
+
+/// The label of the dev tenant's KEK inside a token.
+pub const DEV_TOKEN_KEK: &str = "keyward-dev-kek";
 
 /// The files of a dev directory.
 #[derive(Debug, Clone)]
@@ -89,7 +116,14 @@ pub async fn run(opts: DevOptions, shutdown: impl Future<Output = ()> + Send) ->
     // emulator from the same state file and overwrite this one's addresses.
     let _lock = lock_dir(&opts.dir)?;
     let paths = DevPaths::new(&opts.dir);
-    if !paths.kek.exists() {
+    let kek_in_token = opts.pkcs11.as_ref().filter(|p| p.custody != DevCustody::Keys);
+    if let Some(p) = kek_in_token {
+        // Created once; the token keeps it across restarts of the directory.
+        let token = crate::kek::open_token(&p.token, 1)?;
+        if !token.aes_key_exists(DEV_TOKEN_KEK).map_err(Error::Custody)? {
+            token.create_aes_key(DEV_TOKEN_KEK).map_err(Error::Custody)?;
+        }
+    } else if !paths.kek.exists() {
         let kek = Kek::generate(&mut crate::rng::os_rng());
         write_atomic(&paths.kek, format!("{}\n", kek.to_text().as_str()).as_bytes(), SECRET_FILE_MODE)?;
     }
@@ -204,11 +238,19 @@ fn dev_config(opts: &DevOptions, paths: &DevPaths, seed: &Seed, base_url: &str, 
         connections: seed.connections.iter().map(|c| c.id.clone()).collect(),
         // A signing-only client for JWTs third parties verify (any algorithm, ES256 included).
         signing: SigningPolicy { local_clients: [DEV_SIGNER.to_owned()].into(), ..SigningPolicy::default() },
+        // `--pkcs11-custody keys|both`: every new key of the dev tenant is made in the token.
+        custody: CustodyPolicy {
+            default: match &opts.pkcs11 {
+                Some(p) if p.custody != DevCustody::Kek => Custody::Pkcs11,
+                _ => Custody::Sealed,
+            },
+            clients: BTreeMap::new(),
+        },
     };
     Config {
         listen: opts.listen,
         store_url: format!("sqlite://{}", paths.db.display()),
-        kek: KekSource::File(paths.kek.clone()),
+        kek: dev_kek(opts, paths),
         access: Access::all_access(&[crate::grpc::token_hash(token)]),
         tls: None,
         signer: SignerConfig::default(),
@@ -223,6 +265,16 @@ fn dev_config(opts: &DevOptions, paths: &DevPaths, seed: &Seed, base_url: &str, 
             ..Operations::default()
         },
     }
+}
+
+/// The dev KEK: the directory's file, or with `--pkcs11-*` the token's key in front of the file
+/// (whose KEK, from runs before the token, then only opens keys sealed back then).
+fn dev_kek(opts: &DevOptions, paths: &DevPaths) -> KekConfig {
+    let Some(p) = &opts.pkcs11 else { return KekConfig::file(paths.kek.clone()) };
+    let in_token = p.custody != DevCustody::Keys;
+    let key_label = in_token.then(|| DEV_TOKEN_KEK.to_owned());
+    let ring = (!in_token || paths.kek.exists()).then(|| KekSource::File(paths.kek.clone()));
+    KekConfig { ring, pkcs11: Some(Pkcs11Config { key_label, ..p.token.clone() }) }
 }
 
 /// Says where everything is: the facts as log lines (timestamped, on stderr with the rest of

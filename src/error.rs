@@ -114,12 +114,22 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// The PKCS#11 token that holds the KEK or signing keys failed, or is gone for now
+    /// ([`Error::custody_unavailable`] tells which). Never carries the PIN.
+    #[error("custody backend pkcs11: {0}")]
+    Custody(#[source] keyward_pkcs11::Error),
     /// The gRPC reflection service could not be built from the descriptor sets.
     #[error("reflection: {0}")]
     Reflection(#[source] tonic_reflection::server::Error),
 }
 
 impl Error {
+    /// Whether this is the custody token being away or busy for now (retry later), rather than
+    /// a failure that retrying does not fix.
+    pub fn custody_unavailable(&self) -> bool {
+        matches!(self, Error::Custody(c) if c.is_unavailable() || matches!(c, keyward_pkcs11::Error::Busy { .. }))
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
     }

@@ -6,14 +6,22 @@
 //! running on the old ring keep working (their KEK is still in the ring and still opens), so the
 //! rotation needs no downtime; they pick up the new KEK on their next restart. A previous KEK is
 //! pruned only once no key in the store references it.
+//!
+//! A ring line `pkcs11:LABEL` names an AES-256 key inside the configured PKCS#11 token instead of
+//! holding key bytes; `[kek] pkcs11.key_label` puts such a key in front of the ring (or makes the
+//! whole ring, with no file at all). Migrating from a file KEK to a token KEK is a rotation:
+//! `keyward kek rotate --in-token LABEL` creates the key in the token, puts `pkcs11:LABEL` first
+//! and rewraps every data key; `keyward kek prune` then drops the file KEK.
 
 use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
 use crate::Error;
-use crate::config::KekSource;
-use crate::seal::{self, Kek, KeyIdentity};
+use keyward_pkcs11::{Token, TokenConfig};
+
+use crate::config::{KekConfig, KekSource, Pkcs11Config};
+use crate::seal::{self, Kek, KeyIdentity, TOKEN_KEK_PREFIX};
 use crate::store::Store;
 
 /// The current KEK and the previous ones still needed to open older keys.
@@ -26,30 +34,57 @@ pub struct KekRing {
 }
 
 impl KekRing {
-    /// Parses one KEK per line (base64 or hex); blank lines and `#` comments are skipped.
-    pub fn parse(text: &str) -> Result<Self, Error> {
-        let mut keks = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(|l| Kek::from_text(l).map(Arc::new));
-        let current = keks.next().ok_or_else(|| Error::Kek("no KEK found".into()))??;
-        let previous = keks.collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { current, previous })
+    /// Parses one KEK per line (base64 or hex, or `pkcs11:LABEL` for a key in `token`); blank
+    /// lines and `#` comments are skipped.
+    pub fn parse(text: &str, token: Option<&Token>) -> Result<Self, Error> {
+        let mut keks = parse_lines(text, token)?.into_iter();
+        let current = keks.next().ok_or_else(|| Error::Kek("no KEK found".into()))?;
+        Ok(Self { current, previous: keks.collect() })
     }
 
-    /// Reads the ring from its configured source.
-    pub fn load(source: &KekSource) -> Result<Self, Error> {
+    /// Reads the ring as `[kek]` configures it: the token's `key_label` first (if set), then
+    /// the ring source's KEKs. Every token KEK must exist in the token.
+    pub fn load(config: &KekConfig, token: Option<&Token>) -> Result<Self, Error> {
+        let mut keks = Vec::new();
+        if let Some(label) = config.pkcs11.as_ref().and_then(|p| p.key_label.as_deref()) {
+            let token = token.ok_or_else(|| Error::Kek("kek.pkcs11.key_label: the token is not open".into()))?;
+            keks.push(Arc::new(Kek::in_token(token.clone(), label)));
+        }
+        if let Some(source) = &config.ring {
+            let ring = Self::read(source, token)?;
+            for kek in std::iter::once(ring.current).chain(ring.previous) {
+                if !keks.iter().any(|k| k.id() == kek.id()) {
+                    keks.push(kek);
+                }
+            }
+        }
+        for kek in &keks {
+            kek.check_in_token()?;
+        }
+        let mut keks = keks.into_iter();
+        let current = keks.next().ok_or_else(|| Error::Kek("no KEK found".into()))?;
+        Ok(Self { current, previous: keks.collect() })
+    }
+
+    /// Opens `[kek]`'s token (if any, on `sessions` sessions) and loads the ring through it: what
+    /// `serve`, `config check` and `keyward kek` start with. Problems are worded for `kek: …`.
+    pub fn open(config: &KekConfig, sessions: usize) -> Result<(Self, Option<Token>), Error> {
+        let token = config.pkcs11.as_ref().map(|p| open_token(p, sessions)).transpose()?;
+        Ok((Self::load(config, token.as_ref())?, token))
+    }
+
+    /// Reads a ring from its source alone.
+    pub fn read(source: &KekSource, token: Option<&Token>) -> Result<Self, Error> {
         match source {
             KekSource::File(path) => {
                 let text = Zeroizing::new(crate::files::read_text(path)?);
-                Self::parse(&text).map_err(|e| Error::Kek(format!("{}: {}", path.display(), kek_reason(&e))))
+                Self::parse(&text, token).map_err(|e| Error::Kek(format!("{}: {}", path.display(), kek_reason(&e))))
             }
             KekSource::Env(var) => {
                 let text = Zeroizing::new(
                     std::env::var(var).map_err(|_| Error::Kek(format!("${var} is not set or not UTF-8")))?,
                 );
-                Self::parse(&text).map_err(|e| Error::Kek(format!("${var}: {}", kek_reason(&e))))
+                Self::parse(&text, token).map_err(|e| Error::Kek(format!("${var}: {}", kek_reason(&e))))
             }
         }
     }
@@ -59,7 +94,7 @@ impl KekRing {
         std::iter::once(&*self.current).chain(self.previous.iter().map(|k| &**k)).collect()
     }
 
-    /// The text form: one base64 KEK per line, current first.
+    /// The text form: one KEK per line (base64, or `pkcs11:LABEL`), current first.
     pub fn to_text(&self) -> Zeroizing<String> {
         let mut out = Zeroizing::new(String::new());
         for kek in self.all() {
@@ -83,6 +118,22 @@ impl KekRing {
     }
 }
 
+fn parse_lines(text: &str, token: Option<&Token>) -> Result<Vec<Arc<Kek>>, Error> {
+    let lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
+    lines.map(|l| kek_from_line(l, token).map(Arc::new)).collect()
+}
+
+fn kek_from_line(line: &str, token: Option<&Token>) -> Result<Kek, Error> {
+    let Some(label) = line.strip_prefix(TOKEN_KEK_PREFIX) else { return Kek::from_text(line) };
+    if let Some(problem) = crate::config::label_problem(label, 64) {
+        return Err(Error::Kek(format!("{TOKEN_KEK_PREFIX}{}: the label {problem}", label.escape_debug())));
+    }
+    let token = token.ok_or_else(|| {
+        Error::Kek(format!("{TOKEN_KEK_PREFIX}{label} names a key in a PKCS#11 token: configure [kek] pkcs11"))
+    })?;
+    Ok(Kek::in_token(token.clone(), label))
+}
+
 impl From<Arc<Kek>> for KekRing {
     /// A ring of one KEK.
     fn from(current: Arc<Kek>) -> Self {
@@ -95,6 +146,17 @@ fn kek_reason(e: &Error) -> String {
         Error::Kek(reason) => reason.clone(),
         other => other.to_string(),
     }
+}
+
+/// Opens `config`'s token and logs in with the PIN from its `pin_env` variable, on a pool of
+/// `sessions` sessions (one per signing thread, at least one). The PIN is read here and kept only
+/// inside the token handle; no error names it.
+pub fn open_token(config: &Pkcs11Config, sessions: usize) -> Result<Token, Error> {
+    let pin = std::env::var(&config.pin_env)
+        .map_err(|_| Error::Kek(format!("kek.pkcs11.pin_env: ${} is not set or not UTF-8", config.pin_env)))?;
+    let mut token = TokenConfig::new(&config.module, &config.token_label, Zeroizing::new(pin));
+    token.sessions = sessions.max(1);
+    Token::open(token).map_err(Error::Custody)
 }
 
 /// What a rewrap pass did.
@@ -149,16 +211,21 @@ mod tests {
 
     #[test]
     fn ring_text_round_trips_current_first() {
-        let ring = KekRing::parse(&Kek::generate(&mut rng()).to_text()).unwrap();
+        let ring = KekRing::parse(&Kek::generate(&mut rng()).to_text(), None).unwrap();
         assert!(ring.previous.is_empty());
         let rotated = ring.rotated(Kek::generate(&mut rng()));
         let text = rotated.to_text();
-        let parsed = KekRing::parse(&format!("# comment\n\n{}", text.as_str())).unwrap();
+        let parsed = KekRing::parse(&format!("# comment\n\n{}", text.as_str()), None).unwrap();
         assert_eq!(parsed.current.id(), rotated.current.id());
         assert_eq!(parsed.previous[0].id(), ring.current.id());
         let pruned = parsed.without(&[ring.current.id().to_owned()]);
         assert!(pruned.previous.is_empty());
-        assert!(matches!(KekRing::parse("# nothing\n"), Err(Error::Kek(_))));
-        assert!(matches!(KekRing::parse(&format!("{}\nnot-a-kek\n", text.as_str())), Err(Error::Kek(_))));
+        assert!(matches!(KekRing::parse("# nothing\n", None), Err(Error::Kek(_))));
+        assert!(matches!(KekRing::parse(&format!("{}\nnot-a-kek\n", text.as_str()), None), Err(Error::Kek(_))));
+        // A token key needs the token; a bad label is refused before any token is asked.
+        let e = KekRing::parse(&format!("pkcs11:kek-a\n{}", text.as_str()), None).unwrap_err();
+        assert!(e.to_string().contains("pkcs11:kek-a names a key in a PKCS#11 token: configure [kek] pkcs11"), "{e}");
+        let e = KekRing::parse("pkcs11:\n", None).unwrap_err();
+        assert!(e.to_string().contains("must be 1 to 64 characters"), "{e}");
     }
 }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod context;
+pub mod custody;
 #[cfg(feature = "dev")]
 pub mod dev;
 mod error;

@@ -2,6 +2,10 @@
 //! key wrapped by the key-encryption key (KEK). The associated data binds tenant, client and key
 //! id, so a ciphertext moved to another row fails to open; rotating the KEK rewraps data keys
 //! only.
+//!
+//! A KEK is either 32 bytes in memory or an AES-256 key inside a PKCS#11 token that never leaves
+//! it: the token runs the same AES-256-GCM (`CKM_AES_GCM`, 96-bit nonce, 128-bit tag) over the
+//! data key, so both wrap data keys into the same `nonce || ciphertext || tag` blob.
 
 use std::fmt;
 
@@ -9,6 +13,7 @@ use aes_gcm::aead::Aead;
 use aes_gcm::aead::Payload;
 use aes_gcm::{Aes256Gcm, KeyInit};
 use base64ct::{Base64, Encoding};
+use keyward_pkcs11::Token;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -17,15 +22,27 @@ use crate::Error;
 const NONCE_LEN: usize = 12;
 const KEY_LEN: usize = 32;
 
-/// The key-encryption key. Its bytes are zeroized on drop and never printed.
+/// What a `pkcs11:LABEL` line of a KEK ring starts with.
+pub const TOKEN_KEK_PREFIX: &str = "pkcs11:";
+
+/// The key-encryption key: 32 bytes in memory (zeroized on drop, never printed), or a key in a
+/// PKCS#11 token that keyward only ever asks to wrap and unwrap.
 pub struct Kek {
     id: String,
-    key: Zeroizing<[u8; KEY_LEN]>,
+    material: Material,
+}
+
+enum Material {
+    Memory(Zeroizing<[u8; KEY_LEN]>),
+    Token { token: Token, label: String },
 }
 
 impl fmt::Debug for Kek {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Kek({}, [secret key elided])", self.id)
+        match &self.material {
+            Material::Memory(_) => write!(f, "Kek({}, [secret key elided])", self.id),
+            Material::Token { token, label } => write!(f, "Kek({}, token {:?} key {label:?})", self.id, token.label()),
+        }
     }
 }
 
@@ -36,7 +53,35 @@ impl Kek {
             bytes.try_into().map_err(|_| Error::Kek(format!("a KEK is {KEY_LEN} bytes, got {}", bytes.len())))?;
         let digest = Sha256::digest(key);
         let id = format!("kek-{}", digest[..8].iter().map(|b| format!("{b:02x}")).collect::<String>());
-        Ok(Self { id, key: Zeroizing::new(key) })
+        Ok(Self { id, material: Material::Memory(Zeroizing::new(key)) })
+    }
+
+    /// The AES-256 key labelled `label` in `token` (which must hold it: see
+    /// [`Kek::check_in_token`]). Its id names the label, so a token restored from backup or
+    /// another member of an HSM cluster holding the same key opens the same data keys.
+    pub fn in_token(token: Token, label: &str) -> Self {
+        Self { id: format!("kek-pkcs11-{label}"), material: Material::Token { token, label: label.to_owned() } }
+    }
+
+    /// For a KEK in a token: that the token holds its key.
+    pub fn check_in_token(&self) -> Result<(), Error> {
+        let Material::Token { token, label } = &self.material else { return Ok(()) };
+        if token.aes_key_exists(label).map_err(Error::Custody)? {
+            Ok(())
+        } else {
+            Err(Error::Kek(format!(
+                "{TOKEN_KEK_PREFIX}{label}: token {:?} holds no AES key with that label",
+                token.label()
+            )))
+        }
+    }
+
+    /// The label of its key in the token, if it lives in one.
+    pub fn token_label(&self) -> Option<&str> {
+        match &self.material {
+            Material::Memory(_) => None,
+            Material::Token { label, .. } => Some(label),
+        }
     }
 
     /// A KEK from its text form: 32 bytes in standard base64 (padded) or hex.
@@ -60,9 +105,12 @@ impl Kek {
         Self::from_bytes(key.as_ref()).unwrap_or_else(|_| unreachable!("32 bytes"))
     }
 
-    /// The base64 text form, for a KEK file.
+    /// The text form, for a KEK ring: the key in base64, or `pkcs11:LABEL` for a key in a token.
     pub fn to_text(&self) -> Zeroizing<String> {
-        Zeroizing::new(Base64::encode_string(self.key.as_ref()))
+        match &self.material {
+            Material::Memory(key) => Zeroizing::new(Base64::encode_string(key.as_ref())),
+            Material::Token { label, .. } => Zeroizing::new(format!("{TOKEN_KEK_PREFIX}{label}")),
+        }
     }
 
     /// A short identifier derived from the key (not secret: a truncated SHA-256).
@@ -70,9 +118,34 @@ impl Kek {
         &self.id
     }
 
-    fn cipher(&self) -> Aes256Gcm {
-        // The key has the right length by construction.
-        Aes256Gcm::new((&*self.key).into())
+    /// `msg` sealed under this KEK: `nonce || ciphertext || tag`.
+    fn encrypt(&self, rng: &mut dyn rand_core::CryptoRng, msg: &[u8], aad: &[u8]) -> Result<Vec<u8>, Error> {
+        match &self.material {
+            // The key has the right length by construction.
+            Material::Memory(key) => encrypt(&Aes256Gcm::new((&**key).into()), rng, msg, aad),
+            Material::Token { token, label } => {
+                let mut nonce = [0u8; NONCE_LEN];
+                rng.fill_bytes(&mut nonce);
+                let ct = token.aes_gcm_encrypt(label, &nonce, aad, msg).map_err(Error::Custody)?;
+                Ok([nonce.as_slice(), &ct].concat())
+            }
+        }
+    }
+
+    /// Opens what [`Kek::encrypt`] sealed. A wrong key or a changed blob is [`Error::Seal`]; a
+    /// token that is away is [`Error::Custody`].
+    fn decrypt(&self, blob: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+        match &self.material {
+            Material::Memory(key) => decrypt(&Aes256Gcm::new((&**key).into()), blob, aad),
+            Material::Token { token, label } => {
+                let (nonce, ct) = blob.split_at_checked(NONCE_LEN).ok_or(Error::Seal)?;
+                let nonce: &[u8; NONCE_LEN] = nonce.try_into().map_err(|_| Error::Seal)?;
+                token.aes_gcm_decrypt(label, nonce, aad, ct).map_err(|e| match e {
+                    keyward_pkcs11::Error::Decrypt => Error::Seal,
+                    other => Error::Custody(other),
+                })
+            }
+        }
     }
 }
 
@@ -139,12 +212,13 @@ pub fn seal(
     rng.fill_bytes(dek.as_mut());
     let data_cipher = Aes256Gcm::new((&*dek).into());
     let ciphertext = encrypt(&data_cipher, rng, plaintext, &who.aad("keyward.key.v1", ""))?;
-    let wrapped_dek = encrypt(&kek.cipher(), rng, dek.as_ref(), &who.aad("keyward.dek.v1", kek.id()))?;
+    let wrapped_dek = kek.encrypt(rng, dek.as_ref(), &who.aad("keyward.dek.v1", kek.id()))?;
     Ok(Sealed { kek_id: kek.id().to_owned(), wrapped_dek, ciphertext })
 }
 
-/// Opens a sealed key with whichever of `keks` wrapped it. Any failure (unknown KEK, another
-/// row's ciphertext, tampering) is the one opaque [`Error::Seal`].
+/// Opens a sealed key with whichever of `keks` wrapped it. Any failure of the key itself (unknown
+/// KEK, another row's ciphertext, tampering) is the one opaque [`Error::Seal`]; a KEK token that
+/// is away is [`Error::Custody`], which a retry may cure.
 pub fn open(keks: &[&Kek], who: KeyIdentity<'_>, sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>, Error> {
     let dek = unwrap_dek(keks, who, sealed)?;
     let data_cipher = Aes256Gcm::new_from_slice(&dek).map_err(|_| Error::Seal)?;
@@ -153,7 +227,7 @@ pub fn open(keks: &[&Kek], who: KeyIdentity<'_>, sealed: &Sealed) -> Result<Zero
 
 fn unwrap_dek(keks: &[&Kek], who: KeyIdentity<'_>, sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>, Error> {
     let kek = keks.iter().find(|k| k.id() == sealed.kek_id).ok_or(Error::Seal)?;
-    decrypt(&kek.cipher(), &sealed.wrapped_dek, &who.aad("keyward.dek.v1", kek.id()))
+    kek.decrypt(&sealed.wrapped_dek, &who.aad("keyward.dek.v1", kek.id()))
 }
 
 /// Rewraps the data key under `new` (KEK rotation); the sealed key itself is unchanged.
@@ -165,7 +239,7 @@ pub fn rewrap(
     rng: &mut dyn rand_core::CryptoRng,
 ) -> Result<Sealed, Error> {
     let dek = unwrap_dek(keks, who, sealed)?;
-    let wrapped_dek = encrypt(&new.cipher(), rng, &dek, &who.aad("keyward.dek.v1", new.id()))?;
+    let wrapped_dek = new.encrypt(rng, &dek, &who.aad("keyward.dek.v1", new.id()))?;
     Ok(Sealed { kek_id: new.id().to_owned(), wrapped_dek, ciphertext: sealed.ciphertext.clone() })
 }
 

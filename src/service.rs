@@ -18,7 +18,7 @@ use crate::grpc::{self, Deps};
 use crate::kek::KekRing;
 use crate::rotation::Engine;
 use crate::schedule;
-use crate::signing::Signing;
+use crate::signing::{SignPool, Signing};
 use crate::store::{AuditEvent, AuditKind, SqlStore, Store};
 use crate::tenant::Tenant;
 
@@ -56,7 +56,10 @@ impl Service {
     /// writes the config file's rotation policies. Configuration problems are
     /// [`Error::Config`], reported before any port is bound.
     pub async fn open(config: &Config) -> Result<Self, Error> {
-        let ring = KekRing::load(&config.kek).map_err(|e| Error::Config(vec![format!("kek: {e}")]))?;
+        // One token session per signing thread: the pool is what bounds concurrent token calls.
+        let sessions = SignPool::threads_for(config.signer.threads);
+        let (ring, token) =
+            KekRing::open(&config.kek, sessions).map_err(|e| Error::Config(vec![format!("kek: {e}")]))?;
         let mut tenants = BTreeMap::new();
         let mut errors = Vec::new();
         for (name, t) in &config.tenants {
@@ -79,7 +82,10 @@ impl Service {
             .with_lease_ttl(ops.scheduler.lease_ttl)
             .with_clock(clock.clone());
         // What the parts share, built once; each takes what it uses.
-        let ctx = Context::new(Arc::new(store), tenants, ring).with_replica(ops.replica_id.clone()).with_clock(clock);
+        let ctx = Context::new(Arc::new(store), tenants, ring)
+            .with_replica(ops.replica_id.clone())
+            .with_clock(clock)
+            .with_custody(token);
         let engine = Arc::new(Engine::new(&ctx, config.defaults.clone()).with_lease_timing(ops.scheduler.lease));
         schedule::apply_config(&engine, &ops.policies).await?;
         audit_grants(&*ctx.store, &config.access, &ops.replica_id).await?;
@@ -257,7 +263,7 @@ async fn background(engine: Arc<Engine>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match engine.retire_due(engine.clock().now_ms()).await {
+        match engine.retire_due(engine.clock().now()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(keys = n, "retired old keys"),
             Err(e) => tracing::warn!(error = %e, "retirement deferred"),

@@ -44,7 +44,7 @@ use chaos_harness::report::{self, Run, report, states_count};
 use chaos_harness::rng::Rng;
 use chaos_harness::world::World;
 use chaos_harness::{STATES, rotations_wanted};
-use keyward::rotation::millis_now;
+use keyward::clock::{Timestamp, wall_now};
 use keyward::store::{KeyState, KeyStore, PolicyStore, RotationState, RotationStore};
 use serde_json::json;
 
@@ -262,7 +262,7 @@ async fn s3_auth0_faults_during_scheduled_rotations() {
     let mut ageing = Ageing::new(&world.store_url).await;
     let mut faults = Auth0Faults::default();
     let mut faulting = true;
-    let (mut done_under_faults, mut cleared_at) = (0, i64::MAX);
+    let (mut done_under_faults, mut cleared_at) = (0, Timestamp::MAX);
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let rotations = world.rotations().await;
@@ -278,7 +278,7 @@ async fn s3_auth0_faults_during_scheduled_rotations() {
             world.clear_faults().await;
             faulting = false;
             done_under_faults = done;
-            cleared_at = millis_now();
+            cleared_at = wall_now();
         }
         if !faulting && done >= wanted {
             let policies = world.store.policies().await.unwrap();
@@ -287,7 +287,7 @@ async fn s3_auth0_faults_during_scheduled_rotations() {
                     .iter()
                     .any(|r| r.client_id == *c && r.state == RotationState::Completed && r.created_at > cleared_at)
             };
-            if clients.iter().all(|c| again(c) || backing_off(&policies, c, millis_now())) {
+            if clients.iter().all(|c| again(c) || backing_off(&policies, c, wall_now())) {
                 break;
             }
         }
@@ -302,12 +302,12 @@ async fn s3_auth0_faults_during_scheduled_rotations() {
     // Settle: no more aging, faults gone. Every client's key becomes fresh (or its policy backs
     // off after a permanent failure), and every rotation finishes.
     support::eventually("every due client rotated", || async {
-        let now = millis_now();
+        let now = wall_now();
         let policies = world.store.policies().await.unwrap();
         let mut settled = true;
         for c in &clients {
             let keys = world.store.keys("dev", c).await.unwrap();
-            let fresh = keys.iter().any(|k| k.state == KeyState::Active && k.created_at > now - HOUR_MS / 2);
+            let fresh = keys.iter().any(|k| k.state == KeyState::Active && k.created_at > now.plus_ms(-HOUR_MS / 2));
             settled &= fresh || backing_off(&policies, c, now);
         }
         settled.then_some(())

@@ -193,6 +193,7 @@ client | demo-app
 new credential | <CRED>
 kid | <KID>
 algorithm | RS256 (2048 bits)
+custody | sealed
 fingerprint | <FP>
 created | <TIME> (<AGO>)
 updated | <TIME> (<AGO>)",
@@ -219,6 +220,7 @@ client | demo-app
 new credential | <CRED>
 kid | <KID>
 algorithm | RS256 (2048 bits)
+custody | sealed
 fingerprint | <FP>
 expires | <TIME> (in <D>)
 old credential | <CRED>
@@ -241,6 +243,7 @@ client | demo-app
 new credential | <CRED>
 kid | <KID>
 algorithm | RS256 (2048 bits)
+custody | sealed
 fingerprint | <FP>
 old credential | <CRED>
 old retires at | <TIME> (in <D>)
@@ -266,9 +269,9 @@ removed from Auth0 to make room (1 credential):
         &c.table(&list),
         "
 managed by keyward:
-CREDENTIAL | STATE | KID | ALG | AGE | EXPIRES
-<CRED>… | RETIRING | <KID>… | RS256/2048 | <s> | <TIME> (in <D>)
-<CRED>… | ACTIVE | <KID>… | RS256/2048 | <s> | -
+CREDENTIAL | STATE | KID | ALG | CUSTODY | AGE | EXPIRES
+<CRED>… | RETIRING | <KID>… | RS256/2048 | sealed | <s> | <TIME> (in <D>)
+<CRED>… | ACTIVE | <KID>… | RS256/2048 | sealed | <s> | -
 
 at Auth0:
 ID | KID | ALG | ATTACHED | MANAGED | NAME

@@ -6,24 +6,14 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use keyward::store::{AuditStore, KeyState, KeyStore, RotationStore};
 use serde_json::Value;
 use support::*;
 
 fn keyward(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
-    cmd.args(args).env_remove("KEYWARD_TOKEN");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
-
-fn stdout_json(out: &Output) -> Value {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    keyward_output(args, env)
 }
 
 fn stderr(out: &Output) -> String {

@@ -42,7 +42,7 @@ fn secs(seconds: i64) -> Option<prost_types::Duration> {
 }
 
 fn now_ms() -> i64 {
-    keyward::rotation::millis_now()
+    keyward::clock::wall_now().as_millis()
 }
 
 /// Every KeyRotation RPC with a valid body, sent with `authorization` as given.

@@ -18,8 +18,9 @@ mod support;
 
 use std::time::Duration;
 
+use keyward::clock::wall_now;
 use keyward::grpc::proto;
-use keyward::rotation::{RotateRequest, millis_now};
+use keyward::rotation::RotateRequest;
 use keyward::store::RotationState;
 use rig::*;
 use support::*;
@@ -41,7 +42,7 @@ async fn pause_at_client_step(rig: &Rig, state: &str) {
         ..Default::default()
     };
     setup.rotate_client(&stage).await.unwrap();
-    setup.retire_due(millis_now()).await.unwrap();
+    setup.retire_due(wall_now()).await.unwrap();
 
     // Replica A drives the rotation (or, for the late steps, the retirement of its old key) and
     // is held at the step, then stopped for real.

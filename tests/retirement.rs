@@ -10,10 +10,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyward::clock::wall_now;
 use keyward::clock::{Clock, ManualClock, SharedClock};
 use keyward::config::Defaults;
 use keyward::context::Context;
-use keyward::rotation::{Engine, RotateRequest, millis_now};
+use keyward::rotation::{Engine, RotateRequest};
 use keyward::seal::Kek;
 use keyward::store::{AuditStore, KeyState, KeyStore, RotationState, RotationStore, SqlStore, Store};
 use keyward::tenant::Tenant;
@@ -67,7 +68,7 @@ async fn scenario(other_deleted: bool) {
 
     // A replica began retiring demo-app's old key (marked it retired in the store) and died
     // before the Auth0 clean-up: the background task of any replica is to finish that.
-    assert!(store.begin_retirement(&old, millis_now(), false).await.unwrap());
+    assert!(store.begin_retirement(&old, wall_now(), false).await.unwrap());
 
     // other-app was deleted at Auth0 (every read of it answers 404): its old key can never be
     // cleaned up there. That is other-app's problem, and should stay other-app's.
@@ -83,7 +84,7 @@ async fn scenario(other_deleted: bool) {
 
     // The background task's passes (every 2 s in `keyward serve`).
     for pass in 0..5 {
-        let r = engine.retire_due(millis_now() + 1000).await;
+        let r = engine.retire_due(wall_now().plus_ms(1000)).await;
         eprintln!("pass {pass}: {r:?}");
     }
 
@@ -134,8 +135,8 @@ async fn a_rotation_completed_by_another_replica_is_not_completed_again() {
     // point): r2 is RETIRED, its old key wiped, C's lease on it lapsed.
     let store_c =
         SqlStore::connect(&url).await.unwrap().with_lease_ttl(Duration::from_millis(1)).with_clock(shared.clone());
-    let now = clock.now_ms();
-    let mut r = store_c.claim_rotation(&r2.rotation_id, "replica-c", now, now + 1).await.unwrap().unwrap();
+    let now = clock.now();
+    let mut r = store_c.claim_rotation(&r2.rotation_id, "replica-c", now, now.plus_ms(1)).await.unwrap().unwrap();
     assert!(store_c.begin_retirement(&old, now, false).await.unwrap());
     r.state = RotationState::Retired;
     assert!(store_c.close_retirement(&old, Some(&mut r)).await.unwrap());
@@ -151,7 +152,7 @@ async fn a_rotation_completed_by_another_replica_is_not_completed_again() {
         .unwrap();
 
     // Replica A's background pass lists r2 as RETIRED and waits for the row to claim r2's lease.
-    let pass_at = clock.now_ms();
+    let pass_at = clock.now();
     let pass = tokio::spawn(async move { a.retire_due(pass_at).await });
     let watch = sqlx::PgPool::connect(&url).await.unwrap();
     support::eventually("replica A waiting for the rotation's row", || {
@@ -176,7 +177,7 @@ async fn a_rotation_completed_by_another_replica_is_not_completed_again() {
          updated_at = $2 WHERE rotation_id = $1",
     )
     .bind(&r2.rotation_id)
-    .bind(clock.now_ms())
+    .bind(clock.now().as_millis())
     .execute(&mut b)
     .await
     .unwrap();
@@ -185,7 +186,7 @@ async fn a_rotation_completed_by_another_replica_is_not_completed_again() {
     store_b
         .append_audit(&keyward::store::AuditEvent {
             id: 0,
-            at: clock.now_ms(),
+            at: clock.now(),
             actor: "keyward".into(),
             tenant: "dev".into(),
             subject: support::APP.into(),

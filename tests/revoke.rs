@@ -16,9 +16,10 @@ mod world;
 use std::time::Duration;
 
 use keyward::access::{Access, Grant, Permission, Principal};
+use keyward::clock::wall_now;
 use keyward::grpc::proto::{self, RevocationState as PbState, signer_client::SignerClient};
 use keyward::grpc::token_hash;
-use keyward::rotation::{RotateRequest, millis_now};
+use keyward::rotation::RotateRequest;
 use keyward::store::{Departure, KeyState, KeyStore, RevocationStore, RotationState, RotationStore, Store};
 use serde_json::Value;
 use tonic::{Code, Request};
@@ -164,7 +165,7 @@ async fn a_credential_is_revoked_at_once_and_only_with_force_the_active_one() {
         let told = told.await.unwrap().into_inner();
         assert_eq!(told.old_removed_how, "revoked", "{name}: {told:?}");
         assert!(told.old_removed_at.is_some(), "{name}");
-        w.engine.retire_due(millis_now()).await.unwrap();
+        w.engine.retire_due(wall_now()).await.unwrap();
         let rotation = w.store.rotation(&retiring_it).await.unwrap().unwrap();
         assert_eq!(rotation.state, RotationState::Completed, "{name}: {rotation:?}");
         assert_eq!(rotation.old_departed.map(|d| d.how), Some(Departure::Revoked), "{name}: {rotation:?}");

@@ -180,7 +180,7 @@ async fn old_key_retires_after_the_grace_period() {
         // Both keys work during the grace period.
         assert_eq!(w.exchange_with(&old).await.0, 200, "{name}");
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let now = keyward::rotation::millis_now();
+        let now = keyward::clock::wall_now();
         assert_eq!(w.engine.retire_due(now).await.unwrap(), 1, "{name}");
         let app = w.app().await;
         let ids: Vec<&str> = app["credentials"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
@@ -220,7 +220,7 @@ async fn a_retiring_key_with_live_assertions_is_not_retired_early() {
         // The retiring key signed an assertion that is still live for five minutes.
         let keys = w.store.keys("dev", APP).await.unwrap();
         let mut retiring = keys.iter().find(|k| k.state == KeyState::Retiring).unwrap().clone();
-        let live_until = keyward::rotation::millis_now() + 300_000;
+        let live_until = keyward::clock::wall_now().plus_ms(300_000);
         retiring.last_signed_exp = Some(live_until);
         w.store.overwrite_key(&retiring).await.unwrap();
         let before = w.app().await;
@@ -244,7 +244,7 @@ async fn a_retiring_key_with_live_assertions_is_not_retired_early() {
         w.check_invariants(name).await;
 
         // Once its assertions have expired, the next rotation retires it early at once.
-        retiring.last_signed_exp = Some(keyward::rotation::millis_now() - 1);
+        retiring.last_signed_exp = Some(keyward::clock::wall_now().plus_ms(-1));
         w.store.overwrite_key(&retiring).await.unwrap();
         w.engine.rotate_client(&request()).await.unwrap();
         assert_eq!(w.store.key(&retiring.key_id).await.unwrap().unwrap().state, KeyState::Retired, "{name}");
@@ -283,7 +283,7 @@ async fn auth0_rate_limits_are_waited_out_or_paused_and_resumed() {
     for (name, store, dir) in stores().await {
         let w = world(store, dir, SEED, Duration::from_secs(600)).await;
         // One 429 whose x-ratelimit-reset (epoch seconds) is a second away: waited out.
-        let reset = (keyward::rotation::millis_now() / 1000 + 1).to_string();
+        let reset = (keyward::clock::wall_now().as_secs() + 1).to_string();
         w.fault(json!({"method": "POST", "path_prefix": format!("/api/v2/clients/{APP}/credentials"), "times": 1,
             "action": {"kind": "status", "status": 429, "headers": {"x-ratelimit-limit": "50", "x-ratelimit-remaining": "0", "x-ratelimit-reset": reset}}}))
             .await;
@@ -299,7 +299,7 @@ async fn auth0_rate_limits_are_waited_out_or_paused_and_resumed() {
 
         // Rate-limited beyond the adapter's patience: UNAVAILABLE, the rotation stays open and
         // resumes when the limit lifts.
-        let far = (keyward::rotation::millis_now() / 1000 + 3600).to_string();
+        let far = (keyward::clock::wall_now().as_secs() + 3600).to_string();
         w.fault(json!({"path_prefix": "/api/v2/", "times": 100,
             "action": {"kind": "status", "status": 429, "headers": {"x-ratelimit-reset": far}}}))
             .await;
@@ -385,7 +385,10 @@ async fn a_key_evicted_early_completes_the_rotation_that_was_retiring_it() {
         let old = w.store.key(r.old_key_id.as_deref().unwrap()).await.unwrap().unwrap();
         assert_eq!(old.state, KeyState::Retired, "{name}");
         assert!(old.sealed.ciphertext.is_empty(), "{name}: the evicted key is destroyed");
-        assert!(!w.store.extend_signed_exp(&old.key_id, i64::MAX).await.unwrap(), "{name}: it cannot sign");
+        assert!(
+            !w.store.extend_signed_exp(&old.key_id, keyward::clock::Timestamp::MAX).await.unwrap(),
+            "{name}: it cannot sign"
+        );
         support::check_invariants(name, &w.emu.base_url(), &*w.store, &[&w.kek]).await;
     }
 }
@@ -409,7 +412,7 @@ async fn an_evicted_key_whose_retirement_began_completes_its_rotation() {
         assert_eq!(r3.state, RotationState::Active, "{name}");
         let r2 = w.store.rotation(&r2.rotation_id).await.unwrap().unwrap();
         assert_eq!(r2.state, RotationState::Completed, "{name}: its old key was evicted by r3");
-        w.engine.retire_due(keyward::rotation::millis_now() + 2 * 3600 * 1000).await.unwrap();
+        w.engine.retire_due(keyward::clock::wall_now() + Duration::from_secs(2 * 3600)).await.unwrap();
         let r3 = w.store.rotation(&r3.rotation_id).await.unwrap().unwrap();
         assert_eq!(r3.state, RotationState::Completed, "{name}");
         support::check_invariants(name, &w.emu.base_url(), &*w.store, &[&w.kek]).await;

@@ -12,10 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyward::clock::{Clock, ManualClock, SharedClock, SystemClock};
+use keyward::clock::{Clock, ManualClock, SharedClock, SystemClock, Timestamp, wall_now};
 use keyward::config::{Defaults, PolicyConfig, PolicyTarget, SchedulerConfig};
 use keyward::context::Context;
-use keyward::rotation::{Engine, RotateRequest, millis_now};
+use keyward::rotation::{Engine, RotateRequest};
 use keyward::schedule::{self, PolicyInput};
 use keyward::seal::Kek;
 use keyward::store::{
@@ -98,7 +98,7 @@ async fn a_due_client_is_rotated_once_by_one_of_two_replicas() {
         let status = schedule::set_policy(a, &input, "test").await.unwrap();
         assert!(!status.overdue, "{name}: a fresh key is not overdue");
         let due = status.due_at.unwrap();
-        assert!(due > clock.now_ms() + 89 * DAY_MS && due <= clock.now_ms() + 90 * DAY_MS, "{name}: due {due}");
+        assert!(due > clock.now().plus_ms(89 * DAY_MS) && due <= clock.now().plus_ms(90 * DAY_MS), "{name}: due {due}");
         assert_eq!(schedule::run_once(a, &scheduler()).await.unwrap(), 0, "{name}: nothing is due yet");
 
         // 100 days pass: the active key is now 100 days old.
@@ -110,7 +110,7 @@ async fn a_due_client_is_rotated_once_by_one_of_two_replicas() {
         let (ra, rb) = tokio::join!(schedule::run_once(a, &config), schedule::run_once(b, &config));
         assert_eq!(ra.unwrap() + rb.unwrap(), 1, "{name}: exactly one replica rotates");
         // Either replica retires the old key (no grace period) under the rotation's lease.
-        let (xa, xb) = tokio::join!(a.retire_due(clock.now_ms()), b.retire_due(clock.now_ms()));
+        let (xa, xb) = tokio::join!(a.retire_due(clock.now()), b.retire_due(clock.now()));
         assert_eq!(xa.unwrap() + xb.unwrap(), 1, "{name}: the old key is retired once");
         let rotations = a.store().rotations_in_state(RotationState::Completed).await.unwrap();
         assert_eq!(rotations.len(), 2, "{name}: the first rotation and the scheduled one: {rotations:#?}");
@@ -159,7 +159,7 @@ async fn config_policies_are_authoritative_and_api_policies_are_validated() {
         assert_eq!(kept.policy.source, PolicySource::Config);
         assert_eq!(kept.policy.max_age_ms, 180 * DAY_MS, "{name}: unchanged by the refused call");
         let due = kept.due_at.unwrap();
-        let minute_of_day = due.rem_euclid(DAY_MS) / 60_000;
+        let minute_of_day = due.as_millis().rem_euclid(DAY_MS) / 60_000;
         assert!((120..300).contains(&minute_of_day), "{name}: due inside the window, at minute {minute_of_day}");
 
         // A rotation asked for by hand restarts the connection's interval.
@@ -167,7 +167,7 @@ async fn config_policies_are_authoritative_and_api_policies_are_validated() {
         e.rotate_connection("dev", CONN, None, None, "test").await.unwrap();
         let rotated = schedule::get_policy(e, "dev", PolicyKind::Connection, CONN).await.unwrap();
         assert!(rotated.key_age_ms.is_some_and(|age| (0..60_000).contains(&age)), "{name}: {rotated:?}");
-        assert!(rotated.due_at.unwrap() > millis_now() + 179 * DAY_MS, "{name}: {rotated:?}");
+        assert!(rotated.due_at.unwrap() > wall_now().plus_ms(179 * DAY_MS), "{name}: {rotated:?}");
 
         for (bad, field) in [
             (PolicyInput { max_age: Duration::from_secs(10), ..input.clone() }, "interval"),
@@ -192,7 +192,7 @@ async fn config_policies_are_authoritative_and_api_policies_are_validated() {
     }
 }
 
-fn policy(target: &str, due_at: i64) -> PolicyRecord {
+fn policy(target: &str, due_at: Timestamp) -> PolicyRecord {
     PolicyRecord {
         tenant: "dev".into(),
         kind: PolicyKind::Client,
@@ -213,14 +213,14 @@ async fn due_work_is_handed_out_disjointly_and_fenced() {
     let dir = tempfile::tempdir().unwrap();
     for (name, url) in urls(dir.path()).await {
         let store = Arc::new(SqlStore::connect(&url).await.unwrap());
-        let now = millis_now();
+        let now = wall_now();
         for i in 0..6 {
-            store.put_policy(&policy(&format!("app-{i}"), now - 1000)).await.unwrap();
+            store.put_policy(&policy(&format!("app-{i}"), now.plus_ms(-1000))).await.unwrap();
         }
-        store.put_policy(&policy("later", now + DAY_MS)).await.unwrap();
+        store.put_policy(&policy("later", now.plus_ms(DAY_MS))).await.unwrap();
         let (a, b) = tokio::join!(
-            store.claim_due_policies("a", now, now + 30_000, 4),
-            store.claim_due_policies("b", now, now + 30_000, 4)
+            store.claim_due_policies("a", now, now.plus_ms(30_000), 4),
+            store.claim_due_policies("b", now, now.plus_ms(30_000), 4)
         );
         let (a, b) = (a.unwrap(), b.unwrap());
         let names = |v: &[PolicyRecord]| v.iter().map(|p| p.target.clone()).collect::<BTreeSet<_>>();
@@ -228,8 +228,8 @@ async fn due_work_is_handed_out_disjointly_and_fenced() {
         assert_eq!(names(&a).len() + names(&b).len(), 6, "{name}: every due policy, none not due");
         // A lapsed lease can be claimed again; the old holder's result is then refused.
         let first = a.first().or(b.first()).unwrap().clone();
-        let later = now + 60_000;
-        let again = store.claim_due_policies("c", later, later + 30_000, 10).await.unwrap();
+        let later = now.plus_ms(60_000);
+        let again = store.claim_due_policies("c", later, later.plus_ms(30_000), 10).await.unwrap();
         assert_eq!(again.len(), 6, "{name}");
         assert!(!store.finish_policy(&first, "rotated", Some(now), None).await.unwrap(), "{name}: fenced");
         let current = again.iter().find(|p| p.target == first.target).unwrap();
@@ -237,11 +237,12 @@ async fn due_work_is_handed_out_disjointly_and_fenced() {
 
         // Rotations: the holder of a live lease keeps it; after it lapses another replica's
         // claim raises the token and the old holder's next write fails.
-        let r = rotation("dev", APP).with_lease(lease("a", 1, now + 30_000)).created_at(now).build();
+        let r = rotation("dev", APP).with_lease(lease("a", 1, now.plus_ms(30_000))).created_at(now).build();
         store.insert_rotation(&r).await.unwrap();
-        assert!(store.claim_rotation(&r.rotation_id, "b", now, now + 30_000).await.unwrap().is_none(), "{name}");
+        assert!(store.claim_rotation(&r.rotation_id, "b", now, now.plus_ms(30_000)).await.unwrap().is_none(), "{name}");
         let mut stale = r.clone();
-        let mut taken = store.claim_rotation(&r.rotation_id, "b", now + 31_000, now + 61_000).await.unwrap().unwrap();
+        let mut taken =
+            store.claim_rotation(&r.rotation_id, "b", now.plus_ms(31_000), now.plus_ms(61_000)).await.unwrap().unwrap();
         assert_eq!(taken.lease.token, 2, "{name}");
         stale.state = RotationState::KeyGenerated;
         let refused = store.update_rotation(&mut stale).await.unwrap_err();
@@ -256,6 +257,6 @@ async fn due_work_is_handed_out_disjointly_and_fenced() {
         store.update_rotation(&mut taken).await.unwrap();
         let stored = store.rotation(&r.rotation_id).await.unwrap().unwrap();
         assert_eq!(stored.state, RotationState::Failed, "{name}: only the lease holder's write landed");
-        assert_eq!(stored.lease.expires_at, 0, "{name}: a finished rotation frees its lease");
+        assert_eq!(stored.lease.expires_at, Timestamp::EPOCH, "{name}: a finished rotation frees its lease");
     }
 }

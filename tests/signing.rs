@@ -127,10 +127,10 @@ async fn signer_happy_paths_and_refusals() {
         assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 60);
         // The store knows the key may be live until at least that exp.
         let key = w.key_for(&credential.credential_id).await;
-        assert!(key.last_signed_exp.unwrap() >= claims["exp"].as_i64().unwrap() * 1000, "{name}");
+        assert!(key.last_signed_exp.unwrap().as_secs() >= claims["exp"].as_i64().unwrap(), "{name}");
 
         // SignJwt: the caller's claims, signed and verifiable; exp is required and bounded.
-        let exp = keyward::rotation::millis_now() / 1000 + 120;
+        let exp = keyward::clock::wall_now().as_secs() + 120;
         let claims_json = format!(r#"{{"sub":"order-42","aud":"https://api.demo.local/","exp":{exp}}}"#);
         let jwt = signer
             .sign_jwt(authed(proto::SignJwtRequest {
@@ -451,7 +451,7 @@ async fn rotation_under_signing_load_never_breaks_an_assertion() {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         // Retirement as the background task would run it, while signing continues.
-        w.engine.retire_due(keyward::rotation::millis_now()).await.unwrap();
+        w.engine.retire_due(keyward::clock::wall_now()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         let mut total = 0;
@@ -610,7 +610,7 @@ async fn signing_only_clients_rotate_ec_keys_locally_and_sign_jwts() {
         assert!(err.message().starts_with("key_bits"), "{err:?}");
 
         let mut signer = SignerClient::new(w.channel().await);
-        let exp = keyward::rotation::millis_now() / 1000 + 60;
+        let exp = keyward::clock::wall_now().as_secs() + 60;
         // By default SignJwt stays in its lane: an Auth0-registered client is refused, naming the
         // RPC to use, before anything is looked up or signed.
         let err = signer

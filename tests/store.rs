@@ -9,7 +9,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyward::clock::{Clock, ManualClock};
+use keyward::clock::{Clock, ManualClock, Timestamp};
 use keyward::seal::{self, Kek, KeyIdentity};
 use keyward::store::{
     AuditEvent, AuditStore, ConnectionStore, Inserted, KeyRecord, KeyState, KeyStore, RotationState, RotationStore,
@@ -136,7 +136,7 @@ async fn keys_are_sealed_activated_and_retired_atomically() {
         assert!(store.key(&k_lost.key_id).await.unwrap().is_none(), "{name}: no half-written key");
 
         r.state = RotationState::Active;
-        store.activate(&mut r, &k1.key_id, None, 0).await.unwrap();
+        store.activate(&mut r, &k1.key_id, None, at(0)).await.unwrap();
         assert_eq!(store.keys_in_state(KeyState::Active).await.unwrap().len(), 1);
 
         // The next rotation: k2 active, k1 retiring until retire_at, in one step.
@@ -146,19 +146,22 @@ async fn keys_are_sealed_activated_and_retired_atomically() {
         r2.state = RotationState::KeyGenerated;
         store.save_generated_key(&k2, &mut r2).await.unwrap();
         r2.state = RotationState::Active;
-        store.activate(&mut r2, &k2.key_id, Some(&k1.key_id), 5_000).await.unwrap();
+        store.activate(&mut r2, &k2.key_id, Some(&k1.key_id), at(5_000)).await.unwrap();
         let keys = store.keys("dev", "app").await.unwrap();
         let states: Vec<_> = keys.iter().map(|k| (k.key_id.clone(), k.state, k.retire_at)).collect();
-        assert!(states.contains(&(k1.key_id.clone(), KeyState::Retiring, Some(5_000))), "{name}: {states:?}");
+        assert!(states.contains(&(k1.key_id.clone(), KeyState::Retiring, Some(at(5_000)))), "{name}: {states:?}");
         assert!(states.contains(&(k2.key_id.clone(), KeyState::Active, None)), "{name}: {states:?}");
 
         // Retirement and signing race through the store: a horizon raised first holds the
         // retirement off; a retirement begun first makes every later horizon raise fail.
-        assert!(store.extend_signed_exp(&k1.key_id, 9_000).await.unwrap(), "{name}");
-        assert!(!store.begin_retirement(&k1.key_id, 8_000, true).await.unwrap(), "{name}: an assertion is live");
-        assert!(!store.begin_retirement(&k1.key_id, 4_000, false).await.unwrap(), "{name}: before retire_at");
-        assert!(store.begin_retirement(&k1.key_id, 9_000, false).await.unwrap(), "{name}");
-        assert!(!store.extend_signed_exp(&k1.key_id, 20_000).await.unwrap(), "{name}: no signing once retiring began");
+        assert!(store.extend_signed_exp(&k1.key_id, at(9_000)).await.unwrap(), "{name}");
+        assert!(!store.begin_retirement(&k1.key_id, at(8_000), true).await.unwrap(), "{name}: an assertion is live");
+        assert!(!store.begin_retirement(&k1.key_id, at(4_000), false).await.unwrap(), "{name}: before retire_at");
+        assert!(store.begin_retirement(&k1.key_id, at(9_000), false).await.unwrap(), "{name}");
+        assert!(
+            !store.extend_signed_exp(&k1.key_id, at(20_000)).await.unwrap(),
+            "{name}: no signing once retiring began"
+        );
         let unfinished: Vec<_> = store.keys_retired_unfinished().await.unwrap().into_iter().map(|k| k.key_id).collect();
         assert_eq!(unfinished, vec![k1.key_id.clone()], "{name}: still holds its sealed key");
 
@@ -200,7 +203,7 @@ async fn audit_events_append_and_page() {
         for i in 0..5 {
             let e = AuditEvent {
                 id: 0,
-                at: i,
+                at: at(i),
                 actor: "keyward".into(),
                 tenant: "dev".into(),
                 subject: "app".into(),
@@ -234,8 +237,8 @@ async fn a_replica_that_lost_its_lease_changes_nothing() {
         let clock = Arc::new(ManualClock::starting_now());
         let store = Arc::new((*store).clone().with_clock(clock.clone()));
         let kek = Kek::generate(&mut rng());
-        let now = clock.now_ms();
-        let mut a = rotation("dev", "app").with_lease(lease("a", 1, now + 30_000)).build();
+        let now = clock.now();
+        let mut a = rotation("dev", "app").with_lease(lease("a", 1, now.plus_ms(30_000))).build();
         store.insert_rotation(&a).await.unwrap();
         let k = sealed_key(&kek, "dev", "app", b"new");
         a.state = RotationState::KeyGenerated;
@@ -247,8 +250,8 @@ async fn a_replica_that_lost_its_lease_changes_nothing() {
         // A froze past its lease (the store's writes renewed it to 30 s from then); B takes over
         // and drives the rotation to ACTIVE.
         clock.advance(Duration::from_secs(31));
-        let now = clock.now_ms();
-        let mut b = store.claim_rotation(&a.rotation_id, "b", now, now + 30_000).await.unwrap().unwrap();
+        let now = clock.now();
+        let mut b = store.claim_rotation(&a.rotation_id, "b", now, now.plus_ms(30_000)).await.unwrap().unwrap();
         assert_eq!(b.lease.token, 2, "{name}");
         // While B holds the rotation, a credential it registered may not be removed by anyone.
         let mut b_next = b.clone();
@@ -261,7 +264,7 @@ async fn a_replica_that_lost_its_lease_changes_nothing() {
         b.state = RotationState::Attached;
         store.update_rotation(&mut b).await.unwrap();
         b.state = RotationState::Active;
-        store.activate(&mut b, &k.key_id, None, 0).await.unwrap();
+        store.activate(&mut b, &k.key_id, None, at(0)).await.unwrap();
 
         // A wakes up and writes what it would have: every write is refused as LeaseLost.
         let lost = |e: keyward::Error| matches!(e, keyward::Error::LeaseLost { .. });
@@ -296,8 +299,8 @@ async fn a_replica_that_lost_its_lease_changes_nothing() {
 #[tokio::test]
 async fn a_connection_rotation_lease_is_fenced() {
     for (name, store, _dir) in stores().await {
-        let now = keyward::rotation::millis_now();
-        let a_lease = lease("a", 1, now + 30_000);
+        let now = keyward::clock::wall_now();
+        let a_lease = lease("a", 1, now.plus_ms(30_000));
         let record = connection_rotation("dev", "con_1")
             .with_request_id("req")
             .with_lease(a_lease.clone())
@@ -305,8 +308,9 @@ async fn a_connection_rotation_lease_is_fenced() {
             .build();
         assert!(store.insert_connection_rotation(&record).await.unwrap(), "{name}");
         // B cannot claim a live lease; it can once the lease lapsed.
-        assert!(store.claim_connection_rotation(&record.id, "b", now, now + 30_000).await.unwrap().is_none());
-        let b_lease = store.claim_connection_rotation(&record.id, "b", now + 31_000, now + 61_000).await.unwrap();
+        assert!(store.claim_connection_rotation(&record.id, "b", now, now.plus_ms(30_000)).await.unwrap().is_none());
+        let b_lease =
+            store.claim_connection_rotation(&record.id, "b", now.plus_ms(31_000), now.plus_ms(61_000)).await.unwrap();
         let b_lease = b_lease.unwrap();
         assert_eq!(b_lease.token, 2, "{name}");
         // A's renewal and result are refused; B's go through.
@@ -461,4 +465,8 @@ async fn a_destroyed_key_leaves_no_copy_in_the_postgres_table_files() {
     let stored = store.key(&kept.key_id).await.unwrap().unwrap();
     let who = KeyIdentity { tenant: "dev", client_id: "third-app", key_id: &kept.key_id };
     assert_eq!(seal::open(&[&kek], who, &stored.sealed).unwrap().as_slice(), kept_secret.as_slice());
+}
+
+fn at(ms: i64) -> Timestamp {
+    Timestamp::from_millis(ms)
 }

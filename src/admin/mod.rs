@@ -93,7 +93,7 @@ async fn scrape(State(parts): State<Parts>) -> impl IntoResponse {
 /// key ages and scheduled rotations.
 async fn observe_store(engine: &Engine) -> Result<(), Error> {
     let store = engine.store();
-    let now = engine.clock().now_ms();
+    let now = engine.clock().now();
     let m = metrics();
 
     let mut open = store.open_rotations().await?;
@@ -111,13 +111,13 @@ async fn observe_store(engine: &Engine) -> Result<(), Error> {
         .filter(|r| !matches!(r.state, RotationState::Active | RotationState::Retired))
         .map(|r| r.updated_at)
         .min();
-    m.rotation_oldest_open.set(oldest.map_or(0.0, |t| seconds(now - t)));
+    m.rotation_oldest_open.set(oldest.map_or(0.0, |t| seconds(now.millis_since(t))));
 
     m.key_age.clear();
     let active = store.keys_in_state(KeyState::Active).await?;
     for key in &active {
         let labels = ClientLabels { tenant: key.tenant.clone(), client: key.client_id.clone() };
-        m.key_age.get_or_create(&labels).set(seconds(now - key.created_at));
+        m.key_age.get_or_create(&labels).set(seconds(now.millis_since(key.created_at)));
     }
 
     m.rotation_due.clear();
@@ -125,7 +125,7 @@ async fn observe_store(engine: &Engine) -> Result<(), Error> {
     for status in schedule::statuses_given_keys(engine, now, &active).await? {
         let labels = TargetLabels { tenant: status.tenant.clone(), target: status.target.clone() };
         if let Some(due) = status.due_at {
-            m.rotation_due.get_or_create(&labels).set(seconds(due - now));
+            m.rotation_due.get_or_create(&labels).set(seconds(due.millis_since(now)));
         }
         m.rotation_overdue.get_or_create(&labels).set(i64::from(status.overdue));
     }

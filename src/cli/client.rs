@@ -47,6 +47,10 @@ pub(super) struct RotateClientArgs {
     /// Idempotency key: the same key returns the same rotation.
     #[arg(long)]
     request_id: Option<String>,
+    /// Where the new private key lives: sealed (in the store) or pkcs11 (inside the server's
+    /// token, never extractable); default from the server's tenant configuration.
+    #[arg(long, value_parser = ["sealed", "pkcs11"])]
+    custody: Option<String>,
     /// Allow evicting credentials keyward does not manage when both Auth0 slots are taken.
     #[arg(long)]
     evict_unmanaged: bool,
@@ -113,6 +117,7 @@ pub(super) fn rotate(opts: &ClientOptions, cmd: RotateCommand) -> Result<(), Cli
                     credential_lifetime: pb_duration(a.lifetime),
                     request_id: a.request_id.unwrap_or_default(),
                     evict_unmanaged: a.evict_unmanaged,
+                    custody: a.custody.unwrap_or_default(),
                 };
                 let resp = client.rotate_client_credential(req).await.map_err(CliError::from)?.into_inner();
                 render::rotated_client(&resp, opts.style())

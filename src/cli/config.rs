@@ -73,12 +73,12 @@ pub(super) fn run(cmd: ConfigCommand, as_json: bool) -> Result<(), CliError> {
 }
 
 /// What `serve` would find on opening the KEK and the TLS files, without the network: the KEK
-/// loads (its source named, never its content), secret files grant others nothing and the group
+/// loads (its source named, never its content; a token opens and holds every KEK the ring names), secret files grant others nothing and the group
 /// at most read, the TLS certificate and key parse as PEM, a PostgreSQL store URL parses as a
 /// URL. Every problem, one string each.
 fn offline_checks(c: &Config) -> Vec<String> {
     let mut problems = Vec::new();
-    if let Err(e) = KekRing::load(&c.kek) {
+    if let Err(e) = KekRing::open(&c.kek, 1) {
         // As `Service::open` words it.
         problems.push(format!("kek: {e}"));
     }
@@ -97,9 +97,9 @@ fn offline_checks(c: &Config) -> Vec<String> {
 /// The secret files (the KEK file, the TLS key) that others may access or the group may change,
 /// each named with its mode. `serve` logs them as warnings; `config check` refuses them.
 pub(super) fn mode_problems(c: &Config) -> Vec<String> {
-    let kek = match &c.kek {
-        KekSource::File(path) => Some(path.as_path()),
-        KekSource::Env(_) => None,
+    let kek = match &c.kek.ring {
+        Some(KekSource::File(path)) => Some(path.as_path()),
+        Some(KekSource::Env(_)) | None => None,
     };
     kek.into_iter().chain(c.tls.as_ref().map(|t| t.key_file.as_path())).filter_map(mode_problem).collect()
 }

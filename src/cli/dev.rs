@@ -14,7 +14,8 @@ mod enabled {
     use clap::Args;
 
     use crate::cli::CliError;
-    use crate::dev::{self, DevOptions};
+    use crate::config::{DEFAULT_PIN_ENV, MAX_TOKEN_LABEL, Pkcs11Config, label_problem};
+    use crate::dev::{self, DevCustody, DevOptions, DevPkcs11};
     use crate::service::shutdown_signal;
 
     #[derive(Debug, Args)]
@@ -28,10 +29,33 @@ mod enabled {
         /// Admin HTTP address; the default picks a free loopback port (written to DIR/admin-addr).
         #[arg(long, default_value = "127.0.0.1:0")]
         admin_listen: SocketAddr,
+        /// Keep the dev tenant's KEK (and keys) in the PKCS#11 token of this module
+        /// (scripts/softhsm-dev.sh makes a throw-away SoftHSM2 token).
+        #[arg(long, value_name = "PATH", requires = "pkcs11_token")]
+        pkcs11_module: Option<PathBuf>,
+        /// The token's label.
+        #[arg(long, value_name = "LABEL", requires = "pkcs11_module")]
+        pkcs11_token: Option<String>,
+        /// The environment variable holding the token's user PIN.
+        #[arg(long, value_name = "VAR", default_value = DEFAULT_PIN_ENV, requires = "pkcs11_module")]
+        pkcs11_pin_env: String,
+        /// What the token keeps: the KEK, the signing keys, or both.
+        #[arg(long, value_enum, default_value = "both", requires = "pkcs11_module")]
+        pkcs11_custody: DevCustody,
     }
 
     pub(in crate::cli) fn run(args: DevArgs) -> Result<(), CliError> {
-        let opts = DevOptions { dir: args.dir, listen: args.listen, admin_listen: args.admin_listen };
+        let pkcs11 = match (args.pkcs11_module, args.pkcs11_token) {
+            (Some(module), Some(token_label)) => {
+                if let Some(problem) = label_problem(&token_label, MAX_TOKEN_LABEL) {
+                    return Err(CliError::usage("--pkcs11-token", problem));
+                }
+                let token = Pkcs11Config { module, token_label, pin_env: args.pkcs11_pin_env, key_label: None };
+                Some(DevPkcs11 { token, custody: args.pkcs11_custody })
+            }
+            _ => None,
+        };
+        let opts = DevOptions { dir: args.dir, listen: args.listen, admin_listen: args.admin_listen, pkcs11 };
         crate::cli::serve::runtime()?
             .block_on(async {
                 let _telemetry = crate::telemetry::init(&dev::telemetry())?;

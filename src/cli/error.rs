@@ -99,6 +99,7 @@ impl CliError {
             CliError::Service(e) => match e {
                 E::InvalidArgument { .. } | E::Config(_) => 64,
                 E::Unavailable(_) | E::Resource { .. } => 69,
+                E::Custody(_) if e.custody_unavailable() => 69,
                 E::Crypto(_)
                 | E::Io { .. }
                 | E::Kek(_)
@@ -116,6 +117,7 @@ impl CliError {
                 | E::PermissionDenied(_)
                 | E::Overloaded(_)
                 | E::Encode { .. }
+                | E::Custody(_)
                 | E::Reflection(_) => 1,
             },
         }
@@ -230,7 +232,7 @@ mod tests {
             },
             CliError::Unreachable { .. }
             | CliError::Runtime(_)
-            | CliError::Service(Error::Unavailable(_) | Error::Resource { .. }) => 69,
+            | CliError::Service(Error::Unavailable(_) | Error::Resource { .. } | Error::Custody(_)) => 69,
             CliError::WouldOverwrite(_)
             | CliError::Output(_)
             | CliError::BenchPanicked

@@ -32,13 +32,13 @@ mod toml_error;
 mod unknown_keys;
 
 pub use defaults::Defaults;
-pub use kek::KekSource;
+pub use kek::{DEFAULT_PIN_ENV, KekConfig, KekSource, MAX_TOKEN_LABEL, Pkcs11Config, label_problem};
 pub use limits::{LimitOverrides, Limits};
 pub use policies::{PolicyConfig, PolicyTarget, RotationWindow};
 pub use scheduler::{LeaseTiming, SchedulerConfig};
 pub use server::default_replica_id;
 pub use signer::SignerConfig;
-pub use tenants::{ManagementAuth, SigningPolicy, TenantConfig};
+pub use tenants::{CustodyPolicy, ManagementAuth, SigningPolicy, TenantConfig};
 pub use tls::TlsConfig;
 
 /// The file as written: the top-level keys, then one table (or array of tables) per section.
@@ -76,7 +76,7 @@ pub struct Config {
     /// `sqlite://…` or `postgres://…`.
     pub store_url: String,
     /// The KEK's source.
-    pub kek: KekSource,
+    pub kek: KekConfig,
     /// Principals and their grants (bearer tokens and certificate SANs).
     pub access: Access,
     /// gRPC TLS (and mTLS), if configured.
@@ -175,6 +175,9 @@ impl Config {
         let defaults = defaults::resolve(file.defaults, env, &mut errors);
         let tenants = tenants::resolve(file.tenants, env, &mut errors);
         policies::check_targets(&operations.policies, &tenants, &mut errors);
+        for (name, _) in tenants.iter().filter(|(_, t)| kek.pkcs11.is_none() && t.custody.uses_token()) {
+            errors.push(format!("tenants.{name}.custody: pkcs11 keeps keys in a token: configure [kek] pkcs11"));
+        }
         if errors.is_empty() {
             let (listen, store_url) = (server.listen, server.store_url);
             Ok(Config { listen, store_url, kek, access, tls, signer, limits, defaults, tenants, operations })

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::tenants::TenantConfig;
+use crate::clock::Timestamp;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct PolicyFile {
@@ -59,9 +60,9 @@ pub struct RotationWindow {
 }
 
 impl RotationWindow {
-    /// Whether `unix_ms` falls inside the window.
-    pub fn contains(&self, unix_ms: i64) -> bool {
-        let minute = u32::try_from(unix_ms.rem_euclid(86_400_000) / 60_000).unwrap_or(0);
+    /// Whether `at` falls inside the window.
+    pub fn contains(&self, at: Timestamp) -> bool {
+        let minute = u32::try_from(at.as_millis().rem_euclid(86_400_000) / 60_000).unwrap_or(0);
         if self.start <= self.end {
             (self.start..self.end).contains(&minute)
         } else {
@@ -162,7 +163,7 @@ mod tests {
     fn windows_parse_and_wrap_midnight() {
         let w: RotationWindow = "22:30-02:00".parse().unwrap();
         assert_eq!(w.to_string(), "22:30-02:00");
-        let at = |h: i64, m: i64| (h * 60 + m) * 60_000;
+        let at = |h: i64, m: i64| Timestamp::from_millis((h * 60 + m) * 60_000);
         assert!(w.contains(at(23, 0)) && w.contains(at(1, 59)) && !w.contains(at(2, 0)) && !w.contains(at(12, 0)));
         let day: RotationWindow = "02:00-05:00".parse().unwrap();
         assert!(day.contains(at(2, 0)) && !day.contains(at(5, 0)));

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::plaintext;
 use super::source::Env;
+use crate::custody::Custody;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct TenantFile {
@@ -31,6 +32,11 @@ pub(super) struct TenantFile {
     max_jwt_lifetime: Option<String>,
     #[serde(default)]
     local_clients: Vec<String>,
+    /// `sealed` (the default) or `pkcs11`: where new keys of the tenant's clients live.
+    custody: Option<String>,
+    /// Per client, overriding `custody`.
+    #[serde(default)]
+    client_custody: BTreeMap<String, String>,
 }
 
 /// How keyward authenticates to a tenant's Management API.
@@ -63,6 +69,29 @@ pub struct TenantConfig {
     pub connections: BTreeSet<String>,
     /// How keyward signs for this tenant's clients.
     pub signing: SigningPolicy,
+    /// Where new keys of its clients live.
+    pub custody: CustodyPolicy,
+}
+
+/// Where a tenant's new keys live: its default, and per client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustodyPolicy {
+    /// For clients not listed.
+    pub default: Custody,
+    /// Per client.
+    pub clients: BTreeMap<String, Custody>,
+}
+
+impl CustodyPolicy {
+    /// Where `client_id`'s new keys live.
+    pub fn for_client(&self, client_id: &str) -> Custody {
+        self.clients.get(client_id).copied().unwrap_or(self.default)
+    }
+
+    /// Whether any of the tenant's keys would live in the token.
+    pub fn uses_token(&self) -> bool {
+        self.default == Custody::Pkcs11 || self.clients.values().any(|c| *c == Custody::Pkcs11)
+    }
 }
 
 /// Per-tenant signing rules.
@@ -173,6 +202,21 @@ fn resolve_tenant(name: &str, t: TenantFile, env: &Env, errors: &mut Vec<String>
             }
         },
     };
+    let mut custody = CustodyPolicy::default();
+    match t.custody.as_deref().map(str::parse::<Custody>) {
+        None => {}
+        Some(Ok(c)) => custody.default = c,
+        Some(Err(_)) => errors.push(format!("{}: must be sealed or pkcs11", at("custody"))),
+    }
+    for (client, text) in &t.client_custody {
+        match text.parse::<Custody>() {
+            Ok(c) if valid_id(client) => {
+                custody.clients.insert(client.clone(), c);
+            }
+            Ok(_) => errors.push(format!("{}: {client:?} is not a valid id", at("client_custody"))),
+            Err(_) => errors.push(format!("{}: must be sealed or pkcs11", at(&format!("client_custody.{client}")))),
+        }
+    }
     if errors.len() > before {
         return None;
     }
@@ -191,5 +235,6 @@ fn resolve_tenant(name: &str, t: TenantFile, env: &Env, errors: &mut Vec<String>
             allow_sign_jwt_for_auth0_clients: t.allow_sign_jwt_for_auth0_clients,
             local_clients: t.local_clients.into_iter().collect(),
         },
+        custody,
     })
 }

@@ -5,16 +5,15 @@ use std::time::Duration;
 use tonic::Status;
 
 use super::proto;
+use crate::clock::Timestamp;
 use crate::store::{
     KeyRecord, KeyState, RemovedCredential, RevocationRecord, RevocationState, RotationRecord, RotationState,
 };
 
 /// A protobuf timestamp from UNIX milliseconds.
-pub(super) fn timestamp(ms: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
-    }
+pub(super) fn timestamp(t: Timestamp) -> prost_types::Timestamp {
+    let ms = t.as_millis();
+    prost_types::Timestamp { seconds: t.as_secs(), nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0) }
 }
 
 /// An optional, non-negative duration; zero means "not set".
@@ -140,6 +139,7 @@ pub(super) fn credential(k: &KeyRecord) -> proto::Credential {
         created_at: Some(timestamp(k.created_at)),
         expires_at: k.expires_at.map(timestamp),
         state: key_state(k.state).into(),
+        custody: k.custody().to_string(),
     }
 }
 

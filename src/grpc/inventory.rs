@@ -8,6 +8,7 @@ use super::convert::{connection_key, required, rotation, rotation_state_filter};
 use super::proto;
 use super::status::to_status;
 use crate::access::{Permission, Principal};
+use crate::clock::Timestamp;
 use crate::rotation::Engine;
 use crate::signing::Signing;
 use crate::store::{Departed, Departure, RevocationState, RotationFilter, RotationRecord};
@@ -113,7 +114,7 @@ pub(super) async fn list_rotations(
             break None;
         }
         if rotations.len() == page || scanned >= MAX_SCANNED {
-            break filter.before.as_ref().map(|(at, id)| format!("{at}.{id}"));
+            break filter.before.as_ref().map(|(at, id)| format!("{}.{id}", at.as_millis()));
         }
     };
     Ok(Response::new(proto::ListRotationsResponse { rotations, next_page_token: next.unwrap_or_default() }))
@@ -124,7 +125,7 @@ fn visible(caller: &Principal, r: &RotationRecord) -> bool {
 }
 
 /// `{created_at}.{rotation_id}` as the previous page ended.
-fn parse_token(token: &str) -> Result<(i64, String), Status> {
+fn parse_token(token: &str) -> Result<(Timestamp, String), Status> {
     let invalid = || Status::invalid_argument("page_token: is not one this server handed out");
     let (at, id) = token.split_once('.').ok_or_else(invalid)?;
     let at: i64 = at.parse().map_err(|_| invalid())?;
@@ -134,7 +135,7 @@ fn parse_token(token: &str) -> Result<(i64, String), Status> {
     if !id_ok {
         return Err(invalid());
     }
-    Ok((at, id.to_owned()))
+    Ok((Timestamp::from_millis(at), id.to_owned()))
 }
 
 /// The caller, its grants and the tenants they name; this server's version, replica,
@@ -195,7 +196,7 @@ mod tests {
 
     #[test]
     fn page_tokens_are_only_what_a_page_handed_out() {
-        assert_eq!(parse_token("17.rot_ab-12").unwrap(), (17, "rot_ab-12".to_owned()));
+        assert_eq!(parse_token("17.rot_ab-12").unwrap(), (Timestamp::from_millis(17), "rot_ab-12".to_owned()));
         for bad in ["", "17", "x.rot_a", "17.cred_a", "17.rot_a b", &format!("1.rot_{}", "a".repeat(80))] {
             let e = parse_token(bad).unwrap_err();
             assert_eq!(e.code(), tonic::Code::InvalidArgument, "{bad:?}");

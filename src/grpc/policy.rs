@@ -100,7 +100,7 @@ pub(super) async fn list(
     let tenant = request.get_ref().tenant.clone();
     required(&tenant, "tenant")?;
     let caller = authorize.check(&request, Permission::Read, &tenant, None).await?;
-    let policies = schedule::statuses(engine, engine.clock().now_ms())
+    let policies = schedule::statuses(engine, engine.clock().now())
         .await
         .map_err(|e| to_status(&e))?
         .iter()

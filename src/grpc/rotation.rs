@@ -46,7 +46,15 @@ impl KeyRotation for RotationService {
                 Status::invalid_argument(format!("algorithm: {:?} is not one of RS256, RS384, PS256", echo(a)))
             })?),
         };
+        let custody = match m.custody.as_str() {
+            "" => None,
+            c => Some(
+                c.parse()
+                    .map_err(|_| Status::invalid_argument(format!("custody: {:?} is not sealed or pkcs11", echo(c))))?,
+            ),
+        };
         let req = RotateRequest {
+            custody,
             tenant: m.tenant,
             client_id: m.client_id,
             algorithm,

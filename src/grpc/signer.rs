@@ -12,7 +12,6 @@ use super::convert::{duration, required, timestamp};
 use super::proto;
 use super::status::to_status;
 use crate::access::Permission;
-use crate::rotation::millis;
 use crate::signing::Signing;
 
 /// The Signer, Tokens and Audit services over the signing core.
@@ -105,7 +104,7 @@ impl proto::tokens_server::Tokens for SigningService {
             Err(e) => return Err(to_status(&e)),
         };
         let left = token.expires_at().saturating_duration_since(Instant::now());
-        let expires_at = millis(self.signing.clock().now() + left);
+        let expires_at = self.signing.clock().now().plus(left);
         Ok(Response::new(proto::GetAccessTokenResponse {
             access_token: token.secret().expose_secret().to_owned(),
             token_type: token.token_type().to_owned(),

@@ -48,6 +48,7 @@ pub fn to_status(e: &Error) -> Status {
             tracing::error!(error = %e, source = ?source, "store unavailable");
             Status::unavailable("keyward's store is unavailable")
         }
+        Error::Custody(_) if e.custody_unavailable() => Status::unavailable(e.to_string()),
         Error::Auth0(a) => auth0_status(a, e),
         Error::TokenExchange(a) => token_exchange_status(a, e),
         Error::Crypto(_)
@@ -57,6 +58,7 @@ pub fn to_status(e: &Error) -> Status {
         | Error::Corrupt(_)
         | Error::Config(_)
         | Error::Encode { .. }
+        | Error::Custody(_)
         | Error::Reflection(_) => internal(e),
     }
 }
@@ -140,6 +142,7 @@ pub(crate) mod tests {
             Error::resource("signing pool")(std::io::Error::other("no threads")),
             Error::PermissionDenied("not yours".into()),
             Error::Overloaded("the signing pool is full".into()),
+            Error::Custody(keyward_pkcs11::Error::Busy { sessions: 2, waited_ms: 5_000 }),
             Error::encode("rotation parameters")(serde_json::from_str::<u8>("x").unwrap_err()),
         ];
         all.extend(reflection);
@@ -155,6 +158,8 @@ pub(crate) mod tests {
             Error::FailedPrecondition(_) => Code::FailedPrecondition,
             Error::Aborted(_) | Error::Conflict(_) | Error::LeaseLost { .. } => Code::Aborted,
             Error::Unavailable(_) | Error::Resource { .. } | Error::Database(_) => Code::Unavailable,
+            // The example: a token whose sessions are all busy.
+            Error::Custody(_) => Code::Unavailable,
             Error::PermissionDenied(_) => Code::PermissionDenied,
             Error::Overloaded(_) => Code::ResourceExhausted,
             // The examples: a client Auth0 does not know, and a refused exchange.
@@ -176,7 +181,7 @@ pub(crate) mod tests {
         let all = examples();
         let kinds: HashSet<_> = all.iter().map(std::mem::discriminant).collect();
         assert_eq!(kinds.len(), all.len(), "one example per variant");
-        assert_eq!(all.len(), 22, "a variant without an example");
+        assert_eq!(all.len(), 23, "a variant without an example");
         for e in &all {
             assert_eq!(to_status(e).code(), documented(e), "{e}");
         }

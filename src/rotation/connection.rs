@@ -144,7 +144,7 @@ impl Engine {
         let mut record_id = format!("crot_{}", uuid_v4());
         let mut requested_by = super::requester(requested_by);
         let mut rotate = true;
-        let now = self.clock.now_ms();
+        let now = self.clock.now();
         let mut lease =
             crate::store::Lease { owner: Some(self.owner.clone()), token: 1, expires_at: self.lease_until(now) };
         if let Some(req) = request_id
@@ -240,7 +240,7 @@ impl Engine {
         .cloned()
         .ok_or_else(|| Error::Unavailable("Auth0 did not list the new key".into()))?;
         let verified = verified_keys.iter().all(|k| k.problems.is_empty());
-        let now = self.clock.now_ms();
+        let now = self.clock.now();
         for k in &verified_keys {
             if !k.problems.is_empty() {
                 tracing::warn!(tenant, connection_id, kid = %k.kid, problems = ?k.problems, "connection key failed verification");
@@ -295,7 +295,7 @@ impl Engine {
         tenant: &str,
         connection_id: &str,
     ) -> Result<crate::store::Lease, Error> {
-        let now = self.clock.now_ms();
+        let now = self.clock.now();
         let Some(lease) =
             self.store.claim_connection_rotation(&existing.id, &self.owner, now, self.lease_until(now)).await?
         else {

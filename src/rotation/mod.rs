@@ -2,6 +2,7 @@
 //! any state, and the background retirement of old keys.
 
 mod connection;
+mod custody;
 mod fault;
 mod keygen;
 mod lease;
@@ -17,8 +18,6 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-pub(crate) use crate::clock::millis;
-pub use crate::clock::millis_now;
 pub(crate) use crate::ids::{hex, uuid_v4};
 pub use connection::{ConnectionRotated, VerifiedKey, verify_key};
 pub use fault::FAULT_EXIT_CODE;
@@ -28,7 +27,7 @@ pub use request::{RotateRequest, Rotated};
 pub use revocation::{RevokeRequest, Revoked};
 
 use crate::Error;
-use crate::clock::SharedClock;
+use crate::clock::{SharedClock, Timestamp};
 use crate::config::Defaults;
 use crate::context::Context;
 use crate::seal::Kek;
@@ -41,6 +40,8 @@ pub struct Engine {
     store: Arc<dyn Store>,
     tenants: Arc<Tenants>,
     kek: Arc<Kek>,
+    /// The PKCS#11 token keys with `pkcs11` custody are made and kept in.
+    custody: Option<keyward_pkcs11::Token>,
     defaults: Defaults,
     fault: fault::FaultPoint,
     timing: LeaseTiming,
@@ -75,6 +76,7 @@ impl Engine {
             store,
             tenants: ctx.tenants.clone(),
             kek: ctx.keks.current.clone(),
+            custody: ctx.custody.clone(),
             defaults,
             fault: fault::FaultPoint::from_env(),
             key_changed: ctx.key_changed.clone(),
@@ -129,15 +131,15 @@ impl Engine {
         &self.owner
     }
 
-    /// When a lease taken now lapses (UNIX ms).
-    pub(crate) fn lease_until(&self, now: i64) -> i64 {
-        now.saturating_add(self.store.lease_ttl_ms())
+    /// When a lease taken now lapses.
+    pub(crate) fn lease_until(&self, now: Timestamp) -> Timestamp {
+        now.plus_ms(self.store.lease_ttl_ms())
     }
 
     /// Takes the lease on `r` unless this replica holds it already; ABORTED while another
     /// replica's lease is live.
     async fn hold(&self, r: RotationRecord) -> Result<RotationRecord, Error> {
-        let now = self.clock.now_ms();
+        let now = self.clock.now();
         if r.lease.held_by(&self.owner, now) {
             return Ok(r);
         }
@@ -192,10 +194,11 @@ impl Engine {
     pub async fn rotate_client(&self, req: &RotateRequest) -> Result<Rotated, Error> {
         let tenant = self.managed_client(&req.tenant, &req.client_id)?;
         let current = self.current_choice(&req.tenant, &req.client_id).await?;
-        let params = self.params(req, tenant.config.signing.local_clients.contains(&req.client_id), current)?;
+        let local = tenant.config.signing.local_clients.contains(&req.client_id);
+        let params = self.params(req, local, current, tenant.config.custody.for_client(&req.client_id))?;
         let params_json = serde_json::to_string(&params).map_err(Error::encode("rotation parameters"))?;
         let hash = hex(&Sha256::digest(format!("{}\0{}\0{params_json}", req.tenant, req.client_id)));
-        let now = self.clock.now_ms();
+        let now = self.clock.now();
         let record = RotationRecord {
             rotation_id: format!("rot_{}", uuid_v4()),
             tenant: req.tenant.clone(),
@@ -283,7 +286,7 @@ impl Engine {
             Ok(o) => o,
             Err(e) => return vec![("*".into(), Err(e))],
         };
-        let now = self.clock.now_ms();
+        let now = self.clock.now();
         let resumable = |r: &RotationRecord| {
             r.lease.expires_at <= now || (startup && r.lease.owner.as_deref() == Some(self.owner.as_str()))
         };

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Engine;
 use crate::Error;
+use crate::custody::Custody;
 use crate::store::{KeyRecord, RotationRecord};
 
 /// The longest grace period and credential lifetime accepted.
@@ -36,6 +37,8 @@ pub struct RotateRequest {
     pub evict_unmanaged: bool,
     /// Who asks: the caller's principal, or `scheduler` (empty: `keyward`, a library caller).
     pub requested_by: String,
+    /// Where the new key lives; `None` takes the tenant's configuration for the client.
+    pub custody: Option<Custody>,
 }
 
 /// The name recorded for a requester: `keyward` when none was given.
@@ -51,6 +54,14 @@ pub(crate) struct Params {
     pub grace_ms: u64,
     pub lifetime_ms: Option<u64>,
     pub evict_unmanaged: bool,
+    /// Left out of the stored JSON when sealed, so parameters stored before custody existed (and
+    /// the request hashes over them) read and compare the same.
+    #[serde(default, skip_serializing_if = "is_sealed")]
+    pub custody: Custody,
+}
+
+fn is_sealed(c: &Custody) -> bool {
+    *c == Custody::Sealed
 }
 
 /// A rotation and its keys.
@@ -83,7 +94,14 @@ impl Engine {
         req: &RotateRequest,
         local: bool,
         current: Option<(Algorithm, u32)>,
+        configured: Custody,
     ) -> Result<Params, Error> {
+        let custody = req.custody.unwrap_or(configured);
+        if custody == Custody::Pkcs11 && self.custody.is_none() {
+            return Err(Error::FailedPrecondition(
+                "custody: pkcs11 keeps the key in a PKCS#11 token, and this server has none ([kek] pkcs11)".into(),
+            ));
+        }
         let algorithm = req.algorithm.or(current.map(|(a, _)| a)).unwrap_or(self.defaults.algorithm);
         let current_bits = current.map(|(_, b)| b).filter(|b| *b != 0);
         if !algorithm.is_client_credential_alg() && !local {
@@ -118,6 +136,7 @@ impl Engine {
             grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
             lifetime_ms: req.credential_lifetime.map(|l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX)),
             evict_unmanaged: req.evict_unmanaged,
+            custody,
         })
     }
 }

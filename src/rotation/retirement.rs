@@ -6,6 +6,7 @@ use keyward_auth0::Error as Auth0Error;
 use super::Engine;
 use super::saga::ids;
 use crate::Error;
+use crate::clock::Timestamp;
 use crate::store::{AuditKind, Departed, Departure};
 use crate::store::{KeyRecord, KeyState, RevocationState, RotationRecord, RotationState};
 use crate::telemetry::metrics::metrics;
@@ -22,17 +23,17 @@ impl Engine {
     /// with the check that no assertion it signed is still live (from then on no replica can
     /// raise its horizon and sign with it), then detaches and deletes it at Auth0 and destroys
     /// the sealed key; its rotation becomes COMPLETED. Returns how many were retired.
-    pub async fn retire_due(&self, now_ms: i64) -> Result<usize, Error> {
+    pub async fn retire_due(&self, now: Timestamp) -> Result<usize, Error> {
         // One key's or rotation's failure (an Auth0 outage for one client) must not hold up the
         // others: each is tried, the first error is reported after all were.
         let mut first = None;
         let mut done = 0;
         for key in self.store.keys_in_state(KeyState::Retiring).await? {
-            if key.retire_at.is_some_and(|t| t > now_ms) || key.last_signed_exp.is_some_and(|t| t > now_ms) {
+            if key.retire_at.is_some_and(|t| t > now) || key.last_signed_exp.is_some_and(|t| t > now) {
                 continue;
             }
             let (id, client) = (key.key_id.clone(), key.client_id.clone());
-            match self.retire_one(key, now_ms).await {
+            match self.retire_one(key, now).await {
                 Ok(retired) => done += usize::from(retired),
                 Err(e) => note(&mut first, e, "key", &id, &client),
             }
@@ -53,6 +54,11 @@ impl Engine {
                 note(&mut first, e, "rotation", &id, &client);
             }
         }
+        // Token objects of keys retired, revoked or never recorded: destroyed once nothing uses them.
+        if let Err(e) = self.sweep_token().await {
+            tracing::warn!(error = %e, "token sweep skipped");
+            first.get_or_insert(e);
+        }
         match first {
             Some(e) if done == 0 => Err(e),
             _ => Ok(done),
@@ -61,10 +67,10 @@ impl Engine {
 
     /// Retires one due key; `false` when it must wait after all (signed again meanwhile) or
     /// another replica holds its rotation.
-    async fn retire_one(&self, key: KeyRecord, now_ms: i64) -> Result<bool, Error> {
+    async fn retire_one(&self, key: KeyRecord, now: Timestamp) -> Result<bool, Error> {
         let Ok(tenant) = self.tenant(&key.tenant) else { return Ok(false) };
         let Some(rotation) = self.retirement_lease(&key.key_id).await? else { return Ok(false) };
-        if !self.store.begin_retirement(&key.key_id, now_ms, false).await? {
+        if !self.store.begin_retirement(&key.key_id, now, false).await? {
             return Ok(false);
         }
         self.key_changed.notify_one();
@@ -211,7 +217,7 @@ impl Engine {
             Some(rev) if !matches!(rev.state, RevocationState::Planned | RevocationState::Failed) => {
                 Departed { how: Departure::Revoked, at: rev.updated_at }
             }
-            _ => Departed { how, at: self.clock.now_ms() },
+            _ => Departed { how, at: self.clock.now() },
         })
     }
 

@@ -121,7 +121,7 @@ impl Engine {
             }
             KeyState::Active | KeyState::Retiring => {}
         }
-        let now = self.clock.now_ms();
+        let now = self.clock.now();
         let record = RevocationRecord {
             revocation_id: format!("rev_{}", uuid_v4()),
             tenant: req.tenant.clone(),
@@ -179,7 +179,7 @@ impl Engine {
             Ok(o) => o,
             Err(e) => return vec![("*".into(), Err(e))],
         };
-        let now = self.clock.now_ms();
+        let now = self.clock.now();
         let mut out = Vec::new();
         for r in open {
             let mine = startup && r.lease.owner.as_deref() == Some(self.owner.as_str());
@@ -198,7 +198,7 @@ impl Engine {
 
     /// Takes the lease on `r` unless this replica holds it; ABORTED while another replica does.
     async fn hold_revocation(&self, r: RevocationRecord) -> Result<RevocationRecord, Error> {
-        let now = self.clock.now_ms();
+        let now = self.clock.now();
         if r.lease.held_by(&self.owner, now) {
             return Ok(r);
         }

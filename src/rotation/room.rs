@@ -32,7 +32,7 @@ impl Engine {
                 Some((cred, Managed { active: k.state == KeyState::Active, retiring_until }))
             })
             .collect();
-        let now = self.clock.now_ms();
+        let now = self.clock.now();
         let plan =
             slots::plan(&records, &attached, &managed, p.evict_unmanaged, now).map_err(Error::FailedPrecondition)?;
         // An interrupted attempt's removals stand only where they happened.

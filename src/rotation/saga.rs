@@ -8,6 +8,8 @@ use super::keygen::{self, KeyRequest};
 use super::slots;
 use super::{Engine, Params};
 use crate::Error;
+use crate::clock::Timestamp;
+use crate::custody::{Custody, token_key_label};
 use crate::store::AuditKind;
 use crate::store::{KeyRecord, KeyState, RotationRecord, RotationState};
 use crate::telemetry::metrics::metrics;
@@ -15,18 +17,20 @@ use crate::tenant::Tenant;
 
 /// Whether an error may pass by itself (the rotation stays open and resumable).
 fn is_transient(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::Unavailable(_)
-            | Error::Database(_)
-            | Error::Conflict(_)
-            | Error::Auth0(
-                Auth0Error::RateLimited { .. }
-                    | Auth0Error::Unavailable { .. }
-                    | Auth0Error::Transport { .. }
-                    | Auth0Error::UnknownOutcome { .. }
-            )
-    )
+    // A custody token that is away for now pauses the rotation like an Auth0 outage does.
+    e.custody_unavailable()
+        || matches!(
+            e,
+            Error::Unavailable(_)
+                | Error::Database(_)
+                | Error::Conflict(_)
+                | Error::Auth0(
+                    Auth0Error::RateLimited { .. }
+                        | Auth0Error::Unavailable { .. }
+                        | Auth0Error::Transport { .. }
+                        | Auth0Error::UnknownOutcome { .. }
+                )
+        )
 }
 
 pub(super) fn ids(client: &keyward_auth0::Client) -> Vec<String> {
@@ -122,12 +126,20 @@ impl Engine {
     async fn generate(&self, r: &mut RotationRecord, p: &Params) -> Result<(), Error> {
         let key_id = format!("key_{}", super::uuid_v4());
         let (tenant, client, kek) = (r.tenant.clone(), r.client_id.clone(), self.kek.clone());
-        let now = self.clock.now();
+        let now = self.clock.now_system();
         let algorithm = p.algorithm;
         let (bits, lifetime) = (p.key_bits, p.lifetime_ms.map(std::time::Duration::from_millis));
         let id = key_id.clone();
+        // A key in the token is labelled with its rotation: should this attempt stop before the
+        // store records it, the engine's token sweep destroys it once the rotation moves on.
+        let in_token = match p.custody {
+            Custody::Sealed => None,
+            Custody::Pkcs11 => Some((self.token()?, token_key_label(&r.rotation_id, &key_id))),
+        };
         let key = tokio::task::spawn_blocking(move || {
-            let req = KeyRequest { tenant: &tenant, client_id: &client, key_id: &id, algorithm, bits, lifetime };
+            let in_token = in_token.as_ref().map(|(t, l)| (t, l.as_str()));
+            let req =
+                KeyRequest { tenant: &tenant, client_id: &client, key_id: &id, algorithm, bits, lifetime, in_token };
             keygen::generate(&req, &kek, now)
         })
         .await
@@ -170,9 +182,7 @@ impl Engine {
                     Error::Corrupt(format!("rotation {}: {a} is not a client credential algorithm", r.rotation_id))
                 })?;
                 new.alg = Some(alg);
-                new.expires_at = key
-                    .expires_at
-                    .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok());
+                new.expires_at = key.expires_at.and_then(Timestamp::to_offset_date_time);
                 self.guard(r).await?;
                 match self.bounded("create_credential", auth0.create_credential(&r.client_id, &new)).await {
                     Ok(c) => {
@@ -281,9 +291,9 @@ impl Engine {
         let new = r.new_key_id.clone().ok_or_else(|| Error::Corrupt("attached without a key".into()))?;
         let keys = self.store.keys(&r.tenant, &r.client_id).await?;
         let old = keys.iter().find(|k| k.state == KeyState::Active && k.key_id != new);
-        let now = self.clock.now_ms();
+        let now = self.clock.now();
         let grace = i64::try_from(p.grace_ms).unwrap_or(i64::MAX);
-        let retire_at = now.saturating_add(grace).max(old.and_then(|k| k.last_signed_exp).unwrap_or(0));
+        let retire_at = now.plus_ms(grace).max(old.and_then(|k| k.last_signed_exp).unwrap_or(Timestamp::EPOCH));
         self.fault.stall(r.state).await;
         let mut next = r.clone();
         next.state = RotationState::Active;

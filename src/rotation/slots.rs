@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use keyward_auth0::ClientCredential;
 
+use crate::clock::Timestamp;
 use crate::store::{Removal, RemovedCredential};
 
 /// What keyward knows of a credential it manages.
@@ -13,7 +14,7 @@ pub(crate) struct Managed {
     /// Still signing: never evicted.
     pub active: bool,
     /// Retiring, with the latest `exp` it signed (UNIX ms), if any.
-    pub retiring_until: Option<Option<i64>>,
+    pub retiring_until: Option<Option<Timestamp>>,
 }
 
 /// The credentials to detach (from private_key_jwt) and delete.
@@ -42,15 +43,15 @@ pub(crate) fn plan(
     attached: &[String],
     managed: &BTreeMap<String, Managed>,
     evict_unmanaged: bool,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Result<Plan, String> {
     let mut plan = Plan { attached_after: attached.to_vec(), ..Plan::default() };
-    let evictable = |id: &str| matches!(can_go(managed.get(id), evict_unmanaged, now_ms), Go::Yes);
+    let evictable = |id: &str| matches!(can_go(managed.get(id), evict_unmanaged, now), Go::Yes);
 
     while plan.attached_after.len() >= SLOT {
         let Some(victim) = plan.attached_after.iter().find(|id| evictable(id)).cloned() else {
             let held = plan.attached_after.clone();
-            return Err(refusal("slots", &held, managed, later(&held, managed, evict_unmanaged, now_ms)));
+            return Err(refusal("slots", &held, managed, later(&held, managed, evict_unmanaged, now)));
         };
         plan.attached_after.retain(|id| *id != victim);
         plan.detach.push(victim.clone());
@@ -66,7 +67,7 @@ pub(crate) fn plan(
     while count >= POOL {
         let Some(victim) = candidates.by_ref().find(|id| evictable(id)) else {
             let held: Vec<String> = remaining.iter().map(|s| (*s).clone()).collect();
-            return Err(refusal("credential records", &held, managed, later(&held, managed, evict_unmanaged, now_ms)));
+            return Err(refusal("credential records", &held, managed, later(&held, managed, evict_unmanaged, now)));
         };
         plan.delete.push(victim.clone());
         count -= 1;
@@ -78,14 +79,14 @@ enum Go {
     Yes,
     No,
     /// A retiring key whose assertions live until then (UNIX ms).
-    Later(i64),
+    Later(Timestamp),
 }
 
 /// Whether a credential may be evicted now.
-fn can_go(managed: Option<&Managed>, evict_unmanaged: bool, now_ms: i64) -> Go {
+fn can_go(managed: Option<&Managed>, evict_unmanaged: bool, now: Timestamp) -> Go {
     match managed {
         Some(Managed { active: true, .. }) => Go::No,
-        Some(Managed { retiring_until: Some(Some(exp)), .. }) if *exp > now_ms => Go::Later(*exp),
+        Some(Managed { retiring_until: Some(Some(exp)), .. }) if *exp > now => Go::Later(*exp),
         Some(_) => Go::Yes,
         None if evict_unmanaged => Go::Yes,
         None => Go::No,
@@ -93,21 +94,27 @@ fn can_go(managed: Option<&Managed>, evict_unmanaged: bool, now_ms: i64) -> Go {
 }
 
 /// The earliest time one of `ids` may go, if waiting would help.
-fn later(ids: &[String], managed: &BTreeMap<String, Managed>, evict_unmanaged: bool, now_ms: i64) -> Option<i64> {
+fn later(
+    ids: &[String],
+    managed: &BTreeMap<String, Managed>,
+    evict_unmanaged: bool,
+    now: Timestamp,
+) -> Option<Timestamp> {
     ids.iter()
-        .filter_map(|id| match can_go(managed.get(id), evict_unmanaged, now_ms) {
+        .filter_map(|id| match can_go(managed.get(id), evict_unmanaged, now) {
             Go::Later(t) => Some(t),
             _ => None,
         })
         .min()
 }
 
-fn refusal(what: &str, ids: &[String], managed: &BTreeMap<String, Managed>, waiting_until: Option<i64>) -> String {
-    if let Some(ms) = waiting_until {
-        let when = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-            .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-            .unwrap_or_else(|| format!("{ms} ms after the epoch"));
+fn refusal(
+    what: &str,
+    ids: &[String],
+    managed: &BTreeMap<String, Managed>,
+    waiting_until: Option<Timestamp>,
+) -> String {
+    if let Some(when) = waiting_until {
         return format!(
             "Auth0 {what} are full and the retiring key's assertions are still live; the rotation can proceed at {when}"
         );
@@ -127,13 +134,13 @@ fn refusal(what: &str, ids: &[String], managed: &BTreeMap<String, Managed>, wait
 }
 
 /// What `plan` removes, told: each credential with what it was, how it goes and why, as of
-/// `now_ms` (`creds` is what Auth0 holds, `attached` what private_key_jwt lists).
+/// `now` (`creds` is what Auth0 holds, `attached` what private_key_jwt lists).
 pub(crate) fn told(
     plan: &Plan,
     creds: &[ClientCredential],
     attached: &[String],
     managed: &BTreeMap<String, Managed>,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Vec<RemovedCredential> {
     plan.delete
         .iter()
@@ -160,7 +167,7 @@ pub(crate) fn told(
                 state: state.to_owned(),
                 action,
                 reason: format!("{room}; {was}"),
-                at: now_ms,
+                at: now,
             }
         })
         .collect()
@@ -170,48 +177,52 @@ pub(crate) fn told(
 mod tests {
     use super::*;
 
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
     fn ids(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| (*s).to_owned()).collect()
     }
 
-    fn managed(v: &[(&str, bool, Option<Option<i64>>)]) -> BTreeMap<String, Managed> {
+    fn managed(v: &[(&str, bool, Option<Option<Timestamp>>)]) -> BTreeMap<String, Managed> {
         v.iter().map(|(id, active, r)| ((*id).to_owned(), Managed { active: *active, retiring_until: *r })).collect()
     }
 
     #[test]
     fn room_already() {
-        let p = plan(&ids(&["a"]), &ids(&["a"]), &managed(&[("a", true, None)]), false, 0).unwrap();
+        let p = plan(&ids(&["a"]), &ids(&["a"]), &managed(&[("a", true, None)]), false, at(0)).unwrap();
         assert_eq!(p, Plan { attached_after: ids(&["a"]), ..Plan::default() });
     }
 
     #[test]
     fn retiring_key_that_signed_nothing_goes_early() {
         let m = managed(&[("act", true, None), ("old", false, Some(None))]);
-        let p = plan(&ids(&["act", "old"]), &ids(&["act", "old"]), &m, false, 0).unwrap();
+        let p = plan(&ids(&["act", "old"]), &ids(&["act", "old"]), &m, false, at(0)).unwrap();
         assert_eq!((p.detach, p.delete, p.attached_after), (ids(&["old"]), ids(&["old"]), ids(&["act"])));
     }
 
     #[test]
     fn retiring_key_with_live_assertions_names_the_time() {
-        let m = managed(&[("act", true, None), ("old", false, Some(Some(1_800_000_000_000)))]);
-        let err = plan(&ids(&["act", "old"]), &ids(&["act", "old"]), &m, false, 1_000).unwrap_err();
+        let m = managed(&[("act", true, None), ("old", false, Some(Some(at(1_800_000_000_000))))]);
+        let err = plan(&ids(&["act", "old"]), &ids(&["act", "old"]), &m, false, at(1_000)).unwrap_err();
         assert!(err.contains("can proceed at 2027-01-15T08:00:00Z"), "{err}");
         // Once they expired, it may go.
-        assert!(plan(&ids(&["act", "old"]), &ids(&["act", "old"]), &m, false, 1_800_000_000_001).is_ok());
+        assert!(plan(&ids(&["act", "old"]), &ids(&["act", "old"]), &m, false, at(1_800_000_000_001)).is_ok());
     }
 
     #[test]
     fn unmanaged_slots_need_permission() {
-        let err = plan(&ids(&["u1", "u2"]), &ids(&["u1", "u2"]), &BTreeMap::new(), false, 0).unwrap_err();
+        let err = plan(&ids(&["u1", "u2"]), &ids(&["u1", "u2"]), &BTreeMap::new(), false, at(0)).unwrap_err();
         assert!(
             err.contains("u1 (unmanaged)") && err.contains("u2 (unmanaged)") && err.contains("evict_unmanaged"),
             "{err}"
         );
-        let p = plan(&ids(&["u1", "u2"]), &ids(&["u1", "u2"]), &BTreeMap::new(), true, 0).unwrap();
+        let p = plan(&ids(&["u1", "u2"]), &ids(&["u1", "u2"]), &BTreeMap::new(), true, at(0)).unwrap();
         assert_eq!(p.attached_after.len(), 1);
         // The managed active credential is never evicted, even with permission.
         let m = managed(&[("act", true, None)]);
-        let p = plan(&ids(&["act", "u1"]), &ids(&["act", "u1"]), &m, true, 0).unwrap();
+        let p = plan(&ids(&["act", "u1"]), &ids(&["act", "u1"]), &m, true, at(0)).unwrap();
         assert_eq!(p.attached_after, ids(&["act"]));
     }
 
@@ -219,12 +230,12 @@ mod tests {
     fn pool_prefers_managed_leftovers() {
         let m = managed(&[("act", true, None), ("left", false, None)]);
         let records = ids(&["u1", "act", "left", "u2"]);
-        let p = plan(&records, &ids(&["act"]), &m, false, 0).unwrap();
+        let p = plan(&records, &ids(&["act"]), &m, false, at(0)).unwrap();
         assert_eq!((p.detach, p.delete), (vec![], ids(&["left"])));
         let full = ids(&["u1", "act", "u2", "u3"]);
-        let err = plan(&full, &ids(&["act"]), &m, false, 0).unwrap_err();
+        let err = plan(&full, &ids(&["act"]), &m, false, at(0)).unwrap_err();
         assert!(err.contains("credential records are full"), "{err}");
-        assert_eq!(plan(&full, &ids(&["act"]), &m, true, 0).unwrap().delete, ids(&["u1"]));
+        assert_eq!(plan(&full, &ids(&["act"]), &m, true, at(0)).unwrap().delete, ids(&["u1"]));
     }
 
     #[test]
@@ -237,18 +248,18 @@ mod tests {
         .unwrap();
         // Both slots taken, one by a hand-made credential: it is evicted.
         let attached = ids(&["act", "hand1"]);
-        let p = plan(&ids(&["act", "old", "hand1"]), &attached, &m, true, 7).unwrap();
-        let removed = told(&p, &creds, &attached, &m, 7);
+        let p = plan(&ids(&["act", "old", "hand1"]), &attached, &m, true, at(7)).unwrap();
+        let removed = told(&p, &creds, &attached, &m, at(7));
         assert_eq!(removed.len(), 1, "{removed:?}");
         let hand = &removed[0];
         assert_eq!((hand.action, hand.state.as_str(), hand.managed), (Removal::Evicted, "attached", false));
-        assert_eq!((hand.name.as_deref(), hand.at), (Some("made by hand"), 7));
+        assert_eq!((hand.name.as_deref(), hand.at), (Some("made by hand"), at(7)));
         assert!(hand.reason.starts_with("both private_key_jwt slots were taken"), "{}", hand.reason);
         assert!(hand.reason.contains("evict_unmanaged"), "{}", hand.reason);
         // Four stored, one attached: the retiring leftover is deleted.
         let attached = ids(&["act"]);
-        let p = plan(&ids(&["act", "old", "hand1", "hand2"]), &attached, &m, true, 8).unwrap();
-        let removed = told(&p, &creds, &attached, &m, 8);
+        let p = plan(&ids(&["act", "old", "hand1", "hand2"]), &attached, &m, true, at(8)).unwrap();
+        let removed = told(&p, &creds, &attached, &m, at(8));
         assert_eq!(removed.len(), 1, "{removed:?}");
         let old = &removed[0];
         assert_eq!((old.action, old.state.as_str(), old.managed), (Removal::Deleted, "RETIRING", true));

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 pub use policy::{PolicyInput, apply_config, delete_policy, get_policy, set_policy};
 
 use crate::Error;
+use crate::clock::Timestamp;
 use crate::config::{RotationWindow, SchedulerConfig};
 use crate::ids::hex;
 use crate::rotation::{Engine, RotateRequest};
@@ -40,24 +41,28 @@ pub struct PolicyStatus {
     /// Age of the client's active key, or time since the connection's last scheduled rotation.
     pub key_age_ms: Option<i64>,
     /// When the next scheduled rotation starts (jitter and window applied).
-    pub due_at: Option<i64>,
+    pub due_at: Option<Timestamp>,
     /// Past the maximum age.
     pub overdue: bool,
 }
 
 /// Where every policy's target stands at `now`.
-pub async fn statuses(engine: &Engine, now: i64) -> Result<Vec<PolicyStatus>, Error> {
+pub async fn statuses(engine: &Engine, now: Timestamp) -> Result<Vec<PolicyStatus>, Error> {
     statuses_with(engine, now, Duration::ZERO, None).await
 }
 
 /// The same, given every ACTIVE key (a caller that has read them already).
-pub async fn statuses_given_keys(engine: &Engine, now: i64, active: &[KeyRecord]) -> Result<Vec<PolicyStatus>, Error> {
+pub async fn statuses_given_keys(
+    engine: &Engine,
+    now: Timestamp,
+    active: &[KeyRecord],
+) -> Result<Vec<PolicyStatus>, Error> {
     statuses_with(engine, now, Duration::ZERO, Some(active)).await
 }
 
 async fn statuses_with(
     engine: &Engine,
-    now: i64,
+    now: Timestamp,
     jitter: Duration,
     active: Option<&[KeyRecord]>,
 ) -> Result<Vec<PolicyStatus>, Error> {
@@ -85,14 +90,14 @@ async fn statuses_with(
         };
         // A target keyward has never rotated is due one period after its policy was set.
         let since = base.unwrap_or(p.updated_at);
-        let deadline = since.saturating_add(p.max_age_ms);
+        let deadline = since.plus_ms(p.max_age_ms);
         let early = jitter_ms(&p, since, jitter);
         let window = p.window.as_deref().and_then(|w| w.parse::<RotationWindow>().ok());
-        let due = next_open(deadline - early, window);
+        let due = next_open(deadline.plus_ms(-early), window);
         out.push(PolicyStatus {
             tenant: p.tenant.clone(),
             target: p.target.clone(),
-            key_age_ms: base.map(|b| now - b),
+            key_age_ms: base.map(|b| now.millis_since(b)),
             due_at: Some(due),
             overdue: now > deadline,
             policy: p,
@@ -103,26 +108,26 @@ async fn statuses_with(
 
 /// How much earlier than its deadline a target rotates: a stable spread per (target, key) up to
 /// `jitter`, never more than a quarter of the period.
-fn jitter_ms(p: &PolicyRecord, since: i64, jitter: Duration) -> i64 {
+fn jitter_ms(p: &PolicyRecord, since: Timestamp, jitter: Duration) -> i64 {
     let cap = i64::try_from(jitter.as_millis()).unwrap_or(i64::MAX).min(p.max_age_ms / 4);
     if cap <= 0 {
         return 0;
     }
-    let digest = Sha256::digest(format!("{}\0{}\0{}\0{since}", p.tenant, p.kind, p.target));
+    let digest = Sha256::digest(format!("{}\0{}\0{}\0{}", p.tenant, p.kind, p.target, since.as_millis()));
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     i64::try_from(u64::from_be_bytes(first) % u64::try_from(cap).unwrap_or(1)).unwrap_or(0)
 }
 
 /// The first instant at or after `at` inside `window` (minute resolution).
-fn next_open(at: i64, window: Option<RotationWindow>) -> i64 {
+fn next_open(at: Timestamp, window: Option<RotationWindow>) -> Timestamp {
     let Some(w) = window else { return at };
     if w.contains(at) {
         return at;
     }
-    let day = at.div_euclid(86_400_000) * 86_400_000;
-    let open = day + i64::from(w.start) * 60_000;
-    if open > at { open } else { open + 86_400_000 }
+    let day = Timestamp::from_millis(at.as_millis().div_euclid(86_400_000) * 86_400_000);
+    let open = day.plus_ms(i64::from(w.start) * 60_000);
+    if open > at { open } else { open.plus_ms(86_400_000) }
 }
 
 /// Runs the scheduler until the task is dropped.
@@ -140,7 +145,7 @@ pub async fn run(engine: Arc<Engine>, config: SchedulerConfig) {
 /// One pass: refresh due times, pick up due targets under a lease and rotate them.
 pub async fn run_once(engine: &Engine, config: &SchedulerConfig) -> Result<usize, Error> {
     let store = engine.store();
-    let now = engine.clock().now_ms();
+    let now = engine.clock().now();
     for s in statuses_with(engine, now, config.jitter, None).await? {
         // A failed attempt's back-off stands until it passes.
         let backing_off = s.policy.last_result.as_deref().is_some_and(|r| r.starts_with("failed"))
@@ -159,7 +164,7 @@ pub async fn run_once(engine: &Engine, config: &SchedulerConfig) -> Result<usize
 
 async fn rotate_due(engine: &Engine, p: &PolicyRecord) -> Result<bool, Error> {
     let store = engine.store();
-    let now = engine.clock().now_ms();
+    let now = engine.clock().now();
     let window = p.window.as_deref().and_then(|w| w.parse::<RotationWindow>().ok());
     if window.is_some_and(|w| !w.contains(now)) {
         count("skipped");
@@ -167,8 +172,10 @@ async fn rotate_due(engine: &Engine, p: &PolicyRecord) -> Result<bool, Error> {
         return Ok(false);
     }
     // The same due time gives the same request_id on every replica: a takeover resumes.
-    let request_id =
-        format!("sched-{}", &hex(&Sha256::digest(format!("{}\0{}\0{:?}", p.tenant, p.target, p.due_at)))[..32]);
+    let request_id = format!(
+        "sched-{}",
+        &hex(&Sha256::digest(format!("{}\0{}\0{:?}", p.tenant, p.target, p.due_at.map(Timestamp::as_millis))))[..32]
+    );
     let span = tracing::info_span!("scheduled_rotation", tenant = %p.tenant, target = %p.target, kind = %p.kind);
     let _entered = span.enter();
     count("started");
@@ -191,7 +198,7 @@ async fn rotate_due(engine: &Engine, p: &PolicyRecord) -> Result<bool, Error> {
     match outcome {
         Ok(()) => {
             tracing::info!(tenant = %p.tenant, target = %p.target, "scheduled rotation done");
-            store.finish_policy(p, "rotated", Some(engine.clock().now_ms()), None).await?;
+            store.finish_policy(p, "rotated", Some(engine.clock().now()), None).await?;
             Ok(true)
         }
         Err(Error::Aborted(why)) => {
@@ -210,7 +217,7 @@ async fn rotate_due(engine: &Engine, p: &PolicyRecord) -> Result<bool, Error> {
         Err(e) => {
             count("failed");
             tracing::warn!(tenant = %p.tenant, target = %p.target, error = %e, "scheduled rotation failed");
-            let retry = engine.clock().now_ms().saturating_add(RETRY_AFTER_FAILURE_MS);
+            let retry = engine.clock().now().plus_ms(RETRY_AFTER_FAILURE_MS);
             store.finish_policy(p, &format!("failed: {e}"), None, Some(retry)).await?;
             Ok(false)
         }
@@ -229,7 +236,7 @@ mod tests {
     fn windows_hold_the_due_time_until_they_open() {
         let w: RotationWindow = "02:00-05:00".parse().unwrap();
         let day = 20_000 * 86_400_000i64;
-        let at = |h: i64| day + h * 3_600_000;
+        let at = |h: i64| Timestamp::from_millis(day + h * 3_600_000);
         assert_eq!(next_open(at(3), Some(w)), at(3));
         assert_eq!(next_open(at(1), Some(w)), at(2));
         assert_eq!(next_open(at(6), Some(w)), at(26));

@@ -46,7 +46,7 @@ fn check_target(engine: &Engine, tenant: &str, kind: PolicyKind, target: &str) -
 pub async fn apply_config(engine: &Engine, policies: &[PolicyConfig]) -> Result<(), Error> {
     let store = engine.store();
     let existing = store.policies().await?;
-    let now = engine.clock().now_ms();
+    let now = engine.clock().now();
     let mut named = Vec::new();
     for p in policies {
         let (kind, target) = match &p.target {
@@ -124,7 +124,7 @@ pub async fn set_policy(engine: &Engine, input: &PolicyInput, actor: &str) -> Re
         max_age_ms: ms(input.max_age),
         window,
         source: PolicySource::Api,
-        updated_at: engine.clock().now_ms(),
+        updated_at: engine.clock().now(),
         due_at: None,
         last_rotated_at: None,
         last_result: None,
@@ -139,7 +139,7 @@ pub async fn set_policy(engine: &Engine, input: &PolicyInput, actor: &str) -> Re
 
 /// One policy with its status, or NOT_FOUND.
 pub async fn get_policy(engine: &Engine, tenant: &str, kind: PolicyKind, target: &str) -> Result<PolicyStatus, Error> {
-    statuses(engine, engine.clock().now_ms())
+    statuses(engine, engine.clock().now())
         .await?
         .into_iter()
         .find(|s| s.tenant == tenant && s.policy.kind == kind && s.target == target)

@@ -12,10 +12,12 @@ use std::sync::{Arc, RwLock};
 
 use keyward_crypto::{Algorithm, Backend, Jwk, PrivateKey, Signer, signer_for};
 
+use keyward_pkcs11::{Token, TokenSigner};
 use prometheus_client::metrics::counter::Counter;
 
 use crate::Error;
-use crate::clock::SharedClock;
+use crate::clock::{SharedClock, Timestamp};
+use crate::custody::Custody;
 use crate::seal::{self, Kek, KeyIdentity};
 use crate::store::{KeyRecord, KeyState, Store};
 use crate::telemetry::metrics::{AlgorithmLabel, metrics};
@@ -36,9 +38,12 @@ pub struct LoadedKey {
     pub state: KeyState,
     /// The public JWK (with `kid`, `alg` and `use`).
     pub jwk: Jwk,
-    /// Signs; holds the private key.
+    /// Signs; holds the private key, or a handle on it in the token.
     pub signer: Box<dyn Signer>,
-    /// The `exp` up to which the store already knows this key may have signed (UNIX ms).
+    /// Where the private key lives.
+    pub custody: Custody,
+    /// The `exp` up to which the store already knows this key may have signed: a
+    /// [`Timestamp`]'s milliseconds, atomic so the signing path reads it without a lock.
     pub horizon: AtomicI64,
     /// Serialises raising the horizon in the store.
     pub horizon_lock: tokio::sync::Mutex<()>,
@@ -74,6 +79,8 @@ type ClientMap = HashMap<(String, String), Arc<ClientKeys>>;
 pub struct KeyCache {
     store: Arc<dyn Store>,
     keks: Vec<Arc<Kek>>,
+    /// Signs for keys that live in the PKCS#11 token.
+    custody: Option<Token>,
     clock: SharedClock,
     clients: RwLock<Arc<ClientMap>>,
     version: tokio::sync::Mutex<Option<String>>,
@@ -95,6 +102,7 @@ impl KeyCache {
         Self {
             store,
             keks,
+            custody: None,
             clock,
             clients: RwLock::new(Arc::default()),
             version: tokio::sync::Mutex::new(None),
@@ -102,6 +110,12 @@ impl KeyCache {
             confirmed_at: AtomicI64::new(0),
             confirming: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Signs for keys with `pkcs11` custody through `token`.
+    pub fn with_custody(mut self, token: Option<Token>) -> Self {
+        self.custody = token;
+        self
     }
 
     /// The clock the cache confirms by (and its keys sign with).
@@ -113,7 +127,7 @@ impl KeyCache {
     /// reading the key version (and reloading if it moved) when it does not; an error when the
     /// store cannot be reached.
     pub async fn confirm(&self) -> Result<(), Error> {
-        let fresh = || self.clock.now_ms() - self.confirmed_at.load(Ordering::Acquire) <= MAX_UNCONFIRMED_MS;
+        let fresh = || self.clock.now().as_millis() - self.confirmed_at.load(Ordering::Acquire) <= MAX_UNCONFIRMED_MS;
         if fresh() {
             return Ok(());
         }
@@ -135,7 +149,7 @@ impl KeyCache {
     /// already open are reused; newly active ones are opened off the async threads.
     pub async fn refresh(&self, force: bool) -> Result<bool, Error> {
         let mut version = self.version.lock().await;
-        let asked_at = self.clock.now_ms();
+        let asked_at = self.clock.now().as_millis();
         let now = self.store.key_version().await?;
         if !force && version.as_deref() == Some(now.as_str()) {
             self.confirmed_at.fetch_max(asked_at, Ordering::AcqRel);
@@ -150,7 +164,8 @@ impl KeyCache {
             .map(|k| (k.key_id.clone(), k.clone()))
             .collect();
         let keks = self.keks.clone();
-        let built = tokio::task::spawn_blocking(move || build(records, &reusable, &keks))
+        let token = self.custody.clone();
+        let built = tokio::task::spawn_blocking(move || build(records, &reusable, &keks, token.as_ref()))
             .await
             .map_err(Error::resource("the key cache's loader"))?;
         if let Ok(mut clients) = self.clients.write() {
@@ -168,15 +183,35 @@ impl KeyCache {
     }
 }
 
-fn build(records: Vec<KeyRecord>, reusable: &HashMap<String, Arc<LoadedKey>>, keks: &[Arc<Kek>]) -> ClientMap {
+impl LoadedKey {
+    /// A failure to sign, as the caller sees it: for a key in the token a token that does not
+    /// sign is taken as the custody backend being unavailable (the key itself was checked when
+    /// it was loaded), which a retry may cure.
+    pub fn signing_failed(&self, e: Error) -> Error {
+        match (self.custody, e) {
+            (Custody::Pkcs11, Error::Crypto(c)) => Error::Unavailable(format!(
+                "custody backend pkcs11: the token did not sign with key {} ({c})",
+                self.key_id
+            )),
+            (_, e) => e,
+        }
+    }
+}
+
+fn build(
+    records: Vec<KeyRecord>,
+    reusable: &HashMap<String, Arc<LoadedKey>>,
+    keks: &[Arc<Kek>],
+    token: Option<&Token>,
+) -> ClientMap {
     let mut map: HashMap<(String, String), ClientKeys> = HashMap::new();
     for r in records {
         let loaded = match reusable.get(&r.key_id) {
             Some(k) if k.state == r.state => {
-                k.horizon.fetch_max(r.last_signed_exp.unwrap_or(0), Ordering::SeqCst);
+                k.horizon.fetch_max(r.last_signed_exp.map_or(0, Timestamp::as_millis), Ordering::SeqCst);
                 k.clone()
             }
-            _ => match open(&r, keks) {
+            _ => match open(&r, keks, token) {
                 Ok(k) => Arc::new(k),
                 Err(e) => {
                     tracing::error!(key_id = %r.key_id, tenant = %r.tenant, client_id = %r.client_id, error = %e, "key cannot be loaded for signing");
@@ -193,13 +228,31 @@ fn build(records: Vec<KeyRecord>, reusable: &HashMap<String, Arc<LoadedKey>>, ke
     map.into_iter().map(|(k, v)| (k, Arc::new(v))).collect()
 }
 
-fn open(r: &KeyRecord, keks: &[Arc<Kek>]) -> Result<LoadedKey, Error> {
-    let refs: Vec<&Kek> = keks.iter().map(|k| &**k).collect();
-    let who = KeyIdentity { tenant: &r.tenant, client_id: &r.client_id, key_id: &r.key_id };
-    let der = seal::open(&refs, who, &r.sealed)?;
-    let private = PrivateKey::from_der(&der)?;
+fn open(r: &KeyRecord, keks: &[Arc<Kek>], token: Option<&Token>) -> Result<LoadedKey, Error> {
     let alg: Algorithm = r.algorithm;
-    let signer = signer_for(Backend::fastest(), &private, alg)?;
+    let signer: Box<dyn Signer> = match r.token_label() {
+        // The key never leaves the token: it signs there, through the token's session pool.
+        Some(label) => {
+            let token = token.ok_or_else(|| {
+                Error::FailedPrecondition(format!(
+                    "key {} lives in a PKCS#11 token, and this server has none",
+                    r.key_id
+                ))
+            })?;
+            let key = token
+                .find_key(label)
+                .map_err(Error::Custody)?
+                .ok_or_else(|| Error::Corrupt(format!("key {}: the token holds no object {label:?}", r.key_id)))?;
+            Box::new(TokenSigner::new(token.clone(), key, alg).map_err(Error::Custody)?)
+        }
+        None => {
+            let refs: Vec<&Kek> = keks.iter().map(|k| &**k).collect();
+            let who = KeyIdentity { tenant: &r.tenant, client_id: &r.client_id, key_id: &r.key_id };
+            let der = seal::open(&refs, who, &r.sealed)?;
+            let private = PrivateKey::from_der(&der)?;
+            signer_for(Backend::fastest(), &private, alg)?
+        }
+    };
     let mut jwk = signer.public_key().to_jwk(Some(alg))?;
     jwk.key_use = Some("sig".into());
     Ok(LoadedKey {
@@ -209,7 +262,8 @@ fn open(r: &KeyRecord, keks: &[Arc<Kek>]) -> Result<LoadedKey, Error> {
         state: r.state,
         jwk,
         signer,
-        horizon: AtomicI64::new(r.last_signed_exp.unwrap_or(0)),
+        custody: r.custody(),
+        horizon: AtomicI64::new(r.last_signed_exp.map_or(0, Timestamp::as_millis)),
         horizon_lock: tokio::sync::Mutex::new(()),
         signatures: metrics().signatures.get_or_create(&AlgorithmLabel { algorithm: alg.to_string() }).clone(),
     })

@@ -27,7 +27,7 @@ pub use counters::Counters;
 pub use pool::SignPool;
 
 use crate::Error;
-use crate::clock::SharedClock;
+use crate::clock::{SharedClock, Timestamp};
 use crate::config::SignerConfig;
 use crate::context::Context;
 use crate::store::Store;
@@ -54,7 +54,7 @@ pub struct SignedAssertion {
     /// Its algorithm.
     pub algorithm: String,
     /// `exp`, UNIX ms.
-    pub expires_at: i64,
+    pub expires_at: Timestamp,
 }
 
 /// Client assertions and access tokens are for Auth0 clients; a signing-only client has no
@@ -82,6 +82,8 @@ pub struct Signing {
     tokens: tokens::Exchangers,
     counters: Counters,
     draining: std::sync::atomic::AtomicBool,
+    /// The PKCS#11 token, probed for readiness.
+    custody: Option<keyward_pkcs11::Token>,
 }
 
 impl std::fmt::Debug for Signing {
@@ -95,7 +97,8 @@ impl Signing {
     /// and reading its clock.
     pub fn new(ctx: &Context, config: SignerConfig) -> Result<Self, Error> {
         let keks = std::iter::once(ctx.keks.current.clone()).chain(ctx.keks.previous.iter().cloned()).collect();
-        let cache = Arc::new(KeyCache::new(ctx.store.clone(), keks, ctx.clock.clone()));
+        let cache = KeyCache::new(ctx.store.clone(), keks, ctx.clock.clone()).with_custody(ctx.custody.clone());
+        let cache = Arc::new(cache);
         let pool = SignPool::new(config.threads, config.queue)?;
         let counters = Counters::new(ctx.store.clone());
         Ok(Self {
@@ -108,6 +111,7 @@ impl Signing {
             pool,
             counters,
             draining: std::sync::atomic::AtomicBool::new(false),
+            custody: ctx.custody.clone(),
         })
     }
 
@@ -117,7 +121,8 @@ impl Signing {
     }
 
     /// Whether this replica can serve (`/readyz`, `keyward status`): it is not draining, the
-    /// store answers within [`STORE_PROBE`], and the key cache has loaded.
+    /// store answers within [`STORE_PROBE`], the key cache has loaded, and the PKCS#11 token (if
+    /// one is configured) answers.
     pub async fn readiness(&self) -> Result<(), String> {
         if self.draining() {
             return Err("shutting down".into());
@@ -129,6 +134,9 @@ impl Signing {
         }
         if !self.cache.loaded() {
             return Err("the signing keys are not loaded yet".into());
+        }
+        if let Some(token) = &self.custody {
+            crate::custody::probe(token).await?;
         }
         Ok(())
     }
@@ -187,22 +195,22 @@ impl Signing {
             .ok_or_else(|| Error::FailedPrecondition(format!("client {client_id:?} has no active key")))
     }
 
-    /// Makes sure the store knows `key` may have signed until `exp_ms` before it does.
-    async fn ensure_horizon(&self, key: &LoadedKey, exp_ms: i64) -> Result<(), Error> {
-        if exp_ms <= key.horizon.load(Ordering::SeqCst) {
+    /// Makes sure the store knows `key` may have signed until `exp` before it does.
+    async fn ensure_horizon(&self, key: &LoadedKey, exp: Timestamp) -> Result<(), Error> {
+        if exp.as_millis() <= key.horizon.load(Ordering::SeqCst) {
             return Ok(());
         }
         let _guard = key.horizon_lock.lock().await;
-        if exp_ms <= key.horizon.load(Ordering::SeqCst) {
+        if exp.as_millis() <= key.horizon.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let until = exp_ms + HORIZON_SLACK_MS;
+        let until = exp.plus_ms(HORIZON_SLACK_MS);
         if !self.store.extend_signed_exp(&key.key_id, until).await? {
             // Retired under us (by another replica): reload and let the caller retry.
             let _ = self.cache.refresh(true).await;
             return Err(Error::Unavailable("the client's key changed while signing; retry".into()));
         }
-        key.horizon.fetch_max(until, Ordering::SeqCst);
+        key.horizon.fetch_max(until.as_millis(), Ordering::SeqCst);
         Ok(())
     }
 
@@ -224,8 +232,10 @@ impl Signing {
         }
         let key = self.active(tenant, client_id).await?;
         let now = self.clock.now();
-        let exp_ms = crate::rotation::millis(now) / 1000 * 1000 + i64::try_from(lifetime.as_millis()).unwrap_or(0);
-        self.ensure_horizon(&key, exp_ms).await?;
+        // JWT times are whole seconds: the assertion's exp is now's second plus the lifetime.
+        let exp = Timestamp::from_secs(now.as_secs()).plus(lifetime);
+        self.ensure_horizon(&key, exp).await?;
+        let now = now.to_system();
         let (signing_key, client) = (key.clone(), client_id.to_owned());
         let assertion = self
             .pool
@@ -248,7 +258,8 @@ impl Signing {
                     }
                 }
             })
-            .await??;
+            .await?
+            .map_err(|e| key.signing_failed(e))?;
         key.signatures.inc();
         self.counters.add(principal, tenant, client_id, "sign_client_assertion");
         Ok(SignedAssertion {
@@ -256,7 +267,7 @@ impl Signing {
             kid: key.kid.clone(),
             credential_id: key.credential_id.clone().unwrap_or_default(),
             algorithm: key.algorithm().to_string(),
-            expires_at: exp_ms,
+            expires_at: exp,
         })
     }
 
@@ -297,7 +308,7 @@ impl Signing {
             .get("exp")
             .and_then(Value::as_i64)
             .ok_or_else(|| Error::arg("claims_json", "needs a numeric exp (seconds since the epoch)"))?;
-        let now_s = self.clock.now_ms() / 1000;
+        let now_s = self.clock.now().as_secs();
         if exp <= now_s || exp > now_s + i64::try_from(max.as_secs()).unwrap_or(0) {
             return Err(Error::arg("claims_json", format!("exp must be in the future and at most {max:?} away")));
         }
@@ -307,7 +318,7 @@ impl Signing {
             return Err(Error::arg("typ", "must be 1 to 64 printable characters"));
         }
         let key = self.active(tenant, client_id).await?;
-        self.ensure_horizon(&key, exp.saturating_mul(1000)).await?;
+        self.ensure_horizon(&key, Timestamp::from_secs(exp)).await?;
         let (signing_key, payload, typ) =
             (key.clone(), claims_json.as_bytes().to_vec(), typ.unwrap_or("JWT").to_owned());
         let jwt = self
@@ -321,7 +332,8 @@ impl Signing {
                     &mut crate::rng::thread_rng(),
                 )
             })
-            .await??;
+            .await?
+            .map_err(|e| key.signing_failed(e.into()))?;
         key.signatures.inc();
         self.counters.add(principal, tenant, client_id, "sign_jwt");
         Ok((jwt, key))
@@ -347,8 +359,8 @@ impl Signing {
         not_local(&t.config.signing, client_id)?;
         let key = self.active(tenant, client_id).await?;
         // A fresh exchange signs an assertion valid for tokens::ASSERTION_LIFETIME.
-        let lifetime = i64::try_from(tokens::ASSERTION_LIFETIME.as_millis()).unwrap_or(0);
-        self.ensure_horizon(&key, self.clock.now_ms() + lifetime + 1000).await?;
+        let exp = self.clock.now().plus(tokens::ASSERTION_LIFETIME).plus_ms(1000);
+        self.ensure_horizon(&key, exp).await?;
         let token = self.tokens.get(t, tenant, client_id, audience, scope).await.map_err(Error::in_token_exchange)?;
         self.counters.add(principal, tenant, client_id, "get_access_token");
         Ok(token)

@@ -21,9 +21,14 @@ pub struct SignPool {
 }
 
 impl SignPool {
+    /// How many threads a pool configured with `threads` runs: that many, or one per core for 0.
+    pub fn threads_for(threads: usize) -> usize {
+        if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads }
+    }
+
     /// `threads` workers (0 = one per core) and room for `queue` waiting jobs.
     pub fn new(threads: usize, queue: usize) -> Result<Self, Error> {
-        let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+        let threads = Self::threads_for(threads);
         let (tx, rx) = sync_channel::<Job>(queue);
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads {

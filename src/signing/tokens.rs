@@ -32,7 +32,7 @@ impl AssertionProvider for CachedKeyAssertions {
         let params = AssertionParams {
             client_id: &self.client_id,
             audience,
-            now: self.cache.clock().now(),
+            now: self.cache.clock().now_system(),
             lifetime: ASSERTION_LIFETIME,
             kid: Some(&key.kid),
         };

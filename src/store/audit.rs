@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use super::types::{RevocationState, RotationState, string_enum};
 use crate::Error;
+use crate::clock::Timestamp;
 
 string_enum! {
     /// What an audit event records: stable names (operators' queries and alerts use them).
@@ -108,8 +109,8 @@ impl AuditKind {
 pub struct AuditEvent {
     /// Assigned by the store (0 before insertion).
     pub id: i64,
-    /// UNIX milliseconds; 0 until the store appends it, which stamps it with its clock.
-    pub at: i64,
+    /// When; the epoch until the store appends it, which stamps it with its clock.
+    pub at: Timestamp,
     /// Who: a principal or `keyward` for background work.
     pub actor: String,
     /// Tenant name.
@@ -135,7 +136,7 @@ impl AuditEvent {
     ) -> Self {
         Self {
             id: 0,
-            at: 0,
+            at: Timestamp::EPOCH,
             actor: actor.into(),
             tenant: tenant.into(),
             subject: subject.into(),

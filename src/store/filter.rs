@@ -2,6 +2,7 @@
 //! at a time after a cursor.
 
 use super::RotationState;
+use crate::clock::Timestamp;
 
 /// A page of `Store::list_rotations`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -15,5 +16,5 @@ pub struct RotationFilter {
     /// Only rotations whose id starts with this.
     pub id_prefix: Option<String>,
     /// Only rotations older than this one (its `created_at` and id): the previous page's last.
-    pub before: Option<(i64, String)>,
+    pub before: Option<(Timestamp, String)>,
 }

@@ -4,12 +4,14 @@
 //! one rotation per request_id, and compare-and-set updates.
 
 mod audit;
+mod custody;
 mod filter;
 pub(crate) mod removed;
 mod sql;
 mod types;
 
 pub use audit::{AuditEvent, AuditKind};
+pub use custody::TOKEN_KEY_KEK_ID;
 pub use filter::RotationFilter;
 pub use removed::{Departed, Departure, Removal, RemovedCredential};
 pub use sql::SqlStore;
@@ -19,6 +21,7 @@ pub use types::{
 };
 
 use crate::Error;
+use crate::clock::Timestamp;
 
 /// What the rotation engine, the signer and the CLI need from storage: every concept's store,
 /// and what the database is.
@@ -27,7 +30,7 @@ pub trait Store:
 {
     /// What kind of database it is (`sqlite`, `postgres`), as `keyward status` shows it.
     fn kind(&self) -> &'static str;
-    /// How long a lease lasts past its claim or a saga write renewing it (UNIX ms).
+    /// How long a lease lasts past its claim or a saga write renewing it (milliseconds).
     fn lease_ttl_ms(&self) -> i64;
 }
 
@@ -61,7 +64,7 @@ pub trait RotationStore: Send + Sync {
         rotation: &mut RotationRecord,
         new_key: &str,
         old_key: Option<&str>,
-        retire_at: i64,
+        retire_at: Timestamp,
     ) -> Result<(), Error>;
     /// Renews the lease on `rotation` by the TTL if its token and version are still the row's
     /// (the writer still holds it); [`Error::LeaseLost`] when another replica claimed it.
@@ -100,8 +103,8 @@ pub trait RotationStore: Send + Sync {
         &self,
         rotation_id: &str,
         owner: &str,
-        now: i64,
-        expires_at: i64,
+        now: Timestamp,
+        expires_at: Timestamp,
     ) -> Result<Option<RotationRecord>, Error>;
 }
 
@@ -123,15 +126,15 @@ pub trait KeyStore: Send + Sync {
     /// A cheap fingerprint of the signing-relevant key states (which keys are active or
     /// retiring); replicas poll it to know when to reload their key caches.
     async fn key_version(&self) -> Result<String, Error>;
-    /// Raises a live key's `last_signed_exp` to at least `until` (UNIX ms) before the signer
+    /// Raises a live key's `last_signed_exp` to at least `until` before the signer
     /// hands out assertions expiring by then; `false` when the key is no longer active or
     /// retiring (it must not sign).
-    async fn extend_signed_exp(&self, key_id: &str, until: i64) -> Result<bool, Error>;
+    async fn extend_signed_exp(&self, key_id: &str, until: Timestamp) -> Result<bool, Error>;
     /// Marks a retiring key retired, atomically with the check that no assertion it signed is
     /// still live at `now` and (unless `early`, when a rotation evicts it to free an Auth0 slot)
     /// that its retire time has come; `false` when it must wait. From then on
     /// [`KeyStore::extend_signed_exp`] refuses it, so no replica signs with it again.
-    async fn begin_retirement(&self, key_id: &str, now: i64, early: bool) -> Result<bool, Error>;
+    async fn begin_retirement(&self, key_id: &str, now: Timestamp, early: bool) -> Result<bool, Error>;
     /// Retired keys that still hold key material: retirements a stopped process began (Auth0
     /// cleanup and wiping still to do).
     async fn keys_retired_unfinished(&self) -> Result<Vec<KeyRecord>, Error>;
@@ -148,8 +151,8 @@ pub trait ConnectionStore: Send + Sync {
         tenant: &str,
         request_id: &str,
     ) -> Result<Option<ConnectionRotationRecord>, Error>;
-    /// When the connection's keys were last rotated to completion through keyward (UNIX ms).
-    async fn last_connection_rotation(&self, tenant: &str, connection_id: &str) -> Result<Option<i64>, Error>;
+    /// When the connection's keys were last rotated to completion through keyward.
+    async fn last_connection_rotation(&self, tenant: &str, connection_id: &str) -> Result<Option<Timestamp>, Error>;
     /// Stores a connection rotation's result and frees its lease, if `lease` (its token) is still
     /// the row's; [`Error::LeaseLost`] otherwise.
     async fn finish_connection_rotation(
@@ -165,8 +168,8 @@ pub trait ConnectionStore: Send + Sync {
         &self,
         id: &str,
         owner: &str,
-        now: i64,
-        expires_at: i64,
+        now: Timestamp,
+        expires_at: Timestamp,
     ) -> Result<Option<Lease>, Error>;
     /// Renews a connection rotation's lease by the TTL if `lease`'s token is still the row's;
     /// [`Error::LeaseLost`] when another replica claimed it.
@@ -190,7 +193,7 @@ pub trait PolicyStore: Send + Sync {
         tenant: &str,
         kind: PolicyKind,
         target: &str,
-        due_at: Option<i64>,
+        due_at: Option<Timestamp>,
     ) -> Result<(), Error>;
     /// Picks up to `limit` policies due by `now` whose lease is free or lapsed and leases them
     /// to `owner` until `expires_at` (`FOR UPDATE SKIP LOCKED` on PostgreSQL: replicas polling
@@ -198,8 +201,8 @@ pub trait PolicyStore: Send + Sync {
     async fn claim_due_policies(
         &self,
         owner: &str,
-        now: i64,
-        expires_at: i64,
+        now: Timestamp,
+        expires_at: Timestamp,
         limit: i64,
     ) -> Result<Vec<PolicyRecord>, Error>;
     /// Records a scheduled rotation's result and next due time and frees the lease, if `lease`
@@ -208,8 +211,8 @@ pub trait PolicyStore: Send + Sync {
         &self,
         policy: &PolicyRecord,
         result: &str,
-        rotated_at: Option<i64>,
-        due_at: Option<i64>,
+        rotated_at: Option<Timestamp>,
+        due_at: Option<Timestamp>,
     ) -> Result<bool, Error>;
 }
 
@@ -230,8 +233,8 @@ pub trait RevocationStore: Send + Sync {
         &self,
         revocation_id: &str,
         owner: &str,
-        now: i64,
-        expires_at: i64,
+        now: Timestamp,
+        expires_at: Timestamp,
     ) -> Result<Option<RevocationRecord>, Error>;
     /// Renews the lease on a revocation by the TTL if its token and version are still the
     /// row's; [`Error::LeaseLost`] when another replica claimed it.

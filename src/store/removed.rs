@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::clock::Timestamp;
 
 /// How a rotation removed a credential to make room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,8 +47,8 @@ pub struct RemovedCredential {
     pub action: Removal,
     /// Why, in words.
     pub reason: String,
-    /// When (UNIX ms).
-    pub at: i64,
+    /// When.
+    pub at: Timestamp,
 }
 
 /// The removed credentials as stored (a JSON array).
@@ -106,8 +107,8 @@ impl FromStr for Departure {
 pub struct Departed {
     /// How.
     pub how: Departure,
-    /// When (UNIX ms).
-    pub at: i64,
+    /// When.
+    pub at: Timestamp,
 }
 
 #[cfg(test)]
@@ -124,7 +125,7 @@ mod tests {
             state: "attached".into(),
             action: Removal::Evicted,
             reason: "both private_key_jwt slots were taken".into(),
-            at: 5,
+            at: Timestamp::from_millis(5),
         };
         let text = to_json(std::slice::from_ref(&r));
         assert_eq!(from_json("rot_1", &text).unwrap(), vec![r]);

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use keyward_crypto::Algorithm;
 
 use crate::Error;
+use crate::clock::Timestamp;
 use crate::seal::Sealed;
 
 macro_rules! string_enum {
@@ -129,16 +130,16 @@ pub struct KeyRecord {
     pub credential_id: Option<String>,
     /// Where it is in its life.
     pub state: KeyState,
-    /// UNIX milliseconds.
-    pub created_at: i64,
-    /// Credential expiry, UNIX milliseconds.
-    pub expires_at: Option<i64>,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// Credential expiry.
+    pub expires_at: Option<Timestamp>,
     /// When it became active.
-    pub activated_at: Option<i64>,
+    pub activated_at: Option<Timestamp>,
     /// When a retiring key is retired.
-    pub retire_at: Option<i64>,
-    /// The latest `exp` keyward signed with it (UNIX milliseconds).
-    pub last_signed_exp: Option<i64>,
+    pub retire_at: Option<Timestamp>,
+    /// The latest `exp` keyward signed with it.
+    pub last_signed_exp: Option<Timestamp>,
 }
 
 /// One client-credential rotation.
@@ -167,13 +168,13 @@ pub struct RotationRecord {
     /// The old Auth0 credential.
     pub old_credential_id: Option<String>,
     /// When the old key is retired.
-    pub retire_at: Option<i64>,
+    pub retire_at: Option<Timestamp>,
     /// Why it failed.
     pub error: Option<String>,
-    /// UNIX milliseconds.
-    pub created_at: i64,
-    /// UNIX milliseconds.
-    pub updated_at: i64,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
     /// Bumped by every update; updates compare and set it.
     pub version: i64,
     /// The lease on driving this rotation.
@@ -187,7 +188,7 @@ pub struct RotationRecord {
 }
 
 /// A replica's lease on a piece of work: its owner, the fencing token it claimed (every write
-/// under the lease checks it) and when it lapses (UNIX ms; 0 = free).
+/// under the lease checks it) and when it lapses (the epoch = free).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Lease {
     /// The replica holding it.
@@ -195,12 +196,12 @@ pub struct Lease {
     /// Raised by every claim.
     pub token: i64,
     /// When it lapses unless renewed.
-    pub expires_at: i64,
+    pub expires_at: Timestamp,
 }
 
 impl Lease {
     /// Whether `owner` may act under this lease at `now` without claiming it anew.
-    pub fn held_by(&self, owner: &str, now: i64) -> bool {
+    pub fn held_by(&self, owner: &str, now: Timestamp) -> bool {
         self.owner.as_deref() == Some(owner) && self.expires_at > now
     }
 }
@@ -260,10 +261,10 @@ pub struct RevocationRecord {
     pub key_was: String,
     /// Why it failed.
     pub error: Option<String>,
-    /// UNIX milliseconds.
-    pub created_at: i64,
-    /// UNIX milliseconds.
-    pub updated_at: i64,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
     /// Bumped by every update; updates compare and set it.
     pub version: i64,
     /// The lease on driving it.
@@ -305,12 +306,12 @@ pub struct PolicyRecord {
     pub window: Option<String>,
     /// Config file or API.
     pub source: PolicySource,
-    /// UNIX ms.
-    pub updated_at: i64,
+    /// When it last changed.
+    pub updated_at: Timestamp,
     /// When the target should next rotate (jitter applied), if known.
-    pub due_at: Option<i64>,
+    pub due_at: Option<Timestamp>,
     /// When the scheduler last rotated it.
-    pub last_rotated_at: Option<i64>,
+    pub last_rotated_at: Option<Timestamp>,
     /// How the last scheduled rotation ended.
     pub last_result: Option<String>,
     /// The scheduler's lease on it.
@@ -345,8 +346,8 @@ pub struct ConnectionRotationRecord {
     pub result: String,
     /// Whether every key verified.
     pub verified: bool,
-    /// UNIX milliseconds.
-    pub created_at: i64,
+    /// When it was created.
+    pub created_at: Timestamp,
     /// The lease on driving it.
     pub lease: Lease,
     /// Who asked: a principal's name, or `scheduler`.
@@ -378,6 +379,6 @@ pub struct ConnectionKeyRecord {
     pub status: String,
     /// Whether keyward's checks passed.
     pub verified: bool,
-    /// UNIX milliseconds.
-    pub seen_at: i64,
+    /// When keyward last saw it.
+    pub seen_at: Timestamp,
 }

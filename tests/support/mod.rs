@@ -169,7 +169,7 @@ pub async fn open_store(url: &str) -> SqlStore {
 
 /// Reads a KEK ring file.
 pub fn kek_ring(path: &Path) -> keyward::kek::KekRing {
-    keyward::kek::KekRing::parse(&std::fs::read_to_string(path).unwrap()).unwrap()
+    keyward::kek::KekRing::parse(&std::fs::read_to_string(path).unwrap(), None).unwrap()
 }
 
 /// The rotation-service invariants, against the emulator (the independent witness) and the store.
@@ -303,6 +303,7 @@ pub async fn dev_tenant(
         clients: clients.iter().map(|c| (*c).to_owned()).collect(),
         connections: connections.iter().map(|c| (*c).to_owned()).collect(),
         signing: Default::default(),
+        custody: Default::default(),
     };
     (emu, tenant)
 }
@@ -374,4 +375,21 @@ pub async fn hand_made_credentials(http: &reqwest::Client, base_url: &str, token
         .unwrap();
     assert!(r.status().is_success(), "attaching hand-made credentials: {}", r.status());
     ids
+}
+
+/// Runs `keyward ARGS` to completion with `env` (and no `KEYWARD_TOKEN` from the caller's
+/// environment).
+pub fn keyward_output(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyward"));
+    cmd.args(args).env_remove("KEYWARD_TOKEN");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// The JSON a successful command printed.
+pub fn stdout_json(out: &std::process::Output) -> Value {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
 }

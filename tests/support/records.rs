@@ -3,13 +3,14 @@
 //! record is filled in one place.
 #![allow(dead_code)]
 
+use keyward::clock::Timestamp;
 use keyward::seal::{self, Kek, KeyIdentity};
 use keyward::store::{ConnectionRotationRecord, KeyRecord, KeyState, Lease, RotationRecord, RotationState};
 
 use crate::support::{random_hex, rng};
 
-/// A lease held by `owner` under claim `token` until `expires_at` (UNIX ms).
-pub fn lease(owner: &str, token: i64, expires_at: i64) -> Lease {
+/// A lease held by `owner` under claim `token` until `expires_at`.
+pub fn lease(owner: &str, token: i64, expires_at: Timestamp) -> Lease {
     Lease { owner: Some(owner.into()), token, expires_at }
 }
 
@@ -30,8 +31,8 @@ pub fn rotation(tenant: &str, client: &str) -> Builder<RotationRecord> {
         old_credential_id: None,
         retire_at: None,
         error: None,
-        created_at: 1,
-        updated_at: 1,
+        created_at: Timestamp::from_millis(1),
+        updated_at: Timestamp::from_millis(1),
         version: 0,
         lease: Lease::default(),
         requested_by: "test".into(),
@@ -63,7 +64,7 @@ pub fn sealed_key(kek: &Kek, tenant: &str, client: &str, secret: &[u8]) -> KeyRe
         sealed,
         credential_id: None,
         state: KeyState::Pending,
-        created_at: 1,
+        created_at: Timestamp::from_millis(1),
         expires_at: None,
         activated_at: None,
         retire_at: None,
@@ -82,7 +83,7 @@ pub fn connection_rotation(tenant: &str, connection: &str) -> Builder<Connection
         request_hash: "h".into(),
         result: r#"{"state":"pending","before":[]}"#.into(),
         verified: false,
-        created_at: 1,
+        created_at: Timestamp::from_millis(1),
         requested_by: "test".into(),
         lease: Lease::default(),
     })
@@ -94,7 +95,7 @@ pub struct Builder<R>(R);
 /// A record asked for under an idempotency key and driven under a lease: its request_id, its
 /// lease, and its creation times (created, and for a client rotation, last updated).
 pub trait Leased {
-    fn parts(&mut self) -> (&mut Option<String>, &mut Lease, Vec<&mut i64>);
+    fn parts(&mut self) -> (&mut Option<String>, &mut Lease, Vec<&mut Timestamp>);
 }
 
 impl<R: Leased> Builder<R> {
@@ -110,8 +111,8 @@ impl<R: Leased> Builder<R> {
         self
     }
 
-    /// Created (and for a client rotation, last updated) at `at` (UNIX ms).
-    pub fn created_at(mut self, at: i64) -> Self {
+    /// Created (and for a client rotation, last updated) at `at`.
+    pub fn created_at(mut self, at: Timestamp) -> Self {
         for time in self.0.parts().2 {
             *time = at;
         }
@@ -124,13 +125,13 @@ impl<R: Leased> Builder<R> {
 }
 
 impl Leased for RotationRecord {
-    fn parts(&mut self) -> (&mut Option<String>, &mut Lease, Vec<&mut i64>) {
+    fn parts(&mut self) -> (&mut Option<String>, &mut Lease, Vec<&mut Timestamp>) {
         (&mut self.request_id, &mut self.lease, vec![&mut self.created_at, &mut self.updated_at])
     }
 }
 
 impl Leased for ConnectionRotationRecord {
-    fn parts(&mut self) -> (&mut Option<String>, &mut Lease, Vec<&mut i64>) {
+    fn parts(&mut self) -> (&mut Option<String>, &mut Lease, Vec<&mut Timestamp>) {
         (&mut self.request_id, &mut self.lease, vec![&mut self.created_at])
     }
 }

@@ -15,6 +15,7 @@ pub(super) fn credential_json(c: &Credential) -> Value {
         "fingerprint": text(&c.fingerprint), "thumbprint": text(&c.thumbprint),
         "thumbprint_sha256": text(&c.thumbprint_sha256), "pkcs": text(&c.pkcs), "subject_dn": text(&c.subject_dn),
         "created_at": stamp(c.created_at.as_ref()), "expires_at": stamp(c.expires_at.as_ref()),
+        "custody": text(&c.custody),
     })
 }
 
@@ -62,12 +63,13 @@ pub(in crate::cli) fn credentials(
                     credential_state(c.state).to_owned(),
                     short(&c.kid, style),
                     format!("{}/{}", c.algorithm, c.key_bits),
+                    c.custody.clone(),
                     age(c.created_at.as_ref()),
                     when(c.expires_at.as_ref()),
                 ]
             })
             .collect();
-        table(&["CREDENTIAL", "STATE", "KID", "ALG", "AGE", "EXPIRES"], &rows, style)?;
+        table(&["CREDENTIAL", "STATE", "KID", "ALG", "CUSTODY", "AGE", "EXPIRES"], &rows, style)?;
     }
     outln!("\nat Auth0:")?;
     if resp.auth0_credentials.is_empty() {

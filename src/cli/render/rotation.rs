@@ -45,6 +45,7 @@ fn rotation_fields(r: &Rotation, credential: Option<&proto::Credential>) -> Vec<
         out.extend([
             ("kid".into(), c.kid.clone()),
             ("algorithm".into(), format!("{} ({} bits)", c.algorithm, c.key_bits)),
+            ("custody".into(), c.custody.clone()),
             ("fingerprint".into(), c.fingerprint.clone()),
             ("expires".into(), when(c.expires_at.as_ref())),
         ]);

@@ -5,6 +5,7 @@ use sqlx::{AnyPool, Row};
 
 use super::row::{fetch_all_as, fetch_one_as, fetch_optional_as};
 use crate::Error;
+use crate::clock::Timestamp;
 use crate::store::AuditEvent;
 
 fn from_row(row: &AnyRow) -> Result<AuditEvent, Error> {
@@ -21,7 +22,7 @@ fn from_row(row: &AnyRow) -> Result<AuditEvent, Error> {
 }
 
 /// Appends an audit event that happened at `at`; its id.
-pub(super) async fn append(pool: &AnyPool, e: &AuditEvent, at: i64) -> Result<i64, Error> {
+pub(super) async fn append(pool: &AnyPool, e: &AuditEvent, at: Timestamp) -> Result<i64, Error> {
     let query = sqlx::query(
         "INSERT INTO audit_events (at, actor, tenant, subject, kind, detail) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )

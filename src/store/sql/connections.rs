@@ -6,6 +6,7 @@ use sqlx::{AnyPool, Row};
 
 use super::row::{fetch_one_as, fetch_optional_as, is_unique_violation, lease_from_row};
 use crate::Error;
+use crate::clock::Timestamp;
 use crate::store::types::{ConnectionKeyRecord, ConnectionRotationRecord, Lease};
 
 fn from_row(row: &AnyRow) -> Result<ConnectionRotationRecord, Error> {
@@ -67,8 +68,12 @@ pub(super) async fn by_request(
     fetch_optional_as(query, pool, from_row).await
 }
 
-/// When the connection's keys were last rotated to completion through keyward (UNIX ms).
-pub(super) async fn last_rotated(pool: &AnyPool, tenant: &str, connection_id: &str) -> Result<Option<i64>, Error> {
+/// When the connection's keys were last rotated to completion through keyward.
+pub(super) async fn last_rotated(
+    pool: &AnyPool,
+    tenant: &str,
+    connection_id: &str,
+) -> Result<Option<Timestamp>, Error> {
     // Finished rotations only: their recorded result is `{"state":"done",…}`.
     let query = sqlx::query(
         "SELECT MAX(created_at) AS at FROM connection_rotations WHERE tenant = $1 AND connection_id = $2 \
@@ -76,7 +81,7 @@ pub(super) async fn last_rotated(pool: &AnyPool, tenant: &str, connection_id: &s
     )
     .bind(tenant.to_owned())
     .bind(connection_id.to_owned());
-    fetch_one_as(query, pool, |row| row.try_get::<Option<i64>, _>("at").map_err(Error::database)).await
+    fetch_one_as(query, pool, |row| row.try_get::<Option<Timestamp>, _>("at").map_err(Error::database)).await
 }
 
 /// Records what keyward saw of a connection key: first seen once, then status, verdict and
@@ -114,8 +119,8 @@ pub(super) async fn claim_connection_rotation(
     pool: &AnyPool,
     id: &str,
     owner: &str,
-    now: i64,
-    expires_at: i64,
+    now: Timestamp,
+    expires_at: Timestamp,
 ) -> Result<Option<Lease>, Error> {
     let query = sqlx::query(
         "UPDATE connection_rotations SET lease_owner = $1, lease_token = lease_token + 1, lease_expires_at = $2 \
@@ -139,10 +144,10 @@ pub(super) async fn renew_connection_lease(
     pool: &AnyPool,
     id: &str,
     lease: &Lease,
-    now: i64,
+    now: Timestamp,
     ttl_ms: i64,
 ) -> Result<Lease, Error> {
-    let expires_at = now.saturating_add(ttl_ms);
+    let expires_at = now.plus_ms(ttl_ms);
     let done = sqlx::query(
         "UPDATE connection_rotations SET lease_expires_at = $1 WHERE id = $2 AND lease_owner = $3 AND lease_token = $4",
     )

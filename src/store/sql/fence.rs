@@ -9,6 +9,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 use super::row::{claim_lease, fetch_one_as, open_states};
 use super::{keys, rotations};
 use crate::Error;
+use crate::clock::Timestamp;
 use crate::store::types::{KeyRecord, Lease, RotationRecord, RotationState};
 
 /// Compare-and-set of a rotation's mutable fields, on one connection (a transaction's or the
@@ -16,10 +17,15 @@ use crate::store::types::{KeyRecord, Lease, RotationRecord, RotationState};
 /// `ttl_ms`, or frees it once the rotation waits for nobody (ACTIVE until retirement, COMPLETED,
 /// FAILED). A writer whose token is no longer the row's gets [`Error::LeaseLost`]; one that lost
 /// a race under its own lease (a stale version) gets [`Error::Conflict`].
-async fn cas_rotation(conn: &mut AnyConnection, r: &mut RotationRecord, now: i64, ttl_ms: i64) -> Result<(), Error> {
+async fn cas_rotation(
+    conn: &mut AnyConnection,
+    r: &mut RotationRecord,
+    now: Timestamp,
+    ttl_ms: i64,
+) -> Result<(), Error> {
     let expires_at = match r.state {
-        RotationState::Active | RotationState::Completed | RotationState::Failed => 0,
-        _ => now.saturating_add(ttl_ms),
+        RotationState::Active | RotationState::Completed | RotationState::Failed => Timestamp::EPOCH,
+        _ => now.plus_ms(ttl_ms),
     };
     let done = sqlx::query(
         "UPDATE rotations SET state = $1, new_key_id = $2, old_key_id = $3, new_credential_id = $4, \
@@ -73,7 +79,7 @@ async fn why_refused(conn: &mut AnyConnection, rotation_id: &str, token: i64) ->
 /// Extends the lease on `r` to `expires_at` if `r`'s token and version are still the row's;
 /// [`Error::LeaseLost`] (or Conflict) otherwise. Never revives a lease another replica claimed:
 /// a claim always raises the token.
-async fn fence(conn: &mut AnyConnection, r: &RotationRecord, expires_at: i64) -> Result<(), Error> {
+async fn fence(conn: &mut AnyConnection, r: &RotationRecord, expires_at: Timestamp) -> Result<(), Error> {
     let done = sqlx::query(
         "UPDATE rotations SET lease_expires_at = $1 WHERE rotation_id = $2 AND lease_owner = $3 \
          AND lease_token = $4 AND version = $5",
@@ -95,8 +101,8 @@ pub(super) async fn claim_rotation(
     pool: &AnyPool,
     rotation_id: &str,
     owner: &str,
-    now: i64,
-    expires_at: i64,
+    now: Timestamp,
+    expires_at: Timestamp,
 ) -> Result<Option<RotationRecord>, Error> {
     let sql = "UPDATE rotations SET lease_owner = $1, lease_token = lease_token + 1, lease_expires_at = $2 \
                WHERE rotation_id = $3 AND (lease_owner IS NULL OR lease_owner = $1 OR lease_expires_at <= $4)";
@@ -107,9 +113,9 @@ pub(super) async fn claim_rotation(
 }
 
 /// Renews the lease on `r` until `now + ttl_ms` (see [`fence`]); the new expiry.
-pub(super) async fn renew(pool: &AnyPool, r: &RotationRecord, now: i64, ttl_ms: i64) -> Result<Lease, Error> {
+pub(super) async fn renew(pool: &AnyPool, r: &RotationRecord, now: Timestamp, ttl_ms: i64) -> Result<Lease, Error> {
     let mut conn = pool.acquire().await.map_err(Error::database)?;
-    let expires_at = now.saturating_add(ttl_ms);
+    let expires_at = now.plus_ms(ttl_ms);
     fence(&mut conn, r, expires_at).await?;
     Ok(Lease { owner: r.lease.owner.clone(), token: r.lease.token, expires_at })
 }
@@ -118,7 +124,7 @@ pub(super) async fn renew(pool: &AnyPool, r: &RotationRecord, now: i64, ttl_ms: 
 pub(super) async fn update_rotation(
     pool: &AnyPool,
     r: &mut RotationRecord,
-    now: i64,
+    now: Timestamp,
     ttl_ms: i64,
 ) -> Result<(), Error> {
     let mut conn = pool.acquire().await.map_err(Error::database)?;
@@ -131,7 +137,7 @@ pub(super) async fn save_generated_key(
     pool: &AnyPool,
     k: &KeyRecord,
     r: &mut RotationRecord,
-    now: i64,
+    now: Timestamp,
     ttl_ms: i64,
 ) -> Result<(), Error> {
     let mut tx = pool.begin().await.map_err(Error::database)?;
@@ -150,8 +156,8 @@ pub(super) async fn activate(
     r: &mut RotationRecord,
     new_key: &str,
     old_key: Option<&str>,
-    retire_at: i64,
-    now: i64,
+    retire_at: Timestamp,
+    now: Timestamp,
     ttl_ms: i64,
 ) -> Result<(), Error> {
     let mut tx = pool.begin().await.map_err(Error::database)?;
@@ -188,7 +194,7 @@ pub(super) async fn save_registered(
     r: &mut RotationRecord,
     key_id: &str,
     credential_id: &str,
-    now: i64,
+    now: Timestamp,
     ttl_ms: i64,
 ) -> Result<(), Error> {
     let mut tx = pool.begin().await.map_err(Error::database)?;
@@ -214,7 +220,12 @@ pub(super) async fn save_registered(
 /// Marks `r` FAILED and destroys its new key, in one transaction fenced by the rotation's lease.
 /// Only a PENDING key that no other open rotation names is destroyed: a key another replica
 /// activated meanwhile is never touched.
-pub(super) async fn save_failed(pool: &AnyPool, r: &mut RotationRecord, now: i64, ttl_ms: i64) -> Result<bool, Error> {
+pub(super) async fn save_failed(
+    pool: &AnyPool,
+    r: &mut RotationRecord,
+    now: Timestamp,
+    ttl_ms: i64,
+) -> Result<bool, Error> {
     let mut tx = pool.begin().await.map_err(Error::database)?;
     let mut updated = r.clone();
     cas_rotation(&mut tx, &mut updated, now, ttl_ms).await?;
@@ -247,7 +258,7 @@ pub(super) async fn close_retirement(
     pool: &AnyPool,
     key_id: &str,
     rotation: Option<&mut RotationRecord>,
-    now: i64,
+    now: Timestamp,
     ttl_ms: i64,
 ) -> Result<bool, Error> {
     let mut tx = pool.begin().await.map_err(Error::database)?;
@@ -286,7 +297,7 @@ pub(super) async fn may_remove_credential(
     client_id: &str,
     credential_id: &str,
     own_key: Option<&str>,
-    lease_until: i64,
+    lease_until: Timestamp,
 ) -> Result<bool, Error> {
     let mut tx = pool.begin().await.map_err(Error::database)?;
     if let Some(r) = fence_on {

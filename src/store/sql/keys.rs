@@ -7,6 +7,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::row::{fetch_all_as, fetch_one_as, fetch_optional_as};
 use crate::Error;
+use crate::clock::Timestamp;
 use crate::seal::Sealed;
 use crate::store::types::{KeyRecord, KeyState};
 
@@ -143,12 +144,13 @@ pub(super) async fn in_state(pool: &AnyPool, state: KeyState) -> Result<Vec<KeyR
     fetch_all_as(query, pool, from_row).await
 }
 
-/// Every key still holding key material whose data key a KEK other than `kek_id` wraps.
+/// Every key still holding key material whose data key a KEK other than `kek_id` wraps (a key
+/// in the token has no data key).
 pub(super) async fn sealed_by_other(pool: &AnyPool, kek_id: &str) -> Result<Vec<KeyRecord>, Error> {
     let query = sqlx::query(concat!(
         "SELECT ",
         key_columns!(),
-        " FROM keys WHERE kek_id <> $1 AND state <> 'retired' ORDER BY created_at, key_id"
+        " FROM keys WHERE kek_id <> $1 AND kek_id <> 'pkcs11' AND state <> 'retired' ORDER BY created_at, key_id"
     ))
     .bind(kek_id.to_owned());
     fetch_all_as(query, pool, from_row).await
@@ -197,7 +199,7 @@ pub(super) async fn version(pool: &AnyPool) -> Result<String, Error> {
 
 /// Raises a live (active or retiring) key's `last_signed_exp` to at least `until`; whether the
 /// key was live.
-pub(super) async fn extend_signed_exp(pool: &AnyPool, key_id: &str, until: i64) -> Result<bool, Error> {
+pub(super) async fn extend_signed_exp(pool: &AnyPool, key_id: &str, until: Timestamp) -> Result<bool, Error> {
     let done = sqlx::query(
         "UPDATE keys SET last_signed_exp = CASE WHEN last_signed_exp IS NULL OR last_signed_exp < $1 \
          THEN $1 ELSE last_signed_exp END WHERE key_id = $2 AND state IN ('active', 'retiring')",
@@ -212,9 +214,9 @@ pub(super) async fn extend_signed_exp(pool: &AnyPool, key_id: &str, until: i64) 
 
 /// Marks a retiring key retired once no assertion it signed is live at `now` and (unless
 /// `early`) its retire time has come; whether it did.
-pub(super) async fn begin_retirement(pool: &AnyPool, key_id: &str, now: i64, early: bool) -> Result<bool, Error> {
+pub(super) async fn begin_retirement(pool: &AnyPool, key_id: &str, now: Timestamp, early: bool) -> Result<bool, Error> {
     // Early (evicted for a slot): the grace period is waived, live assertions never are.
-    let retire_at_limit = if early { i64::MAX } else { now };
+    let retire_at_limit = if early { Timestamp::MAX } else { now };
     let done = sqlx::query(
         "UPDATE keys SET state = 'retired' WHERE key_id = $1 AND state = 'retiring' \
          AND (retire_at IS NULL OR retire_at <= $3) AND (last_signed_exp IS NULL OR last_signed_exp <= $2)",

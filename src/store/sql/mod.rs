@@ -29,6 +29,7 @@ use super::{
     RotationStore, Store,
 };
 use crate::Error;
+use crate::clock::Timestamp;
 use crate::clock::{SharedClock, SystemClock};
 use crate::seal::Sealed;
 use row::Dialect;
@@ -129,11 +130,11 @@ impl RotationStore for SqlStore {
     }
 
     async fn update_rotation(&self, rotation: &mut RotationRecord) -> Result<(), Error> {
-        fence::update_rotation(&self.pool, rotation, self.clock.now_ms(), self.lease_ttl_ms).await
+        fence::update_rotation(&self.pool, rotation, self.clock.now(), self.lease_ttl_ms).await
     }
 
     async fn save_generated_key(&self, k: &KeyRecord, rotation: &mut RotationRecord) -> Result<(), Error> {
-        fence::save_generated_key(&self.pool, k, rotation, self.clock.now_ms(), self.lease_ttl_ms).await
+        fence::save_generated_key(&self.pool, k, rotation, self.clock.now(), self.lease_ttl_ms).await
     }
 
     async fn activate(
@@ -141,13 +142,13 @@ impl RotationStore for SqlStore {
         rotation: &mut RotationRecord,
         new_key: &str,
         old_key: Option<&str>,
-        retire_at: i64,
+        retire_at: Timestamp,
     ) -> Result<(), Error> {
-        fence::activate(&self.pool, rotation, new_key, old_key, retire_at, self.clock.now_ms(), self.lease_ttl_ms).await
+        fence::activate(&self.pool, rotation, new_key, old_key, retire_at, self.clock.now(), self.lease_ttl_ms).await
     }
 
     async fn renew_rotation_lease(&self, rotation: &RotationRecord) -> Result<Lease, Error> {
-        fence::renew(&self.pool, rotation, self.clock.now_ms(), self.lease_ttl_ms).await
+        fence::renew(&self.pool, rotation, self.clock.now(), self.lease_ttl_ms).await
     }
 
     async fn save_registered(
@@ -156,19 +157,17 @@ impl RotationStore for SqlStore {
         key_id: &str,
         credential_id: &str,
     ) -> Result<(), Error> {
-        fence::save_registered(&self.pool, rotation, key_id, credential_id, self.clock.now_ms(), self.lease_ttl_ms)
-            .await
+        fence::save_registered(&self.pool, rotation, key_id, credential_id, self.clock.now(), self.lease_ttl_ms).await
     }
 
     async fn save_failed(&self, rotation: &mut RotationRecord) -> Result<bool, Error> {
-        let wiped = fence::save_failed(&self.pool, rotation, self.clock.now_ms(), self.lease_ttl_ms).await?;
+        let wiped = fence::save_failed(&self.pool, rotation, self.clock.now(), self.lease_ttl_ms).await?;
         forget::old_pages(&self.pool, self.dialect, wiped).await;
         Ok(wiped)
     }
 
     async fn close_retirement(&self, key_id: &str, rotation: Option<&mut RotationRecord>) -> Result<bool, Error> {
-        let wiped =
-            fence::close_retirement(&self.pool, key_id, rotation, self.clock.now_ms(), self.lease_ttl_ms).await?;
+        let wiped = fence::close_retirement(&self.pool, key_id, rotation, self.clock.now(), self.lease_ttl_ms).await?;
         forget::old_pages(&self.pool, self.dialect, wiped).await;
         Ok(wiped)
     }
@@ -188,7 +187,7 @@ impl RotationStore for SqlStore {
             client_id,
             credential_id,
             own_key,
-            self.clock.now_ms().saturating_add(self.lease_ttl_ms),
+            self.clock.now().plus_ms(self.lease_ttl_ms),
         )
         .await
     }
@@ -197,8 +196,8 @@ impl RotationStore for SqlStore {
         &self,
         rotation_id: &str,
         owner: &str,
-        now: i64,
-        expires_at: i64,
+        now: Timestamp,
+        expires_at: Timestamp,
     ) -> Result<Option<RotationRecord>, Error> {
         fence::claim_rotation(&self.pool, rotation_id, owner, now, expires_at).await
     }
@@ -230,11 +229,11 @@ impl KeyStore for SqlStore {
         keys::version(&self.pool).await
     }
 
-    async fn extend_signed_exp(&self, key_id: &str, until: i64) -> Result<bool, Error> {
+    async fn extend_signed_exp(&self, key_id: &str, until: Timestamp) -> Result<bool, Error> {
         keys::extend_signed_exp(&self.pool, key_id, until).await
     }
 
-    async fn begin_retirement(&self, key_id: &str, now: i64, early: bool) -> Result<bool, Error> {
+    async fn begin_retirement(&self, key_id: &str, now: Timestamp, early: bool) -> Result<bool, Error> {
         keys::begin_retirement(&self.pool, key_id, now, early).await
     }
 
@@ -257,7 +256,7 @@ impl ConnectionStore for SqlStore {
         connections::by_request(&self.pool, tenant, request_id).await
     }
 
-    async fn last_connection_rotation(&self, tenant: &str, connection_id: &str) -> Result<Option<i64>, Error> {
+    async fn last_connection_rotation(&self, tenant: &str, connection_id: &str) -> Result<Option<Timestamp>, Error> {
         connections::last_rotated(&self.pool, tenant, connection_id).await
     }
 
@@ -275,14 +274,14 @@ impl ConnectionStore for SqlStore {
         &self,
         id: &str,
         owner: &str,
-        now: i64,
-        expires_at: i64,
+        now: Timestamp,
+        expires_at: Timestamp,
     ) -> Result<Option<Lease>, Error> {
         connections::claim_connection_rotation(&self.pool, id, owner, now, expires_at).await
     }
 
     async fn renew_connection_lease(&self, id: &str, lease: &Lease) -> Result<Lease, Error> {
-        connections::renew_connection_lease(&self.pool, id, lease, self.clock.now_ms(), self.lease_ttl_ms).await
+        connections::renew_connection_lease(&self.pool, id, lease, self.clock.now(), self.lease_ttl_ms).await
     }
 
     async fn record_connection_key(&self, k: &ConnectionKeyRecord) -> Result<(), Error> {
@@ -309,7 +308,7 @@ impl PolicyStore for SqlStore {
         tenant: &str,
         kind: PolicyKind,
         target: &str,
-        due_at: Option<i64>,
+        due_at: Option<Timestamp>,
     ) -> Result<(), Error> {
         policies::set_due(&self.pool, tenant, kind, target, due_at).await
     }
@@ -317,8 +316,8 @@ impl PolicyStore for SqlStore {
     async fn claim_due_policies(
         &self,
         owner: &str,
-        now: i64,
-        expires_at: i64,
+        now: Timestamp,
+        expires_at: Timestamp,
         limit: i64,
     ) -> Result<Vec<PolicyRecord>, Error> {
         policies::claim_due(&self.pool, self.dialect, owner, now, expires_at, limit).await
@@ -328,8 +327,8 @@ impl PolicyStore for SqlStore {
         &self,
         policy: &PolicyRecord,
         result: &str,
-        rotated_at: Option<i64>,
-        due_at: Option<i64>,
+        rotated_at: Option<Timestamp>,
+        due_at: Option<Timestamp>,
     ) -> Result<bool, Error> {
         policies::finish(&self.pool, policy, result, rotated_at, due_at).await
     }
@@ -357,18 +356,18 @@ impl RevocationStore for SqlStore {
         &self,
         revocation_id: &str,
         owner: &str,
-        now: i64,
-        expires_at: i64,
+        now: Timestamp,
+        expires_at: Timestamp,
     ) -> Result<Option<RevocationRecord>, Error> {
         revocations::claim(&self.pool, revocation_id, owner, now, expires_at).await
     }
 
     async fn renew_revocation_lease(&self, revocation: &RevocationRecord) -> Result<Lease, Error> {
-        revocations::renew(&self.pool, revocation, self.clock.now_ms(), self.lease_ttl_ms).await
+        revocations::renew(&self.pool, revocation, self.clock.now(), self.lease_ttl_ms).await
     }
 
     async fn save_revocation(&self, revocation: &mut RevocationRecord) -> Result<(), Error> {
-        let destroyed = revocations::save(&self.pool, revocation, self.clock.now_ms(), self.lease_ttl_ms).await?;
+        let destroyed = revocations::save(&self.pool, revocation, self.clock.now(), self.lease_ttl_ms).await?;
         forget::old_pages(&self.pool, self.dialect, destroyed).await;
         Ok(())
     }
@@ -377,7 +376,7 @@ impl RevocationStore for SqlStore {
 #[async_trait::async_trait]
 impl AuditStore for SqlStore {
     async fn append_audit(&self, e: &AuditEvent) -> Result<i64, Error> {
-        let at = if e.at == 0 { self.clock.now_ms() } else { e.at };
+        let at = if e.at == Timestamp::EPOCH { self.clock.now() } else { e.at };
         audit::append(&self.pool, e, at).await
     }
 

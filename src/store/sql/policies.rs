@@ -7,6 +7,7 @@ use sqlx::{AnyPool, Row};
 
 use super::row::{Dialect, fetch_all_as, lease_from_row};
 use crate::Error;
+use crate::clock::Timestamp;
 use crate::store::types::{PolicyKind, PolicyRecord};
 
 macro_rules! policy_columns {
@@ -76,7 +77,7 @@ pub(super) async fn set_due(
     tenant: &str,
     kind: PolicyKind,
     target: &str,
-    due_at: Option<i64>,
+    due_at: Option<Timestamp>,
 ) -> Result<(), Error> {
     sqlx::query("UPDATE rotation_policies SET due_at = $1 WHERE tenant = $2 AND kind = $3 AND target = $4")
         .bind(due_at)
@@ -93,8 +94,8 @@ pub(super) async fn claim_due(
     pool: &AnyPool,
     dialect: Dialect,
     owner: &str,
-    now: i64,
-    expires_at: i64,
+    now: Timestamp,
+    expires_at: Timestamp,
     limit: i64,
 ) -> Result<Vec<PolicyRecord>, Error> {
     let query = match dialect {
@@ -123,8 +124,8 @@ pub(super) async fn finish(
     pool: &AnyPool,
     p: &PolicyRecord,
     result: &str,
-    rotated_at: Option<i64>,
-    due_at: Option<i64>,
+    rotated_at: Option<Timestamp>,
+    due_at: Option<Timestamp>,
 ) -> Result<bool, Error> {
     let done = sqlx::query(
         "UPDATE rotation_policies SET last_result = $1, last_rotated_at = COALESCE($2, last_rotated_at), \

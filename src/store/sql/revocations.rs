@@ -7,6 +7,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::row::{claim_lease, fetch_all_as, fetch_optional_as, is_unique_violation, lease_from_row};
 use crate::Error;
+use crate::clock::Timestamp;
 use crate::store::types::{Lease, RevocationRecord, RevocationState};
 
 macro_rules! revocation_columns {
@@ -125,8 +126,8 @@ pub(super) async fn claim(
     pool: &AnyPool,
     id: &str,
     owner: &str,
-    now: i64,
-    expires_at: i64,
+    now: Timestamp,
+    expires_at: Timestamp,
 ) -> Result<Option<RevocationRecord>, Error> {
     let sql = "UPDATE revocations SET lease_owner = $1, lease_token = lease_token + 1, lease_expires_at = $2 \
                WHERE revocation_id = $3 AND state NOT IN ('completed', 'failed') \
@@ -138,8 +139,8 @@ pub(super) async fn claim(
 }
 
 /// Renews the lease on `r` if its token and version are still the row's.
-pub(super) async fn renew(pool: &AnyPool, r: &RevocationRecord, now: i64, ttl_ms: i64) -> Result<Lease, Error> {
-    let expires_at = now.saturating_add(ttl_ms);
+pub(super) async fn renew(pool: &AnyPool, r: &RevocationRecord, now: Timestamp, ttl_ms: i64) -> Result<Lease, Error> {
+    let expires_at = now.plus_ms(ttl_ms);
     let mut conn = pool.acquire().await.map_err(Error::database)?;
     let done = sqlx::query(
         "UPDATE revocations SET lease_expires_at = $1 WHERE revocation_id = $2 AND lease_token = $3 AND version = $4",
@@ -174,8 +175,8 @@ async fn refused(conn: &mut AnyConnection, r: &RevocationRecord) -> Error {
 
 /// The fenced write of `r`'s new state, with what that state means for its key, in one
 /// transaction; whether key material was destroyed.
-pub(super) async fn save(pool: &AnyPool, r: &mut RevocationRecord, now: i64, ttl_ms: i64) -> Result<bool, Error> {
-    let expires_at = if r.state.is_open() { now.saturating_add(ttl_ms) } else { 0 };
+pub(super) async fn save(pool: &AnyPool, r: &mut RevocationRecord, now: Timestamp, ttl_ms: i64) -> Result<bool, Error> {
+    let expires_at = if r.state.is_open() { now.plus_ms(ttl_ms) } else { Timestamp::EPOCH };
     let mut tx = pool.begin().await.map_err(Error::database)?;
     let done = sqlx::query(
         "UPDATE revocations SET state = $1, error = $2, updated_at = $3, version = version + 1, \
@@ -220,7 +221,7 @@ pub(super) async fn save(pool: &AnyPool, r: &mut RevocationRecord, now: i64, ttl
 /// Marks the revoked key RETIRED (from then on no replica signs with it: `extend_signed_exp`
 /// refuses it, and the key version every replica polls moves). An ACTIVE key only with `force`;
 /// a key already RETIRED stays so; anything else is refused.
-async fn stop_key(conn: &mut AnyConnection, r: &RevocationRecord, now: i64) -> Result<(), Error> {
+async fn stop_key(conn: &mut AnyConnection, r: &RevocationRecord, now: Timestamp) -> Result<(), Error> {
     let done = sqlx::query(
         "UPDATE keys SET state = 'retired', retire_at = $2 WHERE key_id = $1 \
          AND (state = 'retiring' OR (state = 'active' AND $3 = 1))",

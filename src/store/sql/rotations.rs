@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::row::{fetch_all_as, fetch_optional_as, is_unique_violation, lease_from_row, open_states};
 use crate::Error;
+use crate::clock::Timestamp;
 use crate::store::Departed;
 use crate::store::RotationFilter;
 use crate::store::removed;
@@ -46,7 +47,7 @@ fn from_row(row: &AnyRow) -> Result<RotationRecord, Error> {
         requested_by: row.try_get("requested_by").map_err(get_err)?,
         removed: removed::from_json(&rotation_id, &row.try_get::<String, _>("removed").map_err(get_err)?)?,
         old_departed: match (
-            row.try_get::<Option<i64>, _>("old_departed_at").map_err(get_err)?,
+            row.try_get::<Option<Timestamp>, _>("old_departed_at").map_err(get_err)?,
             row.try_get::<Option<String>, _>("old_departed_how").map_err(get_err)?,
         ) {
             (Some(at), Some(how)) => Some(Departed { how: how.parse()?, at }),
@@ -162,7 +163,7 @@ pub(super) async fn open(pool: &AnyPool) -> Result<Vec<RotationRecord>, Error> {
 
 /// At most `limit` rotations matching `filter`, newest first (ties by id), after its cursor.
 pub(super) async fn list(pool: &AnyPool, filter: &RotationFilter, limit: i64) -> Result<Vec<RotationRecord>, Error> {
-    let (before_at, before_id) = filter.before.clone().unwrap_or((i64::MAX, String::new()));
+    let (before_at, before_id) = filter.before.clone().unwrap_or((Timestamp::MAX, String::new()));
     let query = sqlx::query(concat!(
         "SELECT ",
         rotation_columns!(),

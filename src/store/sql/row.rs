@@ -6,6 +6,7 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyPool, Executor, Row};
 
 use crate::Error;
+use crate::clock::Timestamp;
 use crate::store::types::Lease;
 
 /// Which database.
@@ -80,8 +81,8 @@ pub(super) async fn claim_lease(
     sql: &'static str,
     id: &str,
     owner: &str,
-    now: i64,
-    expires_at: i64,
+    now: Timestamp,
+    expires_at: Timestamp,
 ) -> Result<bool, Error> {
     let done = sqlx::query(sql)
         .bind(owner.to_owned())
@@ -92,4 +93,30 @@ pub(super) async fn claim_lease(
         .await
         .map_err(Error::database)?;
     Ok(done.rows_affected() == 1)
+}
+
+// A [`Timestamp`] binds and reads as the BIGINT of milliseconds both dialects store.
+impl sqlx::Type<Any> for Timestamp {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <i64 as sqlx::Type<Any>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+        <i64 as sqlx::Type<Any>>::compatible(ty)
+    }
+}
+
+impl sqlx::Encode<'_, Any> for Timestamp {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Any as sqlx::Database>::ArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <i64 as sqlx::Encode<'_, Any>>::encode_by_ref(&self.as_millis(), buf)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Any> for Timestamp {
+    fn decode(value: <Any as sqlx::Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        <i64 as sqlx::Decode<'r, Any>>::decode(value).map(Timestamp::from_millis)
+    }
 }

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use keyward::clock::{Timestamp, wall_now};
 use keyward::grpc::proto;
-use keyward::rotation::millis_now;
 use keyward::store::{KeyState, KeyStore, SqlStore};
 use tokio::task::JoinHandle;
 use tonic::Code;
@@ -86,9 +86,11 @@ pub fn spawn_drivers(
 
 /// Whether `client` may rotate again: no retiring key whose assertions may still be live.
 async fn ready_to_rotate(store: &SqlStore, client: &str) -> bool {
-    let now = millis_now();
+    let now = wall_now();
     match store.keys("dev", client).await {
-        Ok(keys) => keys.iter().all(|k| k.state != KeyState::Retiring || k.last_signed_exp.unwrap_or(0) + 1000 < now),
+        Ok(keys) => keys.iter().all(|k| {
+            k.state != KeyState::Retiring || k.last_signed_exp.unwrap_or(Timestamp::EPOCH).plus_ms(1000) < now
+        }),
         Err(_) => false,
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use keyward::rotation::millis_now;
+use keyward::clock::{Timestamp, wall_now};
 use keyward::store::{PolicyRecord, RotationRecord};
 use serde_json::{Value, json};
 
@@ -97,10 +97,10 @@ impl Ageing {
         if self.last.elapsed() < Duration::from_secs(1) {
             return;
         }
-        let now = millis_now();
+        let now = wall_now();
         let r = sqlx::query("UPDATE keys SET created_at = created_at - $1 WHERE state = 'active' AND created_at > $2")
             .bind(2 * HOUR_MS)
-            .bind(now - HOUR_MS / 2)
+            .bind(now.plus_ms(-HOUR_MS / 2).as_millis())
             .execute(&self.pool)
             .await
             .unwrap();
@@ -111,7 +111,7 @@ impl Ageing {
 }
 
 /// Whether the scheduler waits before trying `client` again, after a permanent failure.
-pub fn backing_off(policies: &[PolicyRecord], client: &str, now: i64) -> bool {
+pub fn backing_off(policies: &[PolicyRecord], client: &str, now: Timestamp) -> bool {
     policies.iter().any(|p| {
         p.target == client
             && p.last_result.as_deref().is_some_and(|r| r.starts_with("failed"))

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use keyward::rotation::millis_now;
+use keyward::clock::wall_now;
 use keyward::seal::{self, KeyIdentity};
 use keyward::store::{KeyState, KeyStore, RotationRecord, RotationState};
 
@@ -36,7 +36,7 @@ impl World {
                             r.request_id,
                             r.lease.owner,
                             r.lease.expires_at,
-                            millis_now(),
+                            wall_now(),
                             r.old_key_id
                         )
                     })

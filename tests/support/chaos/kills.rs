@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use keyward::rotation::millis_now;
+use keyward::clock::wall_now;
 use keyward::store::RotationStore;
 use serde_json::{Value, json};
 
@@ -153,7 +153,7 @@ impl Killer {
 
 /// The replicas holding a live lease on an open rotation.
 async fn lease_holders(world: &World) -> Vec<String> {
-    let now = millis_now();
+    let now = wall_now();
     let open = world.store.open_rotations().await.unwrap();
     open.into_iter().filter(|r| r.lease.expires_at > now).filter_map(|r| r.lease.owner).collect()
 }

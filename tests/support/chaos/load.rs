@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use keyward::clock::wall_now;
 use keyward::grpc::proto::{self, signer_client::SignerClient};
-use keyward::rotation::millis_now;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
@@ -148,7 +148,7 @@ impl SignWorker {
                             "{client} kid {} via {} at {}: {status} {body}",
                             a.kid,
                             ep.id,
-                            millis_now()
+                            wall_now()
                         ));
                     }
                 }
