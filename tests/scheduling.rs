@@ -15,6 +15,7 @@ use std::time::Duration;
 use keyward::clock::{Clock, ManualClock, SharedClock, SystemClock, Timestamp, wall_now};
 use keyward::config::{Defaults, PolicyConfig, PolicyTarget, SchedulerConfig};
 use keyward::context::Context;
+use keyward::custody::Custody;
 use keyward::rotation::{Engine, RotateRequest};
 use keyward::schedule::{self, PolicyInput};
 use keyward::seal::Kek;
@@ -94,7 +95,12 @@ async fn a_due_client_is_rotated_once_by_one_of_two_replicas() {
             target: APP.into(),
             max_age: Duration::from_secs(90 * 86_400),
             window: None,
+            custody: None,
         };
+        // A policy may keep its keys in the token only on a server that has one.
+        let in_token = PolicyInput { custody: Some(Custody::Pkcs11), ..input.clone() };
+        let refused = schedule::set_policy(a, &in_token, "test").await.unwrap_err();
+        assert!(refused.to_string().contains("custody: pkcs11"), "{name}: {refused}");
         let status = schedule::set_policy(a, &input, "test").await.unwrap();
         assert!(!status.overdue, "{name}: a fresh key is not overdue");
         let due = status.due_at.unwrap();
@@ -152,7 +158,11 @@ async fn config_policies_are_authoritative_and_api_policies_are_validated() {
             target: CONN.into(),
             max_age: Duration::from_secs(86_400),
             window: None,
+            custody: None,
         };
+        let sealed = PolicyInput { custody: Some(Custody::Sealed), ..input.clone() };
+        let refused = schedule::set_policy(e, &sealed, "test").await.unwrap_err();
+        assert!(refused.to_string().starts_with("custody: applies to client policies only"), "{name}: {refused}");
         let refused = schedule::set_policy(e, &input, "test").await.unwrap_err();
         assert!(matches!(refused, keyward::Error::FailedPrecondition(_)), "{name}: {refused}");
         let kept = schedule::get_policy(e, "dev", PolicyKind::Connection, CONN).await.unwrap();
@@ -205,6 +215,7 @@ fn policy(target: &str, due_at: Timestamp) -> PolicyRecord {
         last_rotated_at: None,
         last_result: None,
         lease: Lease::default(),
+        custody: None,
     }
 }
 
@@ -218,6 +229,14 @@ async fn due_work_is_handed_out_disjointly_and_fenced() {
             store.put_policy(&policy(&format!("app-{i}"), now.plus_ms(-1000))).await.unwrap();
         }
         store.put_policy(&policy("later", now.plus_ms(DAY_MS))).await.unwrap();
+        // A policy's custody is stored with it.
+        store
+            .put_policy(&PolicyRecord { custody: Some(Custody::Pkcs11), ..policy("token", now.plus_ms(DAY_MS)) })
+            .await
+            .unwrap();
+        let stored = store.policies().await.unwrap();
+        let custody = |t: &str| stored.iter().find(|p| p.target == t).unwrap().custody;
+        assert_eq!((custody("token"), custody("later")), (Some(Custody::Pkcs11), None), "{name}");
         let (a, b) = tokio::join!(
             store.claim_due_policies("a", now, now.plus_ms(30_000), 4),
             store.claim_due_policies("b", now, now.plus_ms(30_000), 4)

@@ -16,7 +16,7 @@ pub(super) enum PolicyCommand {
     ///
     /// --json: an array of policies, durations in seconds ({tenant, client_id, connection_id,
     /// max_key_age_seconds, interval_seconds, window, source, key_age_seconds, due_at, overdue,
-    /// last_rotated_at, last_result}).
+    /// last_rotated_at, last_result, custody}).
     Status {
         /// Tenant name as configured.
         #[arg(long)]
@@ -58,6 +58,10 @@ pub(super) struct SetArgs {
     /// Daily UTC window in which scheduled rotations may start, e.g. 02:00-05:00.
     #[arg(long)]
     window: Option<String>,
+    /// Clients: where the keys of its scheduled rotations live, sealed or pkcs11 (in the
+    /// server's token); default: the tenant's configuration.
+    #[arg(long, value_parser = ["sealed", "pkcs11"])]
+    custody: Option<String>,
 }
 
 pub(super) fn run(opts: &ClientOptions, cmd: PolicyCommand) -> Result<(), CliError> {
@@ -77,6 +81,7 @@ pub(super) fn run(opts: &ClientOptions, cmd: PolicyCommand) -> Result<(), CliErr
                     max_key_age: pb_duration(a.max_key_age),
                     interval: pb_duration(a.interval),
                     window: a.window.unwrap_or_default(),
+                    custody: a.custody.unwrap_or_default(),
                     ..proto::RotationPolicy::default()
                 };
                 let req = proto::SetRotationPolicyRequest { policy: Some(policy) };

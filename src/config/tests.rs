@@ -5,6 +5,7 @@ use secrecy::ExposeSecret;
 
 use super::defaults::DEFAULT_GRACE;
 use super::*;
+use crate::custody::Custody;
 
 const EXAMPLE: &str = include_str!("../../deploy/keyward.example.toml");
 
@@ -244,4 +245,32 @@ fn principal_and_signer_problems_are_named() {
     ] {
         assert!(text.contains(expected), "missing {expected} in\n{text}");
     }
+}
+
+#[test]
+fn custody_in_the_token_needs_a_token_and_known_names() {
+    let base = example();
+    let with = |extra: &str| base.replace("[tenants.dev]\n", &format!("[tenants.dev]\n{extra}\n"));
+    let text = with("custody = \"pkcs11\"\nclient_custody = { \"demo-app\" = \"sealed\" }");
+    let vars = env(&[("AUTH0_DEV_MANAGEMENT_SECRET", "s3cret")]);
+    let Err(Error::Config(problems)) = Config::resolve(&text, &vars, &Overrides::default()) else {
+        panic!("pkcs11 custody without [kek] pkcs11 must be refused");
+    };
+    assert_eq!(problems, ["tenants.dev.custody: pkcs11 keeps keys in a token: configure [kek] pkcs11"]);
+    let token =
+        [("KEYWARD_PKCS11_MODULE", "/m.so"), ("KEYWARD_PKCS11_TOKEN", "kw"), ("AUTH0_DEV_MANAGEMENT_SECRET", "s")];
+    let c = Config::resolve(&text, &env(&token), &Overrides::default()).unwrap();
+    let custody = &c.tenants["dev"].custody;
+    assert_eq!((custody.for_client("demo-app"), custody.for_client("other")), (Custody::Sealed, Custody::Pkcs11));
+    let text = with("custody = \"hsm\"\nclient_custody = { \"demo-app\" = \"vault\" }");
+    let Err(Error::Config(problems)) = Config::resolve(&text, &env(&token), &Overrides::default()) else {
+        panic!("unknown custody names must be refused");
+    };
+    assert_eq!(
+        problems,
+        [
+            "tenants.dev.custody: must be sealed or pkcs11",
+            "tenants.dev.client_custody.demo-app: must be sealed or pkcs11"
+        ]
+    );
 }

@@ -16,6 +16,11 @@ pub(super) fn timestamp(t: Timestamp) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: t.as_secs(), nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0) }
 }
 
+/// At most 32 characters of a rejected value, so an error never echoes a huge input.
+pub(super) fn echo(value: &str) -> String {
+    value.chars().take(32).collect()
+}
+
 /// An optional, non-negative duration; zero means "not set".
 pub(super) fn duration(d: Option<prost_types::Duration>, field: &str) -> Result<Option<Duration>, Status> {
     let Some(d) = d else { return Ok(None) };

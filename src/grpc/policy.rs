@@ -3,7 +3,7 @@
 use tonic::{Request, Response, Status};
 
 use super::auth::Authorize;
-use super::convert::{duration, required, timestamp};
+use super::convert::{duration, echo, required, timestamp};
 use super::proto;
 use super::status::to_status;
 use crate::access::Permission;
@@ -46,6 +46,7 @@ fn message(s: &PolicyStatus) -> proto::RotationPolicy {
         key_age: s.key_age_ms.map(|ms| prost_types::Duration { seconds: ms.max(0) / 1000, nanos: 0 }),
         last_rotated_at: p.last_rotated_at.map(timestamp),
         last_result: p.last_result.clone().unwrap_or_default(),
+        custody: p.custody.map(|c| c.to_string()).unwrap_or_default(),
     }
 }
 
@@ -74,6 +75,12 @@ pub(super) async fn set(
         target,
         max_age,
         window: (!p.window.is_empty()).then(|| p.window.clone()),
+        custody: match p.custody.as_str() {
+            "" => None,
+            c => Some(c.parse().map_err(|_| {
+                Status::invalid_argument(format!("policy.custody: {:?} is not sealed or pkcs11", echo(c)))
+            })?),
+        },
     };
     let status = schedule::set_policy(engine, &input, &caller.name).await.map_err(|e| to_status(&e))?;
     Ok(Response::new(message(&status)))

@@ -5,18 +5,13 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::auth::Authorize;
-use super::convert::{connection_key, credential, duration, required, revocation, rotation, timestamp};
+use super::convert::{connection_key, credential, duration, echo, required, revocation, rotation, timestamp};
 use super::proto;
 use super::proto::key_rotation_server::KeyRotation;
 use super::status::to_status;
 use crate::access::Permission;
 use crate::rotation::{Engine, RevokeRequest, RotateRequest};
 use crate::store::KeyState;
-
-/// At most 32 characters of a rejected value, so an error never echoes a huge input.
-fn echo(value: &str) -> String {
-    value.chars().take(32).collect()
-}
 
 /// The service.
 #[derive(Debug)]

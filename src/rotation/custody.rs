@@ -11,6 +11,11 @@ use crate::custody::{TOKEN_KEY_PREFIX, parse_token_key_label};
 use crate::store::RotationState;
 
 impl Engine {
+    /// Whether this server has a PKCS#11 token (for keys with `pkcs11` custody).
+    pub fn has_token(&self) -> bool {
+        self.custody.is_some()
+    }
+
     /// The token keys with `pkcs11` custody are made in.
     pub(super) fn token(&self) -> Result<Token, Error> {
         self.custody.clone().ok_or_else(|| {

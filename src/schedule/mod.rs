@@ -186,6 +186,7 @@ async fn rotate_due(engine: &Engine, p: &PolicyRecord) -> Result<bool, Error> {
                 client_id: p.target.clone(),
                 request_id: Some(request_id),
                 requested_by: SCHEDULER.into(),
+                custody: p.custody,
                 ..RotateRequest::default()
             };
             engine.rotate_client(&req).await.map(|_| ())

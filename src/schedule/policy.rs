@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::{PolicyStatus, statuses};
 use crate::Error;
 use crate::config::{PolicyConfig, PolicyTarget, RotationWindow};
+use crate::custody::Custody;
 use crate::rotation::Engine;
 use crate::store::{AuditEvent, AuditKind, PolicyKind, PolicyRecord, PolicySource};
 
@@ -22,6 +23,8 @@ pub struct PolicyInput {
     pub max_age: Duration,
     /// Daily UTC window `HH:MM-HH:MM`.
     pub window: Option<String>,
+    /// Where the keys of its rotations live (clients only); `None`: the tenant's configuration.
+    pub custody: Option<Custody>,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -70,6 +73,7 @@ pub async fn apply_config(engine: &Engine, policies: &[PolicyConfig]) -> Result<
                 last_rotated_at: None,
                 last_result: None,
                 lease: crate::store::Lease::default(),
+                custody: None,
             };
             store.put_policy(&record).await?;
         }
@@ -111,6 +115,17 @@ pub async fn set_policy(engine: &Engine, input: &PolicyInput, actor: &str) -> Re
         Some(w) => Some(w.parse::<RotationWindow>().map_err(|e| Error::arg("window", e))?.to_string()),
         None => None,
     };
+    match (input.kind, input.custody) {
+        (PolicyKind::Connection, Some(_)) => {
+            return Err(Error::arg("custody", "applies to client policies only (connection keys live at Auth0)"));
+        }
+        (PolicyKind::Client, Some(Custody::Pkcs11)) if !engine.has_token() => {
+            return Err(Error::FailedPrecondition(
+                "custody: pkcs11 keeps the key in a PKCS#11 token, and this server has none ([kek] pkcs11)".into(),
+            ));
+        }
+        _ => {}
+    }
     if config_owned(engine, &input.tenant, input.kind, &input.target).await? {
         return Err(Error::FailedPrecondition(format!(
             "the rotation policy of {} {:?} is set in keyward.toml; change it there",
@@ -129,10 +144,11 @@ pub async fn set_policy(engine: &Engine, input: &PolicyInput, actor: &str) -> Re
         last_rotated_at: None,
         last_result: None,
         lease: crate::store::Lease::default(),
+        custody: input.custody,
     };
     engine.store().put_policy(&record).await?;
-    let detail =
-        serde_json::json!({ "kind": input.kind.as_str(), "max_age_ms": record.max_age_ms, "window": record.window });
+    let detail = serde_json::json!({ "kind": input.kind.as_str(), "max_age_ms": record.max_age_ms,
+        "window": record.window, "custody": record.custody.map(|c| c.as_str()) });
     audit(engine, actor, &input.tenant, &input.target, AuditKind::PolicySet, detail.to_string()).await;
     get_policy(engine, &input.tenant, input.kind, &input.target).await
 }

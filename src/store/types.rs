@@ -7,6 +7,7 @@ use keyward_crypto::Algorithm;
 
 use crate::Error;
 use crate::clock::Timestamp;
+use crate::custody::Custody;
 use crate::seal::Sealed;
 
 macro_rules! string_enum {
@@ -316,6 +317,8 @@ pub struct PolicyRecord {
     pub last_result: Option<String>,
     /// The scheduler's lease on it.
     pub lease: Lease,
+    /// Where the keys of its scheduled rotations live; `None` takes the tenant's configuration.
+    pub custody: Option<Custody>,
 }
 
 /// What inserting a rotation found.

@@ -20,6 +20,7 @@ fn policy_json(p: &RotationPolicy) -> Value {
         "overdue": p.overdue,
         "last_rotated_at": stamp(p.last_rotated_at.as_ref()),
         "last_result": text(&p.last_result),
+        "custody": text(&p.custody),
     })
 }
 

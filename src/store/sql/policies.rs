@@ -13,7 +13,7 @@ use crate::store::types::{PolicyKind, PolicyRecord};
 macro_rules! policy_columns {
     () => {
         "tenant, kind, target, max_age_ms, rotation_window, source, updated_at, due_at, last_rotated_at, \
-         last_result, lease_owner, lease_token, lease_expires_at"
+         last_result, lease_owner, lease_token, lease_expires_at, custody"
     };
 }
 
@@ -31,15 +31,19 @@ fn from_row(row: &AnyRow) -> Result<PolicyRecord, Error> {
         last_rotated_at: row.try_get("last_rotated_at").map_err(get)?,
         last_result: row.try_get("last_result").map_err(get)?,
         lease: lease_from_row(row)?,
+        custody: match row.try_get::<Option<String>, _>("custody").map_err(get)? {
+            None => None,
+            Some(text) => Some(text.parse().map_err(|_| Error::Corrupt(format!("policy custody {text:?}")))?),
+        },
     })
 }
 
 pub(super) async fn put(pool: &AnyPool, p: &PolicyRecord) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO rotation_policies (tenant, kind, target, max_age_ms, rotation_window, source, updated_at, \
-         due_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant, kind, target) DO UPDATE SET \
-         max_age_ms = excluded.max_age_ms, rotation_window = excluded.rotation_window, source = excluded.source, \
-         updated_at = excluded.updated_at, due_at = excluded.due_at",
+         due_at, custody) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (tenant, kind, target) DO UPDATE \
+         SET max_age_ms = excluded.max_age_ms, rotation_window = excluded.rotation_window, source = excluded.source, \
+         updated_at = excluded.updated_at, due_at = excluded.due_at, custody = excluded.custody",
     )
     .bind(p.tenant.clone())
     .bind(p.kind.as_str())
@@ -49,6 +53,7 @@ pub(super) async fn put(pool: &AnyPool, p: &PolicyRecord) -> Result<(), Error> {
     .bind(p.source.as_str())
     .bind(p.updated_at)
     .bind(p.due_at)
+    .bind(p.custody.map(|c| c.as_str()))
     .execute(pool)
     .await
     .map_err(Error::database)?;
