@@ -277,6 +277,22 @@ async fn keys_made_in_the_token_sign_there_and_never_leave_it() {
     })
     .await;
     assert!(token_keys(&hsm).contains(&label));
+
+    // Revocation destroys the token object too (forced: it is the client's only active key).
+    let revoke = proto::RevokeCredentialRequest {
+        tenant: "dev".into(),
+        client_id: APP.into(),
+        credential_id: active.credential_id.clone().unwrap(),
+        reason: "test".into(),
+        force: true,
+        request_id: "revoke-token-key".into(),
+    };
+    rotation.revoke_credential(revoke).await.unwrap();
+    eventually("the revoked key's token object to be destroyed", || async {
+        let (held, wanted) = (token_keys(&hsm), referenced(&dir).await);
+        (held == wanted && !held.contains(&label)).then_some(())
+    })
+    .await;
     k.kill();
 }
 
