@@ -111,7 +111,7 @@ pub(super) async fn claim_due(
              FOR UPDATE SKIP LOCKED) AS d WHERE p.tenant = d.tenant AND p.kind = d.kind AND p.target = d.target \
              RETURNING ",
             "p.tenant, p.kind, p.target, p.max_age_ms, p.rotation_window, p.source, p.updated_at, p.due_at, \
-             p.last_rotated_at, p.last_result, p.lease_owner, p.lease_token, p.lease_expires_at"
+             p.last_rotated_at, p.last_result, p.lease_owner, p.lease_token, p.lease_expires_at, p.custody"
         ),
         Dialect::Sqlite => concat!(
             "UPDATE rotation_policies SET lease_owner = $1, lease_token = lease_token + 1, lease_expires_at = $2 \
