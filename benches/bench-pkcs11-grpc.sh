@@ -38,18 +38,9 @@ if ! [[ "$rounds" =~ ^[1-9][0-9]*$ && "$seconds" =~ ^[1-9][0-9]*$ && "$rotations
     exit 64
 fi
 
-command -v softhsm2-util >/dev/null || {
-    echo "softhsm2-util not found; install softhsm2 (apt-get install softhsm2)" >&2
-    exit 69
-}
-module=/usr/lib/softhsm/libsofthsm2.so
-if [ ! -e "$module" ]; then
-    module="$(dpkg -L softhsm2 2>/dev/null | grep '/libsofthsm2\.so$' | head -n1 || true)"
-fi
-if [ -z "$module" ] || [ ! -e "$module" ]; then
-    echo "libsofthsm2.so not found (looked at /usr/lib/softhsm and in dpkg -L softhsm2)" >&2
-    exit 69
-fi
+# shellcheck source=scripts/softhsm-dev.sh
+source scripts/softhsm-dev.sh
+softhsm_module
 
 # Two invocations: `--example` in the same one would build only the example.
 cargo build --release --locked -q -p keyward -p keyward-load
@@ -66,18 +57,8 @@ cleanup() {
     rm -rf "$dir"
 }
 trap cleanup EXIT
-mkdir "$dir/tokens"
-cat >"$dir/softhsm2.conf" <<CONF
-directories.tokendir = $dir/tokens
-objectstore.backend = file
-log.level = ERROR
-CONF
-export SOFTHSM2_CONF="$dir/softhsm2.conf"
 label=keyward-bench-grpc
-so_pin="$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-KEYWARD_PKCS11_PIN="$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-export KEYWARD_PKCS11_PIN
-softhsm2-util --init-token --free --label "$label" --so-pin "$so_pin" --pin "$KEYWARD_PKCS11_PIN" >/dev/null
+softhsm_token "$dir" "$label"
 
 "$bin/keyward" dev --dir "$dir/d" --listen 127.0.0.1:0 --pkcs11-module "$module" --pkcs11-token "$label" \
     --pkcs11-pin-env KEYWARD_PKCS11_PIN --pkcs11-custody both >"$dir/dev.log" 2>&1 &

@@ -14,33 +14,14 @@ cd "$(dirname "$0")/.."
 secs="${1:-3}"
 threads="${2:-$(nproc)}"
 
-command -v softhsm2-util >/dev/null || {
-    echo "softhsm2-util not found; install softhsm2 (apt-get install softhsm2)" >&2
-    exit 69
-}
-module=/usr/lib/softhsm/libsofthsm2.so
-if [ ! -e "$module" ]; then
-    module="$(dpkg -L softhsm2 2>/dev/null | grep '/libsofthsm2\.so$' | head -n1 || true)"
-fi
-if [ -z "$module" ] || [ ! -e "$module" ]; then
-    echo "libsofthsm2.so not found (looked at /usr/lib/softhsm and in dpkg -L softhsm2)" >&2
-    exit 69
-fi
+# shellcheck source=scripts/softhsm-dev.sh
+source scripts/softhsm-dev.sh
+softhsm_module
 
 dir="$(mktemp -d "${TMPDIR:-/tmp}/keyward-bench-pkcs11.XXXXXX")"
 trap 'rm -rf "$dir"' EXIT
-mkdir "$dir/tokens"
-cat >"$dir/softhsm2.conf" <<CONF
-directories.tokendir = $dir/tokens
-objectstore.backend = file
-log.level = ERROR
-CONF
-export SOFTHSM2_CONF="$dir/softhsm2.conf"
 label=keyward-bench
-so_pin="$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-KEYWARD_PKCS11_PIN="$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-export KEYWARD_PKCS11_PIN
-softhsm2-util --init-token --free --label "$label" --so-pin "$so_pin" --pin "$KEYWARD_PKCS11_PIN" >/dev/null
+softhsm_token "$dir" "$label"
 
 cargo build --release --locked --quiet -p keyward-pkcs11 --example bench_sign
 "${CARGO_TARGET_DIR:-target}/release/examples/bench_sign" \

@@ -44,6 +44,11 @@ impl Engine {
                     if rotation.is_some_and(|r| r.state == RotationState::Planned) {
                         continue;
                     }
+                    // Its driver may have saved it (and left PLANNED) between the two reads:
+                    // once the rotation has moved on, a second look at the key is final.
+                    if self.store.key(key_id).await?.is_some() {
+                        continue;
+                    }
                 }
             }
             let (t, l) = (token.clone(), label.clone());

@@ -219,12 +219,17 @@ impl Token {
         op: &'static str,
         f: impl FnOnce(&Session) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let mut lease = self.inner.pool.checkout(&*self.inner)?;
-        let result = match lease.session() {
+        self.leased(op, |lease| match lease.session() {
             Some(session) => f(session),
             None => Err(Error::Unavailable { op, rv: "no session".into() }),
-        };
-        let result = self.explain(op, result);
+        })
+    }
+
+    /// Checks a session out for `f`; a failure that means the token is gone (or a generic one
+    /// once the token left its slot) discards the session.
+    fn leased<T>(&self, op: &'static str, f: impl FnOnce(&Lease<'_>) -> Result<T, Error>) -> Result<T, Error> {
+        let mut lease = self.inner.pool.checkout(&*self.inner)?;
+        let result = self.explain(op, f(&lease));
         if let Err(e) = &result
             && e.is_unavailable()
         {
@@ -244,15 +249,7 @@ impl Token {
         f: impl Fn(&Session, ObjectHandle) -> Result<T, CkError>,
         map: impl Fn(CkError) -> Error,
     ) -> Result<T, Error> {
-        let mut lease = self.inner.pool.checkout(&*self.inner)?;
-        let result = self.run_with_object(&lease, op, kind, label, f, map);
-        let result = self.explain(op, result);
-        if let Err(e) = &result
-            && e.is_unavailable()
-        {
-            lease.discard();
-        }
-        result
+        self.leased(op, |lease| self.run_with_object(lease, op, kind, label, f, map))
     }
 
     /// A generic PKCS#11 failure (e.g. SoftHSM2's CKR_GENERAL_ERROR once a token vanished)
