@@ -9,12 +9,11 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 
 use crate::envelope::{ApiError, OAuthError, json_response};
 use crate::faults::{FaultAction, tamper};
-use crate::ratelimit::RateHeaders;
 use crate::shared::{Conn, Shared};
 
 /// Largest request body accepted (Auth0's payloads are small).
@@ -24,9 +23,10 @@ const MAX_LOG: usize = 10_000;
 
 /// The emulator's router.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    use crate::api::{clients, connections, credentials, token, wellknown};
+    use crate::api::{clients, connections, credentials, signing_keys, token, wellknown};
     use crate::control;
     Router::new()
+        .route("/api/v2/clients", get(clients::list_clients))
         .route("/api/v2/clients/{client_id}", get(clients::get_client).patch(clients::patch_client))
         .route("/api/v2/clients/{client_id}/credentials", get(credentials::list).post(credentials::create))
         .route(
@@ -36,6 +36,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v2/connections/{id}", get(connections::get_connection))
         .route("/api/v2/connections/{id}/keys", get(connections::get_keys).post(connections::create_keys))
         .route("/api/v2/connections/{id}/keys/rotate", post(connections::rotate_keys))
+        .route("/api/v2/keys/signing", get(signing_keys::list))
+        .route("/api/v2/keys/signing/rotate", post(signing_keys::rotate))
+        .route("/api/v2/keys/signing/{kid}", get(signing_keys::get_one))
+        .route("/api/v2/keys/signing/{kid}/revoke", put(signing_keys::revoke))
         .route("/oauth/token", post(token::token))
         .route("/.well-known/jwks.json", get(wellknown::jwks))
         .route("/.well-known/openid-configuration", get(wellknown::openid_configuration))
@@ -134,7 +138,7 @@ async fn around(State(shared): State<Arc<Shared>>, request: Request, next: Next)
             }
             _ => ApiError::rate_limited().into_response(),
         };
-        add_rate_headers(&mut resp, headers);
+        headers.apply(&mut resp);
         log(&shared, &method, &path, 429, "rate limited");
         return resp;
     }
@@ -146,8 +150,11 @@ async fn around(State(shared): State<Arc<Shared>>, request: Request, next: Next)
     if let Some(FaultAction::Tamper { field }) = &fault {
         resp = tamper_response(resp, field).await;
     }
-    if let Some((_, headers)) = limit {
-        add_rate_headers(&mut resp, headers);
+    // An endpoint with its own bucket (signing key rotation) has set its headers already.
+    if let Some((_, headers)) = limit
+        && !resp.headers().contains_key("x-ratelimit-limit")
+    {
+        headers.apply(&mut resp);
     }
     log(&shared, &method, &path, resp.status().as_u16(), "");
     if matches!(fault, Some(FaultAction::DropAfter)) {
@@ -168,13 +175,6 @@ fn too_large(api: Api) -> Response {
         }
         _ => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message, None).into_response(),
     }
-}
-
-fn add_rate_headers(resp: &mut Response, h: RateHeaders) {
-    let headers = resp.headers_mut();
-    headers.insert("x-ratelimit-limit", HeaderValue::from(h.limit));
-    headers.insert("x-ratelimit-remaining", HeaderValue::from(h.remaining));
-    headers.insert("x-ratelimit-reset", HeaderValue::from(h.reset));
 }
 
 async fn tamper_response(resp: Response, field: &str) -> Response {

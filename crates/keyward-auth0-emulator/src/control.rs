@@ -19,7 +19,7 @@ pub(crate) async fn state(State(s): State<Arc<Shared>>) -> Response {
     json_response(StatusCode::OK, &s.snapshot())
 }
 
-/// `POST /__emulator/seed`: replace the tenant with a new seed (keeping domain and signing key).
+/// `POST /__emulator/seed`: replace the tenant with a new seed (keeping domain and signing keys).
 pub(crate) async fn seed(State(s): State<Arc<Shared>>, body: Bytes) -> Result<Response, ApiError> {
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("seed must be UTF-8 JSON"))?;
     let seed = Seed::from_json(text).map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -34,7 +34,7 @@ pub(crate) async fn reset(State(s): State<Arc<Shared>>) -> Result<Response, ApiE
 
 fn reseed(s: &Shared, seed: Seed) -> Result<Response, ApiError> {
     s.update(|t| {
-        let fresh = Tenant::from_seed_with_key(&seed, &t.domain, t.signing_key_pem.clone())
+        let fresh = Tenant::from_seed_with_keys(&seed, &t.domain, t.signing_keys.clone())
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         *t = fresh;
         Ok::<_, ApiError>(())

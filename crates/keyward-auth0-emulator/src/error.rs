@@ -23,6 +23,9 @@ pub enum Error {
     /// Key or certificate generation failed.
     #[error(transparent)]
     Crypto(#[from] keyward_crypto::Error),
+    /// The tenant's signing keys are not usable (a state file edited by hand).
+    #[error("signing key: {0}")]
+    SigningKey(String),
     /// The TLS configuration could not be built.
     #[error("TLS: {0}")]
     Tls(String),

@@ -1,13 +1,16 @@
 //! A faithful local Auth0 for keyward's tests, benchmarks and `keyward dev`.
 //!
 //! It serves the parts of Auth0 keyward uses, as CONTRACT.md describes them: the Management API's
-//! client credentials, clients' `client_authentication_methods`, connections and their keys
-//! (with Auth0-shaped certificates from `keyward-crypto`), `/oauth/token` for client_secret_post,
-//! client_secret_basic and private_key_jwt, the tenant's JWKS and OpenID configuration, with
-//! Auth0's status codes, error envelopes, scopes and `x-ratelimit-*` token buckets.
+//! client credentials, clients (read, listed with pagination and `fields`, and their
+//! `client_authentication_methods`), connections and their keys (with Auth0-shaped certificates
+//! from `keyward-crypto`), the tenant's signing keys (list, get, rotate, revoke),
+//! `/oauth/token` for client_secret_post, client_secret_basic and private_key_jwt with tokens
+//! signed by the current signing key, the tenant's JWKS (current, next and unrevoked previous
+//! key) and OpenID configuration, with Auth0's status codes, error envelopes, scopes and
+//! `x-ratelimit-*` token buckets.
 //!
 //! A control API under `/__emulator/` (loopback peers only) is the tests' independent witness:
-//! `GET state` (clients, credentials, connections, keys, request log), `POST seed`,
+//! `GET state` (clients, credentials, connections, keys, signing keys, request log), `POST seed`,
 //! `POST reset`, and `POST faults` / `DELETE faults` for scripted failures ([`Fault`]).
 //!
 //! ```no_run

@@ -22,6 +22,16 @@ pub(crate) struct RateHeaders {
     pub reset: u64,
 }
 
+impl RateHeaders {
+    /// Sets the three `x-ratelimit-*` headers on `resp`.
+    pub fn apply(self, resp: &mut axum::response::Response) {
+        let headers = resp.headers_mut();
+        headers.insert("x-ratelimit-limit", axum::http::HeaderValue::from(self.limit));
+        headers.insert("x-ratelimit-remaining", axum::http::HeaderValue::from(self.remaining));
+        headers.insert("x-ratelimit-reset", axum::http::HeaderValue::from(self.reset));
+    }
+}
+
 impl Bucket {
     pub fn new(limit: u32, per_second: f64) -> Self {
         Self { limit, per_second, tokens: f64::from(limit), last: Instant::now() }

@@ -162,7 +162,7 @@ fn tenant(config: &EmulatorConfig, default_domain: String) -> Result<(Arc<Shared
             (tenant, false)
         }
     };
-    let issuer = Issuer::new(&tenant.signing_key()?)?;
+    let issuer = Issuer::default();
     let runtime = Runtime::new(&tenant);
     let shared = Arc::new(Shared {
         tenant: Mutex::new(tenant),

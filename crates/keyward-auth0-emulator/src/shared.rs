@@ -34,7 +34,12 @@ pub(crate) struct Runtime {
     pub jtis: HashMap<(String, String), u64>,
     pub management: Bucket,
     pub authentication: Bucket,
+    /// `POST /api/v2/keys/signing/rotate`: 5 a day, burst 5, on every plan (CONTRACT.md §7.2).
+    pub signing_key_rotations: Bucket,
 }
+
+/// Signing key rotations allowed a day (and the burst).
+const ROTATIONS_PER_DAY: u32 = 5;
 
 impl Runtime {
     pub fn new(tenant: &Tenant) -> Self {
@@ -45,6 +50,7 @@ impl Runtime {
             jtis: HashMap::new(),
             management: Bucket::new(l.burst, l.per_second),
             authentication: Bucket::new(l.burst, l.per_second),
+            signing_key_rotations: Bucket::new(ROTATIONS_PER_DAY, f64::from(ROTATIONS_PER_DAY) / 86_400.0),
         }
     }
 }

@@ -1,9 +1,9 @@
-//! The emulated tenant: clients, credentials, connections and their keys, persisted as JSON.
+//! The emulated tenant: clients, credentials, connections and their keys, the tenant's signing
+//! keys, persisted as JSON.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use keyward_crypto::{KeySpec, PrivateKey, aws_lc_generate};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -11,16 +11,22 @@ use crate::error::Error;
 use crate::seed::{Grant, Limits, Seed};
 
 mod connections;
+mod signing_keys;
 
 pub(crate) use connections::{Connection, ConnectionKey};
+pub(crate) use signing_keys::{RevokeError, SigningKey, SigningKeys};
 
 /// The part of the emulator that survives restarts (the state file's contents).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Tenant {
     pub domain: String,
-    /// The tenant's RS256 key that signs access tokens, PKCS#8 PEM.
-    pub signing_key_pem: String,
+    /// The tenant's signing keys: current (signs access tokens), next, previous, revoked.
+    #[serde(default)]
+    pub signing_keys: SigningKeys,
+    /// The one signing key of state files written before [`SigningKeys`]; read, never written.
+    #[serde(default, skip_serializing)]
+    signing_key_pem: Option<String>,
     pub clients: BTreeMap<String, Client>,
     pub connections: BTreeMap<String, Connection>,
     pub limits: Limits,
@@ -81,15 +87,13 @@ pub(crate) struct Credential {
 }
 
 impl Tenant {
-    /// A fresh tenant from a seed, with a new signing key.
+    /// A fresh tenant from a seed, with new signing keys (current and next).
     pub fn from_seed(seed: &Seed, domain: &str) -> Result<Self, Error> {
-        let key = aws_lc_generate(KeySpec::Rsa(2048))?;
-        let pem = key.to_pkcs8_pem()?.to_string();
-        Self::from_seed_with_key(seed, domain, pem)
+        Self::from_seed_with_keys(seed, domain, SigningKeys::provision(domain)?)
     }
 
-    /// A tenant from a seed, keeping the given signing key.
-    pub fn from_seed_with_key(seed: &Seed, domain: &str, signing_key_pem: String) -> Result<Self, Error> {
+    /// A tenant from a seed, keeping the given signing keys.
+    pub fn from_seed_with_keys(seed: &Seed, domain: &str, signing_keys: SigningKeys) -> Result<Self, Error> {
         seed.validate()?;
         let expanded = seed.with_domain(domain)?;
         let mut clients = BTreeMap::new();
@@ -132,7 +136,8 @@ impl Tenant {
         }
         Ok(Self {
             domain: domain.to_owned(),
-            signing_key_pem,
+            signing_keys,
+            signing_key_pem: None,
             clients,
             connections,
             limits: expanded.limits.clone(),
@@ -144,7 +149,16 @@ impl Tenant {
     pub fn load(path: &Path) -> Result<Self, Error> {
         let err = |reason: String| Error::StateFile { path: path.to_owned(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        serde_json::from_str(&text).map_err(|e| err(format!("not an emulator state file: {e}")))
+        let mut tenant: Self =
+            serde_json::from_str(&text).map_err(|e| err(format!("not an emulator state file: {e}")))?;
+        if let Some(pem) = tenant.signing_key_pem.take() {
+            tenant.signing_keys =
+                SigningKeys::from_legacy(&tenant.domain, &pem).map_err(|e| err(format!("signing_key_pem: {e}")))?;
+        }
+        if !matches!(tenant.signing_keys.current().and_then(SigningKey::private_key), Some(Ok(_))) {
+            return Err(err("no current signing key with a usable private key".into()));
+        }
+        Ok(tenant)
     }
 
     /// Saves atomically: a temporary file beside it, then a rename.
@@ -154,11 +168,6 @@ impl Tenant {
         let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
         write_private(&tmp, text.as_bytes()).map_err(|e| err(e.to_string()))?;
         std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
-    }
-
-    /// The signing key.
-    pub fn signing_key(&self) -> Result<PrivateKey, Error> {
-        Ok(PrivateKey::from_pem(&self.signing_key_pem)?)
     }
 
     /// The control API's view of the tenant (without the request log).
@@ -192,7 +201,8 @@ impl Tenant {
                 json!({"id": c.id, "name": c.name, "strategy": c.strategy, "keys": c.keys.iter().map(ConnectionKey::to_json).collect::<Vec<_>>()})
             })
             .collect();
-        json!({ "domain": self.domain, "clients": clients, "connections": connections })
+        let signing_keys: Vec<Value> = self.signing_keys.0.iter().map(SigningKey::to_json).collect();
+        json!({ "domain": self.domain, "clients": clients, "connections": connections, "signing_keys": signing_keys })
     }
 }
 

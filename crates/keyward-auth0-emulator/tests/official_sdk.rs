@@ -1,8 +1,9 @@
 //! Auth0's official Python SDK (auth0-python, unmodified) against the emulator binary over TLS,
 //! trusting only the emulator's own CA: to the SDK it is Auth0. The script
 //! (tests/sdk/auth0_python_sdk.py) gets tokens with client_secret_post and with the SDK's own
-//! private_key_jwt, manages a client credential and rotates connection keys; the emulator's
-//! control API confirms each effect independently. `.ci/run` installs the pinned SDK.
+//! private_key_jwt, manages a client credential, rotates connection keys, pages through the
+//! clients, and lists, rotates and revokes the tenant's signing keys; the emulator's control API
+//! confirms each effect independently. `.ci/run` installs the pinned SDK.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
@@ -89,4 +90,34 @@ async fn the_official_python_sdk_works_unmodified() {
     assert!(seen("POST", "/api/v2/clients/demo-app/credentials"));
     assert!(seen("DELETE", &format!("/api/v2/clients/demo-app/credentials/{id}")));
     assert!(seen("POST", "/api/v2/connections/con_demooidc0000001/keys/rotate"));
+
+    // clients.list's pager: every client once, one a page (the empty page that ends it is not yielded).
+    let every: Vec<&Value> = state["clients"].as_array().unwrap().iter().map(|c| &c["client_id"]).collect();
+    assert_eq!(r["clients_paged"].as_array().unwrap().iter().collect::<Vec<_>>(), every);
+    assert_eq!(r["clients_pages"], every.len());
+    for members in r["clients_names_only"].as_array().unwrap() {
+        assert_eq!(*members, serde_json::json!(["client_id", "name"]));
+    }
+
+    // Signing keys: the SDK listed, read, rotated and revoked; the emulator agrees.
+    let before = r["signing_before"].as_array().unwrap();
+    assert_eq!(before.len(), 2);
+    assert_eq!((before[0]["current"].clone(), before[1]["next"].clone()), (Value::Bool(true), Value::Bool(true)));
+    assert_eq!(r["signing_read"], serde_json::json!({"kid": before[0]["kid"], "pkcs7": true}));
+    assert_eq!(r["signing_missing"], "Signing key not found.");
+    let after = r["signing_after"].as_array().unwrap();
+    let role = |flag: &str| after.iter().find(|k| k[flag] == true).unwrap()["kid"].clone();
+    assert_eq!(
+        (role("current"), role("previous"), role("next")),
+        (before[1]["kid"].clone(), before[0]["kid"].clone(), r["signing_rotated_kid"].clone())
+    );
+    assert_eq!(r["signing_refused"], 400);
+    assert_eq!(r["signing_revoked"], serde_json::json!({"kid": before[0]["kid"], "cert": true}));
+    assert_eq!(r["old_token_after_revoke"], 401);
+    let state_keys = state["signing_keys"].as_array().unwrap();
+    assert_eq!(r["signing_final"].as_array().unwrap().len(), state_keys.len());
+    let revoked: Vec<&Value> = state_keys.iter().filter(|k| k["revoked"] == true).map(|k| &k["kid"]).collect();
+    assert_eq!(revoked, [&before[0]["kid"]]);
+    assert!(seen("POST", "/api/v2/keys/signing/rotate"));
+    assert!(seen("PUT", &format!("/api/v2/keys/signing/{}/revoke", before[0]["kid"].as_str().unwrap())));
 }

@@ -1,7 +1,8 @@
 //! Fidelity: Auth0's own recordings (go-auth0 and terraform-provider-auth0 cassettes, extracted
 //! into `tests/data/recorded_replays.json`) replayed against the emulator over real HTTP. Every
 //! answer must have the recorded status, content type and body shape, carry the rate-limit
-//! headers, and conform to the patched OAS subset.
+//! headers, and conform to the patched OAS subset. go-auth0's tenant signing-key recordings
+//! (`tests/data/recorded_signing_keys.json`, redacted) are replayed as shape fixtures.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -9,7 +10,8 @@ mod fidelity;
 
 use fidelity::oas::Oas;
 use fidelity::replay::{Scenario, fixture, replay};
-use serde_json::json;
+use fidelity::signing_keys;
+use serde_json::{Value, json};
 
 /// Replays the scenarios `pick` selects; fails listing every difference.
 async fn replay_all(pick: fn(&Scenario) -> bool) {
@@ -49,6 +51,61 @@ async fn connection_key_recordings_replay() {
 #[tokio::test]
 async fn client_credentials_token_recordings_replay() {
     replay_all(|s| s.source.contains("/authentication__TestLoginWithClientCredentials")).await;
+}
+
+/// go-auth0's TestSigningKey__* recordings, as shape fixtures (their values are redacted).
+#[tokio::test]
+async fn signing_key_recordings_replay() {
+    let oas = Oas::load();
+    let recordings = signing_keys::recordings();
+    let names: Vec<&str> = recordings.scenarios.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["TestSigningKey__List", "TestSigningKey__Read", "TestSigningKey__Rotate", "TestSigningKey__Revoke"]
+    );
+    let mut problems = Vec::new();
+    for recording in &recordings.scenarios {
+        assert!(recording.source.ends_with(&format!("{}.yaml", recording.name)));
+        let (found, compared) = signing_keys::replay(recording, &oas).await;
+        assert_eq!(compared, recording.steps.len(), "{}: {found:?}", recording.name);
+        problems.extend(found);
+    }
+    assert!(problems.is_empty(), "{} difference(s) from Auth0's recordings:\n{}", problems.len(), problems.join("\n"));
+}
+
+/// The signing-key comparison notices each of these changes to a recording.
+#[tokio::test]
+async fn signing_key_replay_notices_answers_that_differ() {
+    let oas = Oas::load();
+    let recordings = signing_keys::recordings();
+    type Mutation = (&'static str, &'static str, fn(&mut Value));
+    let mutations: [Mutation; 6] = [
+        ("TestSigningKey__Read", "members in order", |v| {
+            let key = v.as_object_mut().unwrap();
+            let kid = key.shift_remove("kid").unwrap();
+            key.insert("kid".into(), kid);
+        }),
+        ("TestSigningKey__Read", "recorded member pkcs is missing", |v| {
+            let key = v.as_object_mut().unwrap();
+            let p7 = key.shift_remove("pkcs7").unwrap();
+            key.insert("pkcs".into(), p7);
+        }),
+        ("TestSigningKey__Read", "current: recorded string", |v| v["current"] = json!("true")),
+        ("TestSigningKey__Rotate", "cert framing", |v| {
+            v["cert"] = json!(format!("{}\r\n", v["cert"].as_str().unwrap()));
+        }),
+        ("TestSigningKey__Revoke", "kid", |v| v["kid"] = json!("4e7yYf0TKdyTLbVnpq2wLN6mZ8t7eb9UJkMksyHj9iU")),
+        ("TestSigningKey__List", "2 keys, recorded 3", |v| {
+            let first = v[0].clone();
+            v.as_array_mut().unwrap().insert(0, first);
+        }),
+    ];
+    for (name, expect, mutate) in mutations {
+        let mut recording = recordings.scenarios.iter().find(|s| s.name == name).unwrap().clone();
+        mutate(&mut recording.steps.last_mut().unwrap().response);
+        let (problems, _) = signing_keys::replay(&recording, &oas).await;
+        assert!(problems.iter().any(|p| p.contains(expect)), "{name}, {expect}: {problems:#?}");
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::client::{Auth0Client, NO_BODY, Request};
+use crate::de::flag;
 use crate::error::{Error, Resource};
 use crate::http::segment;
 
@@ -62,10 +63,6 @@ pub struct ConnectionKey {
     /// When the key became current (Auth0: when the key set was created).
     #[serde(default)]
     pub current_since: Option<String>,
-}
-
-fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
 }
 
 #[derive(Serialize)]

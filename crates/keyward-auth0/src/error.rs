@@ -36,6 +36,12 @@ pub enum Error {
         /// Auth0's message.
         message: String,
     },
+    /// 404 for a tenant signing key: `Signing key not found.`
+    #[error("Auth0 signing key not found: {message}")]
+    SigningKeyNotFound {
+        /// Auth0's message.
+        message: String,
+    },
     /// 404 for something else (a path Auth0 does not know).
     #[error("Auth0 resource not found: {message}")]
     NotFound {
@@ -145,6 +151,20 @@ pub enum Error {
         status: u16,
         /// What was wrong.
         detail: String,
+    },
+    /// A paged listing did not end within the adapter's bounds (pages or items), or a page added
+    /// nothing new while Auth0 claimed more: a misbehaving Auth0, or something in between, cannot
+    /// make a listing loop forever or grow without limit. Nothing partial is returned.
+    #[error("{operation} stopped after {pages} pages and {items} items: {reason}")]
+    Pagination {
+        /// The listing, e.g. `list_clients`.
+        operation: &'static str,
+        /// Pages fetched.
+        pages: u32,
+        /// Distinct items collected.
+        items: usize,
+        /// Which bound was hit.
+        reason: &'static str,
     },
     /// The request could not be sent (connection refused, DNS, TLS), or, for an idempotent call,
     /// timed out or lost its connection on every attempt.

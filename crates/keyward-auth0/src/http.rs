@@ -118,7 +118,9 @@ impl Http {
         {
             match resource {
                 Resource::Token => g.authentication = Some(rate_limit),
-                Resource::Client | Resource::Credential | Resource::Connection => g.management = Some(rate_limit),
+                Resource::Client | Resource::Credential | Resource::Connection | Resource::SigningKey => {
+                    g.management = Some(rate_limit)
+                }
             }
         }
     }

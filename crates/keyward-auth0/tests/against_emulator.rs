@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use keyward_auth0::{ClientAuth, Error, NewCredential, SecretMethod};
+use keyward_auth0::{ClientAuth, Error, NewCredential, SecretMethod, SigningKey, SigningKeyDate};
 use keyward_crypto::Algorithm;
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -443,5 +443,121 @@ async fn a_rejected_token_is_renewed_once() {
     let e = auth0.get_client(APP).await.unwrap_err();
     assert!(matches!(e, Error::Unauthorized { .. }), "{e:?}");
     assert_eq!(log_for(&emu, "/oauth/token").len(), 3);
+    emu.shutdown().await;
+}
+
+/// (current, next, previous, revoked) of each key.
+fn key_flags(keys: &[SigningKey]) -> Vec<(bool, bool, bool, bool)> {
+    keys.iter().map(|k| (k.current, k.next, k.previous, k.revoked)).collect()
+}
+
+#[tokio::test]
+async fn signing_keys_list_get_rotate_revoke() {
+    let emu = emulator().await;
+    let auth0 = mgmt(&emu);
+    let keys = auth0.list_signing_keys().await.unwrap();
+    assert_eq!(key_flags(&keys), [(true, false, false, false), (false, true, false, false)]);
+    let (current, next) = (keys[0].clone(), keys[1].clone());
+    for k in &keys {
+        assert_eq!(k.kid.len(), 21);
+        assert!(k.cert.starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(k.pkcs7.as_deref().is_some_and(|p| p.starts_with("-----BEGIN PKCS7-----")));
+        assert!(k.fingerprint.is_some() && k.thumbprint.is_some());
+    }
+    assert!(current.current_since.as_ref().and_then(SigningKeyDate::time).is_some());
+    assert_eq!(auth0.get_signing_key(&next.kid).await.unwrap(), next);
+
+    // next → current, current → previous, and a new next, which rotate returns.
+    let rotated = auth0.rotate_signing_key().await.unwrap();
+    assert!(rotated.kid != current.kid && rotated.kid != next.kid);
+    let after = auth0.list_signing_keys().await.unwrap();
+    let find = |kid: &str| after.iter().find(|k| k.kid == kid).cloned().unwrap();
+    assert!(find(&next.kid).current);
+    assert!(find(&current.kid).previous);
+    assert!(find(&current.kid).current_until.is_some());
+    assert!(find(&rotated.kid).next);
+    assert_eq!(find(&rotated.kid).cert, rotated.cert);
+
+    // Only the previous key can be revoked.
+    let e = auth0.revoke_signing_key(&next.kid).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidRequest { status: 400, .. }), "{e:?}");
+    let revoked = auth0.revoke_signing_key(&current.kid).await.unwrap();
+    assert_eq!((revoked.kid.as_str(), revoked.cert.as_str()), (current.kid.as_str(), current.cert.as_str()));
+    assert!(revoked.revoked_at.as_ref().and_then(SigningKeyDate::time).is_some());
+    // The cached token was signed by the key just revoked: rejected once, renewed once.
+    let gone = auth0.get_signing_key(&current.kid).await.unwrap();
+    assert!(gone.revoked && !gone.previous && !gone.current);
+    assert_eq!(log_for(&emu, "/oauth/token").len(), 2);
+
+    for e in [auth0.get_signing_key("no-such-kid").await, auth0.get_signing_key("a/b").await] {
+        assert!(matches!(e, Err(Error::SigningKeyNotFound { .. })), "{e:?}");
+    }
+    let e = auth0.revoke_signing_key("no-such-kid").await.unwrap_err();
+    assert!(matches!(e, Error::SigningKeyNotFound { .. }), "{e:?}");
+
+    // Read needs read:signing_keys.
+    let reader = client(&emu, secret_post(READER, READER_SECRET));
+    let e = reader.list_signing_keys().await.unwrap_err();
+    assert!(matches!(e, Error::InsufficientScope { .. }), "{e:?}");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn signing_key_rotation_is_limited_to_five_a_day() {
+    let emu = emulator().await;
+    let auth0 = mgmt(&emu);
+    for _ in 0..5 {
+        auth0.rotate_signing_key().await.unwrap();
+    }
+    // The bucket refills in hours, beyond the retry policy's cap: RateLimited at once, one POST.
+    let e = auth0.rotate_signing_key().await.unwrap_err();
+    assert!(matches!(e, Error::RateLimited { .. }), "{e:?}");
+    // Every second rotation revokes the key that signed the cached token: a 401, then a renewed
+    // token and the same rotation again (Auth0 rejected it, so nothing happened).
+    let statuses: Vec<u64> = log_for(&emu, "/api/v2/keys/signing/rotate").into_iter().map(|(_, s)| s).collect();
+    let answered: Vec<u64> = statuses.iter().copied().filter(|s| *s != 401).collect();
+    assert_eq!(answered, [201, 201, 201, 201, 201, 429], "{statuses:?}");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn list_clients_reads_every_page() {
+    let emu = emulator().await;
+    let auth0 = mgmt(&emu);
+    let all = auth0.list_clients(None).await.unwrap();
+    let mut ids: Vec<&str> = all.iter().map(|c| c.client_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [APP, MGMT, BASIC, READER]);
+    let app = all.iter().find(|c| c.client_id == APP).unwrap();
+    assert_eq!(app.token_endpoint_auth_method.as_deref(), Some("client_secret_post"));
+
+    // Only the fields asked for (and client_id): keyward's view of who uses private_key_jwt.
+    let key = rsa_key();
+    let cred = auth0.create_credential(APP, &NewCredential::public_key(&key.public_pem)).await.unwrap();
+    auth0.set_private_key_jwt_credentials(APP, &[&cred.id], true).await.unwrap();
+    let methods = auth0.list_clients(Some(&["client_authentication_methods"])).await.unwrap();
+    assert_eq!(methods.len(), 4);
+    assert!(methods.iter().all(|c| c.name.is_none() && c.client_secret.is_none()));
+    let app = methods.iter().find(|c| c.client_id == APP).unwrap();
+    assert_eq!(app.private_key_jwt_credential_ids(), [cred.id.as_str()]);
+    assert!(methods.iter().filter(|c| c.uses_private_key_jwt()).count() == 1);
+
+    // 234 clients: three pages of 100.
+    let mut seed: serde_json::Value = serde_json::from_str(SEED).unwrap();
+    let clients = seed["clients"].as_array_mut().unwrap();
+    clients.extend((0..230).map(|i| json!({"client_id": format!("bulk-{i:03}"), "name": format!("Bulk {i}")})));
+    let r =
+        reqwest::Client::new().post(format!("{}/__emulator/seed", emu.base_url())).json(&seed).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let before = log_for(&emu, "/api/v2/clients").len();
+    let all = auth0.list_clients(Some(&["name"])).await.unwrap();
+    assert_eq!(all.len(), 234);
+    let distinct: std::collections::HashSet<&str> = all.iter().map(|c| c.client_id.as_str()).collect();
+    assert_eq!(distinct.len(), 234);
+    assert!(all.iter().all(|c| c.name.is_some()));
+    assert_eq!(log_for(&emu, "/api/v2/clients").len() - before, 3);
+
+    let page = auth0.list_clients_page(2, 100, None).await.unwrap();
+    assert_eq!((page.start, page.limit, page.total, page.clients.len()), (Some(200), Some(100), Some(234), 34));
     emu.shutdown().await;
 }

@@ -1,7 +1,9 @@
 //! The adapter's types read every shape of Auth0's answers seen in real recordings (tests/data).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use keyward_auth0::{Client, ClientCredential, ConnectionKey};
+use keyward_auth0::{
+    Client, ClientCredential, ConnectionKey, RevokedSigningKey, RotatedSigningKey, SigningKey, SigningKeyDate,
+};
 use serde::de::DeserializeOwned;
 
 fn load<T: DeserializeOwned>(name: &str) -> T {
@@ -68,6 +70,59 @@ fn connection_keys_2025() {
     assert!(keys.iter().all(|k| k.pkcs.as_deref().is_some_and(|p| p.contains("PKCS7")) && k.thumbprint.is_some()));
     assert!(keys[1].current_since.is_none());
     assert!(keys.iter().any(|k| k.kid == rotated.kid && k.next));
+}
+
+#[test]
+fn signing_keys_2023() {
+    let keys: Vec<SigningKey> = load("go-auth0_list_signing_keys_2023.json");
+    assert_eq!(keys.len(), 2);
+    let flags: Vec<(bool, bool, bool, bool)> =
+        keys.iter().map(|k| (k.current, k.next, k.previous, k.revoked)).collect();
+    // go-auth0's recording marks both keys previous; the flags are read as sent.
+    assert_eq!(flags, [(true, false, true, false), (false, true, true, false)]);
+    assert_eq!(keys[0].kid, "111111111111111111111");
+    assert_eq!(keys[1].kid, "222222222222222222222");
+    for k in &keys {
+        assert_eq!(k.kid.len(), 21);
+        assert!(k.cert.starts_with("-----BEGIN CERTIFICATE-----") && k.cert.ends_with("-----END CERTIFICATE-----"));
+        assert!(k.pkcs7.as_deref().is_some_and(|p| p.starts_with("-----BEGIN PKCS7-----")));
+        assert_eq!(k.fingerprint.as_deref(), Some("[REDACTED]"));
+        assert_eq!(k.thumbprint.as_deref(), Some("[REDACTED]"));
+        assert!(k.current_since.is_none() && k.current_until.is_none() && k.revoked_at.is_none());
+    }
+
+    let one: SigningKey = load("go-auth0_get_signing_key_2023.json");
+    assert_eq!(one, keys[0]);
+
+    let rotated: RotatedSigningKey = load("go-auth0_rotate_signing_key_2023.json");
+    assert_eq!(rotated.kid, "111111111111111111111");
+    assert_eq!(rotated.cert, keys[0].cert);
+
+    let revoked: RevokedSigningKey = load("go-auth0_revoke_signing_key_2023.json");
+    assert_eq!(revoked.kid, "111111111111111111111");
+    let at = revoked.revoked_at.as_ref().and_then(SigningKeyDate::time).expect("revoked_at parses");
+    assert_eq!(at, time::macros::datetime!(2023-01-25 18:39:44.691729 UTC));
+    assert_eq!(revoked.revoked_at.as_ref().and_then(SigningKeyDate::as_str), Some("2023-01-25T19:39:44.691729+01:00"));
+    let full: SigningKey = load("go-auth0_revoke_signing_key_2023.json");
+    assert_eq!(full.revoked_at, revoked.revoked_at);
+}
+
+#[test]
+fn signing_key_dates_as_objects_and_unknown_fields() {
+    // The recorded key with the OAS's other date shape (an object), nulls, and fields Auth0 may add.
+    let mut v: serde_json::Value = load("go-auth0_get_signing_key_2023.json");
+    v["current_since"] = serde_json::json!({"$date": "2023-01-25T18:39:44.691Z"});
+    v["current_until"] = serde_json::json!({});
+    v["revoked_at"] = serde_json::Value::Null;
+    v["next"] = serde_json::Value::Null;
+    v["algorithm"] = "RS256".into();
+    v["key_use"] = serde_json::json!({"nested": [1, 2]});
+    let k: SigningKey = serde_json::from_value(v).unwrap();
+    assert_eq!(k.current_since, Some(SigningKeyDate::Other(serde_json::json!({"$date": "2023-01-25T18:39:44.691Z"}))));
+    assert_eq!(k.current_since.as_ref().and_then(SigningKeyDate::time), None);
+    assert_eq!(k.current_until, Some(SigningKeyDate::Other(serde_json::json!({}))));
+    assert_eq!(k.revoked_at, None);
+    assert!(k.current && !k.next);
 }
 
 #[test]

@@ -1,15 +1,17 @@
-//! `GET` and `PATCH /api/v2/clients/{client_id}`: reading a client and attaching credentials
-//! through `client_authentication_methods` (CONTRACT.md §2).
+//! `GET /api/v2/clients` (paginated list), `GET` and `PATCH /api/v2/clients/{client_id}`:
+//! reading clients and attaching credentials through `client_authentication_methods`
+//! (CONTRACT.md §2).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
+use super::query::{self, Query};
 use super::{object, only, scopes};
 use crate::auth::Scopes;
 use crate::envelope::{ApiError, json_response};
@@ -37,6 +39,71 @@ pub(crate) async fn get_client(
     let t = s.tenant();
     let c = t.clients.get(&client_id).ok_or_else(ApiError::client_not_found)?;
     Ok(json_response(StatusCode::OK, &c.to_json(shows_keys(&scopes))))
+}
+
+/// The query parameters of `GET /api/v2/clients` (OAS `get_clients`).
+const LIST_PARAMS: [&str; 12] = [
+    "fields",
+    "include_fields",
+    "page",
+    "per_page",
+    "include_totals",
+    "from",
+    "take",
+    "is_global",
+    "is_first_party",
+    "app_type",
+    "external_client_id",
+    "q",
+];
+
+/// `GET /api/v2/clients`: every client rendered as `GET /clients/{id}` renders it (same scopes,
+/// same members), filtered by `is_global`, `is_first_party` and `app_type`, then paged by `page`
+/// and `per_page` (default 50, at most 100) in client_id order, then cut to `fields`.
+/// `include_totals=true` wraps the page as `{start, limit, total, clients}`: the OAS schema
+/// (`ListClientsOffsetPaginatedResponseContent`, no additional properties) has no `length`, and
+/// recorded offset-paginated answers of other lists carry none either. Checkpoint pagination
+/// (`from`, `take`), `q` and `external_client_id` are not emulated and are refused.
+pub(crate) async fn list_clients(
+    State(s): State<Arc<Shared>>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let scopes = scopes(&s, &headers)?;
+    scopes.require_any(&["read:clients", "read:client_keys", "read:client_credentials", "read:client_summary"])?;
+    let q = Query::parse(raw.as_deref(), &LIST_PARAMS)?;
+    for unsupported in ["from", "take", "q", "external_client_id"] {
+        if q.get(unsupported).is_some() {
+            return Err(query::invalid("not supported by the emulator", unsupported));
+        }
+    }
+    let page = q.integer("page", None)?.unwrap_or(0);
+    let per_page = q.integer("per_page", Some(query::MAX_PER_PAGE))?.unwrap_or(query::DEFAULT_PER_PAGE);
+    let include_totals = q.boolean("include_totals")?.unwrap_or(false);
+    let (is_global, is_first_party) = (q.boolean("is_global")?, q.boolean("is_first_party")?);
+    let app_types: Option<Vec<&str>> = q.get("app_type").map(|a| a.split(',').map(str::trim).collect());
+    let fields = q.fields()?;
+
+    let show_keys = shows_keys(&scopes);
+    let matching: Vec<Value> = s
+        .tenant()
+        .clients
+        .values()
+        .map(|c| c.to_json(show_keys))
+        // No emulated client is global.
+        .filter(|_| is_global != Some(true))
+        .filter(|c| is_first_party.is_none_or(|f| c["is_first_party"] == f))
+        .filter(|c| app_types.as_ref().is_none_or(|a| a.iter().any(|t| c["app_type"] == *t)))
+        .collect();
+    let total = matching.len();
+    let start = page.saturating_mul(per_page);
+    let clients: Vec<Value> = matching.into_iter().skip(start).take(per_page).map(|c| fields.apply(c)).collect();
+    let body = if include_totals {
+        json!({"start": start, "limit": per_page, "total": total, "clients": clients})
+    } else {
+        Value::Array(clients)
+    };
+    Ok(json_response(StatusCode::OK, &body))
 }
 
 /// What a PATCH asks of `client_authentication_methods`.

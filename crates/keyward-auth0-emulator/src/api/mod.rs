@@ -3,6 +3,8 @@
 pub(crate) mod clients;
 pub(crate) mod connections;
 pub(crate) mod credentials;
+pub(crate) mod query;
+pub(crate) mod signing_keys;
 pub(crate) mod token;
 pub(crate) mod wellknown;
 
@@ -10,15 +12,19 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value};
 
-use crate::auth::Scopes;
+use crate::auth::{Issuer, Scopes};
 use crate::envelope::ApiError;
 use crate::shared::Shared;
 
 /// The caller's scopes, from its bearer token.
 pub(crate) fn scopes(shared: &Shared, headers: &HeaderMap) -> Result<Scopes, ApiError> {
-    let domain = shared.tenant().domain.clone();
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    shared.issuer.check_management(&domain, auth).map(Scopes)
+    // The keys are looked up under the tenant lock; the signature is checked outside it.
+    let (domain, keys) = {
+        let t = shared.tenant();
+        (t.domain.clone(), shared.issuer.verification_keys(&t.signing_keys))
+    };
+    Issuer::check_management(&keys, &domain, auth).map(Scopes)
 }
 
 /// A JSON object body. `allow_empty`: an empty body (or `null`) is an empty object.

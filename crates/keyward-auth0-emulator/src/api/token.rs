@@ -94,10 +94,12 @@ pub(crate) async fn token(
         None => grant.scope.iter().map(String::as_str).collect(),
     };
     let scope = scope.join(" ");
-    let token = s
-        .issuer
-        .issue(&domain, &client.client_id, audience, &scope)
-        .map_err(|_| OAuthError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Internal error"))?;
+    let server_error = || OAuthError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Internal error");
+    let current = s.tenant().signing_keys.current().cloned().ok_or_else(server_error)?;
+    let token = s.issuer.issue(&current, &domain, &client.client_id, audience, &scope).map_err(|e| {
+        tracing::error!("signing an access token: {e}");
+        server_error()
+    })?;
     let mut body = json!({"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME.as_secs()});
     if !scope.is_empty() {
         body["scope"] = json!(scope);

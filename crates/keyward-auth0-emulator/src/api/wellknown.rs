@@ -7,13 +7,18 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
+use crate::auth::Issuer;
 use crate::envelope::{ApiError, json_response};
 use crate::shared::Shared;
 
+/// The tenant's signing keys that verify tokens: current, next, and previous until it is revoked.
 pub(crate) async fn jwks(State(s): State<Arc<Shared>>) -> Result<Response, ApiError> {
-    let jwks = s.issuer.jwks().map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", None))?;
-    let body = serde_json::to_value(jwks).unwrap_or_default();
-    Ok(json_response(StatusCode::OK, &body))
+    let keys = s.tenant().signing_keys.clone();
+    let jwks = Issuer::jwks(&keys).map_err(|e| {
+        tracing::error!("publishing the JWKS: {e}");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", None)
+    })?;
+    Ok(json_response(StatusCode::OK, &jwks))
 }
 
 pub(crate) async fn openid_configuration(State(s): State<Arc<Shared>>) -> Response {

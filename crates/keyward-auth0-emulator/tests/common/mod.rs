@@ -1,6 +1,8 @@
 //! A started emulator plus HTTP helpers for the emulator's tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod openssl;
+
 use std::time::{Duration, SystemTime};
 
 use keyward_auth0_emulator::{EmulatorConfig, RunningEmulator, Seed, start};

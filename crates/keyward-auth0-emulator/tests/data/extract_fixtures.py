@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Regenerates recorded_replays.json and oas_subset.json from ../shared/auth0 (tests never run this).
+"""Regenerates recorded_replays.json, recorded_signing_keys.json and oas_subset.json from
+../shared/auth0 (tests never run this).
 
 Run from the repository root:
     python3 crates/keyward-auth0-emulator/tests/data/extract_fixtures.py
@@ -10,6 +11,9 @@ recording, with the seed that makes them meaningful against the emulator. Reques
 not serve (POST /clients, POST /connections) become the seed plus `setup` steps whose expected
 answer is the one the recording embedded. Each known difference between a recording and what
 CONTRACT.md tells the emulator to do is written into the step as an `allow` entry with its reference.
+
+recorded_signing_keys.json: go-auth0's TestSigningKey__* recordings, as shape fixtures (their
+values are the recorder's redaction template).
 
 oas_subset.json: the operations and component schemas of management-api.oas.json those steps need
 (descriptions and examples stripped), the authentication API's token schemas, the error envelope of
@@ -333,7 +337,44 @@ OPERATIONS = [
     ("patch", "/clients/{client_id}/credentials/{credential_id}"),
     ("delete", "/clients/{client_id}/credentials/{credential_id}"),
     ("get", "/connections/{id}/keys"), ("post", "/connections/{id}/keys"), ("post", "/connections/{id}/keys/rotate"),
+    ("get", "/clients"),
+    ("get", "/keys/signing"), ("get", "/keys/signing/{kid}"), ("post", "/keys/signing/rotate"),
+    ("put", "/keys/signing/{kid}/revoke"),
 ]
+
+SIGNING_KEY_RECORDINGS = [
+    "go-auth0/TestSigningKey__List.yaml",
+    "go-auth0/TestSigningKey__Read.yaml",
+    "go-auth0/TestSigningKey__Rotate.yaml",
+    "go-auth0/TestSigningKey__Revoke.yaml",
+]
+
+
+def signing_key_recordings():
+    """The tenant signing-key recordings, as shape fixtures: their values are the recorder's
+    redaction template (kids 111…/222…, '[REDACTED]' fingerprints, every flag combination), so
+    only status, content type, member names, order and types, and PEM framing mean anything."""
+    out = []
+    for rel in SIGNING_KEY_RECORDINGS:
+        steps = []
+        for it in load(rel):
+            rq, rs = it["request"], it["response"]
+            full, path = split(rq["url"])
+            # The redaction template escapes the PEM line ends twice ("\\r\\n" in the JSON);
+            # Auth0 itself sends CR LF, as the OAS examples show.
+            body = (rs["body"] or "").replace("\\\\r\\\\n", "\\r\\n")
+            steps.append({
+                "ref": f"{rel}#{it['id']}", "method": rq["method"], "path": full,
+                "status": rs["code"], "content_type": (rs["headers"].get("Content-Type") or [None])[0],
+                "response": parse(body), "operation": f"{rq['method']} " + re.sub(
+                    r"^/keys/signing/(?!rotate$)[^/]+", "/keys/signing/{kid}", path[len("/api/v2"):]),
+            })
+        out.append({"name": os.path.basename(rel)[:-5], "source": rel, "steps": steps})
+    return {
+        "_source": "shared/auth0/recordings/go-auth0 (go-auth0 v1.45.0, MIT); extracted by extract_fixtures.py",
+        "_note": "values are the recorder's redaction template; the PEM line ends it escaped twice are restored to CR LF",
+        "scenarios": out,
+    }
 
 
 def oas_subset():
@@ -429,6 +470,9 @@ def main():
     replays["pems"] = share_pems(replays["scenarios"])
     with open(os.path.join(HERE, "recorded_replays.json"), "w") as f:
         f.write(compact(replays))
+    with open(os.path.join(HERE, "recorded_signing_keys.json"), "w") as f:
+        json.dump(signing_key_recordings(), f, indent=1, ensure_ascii=False)
+        f.write("\n")
     with open(os.path.join(HERE, "oas_subset.json"), "w") as f:
         json.dump(oas_subset(), f, indent=1, ensure_ascii=False)
         f.write("\n")

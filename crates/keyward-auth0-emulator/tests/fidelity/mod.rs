@@ -7,3 +7,4 @@ pub mod oas;
 pub mod refusal;
 pub mod replay;
 pub mod shape;
+pub mod signing_keys;

@@ -41,6 +41,8 @@ pub(crate) enum Resource {
     Credential,
     /// `/connections/{id}` and its keys.
     Connection,
+    /// `/keys/signing[/{kid}[/revoke]]`: the tenant's signing keys.
+    SigningKey,
     /// `/oauth/token`.
     Token,
 }
@@ -129,7 +131,9 @@ fn not_found(resource: Resource, code: Option<String>, message: String) -> Error
         Some("inexistent_connection") => return Error::ConnectionNotFound { message },
         _ => {}
     }
-    if lower.contains("credential") {
+    if lower.contains("signing key") {
+        Error::SigningKeyNotFound { message }
+    } else if lower.contains("credential") {
         Error::CredentialNotFound { message }
     } else if lower.contains("client") {
         Error::ClientNotFound { message }
@@ -140,6 +144,7 @@ fn not_found(resource: Resource, code: Option<String>, message: String) -> Error
             Resource::Client => Error::ClientNotFound { message },
             Resource::Credential => Error::CredentialNotFound { message },
             Resource::Connection => Error::ConnectionNotFound { message },
+            Resource::SigningKey => Error::SigningKeyNotFound { message },
             Resource::Token => Error::NotFound { message, error_code: code },
         }
     }
@@ -185,6 +190,14 @@ mod tests {
         // No hint in the body: the resource of the call decides.
         let e = map(Resource::Credential, 404, r#"{"statusCode":404,"error":"Not Found","message":"Not Found"}"#);
         assert!(matches!(e, Error::CredentialNotFound { .. }));
+        let e = map(
+            Resource::SigningKey,
+            404,
+            r#"{"statusCode":404,"error":"Not Found","message":"Signing key not found."}"#,
+        );
+        assert!(matches!(e, Error::SigningKeyNotFound { ref message } if message == "Signing key not found."));
+        let e = map(Resource::SigningKey, 404, r#"{"statusCode":404,"error":"Not Found","message":"Not Found"}"#);
+        assert!(matches!(e, Error::SigningKeyNotFound { .. }));
         let e = map(Resource::Token, 404, "<html>nope</html>");
         assert!(matches!(e, Error::NotFound { .. }));
     }

@@ -1,5 +1,8 @@
-//! Test support: an emulated tenant, adapter clients for it, and a keyward-crypto assertion provider.
+//! Test support: an emulated tenant, adapter clients for it, a keyward-crypto assertion provider,
+//! and a stub Auth0 on plain HTTP (`stub`).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod stub;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -27,7 +30,8 @@ pub const SEED: &str = r#"{
      "grants": [{"audience": "https://{domain}/api/v2/", "scope": [
         "read:clients", "update:clients", "read:client_keys", "update:client_keys",
         "read:client_credentials", "create:client_credentials", "update:client_credentials", "delete:client_credentials",
-        "read:connections", "read:connections_keys", "create:connections_keys", "update:connections_keys"]}]},
+        "read:connections", "read:connections_keys", "create:connections_keys", "update:connections_keys",
+        "read:signing_keys", "create:signing_keys", "update:signing_keys"]}]},
     {"client_id": "mgmt-basic", "name": "Basic", "client_secret": "basic-secret-value-77c1",
      "token_endpoint_auth_method": "client_secret_basic",
      "grants": [{"audience": "https://{domain}/api/v2/", "scope": ["read:clients", "read:client_keys"]}]},
