@@ -145,7 +145,13 @@ pub async fn run(opts: DevOptions, shutdown: impl Future<Output = ()> + Send) ->
     .map_err(Error::resource("emulator"))?;
     write_atomic(&paths.emulator_url, format!("{}\n", emulator.base_url()).as_bytes(), PUBLIC_FILE_MODE)?;
 
-    let config = dev_config(&opts, &paths, &seed, &emulator.base_url(), &token);
+    let mut config = dev_config(&opts, &paths, &seed, &emulator.base_url(), &token);
+    let mut problems = Vec::new();
+    let env: std::collections::HashMap<String, String> = std::env::vars().collect();
+    config.signer = config.signer.with_env(&env, &mut problems);
+    if !problems.is_empty() {
+        return Err(Error::Config(problems));
+    }
     let service = Service::open(&config).await?;
     let listener = TcpListener::bind(opts.listen)
         .await

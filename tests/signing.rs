@@ -586,7 +586,10 @@ async fn signing_only_clients_rotate_ec_keys_locally_and_sign_jwts() {
     for (name, store, dir) in stores().await {
         let signing =
             keyward::config::SigningPolicy { local_clients: ["demo-signer".to_owned()].into(), ..Default::default() };
-        let w = world_with(name, store, dir, Setup { signing, ..Default::default() }).await;
+        // The EC key signs on the serving thread over SQLite and on the pool over PostgreSQL:
+        // both paths make the same verifiable JWT.
+        let signer = keyward::config::SignerConfig { inline_ec: name == "sqlite", ..Default::default() };
+        let w = world_with(name, store, dir, Setup { signing, signer, ..Default::default() }).await;
         let before = w.tenant_state().await;
         let req = proto::RotateClientCredentialRequest {
             tenant: "dev".into(),

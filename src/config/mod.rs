@@ -163,7 +163,7 @@ impl Config {
         let tls = tls::resolve(file.tls, access.has_certificate_principals(), &mut errors);
         errors.extend(plaintext::listen_problem(server.listen, tls.is_some(), server.allow_plaintext));
         let limits = limits::resolve(file.limits, &flags.limits, env, &mut errors);
-        let signer = signer::resolve(file.signer, &mut errors);
+        let signer = signer::resolve(file.signer, env, &mut errors);
         let operations = Operations {
             admin_listen: server.admin_listen,
             replica_id: server.replica_id,

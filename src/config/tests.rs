@@ -46,7 +46,7 @@ fn example_config_parses() {
     assert_eq!(billing.name, "billing-service");
     assert!(billing.may(crate::access::Permission::Sign, "dev", Some("demo-app")));
     assert!(!billing.may(crate::access::Permission::Rotate, "dev", Some("demo-app")));
-    assert_eq!(c.signer, SignerConfig { threads: 0, queue: 1024, token_cache_entries: 1024 });
+    assert_eq!(c.signer, SignerConfig { threads: 0, queue: 1024, token_cache_entries: 1024, ..SignerConfig::default() });
     assert_eq!(dev.signing.max_jwt_lifetime, Duration::from_secs(3600));
 }
 
@@ -231,7 +231,8 @@ fn principal_and_signer_problems_are_named() {
         management_client_secret = "s"
         max_jwt_lifetime = "3d"
     "#;
-    let Err(Error::Config(errors)) = Config::resolve(bad, &HashMap::new(), &Overrides::default()) else {
+    let env = HashMap::from([("KEYWARD_SIGNER_INLINE_EC".to_owned(), "yes".to_owned())]);
+    let Err(Error::Config(errors)) = Config::resolve(bad, &env, &Overrides::default()) else {
         panic!("accepted a bad config")
     };
     let text = errors.join("\n");
@@ -242,6 +243,7 @@ fn principal_and_signer_problems_are_named() {
         "principals.mtls_san: needs tls.client_ca_file",
         "signer:",
         "tenants.dev.max_jwt_lifetime",
+        "KEYWARD_SIGNER_INLINE_EC: must be true or false",
     ] {
         assert!(text.contains(expected), "missing {expected} in\n{text}");
     }

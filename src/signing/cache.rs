@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use keyward_crypto::{Algorithm, Backend, Jwk, PrivateKey, Signer, signer_for};
+use keyward_crypto::{Algorithm, Backend, Jwk, Jwks, KeyFamily, PrivateKey, Signer, signer_for};
 
 use keyward_pkcs11::{Token, TokenSigner};
 use prometheus_client::metrics::counter::Counter;
@@ -42,6 +42,10 @@ pub struct LoadedKey {
     pub signer: Box<dyn Signer>,
     /// Where the private key lives.
     pub custody: Custody,
+    /// Whether it signs on the calling thread: an in-memory elliptic-curve key, whose signature
+    /// (tens of microseconds) costs less than a hop to the signing pool and back. RSA keys and
+    /// keys in a token sign on the pool.
+    pub inline: bool,
     /// The `exp` up to which the store already knows this key may have signed: a
     /// [`Timestamp`]'s milliseconds, atomic so the signing path reads it without a lock.
     pub horizon: AtomicI64,
@@ -71,9 +75,21 @@ pub struct ClientKeys {
     pub active: Option<Arc<LoadedKey>>,
     /// Keys still attached at Auth0 during their grace period (published in the JWKS).
     pub retiring: Vec<Arc<LoadedKey>>,
+    /// The public JWKS of the active and retiring keys, serialized once when they load.
+    pub jwks: String,
 }
 
-type ClientMap = HashMap<(String, String), Arc<ClientKeys>>;
+impl ClientKeys {
+    fn with_jwks(mut self) -> Self {
+        let keys = self.active.iter().chain(self.retiring.iter()).map(|k| k.jwk.clone()).collect();
+        // A JWK of strings always serializes; an empty set is the fallback all the same.
+        self.jwks = serde_json::to_string(&Jwks { keys }).unwrap_or_else(|_| r#"{"keys":[]}"#.to_owned());
+        self
+    }
+}
+
+/// Clients by tenant, then client id: looked up by `&str` on every call, without allocating.
+type ClientMap = HashMap<String, HashMap<String, Arc<ClientKeys>>>;
 
 /// The cache.
 pub struct KeyCache {
@@ -81,6 +97,7 @@ pub struct KeyCache {
     keks: Vec<Arc<Kek>>,
     /// Signs for keys that live in the PKCS#11 token.
     custody: Option<Token>,
+    inline_ec: bool,
     clock: SharedClock,
     clients: RwLock<Arc<ClientMap>>,
     version: tokio::sync::Mutex<Option<String>>,
@@ -103,6 +120,7 @@ impl KeyCache {
             store,
             keks,
             custody: None,
+            inline_ec: false,
             clock,
             clients: RwLock::new(Arc::default()),
             version: tokio::sync::Mutex::new(None),
@@ -110,6 +128,13 @@ impl KeyCache {
             confirmed_at: AtomicI64::new(0),
             confirming: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Whether in-memory elliptic-curve keys sign on the calling thread
+    /// ([`LoadedKey::inline`]).
+    pub fn with_inline_ec(mut self, inline_ec: bool) -> Self {
+        self.inline_ec = inline_ec;
+        self
     }
 
     /// Signs for keys with `pkcs11` custody through `token`.
@@ -141,8 +166,8 @@ impl KeyCache {
 
     /// A client's keys, from memory only.
     pub fn get(&self, tenant: &str, client_id: &str) -> Option<Arc<ClientKeys>> {
-        let map = self.clients.read().map(|m| m.clone()).ok()?;
-        map.get(&(tenant.to_owned(), client_id.to_owned())).cloned()
+        let map = self.clients.read().ok()?;
+        map.get(tenant)?.get(client_id).cloned()
     }
 
     /// Reloads everything if the store's key version moved (or always when `force`). Keys
@@ -160,12 +185,14 @@ impl KeyCache {
         let old = self.clients.read().map(|m| m.clone()).unwrap_or_default();
         let reusable: HashMap<String, Arc<LoadedKey>> = old
             .values()
+            .flat_map(HashMap::values)
             .flat_map(|c| c.active.iter().chain(c.retiring.iter()))
             .map(|k| (k.key_id.clone(), k.clone()))
             .collect();
         let keks = self.keks.clone();
         let token = self.custody.clone();
-        let built = tokio::task::spawn_blocking(move || build(records, &reusable, &keks, token.as_ref()))
+        let inline_ec = self.inline_ec;
+        let built = tokio::task::spawn_blocking(move || build(records, &reusable, &keks, token.as_ref(), inline_ec))
             .await
             .map_err(Error::resource("the key cache's loader"))?;
         if let Ok(mut clients) = self.clients.write() {
@@ -203,6 +230,7 @@ fn build(
     reusable: &HashMap<String, Arc<LoadedKey>>,
     keks: &[Arc<Kek>],
     token: Option<&Token>,
+    inline_ec: bool,
 ) -> ClientMap {
     let mut map: HashMap<(String, String), ClientKeys> = HashMap::new();
     for r in records {
@@ -211,7 +239,7 @@ fn build(
                 k.horizon.fetch_max(r.last_signed_exp.map_or(0, Timestamp::as_millis), Ordering::SeqCst);
                 k.clone()
             }
-            _ => match open(&r, keks, token) {
+            _ => match open(&r, keks, token, inline_ec) {
                 Ok(k) => Arc::new(k),
                 Err(e) => {
                     tracing::error!(key_id = %r.key_id, tenant = %r.tenant, client_id = %r.client_id, error = %e, "key cannot be loaded for signing");
@@ -225,10 +253,14 @@ fn build(
             _ => entry.retiring.push(loaded),
         }
     }
-    map.into_iter().map(|(k, v)| (k, Arc::new(v))).collect()
+    let mut out = ClientMap::new();
+    for ((tenant, client), keys) in map {
+        out.entry(tenant).or_default().insert(client, Arc::new(keys.with_jwks()));
+    }
+    out
 }
 
-fn open(r: &KeyRecord, keks: &[Arc<Kek>], token: Option<&Token>) -> Result<LoadedKey, Error> {
+fn open(r: &KeyRecord, keks: &[Arc<Kek>], token: Option<&Token>, inline_ec: bool) -> Result<LoadedKey, Error> {
     let alg: Algorithm = r.algorithm;
     let signer: Box<dyn Signer> = match r.token_label() {
         // The key never leaves the token: it signs there, through the token's session pool.
@@ -253,6 +285,7 @@ fn open(r: &KeyRecord, keks: &[Arc<Kek>], token: Option<&Token>) -> Result<Loade
             signer_for(Backend::fastest(), &private, alg)?
         }
     };
+    let inline = inline_ec && r.token_label().is_none() && matches!(alg.key_family(), KeyFamily::Ec(_));
     let mut jwk = signer.public_key().to_jwk(Some(alg))?;
     jwk.key_use = Some("sig".into());
     Ok(LoadedKey {
@@ -263,6 +296,7 @@ fn open(r: &KeyRecord, keks: &[Arc<Kek>], token: Option<&Token>) -> Result<Loade
         jwk,
         signer,
         custody: r.custody(),
+        inline,
         horizon: AtomicI64::new(r.last_signed_exp.map_or(0, Timestamp::as_millis)),
         horizon_lock: tokio::sync::Mutex::new(()),
         signatures: metrics().signatures.get_or_create(&AlgorithmLabel { algorithm: alg.to_string() }).clone(),

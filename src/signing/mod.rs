@@ -19,8 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use keyward_crypto::{AssertionParams, Jwks, client_assertion, sign_compact};
-use serde_json::Value;
+use keyward_crypto::{AssertionParams, client_assertion, sign_compact};
 
 pub use cache::{ClientKeys, KeyCache, LoadedKey};
 pub use counters::Counters;
@@ -97,7 +96,9 @@ impl Signing {
     /// and reading its clock.
     pub fn new(ctx: &Context, config: SignerConfig) -> Result<Self, Error> {
         let keks = std::iter::once(ctx.keks.current.clone()).chain(ctx.keks.previous.iter().cloned()).collect();
-        let cache = KeyCache::new(ctx.store.clone(), keks, ctx.clock.clone()).with_custody(ctx.custody.clone());
+        let cache = KeyCache::new(ctx.store.clone(), keks, ctx.clock.clone())
+            .with_custody(ctx.custody.clone())
+            .with_inline_ec(config.inline_ec);
         let cache = Arc::new(cache);
         let pool = SignPool::new(config.threads, config.queue)?;
         let counters = Counters::new(ctx.store.clone());
@@ -214,6 +215,17 @@ impl Signing {
         Ok(())
     }
 
+    /// Runs `sign` (a signature with `key`): on the calling thread for keys that sign faster than
+    /// a hop to the pool and back ([`LoadedKey::inline`]), else on the bounded pool, whose full
+    /// queue is RESOURCE_EXHAUSTED.
+    async fn sign_with<T: Send + 'static>(
+        &self,
+        key: &LoadedKey,
+        sign: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Error> {
+        if key.inline { Ok(sign()) } else { self.pool.run(sign).await }
+    }
+
     /// A private_key_jwt client assertion signed with the client's active key.
     pub async fn sign_client_assertion(
         &self,
@@ -238,8 +250,7 @@ impl Signing {
         let now = now.to_system();
         let (signing_key, client) = (key.clone(), client_id.to_owned());
         let assertion = self
-            .pool
-            .run(move || -> Result<String, Error> {
+            .sign_with(&key, move || -> Result<String, Error> {
                 let mut rng = crate::rng::thread_rng();
                 match &audience {
                     audience::Audience::One(aud) => {
@@ -296,17 +307,16 @@ impl Signing {
                  (or set allow_sign_jwt_for_auth0_clients for tenant {tenant:?})"
             )));
         }
-        let obj = claims::parse(claims_json)?;
-        if auth0_client && claims::is_client_assertion(&obj, client_id, &config.domain) {
+        let claims = claims::parse(claims_json)?;
+        if auth0_client && claims.is_client_assertion(client_id, &config.domain) {
             return Err(Error::PermissionDenied(
                 "claims_json: claims shaped like an Auth0 client assertion (aud naming the tenant, or iss = sub = \
                  the client) are signed only by SignClientAssertion"
                     .into(),
             ));
         }
-        let exp = obj
-            .get("exp")
-            .and_then(Value::as_i64)
+        let exp = claims
+            .exp
             .ok_or_else(|| Error::arg("claims_json", "needs a numeric exp (seconds since the epoch)"))?;
         let now_s = self.clock.now().as_secs();
         if exp <= now_s || exp > now_s + i64::try_from(max.as_secs()).unwrap_or(0) {
@@ -322,8 +332,7 @@ impl Signing {
         let (signing_key, payload, typ) =
             (key.clone(), claims_json.as_bytes().to_vec(), typ.unwrap_or("JWT").to_owned());
         let jwt = self
-            .pool
-            .run(move || {
+            .sign_with(&key, move || {
                 sign_compact(
                     &*signing_key.signer,
                     Some(&signing_key.kid),
@@ -341,9 +350,7 @@ impl Signing {
 
     /// The public JWKS of the client's ACTIVE and RETIRING keys.
     pub async fn jwks(&self, tenant: &str, client_id: &str) -> Result<String, Error> {
-        let keys = self.keys(tenant, client_id).await?;
-        let jwks = Jwks { keys: keys.active.iter().chain(keys.retiring.iter()).map(|k| k.jwk.clone()).collect() };
-        serde_json::to_string(&jwks).map_err(Error::encode("the JWKS"))
+        Ok(self.keys(tenant, client_id).await?.jwks.clone())
     }
 
     /// An Auth0 access token for the client, from the exchange cache or a fresh exchange.

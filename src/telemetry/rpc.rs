@@ -4,7 +4,8 @@
 //! trailers (the caller went away) counts as CANCELLED. It also counts the calls in flight, which
 //! the shutdown drain reports.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::OnceLock;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,18 +17,61 @@ use tonic::Code;
 use tower::{Layer, Service};
 use tracing::{Instrument, Span};
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
+
 use super::metrics::{RpcLabels, metrics};
 use super::{InFlight, InFlightGuard};
 
 /// The canonical name of a gRPC status code, as in the gRPC spec (`PERMISSION_DENIED`).
 pub use keyward_proto::code_name as grpc_code_name;
 
-/// The label for a request path: the `package.Service/Method` of a served RPC (one of
-/// `served`), else `unknown`; a caller, with a token or without, cannot add series or span
-/// names of its choosing.
-pub fn method_label(served: &BTreeSet<String>, path: &str) -> String {
-    let method = path.strip_prefix('/').unwrap_or(path);
-    if served.contains(method) { method.to_owned() } else { "unknown".to_owned() }
+/// How many gRPC status codes there are (OK = 0 to UNAUTHENTICATED = 16).
+const CODES: usize = 17;
+
+/// One method's metric series, by gRPC code, each found in the registry on its first call: a
+/// call then records into handles it already holds, with no label to build or look up.
+#[derive(Debug)]
+struct MethodMetrics {
+    method: String,
+    by_code: [OnceLock<(Counter, Histogram)>; CODES],
+}
+
+impl MethodMetrics {
+    fn new(method: String) -> Arc<Self> {
+        Arc::new(Self { method, by_code: std::array::from_fn(|_| OnceLock::new()) })
+    }
+
+    fn record(&self, code: Code, seconds: f64) {
+        let Some(slot) = self.by_code.get(code as usize) else { return };
+        let (requests, duration) = slot.get_or_init(|| {
+            let labels = RpcLabels { method: self.method.clone(), code: grpc_code_name(code) };
+            let m = metrics();
+            (m.rpc_requests.get_or_create(&labels).clone(), m.rpc_duration.get_or_create(&labels).clone())
+        });
+        duration.observe(seconds);
+        requests.inc();
+    }
+}
+
+/// The served methods' series, and `unknown`'s for any other path: a caller, with a token or
+/// without, cannot add series or span names of its choosing.
+#[derive(Debug)]
+struct Methods {
+    served: HashMap<String, Arc<MethodMetrics>>,
+    unknown: Arc<MethodMetrics>,
+}
+
+impl Methods {
+    fn of(&self, path: &str) -> &Arc<MethodMetrics> {
+        path.strip_prefix('/').and_then(|m| self.served.get(m)).unwrap_or(&self.unknown)
+    }
+}
+
+impl Default for Methods {
+    fn default() -> Self {
+        Self { served: HashMap::new(), unknown: MethodMetrics::new("unknown".into()) }
+    }
 }
 
 /// The target of the per-RPC spans (exported over OTLP; left out of the log lines).
@@ -36,14 +80,15 @@ pub const SPAN_TARGET: &str = "keyward::rpc";
 /// The layer, over the set of RPCs the port serves (`package.Service/Method`).
 #[derive(Debug, Clone, Default)]
 pub struct RpcLayer {
-    served: Arc<BTreeSet<String>>,
+    methods: Arc<Methods>,
     in_flight: InFlight,
 }
 
 impl RpcLayer {
     /// A layer labelling calls of `served` by name and anything else `unknown`.
     pub fn new(served: BTreeSet<String>) -> Self {
-        Self { served: Arc::new(served), in_flight: InFlight::default() }
+        let served = served.into_iter().map(|m| (m.clone(), MethodMetrics::new(m))).collect();
+        Self { methods: Arc::new(Methods { served, ..Methods::default() }), in_flight: InFlight::default() }
     }
 
     /// Counts the calls in flight into `in_flight`.
@@ -57,7 +102,7 @@ impl<S> Layer<S> for RpcLayer {
     type Service = RpcService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcService { inner, served: self.served.clone(), in_flight: self.in_flight.clone() }
+        RpcService { inner, methods: self.methods.clone(), in_flight: self.in_flight.clone() }
     }
 }
 
@@ -65,7 +110,7 @@ impl<S> Layer<S> for RpcLayer {
 #[derive(Debug, Clone)]
 pub struct RpcService<S> {
     inner: S,
-    served: Arc<BTreeSet<String>>,
+    methods: Arc<Methods>,
     in_flight: InFlight,
 }
 
@@ -84,14 +129,14 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let method = method_label(&self.served, request.uri().path());
+        let method = self.methods.of(request.uri().path()).clone();
         let span = tracing::info_span!(
             target: SPAN_TARGET,
             "rpc",
-            otel.name = %method,
+            otel.name = %method.method,
             otel.kind = "server",
             rpc.system = "grpc",
-            rpc.method = %method,
+            rpc.method = %method.method,
             rpc.grpc.status_code = tracing::field::Empty,
         );
         let started = Instant::now();
@@ -99,7 +144,7 @@ where
         let future = self.inner.call(request).instrument(span.clone());
         Box::pin(async move {
             let response = future.await?;
-            let early = response.headers().get("grpc-status").map(code_name);
+            let early = response.headers().get("grpc-status").map(code_of);
             let (parts, body) = response.into_parts();
             let mut observed =
                 Observed { inner: Box::pin(body), pending: Some(Pending { method, started, span }), _in_flight: guard };
@@ -112,7 +157,7 @@ where
 }
 
 struct Pending {
-    method: String,
+    method: Arc<MethodMetrics>,
     started: Instant,
     span: Span,
 }
@@ -132,20 +177,17 @@ impl<B> std::fmt::Debug for Observed<B> {
 }
 
 impl<B> Observed<B> {
-    fn finish(&mut self, code: &'static str) {
+    fn finish(&mut self, code: Code) {
         if let Some(p) = self.pending.take() {
-            p.span.record("rpc.grpc.status_code", code);
-            let labels = RpcLabels { method: p.method, code };
-            let m = metrics();
-            m.rpc_duration.get_or_create(&labels).observe(p.started.elapsed().as_secs_f64());
-            m.rpc_requests.get_or_create(&labels).inc();
+            p.span.record("rpc.grpc.status_code", grpc_code_name(code));
+            p.method.record(code, p.started.elapsed().as_secs_f64());
         }
     }
 }
 
 impl<B> Drop for Observed<B> {
     fn drop(&mut self) {
-        self.finish("CANCELLED");
+        self.finish(Code::Cancelled);
     }
 }
 
@@ -159,11 +201,11 @@ impl<B: Body> Body for Observed<B> {
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(code) = frame.trailers_ref().and_then(|t| t.get("grpc-status")) {
-                    this.finish(code_name(code));
+                    this.finish(code_of(code));
                 }
             }
-            Poll::Ready(Some(Err(_))) => this.finish("INTERNAL"),
-            Poll::Ready(None) => this.finish("UNKNOWN"),
+            Poll::Ready(Some(Err(_))) => this.finish(Code::Internal),
+            Poll::Ready(None) => this.finish(Code::Unknown),
             Poll::Pending => {}
         }
         polled
@@ -178,9 +220,8 @@ impl<B: Body> Body for Observed<B> {
     }
 }
 
-fn code_name(value: &http::HeaderValue) -> &'static str {
-    let code = value.to_str().ok().and_then(|s| s.parse::<i32>().ok()).map_or(Code::Unknown, Code::from_i32);
-    grpc_code_name(code)
+fn code_of(value: &http::HeaderValue) -> Code {
+    value.to_str().ok().and_then(|s| s.parse::<i32>().ok()).map_or(Code::Unknown, Code::from_i32)
 }
 
 #[cfg(test)]
@@ -201,10 +242,11 @@ mod tests {
 
     #[test]
     fn only_served_methods_are_labels() {
-        let served: BTreeSet<String> = ["keyward.v1.Signer/SignJwt".to_owned()].into();
-        assert_eq!(method_label(&served, "/keyward.v1.Signer/SignJwt"), "keyward.v1.Signer/SignJwt");
+        let layer = RpcLayer::new(["keyward.v1.Signer/SignJwt".to_owned()].into());
+        let label = |path: &str| layer.methods.of(path).method.clone();
+        assert_eq!(label("/keyward.v1.Signer/SignJwt"), "keyward.v1.Signer/SignJwt");
         for hostile in ["/keyward.v1.Signer/Nope", "/x", "", "/keyward.v1.Signer/SignJwt/../x", &"a".repeat(8192)] {
-            assert_eq!(method_label(&served, hostile), "unknown", "{hostile:.40}");
+            assert_eq!(label(hostile), "unknown", "{hostile:.40}");
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::json;
+use serde::Serialize;
 
 use crate::error::Error;
 use crate::jws::sign_compact;
@@ -26,6 +26,17 @@ pub struct AssertionParams<'a> {
     pub kid: Option<&'a str>,
 }
 
+/// The claims of an assertion, in the order they are written.
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    iat: u64,
+    exp: u64,
+    jti: &'a str,
+}
+
 /// Builds and signs a client assertion: `iss` = `sub` = client_id, `aud`, `iat`, `exp`, and a
 /// random UUID v4 `jti` drawn from `rng`.
 pub fn client_assertion(
@@ -46,15 +57,17 @@ pub fn client_assertion(
     let iat = params.now.duration_since(UNIX_EPOCH).map_err(|_| Error::InvalidClaim("time precedes 1970"))?.as_secs();
     let mut jti = [0u8; 16];
     rng.fill_bytes(&mut jti);
-    let jti = uuid::Builder::from_random_bytes(jti).into_uuid();
-    let claims = json!({
-        "iss": params.client_id,
-        "sub": params.client_id,
-        "aud": params.audience,
-        "iat": iat,
-        "exp": iat + seconds,
-        "jti": jti.hyphenated().to_string(),
-    });
-    let payload = serde_json::to_vec(&claims).map_err(|e| Error::Encoding(e.to_string()))?;
+    let mut jti_text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let jti = uuid::Builder::from_random_bytes(jti).into_uuid().hyphenated().encode_lower(&mut jti_text);
+    let claims = Claims {
+        iss: params.client_id,
+        sub: params.client_id,
+        aud: params.audience,
+        iat,
+        exp: iat + seconds,
+        jti,
+    };
+    let mut payload = Vec::with_capacity(160 + 2 * params.client_id.len() + params.audience.len());
+    serde_json::to_writer(&mut payload, &claims).map_err(|e| Error::Encoding(e.to_string()))?;
     sign_compact(signer, params.kid, None, &payload, rng)
 }

@@ -46,7 +46,21 @@ impl Verified {
     }
 }
 
-/// Signs `payload` as a compact JWS with header `{"alg", "kid"?, "typ"?}`.
+/// The header as written, borrowing its members.
+#[derive(Serialize)]
+struct HeaderRef<'a> {
+    alg: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    typ: Option<&'a str>,
+}
+
+/// The longest signature any supported algorithm makes (RSA-4096).
+const MAX_SIGNATURE: usize = 512;
+
+/// Signs `payload` as a compact JWS with header `{"alg", "kid"?, "typ"?}`. The header, the
+/// encoded parts and the signature are written into one buffer sized for the whole token.
 pub fn sign_compact(
     signer: &dyn Signer,
     kid: Option<&str>,
@@ -54,19 +68,19 @@ pub fn sign_compact(
     payload: &[u8],
     rng: crate::Rng<'_>,
 ) -> Result<String, Error> {
-    let header = Header {
-        alg: signer.algorithm().as_str().to_owned(),
-        kid: kid.map(str::to_owned),
-        typ: typ.map(str::to_owned),
-    };
-    let header = serde_json::to_vec(&header).map_err(|e| Error::Encoding(e.to_string()))?;
-    let mut out = b64::encode(&header);
-    out.push('.');
-    out.push_str(&b64::encode(payload));
-    let signature = signer.sign(rng, out.as_bytes())?;
-    out.push('.');
-    out.push_str(&b64::encode(&signature));
-    Ok(out)
+    let mut header = Vec::with_capacity(96);
+    serde_json::to_writer(&mut header, &HeaderRef { alg: signer.algorithm().as_str(), kid, typ })
+        .map_err(|e| Error::Encoding(e.to_string()))?;
+    let mut out = Vec::with_capacity(
+        b64::encoded_len(header.len()) + b64::encoded_len(payload.len()) + b64::encoded_len(MAX_SIGNATURE) + 2,
+    );
+    b64::encode_into(&header, &mut out);
+    out.push(b'.');
+    b64::encode_into(payload, &mut out);
+    let signature = signer.sign(rng, &out)?;
+    out.push(b'.');
+    b64::encode_into(&signature, &mut out);
+    String::from_utf8(out).map_err(|_| Error::Encoding("base64url output is ASCII".into()))
 }
 
 struct Parts<'a> {

@@ -59,6 +59,16 @@ pub struct Cli {
     /// which matters when the server under test shares the machine).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Pace the callers to this many calls per second in all (default: each caller calls again
+    /// as soon as its answer arrives). Latency at a given share of peak throughput is measured
+    /// this way.
+    #[arg(long, value_name = "CALLS_PER_S")]
+    rate: Option<f64>,
+    /// Call again at once after RESOURCE_EXHAUSTED, as a hostile caller would (by default a
+    /// refused caller backs off, as the status asks: 10 ms doubling to 1 s, jittered, until a
+    /// call succeeds).
+    #[arg(long)]
+    no_backoff: bool,
     /// Run this long (default 10s unless --requests).
     #[arg(long, value_parser = parse_duration, conflicts_with = "requests")]
     duration: Option<Duration>,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use keyward_proto::key_rotation_client::KeyRotationClient;
 use tokio::sync::watch;
@@ -75,10 +75,12 @@ pub async fn run(settings: &Settings, token: &Token, verify_url: Option<&str>) -
     let start = Instant::now();
     let timer = tokio::spawn(stop_on_time_or_interrupt(settings.stop, limit.clone()));
     let mut callers = JoinSet::new();
-    for connection in connections.iter().cycle().take(settings.concurrency) {
+    for (i, connection) in connections.iter().cycle().take(settings.concurrency).enumerate() {
         let caller =
             Caller::new(settings.rpc, settings.target.clone(), settings.timeout, connection.clone(), &authorization)?;
-        callers.spawn(call_loop(caller, limit.clone(), sampler.clone(), empty.clone()));
+        let pace = settings.rate.map(|rate| Pace::new(rate, settings.concurrency, i));
+        let backoff = settings.backoff.then(|| Backoff::new(i));
+        callers.spawn(call_loop(caller, pace, backoff, limit.clone(), sampler.clone(), empty.clone()));
     }
     drop(sampler);
 
@@ -108,11 +110,73 @@ pub async fn run(settings: &Settings, token: &Token, verify_url: Option<&str>) -
     Ok(Report::new(settings.rpc.name(), &tally, elapsed, settings.concurrency, connections.len(), &extras))
 }
 
-async fn call_loop(mut caller: Caller, limit: Arc<Limit>, sampler: Option<Arc<Sampler>>, mut tally: Tally) -> Tally {
-    while limit.take() {
+/// One caller's share of `--rate`: a call every `concurrency / rate` seconds, the callers'
+/// first calls spread over one period. A caller that falls behind (a slow answer) catches up
+/// with calls at once, so the rate holds over the run.
+struct Pace {
+    ticks: tokio::time::Interval,
+}
+
+impl Pace {
+    fn new(rate: f64, concurrency: usize, index: usize) -> Self {
+        let period = Duration::from_secs_f64(concurrency as f64 / rate);
+        let offset = period.mul_f64(index as f64 / concurrency as f64);
+        Self { ticks: tokio::time::interval_at(tokio::time::Instant::now() + offset, period) }
+    }
+}
+
+/// A refused caller's wait before its next call: 10 ms doubling to 1 s, each drawn from the
+/// upper half of its step so the callers refused together do not come back together.
+struct Backoff {
+    refused: u32,
+    seed: u64,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(10);
+    const MOST: Duration = Duration::from_secs(1);
+
+    fn new(index: usize) -> Self {
+        Self { refused: 0, seed: 0x9E37_79B9_7F4A_7C15 ^ (index as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9) | 1 }
+    }
+
+    /// The wait after one more refusal.
+    fn next(&mut self) -> Duration {
+        let step = Self::FIRST.saturating_mul(1 << self.refused.min(7)).min(Self::MOST);
+        self.refused += 1;
+        // xorshift64: enough to spread the callers.
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        step / 2 + step.mul_f64((self.seed % 1024) as f64 / 2048.0)
+    }
+}
+
+async fn call_loop(
+    mut caller: Caller,
+    mut pace: Option<Pace>,
+    mut backoff: Option<Backoff>,
+    limit: Arc<Limit>,
+    sampler: Option<Arc<Sampler>>,
+    mut tally: Tally,
+) -> Tally {
+    loop {
+        if let Some(p) = &mut pace {
+            p.ticks.tick().await;
+        }
+        if !limit.take() {
+            break;
+        }
         let began = Instant::now();
         let result = caller.call().await;
         tally.record(began.elapsed(), result.as_ref().map(drop));
+        if let Some(b) = &mut backoff {
+            match &result {
+                Err(s) if s.code() == tonic::Code::ResourceExhausted => tokio::time::sleep(b.next()).await,
+                Ok(_) => b.refused = 0,
+                Err(_) => {}
+            }
+        }
         if let (Ok(Some(assertion)), Some(sampler)) = (result, &sampler) {
             sampler.offer(assertion);
         }
@@ -146,5 +210,26 @@ fn log_first_errors(tally: &Tally, extras: &Extras) {
     }
     if let Some(why) = extras.verify.as_ref().and_then(|v| v.first_failure.as_ref()) {
         eprintln!("keyward-load: verification failed (e.g. {why})");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_its_step_up_to_a_second() {
+        let mut b = Backoff::new(3);
+        let mut step = Backoff::FIRST;
+        for _ in 0..12 {
+            let wait = b.next();
+            assert!(wait >= step / 2 && wait <= step, "{wait:?} outside {step:?}");
+            step = (step * 2).min(Backoff::MOST);
+        }
+        assert_eq!(step, Backoff::MOST);
+        b.refused = 0;
+        assert!(b.next() <= Backoff::FIRST, "a success starts it over");
+        let (mut x, mut y) = (Backoff::new(1), Backoff::new(2));
+        assert!((0..8).any(|_| x.next() != y.next()), "callers are spread apart");
     }
 }

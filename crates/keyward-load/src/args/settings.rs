@@ -62,6 +62,10 @@ pub struct Settings {
     pub target: Target,
     /// Concurrent callers.
     pub concurrency: usize,
+    /// Calls per second in all, when paced.
+    pub rate: Option<f64>,
+    /// Whether a caller refused with RESOURCE_EXHAUSTED backs off before its next call.
+    pub backoff: bool,
     /// HTTP/2 connections.
     pub connections: usize,
     /// Threads of the async runtime (1: single-threaded).

@@ -61,6 +61,11 @@ impl Cli {
         if !(0.0..=1.0).contains(&self.max_error_rate) {
             return Err(Error::usage("--max-error-rate", "must be a fraction from 0 to 1 (e.g. 0.01 for 1%)"));
         }
+        if let Some(rate) = self.rate
+            && !(rate.is_finite() && rate > 0.0 && rate <= 10_000_000.0)
+        {
+            return Err(Error::usage("--rate", "must be a number of calls per second above 0 (at most 10000000)"));
+        }
         Ok(Settings {
             endpoint: self.endpoint,
             token_file: self.token_file,
@@ -73,6 +78,8 @@ impl Cli {
                 lifetime: self.lifetime,
             },
             concurrency: self.concurrency,
+            rate: self.rate,
+            backoff: !self.no_backoff,
             connections,
             threads: self.threads,
             stop,
@@ -216,6 +223,13 @@ mod tests {
         }
         assert!(matches!(parse_with(&["--max-error-rate", "some"]), Err(Error::Args(_))));
         assert!((settings(&["--max-error-rate", "0.25"]).max_error_rate - 0.25).abs() < f64::EPSILON);
+        for rate in ["0", "NaN", "inf", "1e9"] {
+            assert!(refusal(&["--rate", rate]).starts_with("--rate"), "{rate}");
+        }
+        assert!(refusal(&["--rate=-5"]).starts_with("--rate"));
+        assert_eq!(settings(&["--rate", "2500.5"]).rate, Some(2500.5));
+        assert_eq!(settings(&[]).rate, None);
+        assert!(settings(&[]).backoff && !settings(&["--no-backoff"]).backoff);
     }
 
     #[test]
