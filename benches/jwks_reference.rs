@@ -23,9 +23,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// One RSA-2048 public JWK as keyward publishes it (a 342-character modulus).
 fn default_jwks() -> String {
-    let n: String = std::iter::repeat("u1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0_IzW7yWR7QkrmBL7jTKEn5u-qKhbwKfBstIs-bMY2Zkp18gnTxKLxoS2tFczGkPLPgizskuemMghRniWaoLcyehkd3qqGElvW_VDL5AaWTg0nLVkjRo9z-40RQzuVaE8AkAFmxZzow3x-VJYKdjykkJ0iT9wCS0DRTXu269V264Vf_3jvredZiKRkgwlL9xNAwxXFg0x_XFw005UWVRIkdgcKWTjpBP2dPwVZ4WWC-9aGVd-Gyn1o0CLelf4rEjGoXbAAEgAqeGUxrcIlbjXfbcmw")
-        .take(1)
-        .collect();
+    let n = "u1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0_IzW7yWR7QkrmBL7jTKEn5u-qKhbwKfBstIs-bMY2Zkp18gnTxKLxoS2tFczGkPLPgizskuemMghRniWaoLcyehkd3qqGElvW_VDL5AaWTg0nLVkjRo9z-40RQzuVaE8AkAFmxZzow3x-VJYKdjykkJ0iT9wCS0DRTXu269V264Vf_3jvredZiKRkgwlL9xNAwxXFg0x_XFw005UWVRIkdgcKWTjpBP2dPwVZ4WWC-9aGVd-Gyn1o0CLelf4rEjGoXbAAEgAqeGUxrcIlbjXfbcmw";
     format!(
         r#"{{"keys":[{{"kty":"RSA","n":"{n}","e":"AQAB","kid":"fO0i8nJ5kRj1dVPcV0Gqk8Q5bLxO3yUVd2mI9rTnZtE","alg":"RS256","use":"sig"}}]}}"#
     )
@@ -61,12 +59,8 @@ struct Args {
 }
 
 fn args() -> Result<Args, String> {
-    let mut out = Args {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        addr_file: None,
-        jwks_file: None,
-        workers: None,
-    };
+    let mut out =
+        Args { listen: SocketAddr::from(([127, 0, 0, 1], 0)), addr_file: None, jwks_file: None, workers: None };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         // `cargo bench` passes `--bench`; nothing else is expected.
@@ -128,7 +122,8 @@ fn main() {
 }
 
 async fn serve(args: Args, jwks: String) -> Result<(), String> {
-    let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("bind {}: {e}", args.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("bind {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     match &args.addr_file {
         Some(path) => std::fs::write(path, addr.to_string()).map_err(|e| format!("--addr-file {path}: {e}"))?,

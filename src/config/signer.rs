@@ -55,7 +55,11 @@ impl SignerConfig {
 }
 
 /// Resolves `[signer]` over the defaults, reporting values out of bounds.
-pub(super) fn resolve(file: Option<SignerFile>, env: &HashMap<String, String>, errors: &mut Vec<String>) -> SignerConfig {
+pub(super) fn resolve(
+    file: Option<SignerFile>,
+    env: &HashMap<String, String>,
+    errors: &mut Vec<String>,
+) -> SignerConfig {
     let (f, d) = (file.unwrap_or_default(), SignerConfig::default());
     let signer = SignerConfig {
         threads: f.threads.unwrap_or(d.threads),

@@ -46,7 +46,10 @@ fn example_config_parses() {
     assert_eq!(billing.name, "billing-service");
     assert!(billing.may(crate::access::Permission::Sign, "dev", Some("demo-app")));
     assert!(!billing.may(crate::access::Permission::Rotate, "dev", Some("demo-app")));
-    assert_eq!(c.signer, SignerConfig { threads: 0, queue: 1024, token_cache_entries: 1024, ..SignerConfig::default() });
+    assert_eq!(
+        c.signer,
+        SignerConfig { threads: 0, queue: 1024, token_cache_entries: 1024, ..SignerConfig::default() }
+    );
     assert_eq!(dev.signing.max_jwt_lifetime, Duration::from_secs(3600));
 }
 

@@ -315,9 +315,8 @@ impl Signing {
                     .into(),
             ));
         }
-        let exp = claims
-            .exp
-            .ok_or_else(|| Error::arg("claims_json", "needs a numeric exp (seconds since the epoch)"))?;
+        let exp =
+            claims.exp.ok_or_else(|| Error::arg("claims_json", "needs a numeric exp (seconds since the epoch)"))?;
         let now_s = self.clock.now().as_secs();
         if exp <= now_s || exp > now_s + i64::try_from(max.as_secs()).unwrap_or(0) {
             return Err(Error::arg("claims_json", format!("exp must be in the future and at most {max:?} away")));

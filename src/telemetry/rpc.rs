@@ -5,10 +5,10 @@
 //! the shutdown drain reports.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::OnceLock;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Instant;
 

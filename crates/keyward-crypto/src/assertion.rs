@@ -59,14 +59,8 @@ pub fn client_assertion(
     rng.fill_bytes(&mut jti);
     let mut jti_text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let jti = uuid::Builder::from_random_bytes(jti).into_uuid().hyphenated().encode_lower(&mut jti_text);
-    let claims = Claims {
-        iss: params.client_id,
-        sub: params.client_id,
-        aud: params.audience,
-        iat,
-        exp: iat + seconds,
-        jti,
-    };
+    let claims =
+        Claims { iss: params.client_id, sub: params.client_id, aud: params.audience, iat, exp: iat + seconds, jti };
     let mut payload = Vec::with_capacity(160 + 2 * params.client_id.len() + params.audience.len());
     serde_json::to_writer(&mut payload, &claims).map_err(|e| Error::Encoding(e.to_string()))?;
     sign_compact(signer, params.kid, None, &payload, rng)
