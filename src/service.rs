@@ -268,6 +268,11 @@ async fn background(engine: Arc<Engine>) {
             Ok(n) => tracing::info!(keys = n, "retired old keys"),
             Err(e) => tracing::warn!(error = %e, "retirement deferred"),
         }
+        match engine.signing_keys_due(engine.clock().now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(keys = n, "revoked previous signing keys"),
+            Err(e) => tracing::warn!(error = %e, "signing-key work deferred"),
+        }
         resume(&engine, false).await;
     }
 }
