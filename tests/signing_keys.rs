@@ -417,3 +417,42 @@ async fn an_unknown_outcome_is_resolved_by_reading_the_keys() {
         );
     }
 }
+
+#[test]
+fn cli_rotates_and_refuses_an_early_revocation() {
+    let (_tmp, tmp) = support::tempdir();
+    let dir = tmp.join("state");
+    let k = support::start(&["dev", "--dir", &dir.display().to_string(), "--listen", "127.0.0.1:0"], &[]);
+    let endpoint = format!("http://{}", k.addr);
+    let token_file = dir.join("token").display().to_string();
+    let client = ["--endpoint", endpoint.as_str(), "--token-file", token_file.as_str()];
+    let run = |args: &[&str]| support::keyward_output(&[args, &client[..]].concat(), &[]);
+
+    let rotated =
+        support::stdout_json(&run(&["rotate", "signing-keys", "--tenant", "dev", "--request-id", "cli-1", "--json"]));
+    let r = &rotated["rotation"];
+    assert_eq!(r["state"], "WAITING", "{rotated}");
+    assert_eq!(r["verified"], true, "{rotated}");
+    assert_eq!(r["keys"].as_array().unwrap().len(), 3, "{rotated}");
+    assert_eq!(r["lagging_verifiers"], json!([]), "{rotated}");
+    let previous = r["previous_kid"].as_str().unwrap().to_owned();
+
+    // The same request_id in table form: the same rotation, nothing rotated again.
+    let again = run(&["rotate", "signing-keys", "--tenant", "dev", "--request-id", "cli-1"]);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(text.contains(r["rotation_id"].as_str().unwrap()) && text.contains("WAITING"), "{text}");
+    assert!(text.contains(&previous), "{text}");
+
+    // The dev tenant's tokens live up to 24h: revoking now is refused, naming the time left.
+    let early = run(&["revoke", "signing-key", "--tenant", "dev", "--kid", &previous, "--json"]);
+    assert!(!early.status.success());
+    let err = String::from_utf8_lossy(&early.stderr);
+    assert!(
+        err.contains("FAILED_PRECONDITION") && err.contains("may not be revoked yet") && err.contains("left"),
+        "{err}"
+    );
+    // The credential form of `keyward revoke` still wants its flags.
+    let missing = run(&["revoke", "--tenant", "dev"]);
+    assert_eq!(missing.status.code(), Some(64), "{}", String::from_utf8_lossy(&missing.stderr));
+}
