@@ -125,7 +125,7 @@ fn revoke_request() -> proto::RevokeCredentialRequest {
 }
 
 fn policy_target() -> GetRotationPolicyRequest {
-    GetRotationPolicyRequest { tenant: "dev".into(), client_id: APP.into(), connection_id: String::new() }
+    GetRotationPolicyRequest { tenant: "dev".into(), client_id: APP.into(), ..Default::default() }
 }
 
 fn policy_request() -> SetRotationPolicyRequest {

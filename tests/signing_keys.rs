@@ -452,6 +452,32 @@ fn cli_rotates_and_refuses_an_early_revocation() {
         err.contains("FAILED_PRECONDITION") && err.contains("may not be revoked yet") && err.contains("left"),
         "{err}"
     );
+    // A policy target for scheduled rotation of the signing keys, never more often than daily.
+    let short = run(&["policy", "set", "--tenant", "dev", "--signing-keys", "--interval", "12h"]);
+    assert!(!short.status.success());
+    let err = String::from_utf8_lossy(&short.stderr);
+    assert!(err.contains("--interval (interval): must be at least 1 day"), "{err}");
+    let set = support::stdout_json(&run(&[
+        "policy",
+        "set",
+        "--tenant",
+        "dev",
+        "--signing-keys",
+        "--interval",
+        "90d",
+        "--json",
+    ]));
+    assert_eq!(set["signing_keys"], true, "{set}");
+    assert_eq!(set["interval_seconds"], 90 * 86_400, "{set}");
+    let listed = run(&["policy", "status", "--tenant", "dev"]);
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("signing keys"),
+        "{}",
+        String::from_utf8_lossy(&listed.stdout)
+    );
+    let both =
+        run(&["policy", "set", "--tenant", "dev", "--signing-keys", "--client", "demo-app", "--interval", "90d"]);
+    assert_eq!(both.status.code(), Some(64), "{}", String::from_utf8_lossy(&both.stderr));
     // The credential form of `keyward revoke` still wants its flags.
     let missing = run(&["revoke", "--tenant", "dev"]);
     assert_eq!(missing.status.code(), Some(64), "{}", String::from_utf8_lossy(&missing.stderr));

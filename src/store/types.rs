@@ -279,6 +279,8 @@ string_enum! {
         Client => "client",
         /// A connection's signing keys (interval).
         Connection => "connection",
+        /// A tenant's signing keys (interval; target `*`, the whole tenant).
+        SigningKeys => "signing_keys",
     }
 }
 
