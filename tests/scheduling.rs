@@ -20,8 +20,7 @@ use keyward::rotation::{Engine, RotateRequest};
 use keyward::schedule::{self, PolicyInput};
 use keyward::seal::Kek;
 use keyward::store::{
-    Lease, PolicyKind, PolicyRecord, PolicySource, PolicyStore, RotationState, RotationStore, SigningKeyStore,
-    SqlStore, Store,
+    Lease, PolicyKind, PolicyRecord, PolicySource, PolicyStore, RotationState, RotationStore, SqlStore, Store,
 };
 use keyward::tenant::Tenant;
 use keyward_crypto::Algorithm;
