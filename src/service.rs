@@ -244,6 +244,9 @@ async fn audit_grants(store: &dyn Store, access: &Access, replica: &str) -> Resu
 }
 
 async fn resume(engine: &Engine, startup: bool) {
+    if startup && let Err(e) = engine.resume_signing_keys_at_start().await {
+        tracing::warn!(error = %e, "signing-key rotations not resumed yet");
+    }
     for (id, outcome) in engine.resume_open(startup).await {
         match outcome {
             Ok(state) => tracing::info!(rotation = %id, %state, "rotation resumed"),

@@ -97,9 +97,21 @@ impl Engine {
     /// its previous key revoked once allowed (with `auto_revoke`), a REVOKING one is finished.
     /// Returns how many previous keys were revoked.
     pub async fn signing_keys_due(&self, now: Timestamp) -> Result<usize, Error> {
+        self.signing_keys_work(now, None).await
+    }
+
+    /// At start-up: [`Engine::signing_keys_due`], also taking back what this replica's name
+    /// still holds (its previous process crashed mid-step), without waiting for the lease to
+    /// lapse. Only at start-up: nothing of this process can be driving them yet.
+    pub async fn resume_signing_keys_at_start(&self) -> Result<usize, Error> {
+        let owner = self.owner.clone();
+        self.signing_keys_work(self.clock.now(), Some(&owner)).await
+    }
+
+    async fn signing_keys_work(&self, now: Timestamp, own: Option<&str>) -> Result<usize, Error> {
         let mut first = None;
         let mut revoked = 0;
-        for row in self.store.signing_key_rotations_due(now).await? {
+        for row in self.store.signing_key_rotations_due(now, own).await? {
             let id = row.id.clone();
             let Ok(t) = self.tenant(&row.tenant) else { continue };
             let Some(lease) =

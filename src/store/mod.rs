@@ -165,8 +165,13 @@ pub trait SigningKeyStore: Send + Sync {
     ) -> Result<Option<SigningKeyRotationRecord>, Error>;
     /// The tenant's rotations, newest first, at most `limit`.
     async fn signing_key_rotations(&self, tenant: &str, limit: i64) -> Result<Vec<SigningKeyRotationRecord>, Error>;
-    /// Rotations with work left whose check is due by `now` and whose lease is free or lapsed.
-    async fn signing_key_rotations_due(&self, now: Timestamp) -> Result<Vec<SigningKeyRotationRecord>, Error>;
+    /// Rotations with work left whose check is due by `now` and whose lease is free, lapsed or
+    /// `owner`'s (a replica's own, left by its previous process: only at start-up).
+    async fn signing_key_rotations_due(
+        &self,
+        now: Timestamp,
+        owner: Option<&str>,
+    ) -> Result<Vec<SigningKeyRotationRecord>, Error>;
     /// When the tenant's signing keys last rotated through keyward.
     async fn last_signing_key_rotation(&self, tenant: &str) -> Result<Option<Timestamp>, Error>;
     /// Claims a rotation's lease for `owner` until `expires_at` when it is free, lapsed or

@@ -312,8 +312,12 @@ impl SigningKeyStore for SqlStore {
         signing_keys::of_tenant(&self.pool, tenant, limit).await
     }
 
-    async fn signing_key_rotations_due(&self, now: Timestamp) -> Result<Vec<SigningKeyRotationRecord>, Error> {
-        signing_keys::due(&self.pool, now).await
+    async fn signing_key_rotations_due(
+        &self,
+        now: Timestamp,
+        owner: Option<&str>,
+    ) -> Result<Vec<SigningKeyRotationRecord>, Error> {
+        signing_keys::due(&self.pool, now, owner).await
     }
 
     async fn last_signing_key_rotation(&self, tenant: &str) -> Result<Option<Timestamp>, Error> {

@@ -97,13 +97,19 @@ pub(super) async fn of_tenant(
     fetch_all_as(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.to_owned()).bind(limit), pool, from_row).await
 }
 
-/// Rotations with work left (pending, waiting, revoking) due by `now`, oldest first.
-pub(super) async fn due(pool: &AnyPool, now: Timestamp) -> Result<Vec<SigningKeyRotationRecord>, Error> {
+/// Rotations with work left (pending, waiting, revoking) due by `now` whose lease is free,
+/// lapsed or `owner`'s, oldest first.
+pub(super) async fn due(
+    pool: &AnyPool,
+    now: Timestamp,
+    owner: Option<&str>,
+) -> Result<Vec<SigningKeyRotationRecord>, Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM signing_key_rotations WHERE state IN ('pending', 'waiting', 'revoking') \
-         AND next_check_at <= $1 AND (lease_owner IS NULL OR lease_expires_at <= $1) ORDER BY created_at"
+         AND next_check_at <= $1 AND (lease_owner IS NULL OR lease_expires_at <= $1 OR lease_owner = $2) \
+         ORDER BY created_at"
     );
-    fetch_all_as(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now), pool, from_row).await
+    fetch_all_as(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(owner.map(str::to_owned)), pool, from_row).await
 }
 
 /// When the tenant's signing keys last rotated through keyward.
