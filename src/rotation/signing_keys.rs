@@ -100,6 +100,9 @@ fn unknown(e: &Auth0Error) -> bool {
     matches!(e, Auth0Error::UnknownOutcome { .. } | Auth0Error::Unavailable { .. } | Auth0Error::Transport { .. })
 }
 
+/// How often a rotation that only waits for a caller's revocation is looked at (1 h).
+const IDLE_CHECK_MS: i64 = 3_600_000;
+
 pub(crate) fn millis(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -391,7 +394,13 @@ pub(crate) fn next_check(r: &SigningKeysRotation, now: Timestamp) -> Timestamp {
     match r.record.state.as_str() {
         state::WAITING => {
             let not_before = r.record.revoke_not_before.unwrap_or(now);
-            r.lagging().iter().filter_map(|v| v.next_check_at).chain([not_before]).min().unwrap_or(now)
+            let lagging = r.lagging();
+            if !r.detail.auto_revoke && lagging.is_empty() && not_before <= now {
+                // Nothing left to wait for, and only a caller revokes: look again (for a key
+                // revoked elsewhere) now and then, not at every tick.
+                return now.plus_ms(IDLE_CHECK_MS);
+            }
+            lagging.iter().filter_map(|v| v.next_check_at).chain([not_before]).min().unwrap_or(now)
         }
         state::PENDING | state::REVOKING => now,
         _ => Timestamp::MAX,
@@ -437,4 +446,69 @@ pub(crate) fn outcome(r: SigningKeysRotation) -> Result<SigningKeysRotation, Err
         )));
     }
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(auto_revoke: bool, verifiers: Vec<VerifierStatus>, not_before: i64) -> SigningKeysRotation {
+        SigningKeysRotation {
+            record: SigningKeyRotationRecord {
+                id: "skrot_1".into(),
+                tenant: "t".into(),
+                request_id: None,
+                request_hash: String::new(),
+                state: state::WAITING.into(),
+                detail: String::new(),
+                previous_kid: Some("old".into()),
+                rotated_at: Some(Timestamp::from_millis(0)),
+                revoke_not_before: Some(Timestamp::from_millis(not_before)),
+                next_check_at: Timestamp::EPOCH,
+                requested_by: "ops".into(),
+                created_at: Timestamp::EPOCH,
+                updated_at: Timestamp::EPOCH,
+                lease: Lease::default(),
+            },
+            detail: SigningKeyDetail {
+                current_kid: Some("new".into()),
+                verifiers,
+                auto_revoke,
+                ..SigningKeyDetail::default()
+            },
+        }
+    }
+
+    fn lagging(url: &str, next: i64) -> VerifierStatus {
+        VerifierStatus {
+            problem: Some("HTTP 503".into()),
+            next_check_at: Some(Timestamp::from_millis(next)),
+            ..VerifierStatus::new(url)
+        }
+    }
+
+    #[test]
+    fn blockers_name_the_time_left_and_each_lagging_verifier() {
+        let now = Timestamp::from_millis(1_000);
+        let r = waiting(true, vec![lagging("https://gw.example/j", 5_000)], 61_000);
+        let b = blockers(&r, now);
+        assert_eq!(b.len(), 2, "{b:?}");
+        assert!(b[0].starts_with("1m left until the tenant's longest token lifetime"), "{}", b[0]);
+        assert_eq!(b[1], "verifiers do not show the current key new yet: https://gw.example/j (HTTP 503)");
+        let done = waiting(true, vec![VerifierStatus { shows_current: true, ..VerifierStatus::new("u") }], 500);
+        assert!(blockers(&done, now).is_empty());
+    }
+
+    #[test]
+    fn the_next_look_is_the_earliest_poll_or_the_revocation_time() {
+        let now = Timestamp::from_millis(1_000);
+        let r = waiting(true, vec![lagging("a", 9_000), lagging("b", 4_000)], 61_000);
+        assert_eq!(next_check(&r, now), Timestamp::from_millis(4_000));
+        assert_eq!(next_check(&waiting(true, Vec::new(), 61_000), now), Timestamp::from_millis(61_000));
+        // Only a caller revokes and nothing is left to wait for: an hourly look, not every tick.
+        assert_eq!(next_check(&waiting(false, Vec::new(), 500), now), now.plus_ms(IDLE_CHECK_MS));
+        let mut done = waiting(true, Vec::new(), 0);
+        done.record.state = state::COMPLETED.into();
+        assert_eq!(next_check(&done, now), Timestamp::MAX);
+    }
 }
