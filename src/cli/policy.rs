@@ -15,20 +15,20 @@ pub(super) enum PolicyCommand {
     /// Every policy of a tenant: key age, next due time and whether it is overdue.
     ///
     /// --json: an array of policies, durations in seconds ({tenant, client_id, connection_id,
-    /// max_key_age_seconds, interval_seconds, window, source, key_age_seconds, due_at, overdue,
+    /// signing_keys, max_key_age_seconds, interval_seconds, window, source, key_age_seconds, due_at, overdue,
     /// last_rotated_at, last_result, custody}).
     Status {
         /// Tenant name as configured.
         #[arg(long)]
         tenant: String,
     },
-    /// Create or replace a client's or connection's policy.
+    /// Create or replace a client's, a connection's or the tenant's signing keys' policy.
     ///
     /// --json: the policy as `policy status --json` prints each.
     Set(SetArgs),
     /// Remove a policy set over the API.
     ///
-    /// --json: {deleted: true, tenant, client_id, connection_id}.
+    /// --json: {deleted: true, tenant, client_id, connection_id, signing_keys}.
     Delete(Target),
 }
 
