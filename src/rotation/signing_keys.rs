@@ -168,7 +168,6 @@ impl Engine {
             )));
         }
         self.fault.after_point("signing_keys:recorded");
-        let _running = self.running_rotation();
         self.drive_signing_keys(t, rotation, lease).await
     }
 
@@ -195,7 +194,6 @@ impl Engine {
                 existing.lease.owner.as_deref().unwrap_or("?")
             )));
         };
-        let _running = self.running_rotation();
         self.drive_signing_keys(t, SigningKeysRotation::from_record(existing)?, lease).await
     }
 
