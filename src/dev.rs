@@ -252,6 +252,7 @@ fn dev_config(opts: &DevOptions, paths: &DevPaths, seed: &Seed, base_url: &str, 
             },
             clients: BTreeMap::new(),
         },
+        signing_keys: Default::default(),
     };
     Config {
         listen: opts.listen,

@@ -157,9 +157,11 @@ impl Error {
     pub(crate) fn naming(self, field: &'static str, value: &str) -> Self {
         use keyward_auth0::Error as Auth0;
         match self {
-            Error::Auth0(source @ (Auth0::ClientNotFound { .. } | Auth0::ConnectionNotFound { .. })) => {
-                Error::UnknownAtAuth0 { field, value: value.to_owned(), source }
-            }
+            Error::Auth0(
+                source @ (Auth0::ClientNotFound { .. }
+                | Auth0::ConnectionNotFound { .. }
+                | Auth0::SigningKeyNotFound { .. }),
+            ) => Error::UnknownAtAuth0 { field, value: value.to_owned(), source },
             other => other,
         }
     }

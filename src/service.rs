@@ -244,6 +244,9 @@ async fn audit_grants(store: &dyn Store, access: &Access, replica: &str) -> Resu
 }
 
 async fn resume(engine: &Engine, startup: bool) {
+    if startup && let Err(e) = engine.resume_signing_keys_at_start().await {
+        tracing::warn!(error = %e, "signing-key rotations not resumed yet");
+    }
     for (id, outcome) in engine.resume_open(startup).await {
         match outcome {
             Ok(state) => tracing::info!(rotation = %id, %state, "rotation resumed"),
@@ -267,6 +270,11 @@ async fn background(engine: Arc<Engine>) {
             Ok(0) => {}
             Ok(n) => tracing::info!(keys = n, "retired old keys"),
             Err(e) => tracing::warn!(error = %e, "retirement deferred"),
+        }
+        match engine.signing_keys_due(engine.clock().now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(keys = n, "revoked previous signing keys"),
+            Err(e) => tracing::warn!(error = %e, "signing-key work deferred"),
         }
         resume(&engine, false).await;
     }

@@ -89,6 +89,28 @@ async fn every_rpc(c: &mut KeyRotationClient<Channel>, auth: Option<&[u8]>) -> V
             .await
             .map(drop),
         ),
+        expect_err(
+            "RotateTenantSigningKeys",
+            c.rotate_tenant_signing_keys(with_auth(
+                proto::RotateTenantSigningKeysRequest { tenant: "dev".into(), request_id: String::new() },
+                auth,
+            ))
+            .await
+            .map(drop),
+        ),
+        expect_err(
+            "RevokeTenantSigningKey",
+            c.revoke_tenant_signing_key(with_auth(
+                proto::RevokeTenantSigningKeyRequest {
+                    tenant: "dev".into(),
+                    kid: "kid_x".into(),
+                    request_id: String::new(),
+                },
+                auth,
+            ))
+            .await
+            .map(drop),
+        ),
     ]
 }
 
@@ -103,7 +125,7 @@ fn revoke_request() -> proto::RevokeCredentialRequest {
 }
 
 fn policy_target() -> GetRotationPolicyRequest {
-    GetRotationPolicyRequest { tenant: "dev".into(), client_id: APP.into(), connection_id: String::new() }
+    GetRotationPolicyRequest { tenant: "dev".into(), client_id: APP.into(), ..Default::default() }
 }
 
 fn policy_request() -> SetRotationPolicyRequest {
@@ -227,7 +249,9 @@ async fn bearer_token_guards_every_rotation_rpc_but_not_health_or_reflection() {
                 "RevokeCredential",
                 "ListRotations",
                 "WhoAmI",
-                "ListConnectionKeys"
+                "ListConnectionKeys",
+                "RotateTenantSigningKeys",
+                "RevokeTenantSigningKey"
             ],
             "{name}"
         );

@@ -279,3 +279,52 @@ async fn due_work_is_handed_out_disjointly_and_fenced() {
         assert_eq!(stored.lease.expires_at, Timestamp::EPOCH, "{name}: a finished rotation frees its lease");
     }
 }
+
+#[tokio::test]
+async fn a_signing_keys_policy_rotates_the_tenant_keys_once_and_never_more_than_daily() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, url) in urls(dir.path()).await {
+        let (emu, tenant) = support::dev_tenant(SEED, &[APP], &[CONN]).await;
+        let clock = Arc::new(ManualClock::starting_now());
+        let engines = replicas_on(&url, &emu.base_url(), &tenant, clock.clone()).await;
+        let (a, b) = (&engines[0], &engines[1]);
+        let input = PolicyInput {
+            tenant: "dev".into(),
+            kind: PolicyKind::SigningKeys,
+            target: schedule::SIGNING_KEYS_TARGET.into(),
+            max_age: Duration::from_secs(12 * 3600),
+            window: None,
+            custody: None,
+        };
+        // Auth0 allows 5 signing-key rotations a day: keyward schedules at most one.
+        let refused = schedule::set_policy(a, &input, "test").await.unwrap_err();
+        assert!(refused.to_string().starts_with("interval: must be at least 1 day"), "{name}: {refused}");
+        let input = PolicyInput { max_age: Duration::from_secs(90 * 86_400), ..input };
+        let status = schedule::set_policy(a, &input, "test").await.unwrap();
+        assert!(!status.overdue, "{name}");
+        assert_eq!(schedule::run_once(a, &scheduler()).await.unwrap(), 0, "{name}: nothing is due yet");
+
+        clock.advance(Duration::from_secs(91 * 86_400));
+        let config = scheduler();
+        let (ra, rb) = tokio::join!(schedule::run_once(a, &config), schedule::run_once(b, &config));
+        assert_eq!(ra.unwrap() + rb.unwrap(), 1, "{name}: exactly one replica rotates");
+        let state: serde_json::Value =
+            reqwest::get(format!("{}/__emulator/state", emu.base_url())).await.unwrap().json().await.unwrap();
+        let rotations = state["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["method"] == "POST" && r["path"] == "/api/v2/keys/signing/rotate")
+            .count();
+        assert_eq!(rotations, 1, "{name}");
+        let rows = a.store().signing_key_rotations("dev", 10).await.unwrap();
+        assert_eq!(rows.len(), 1, "{name}");
+        assert_eq!(rows[0].requested_by, "scheduler", "{name}");
+        assert_eq!(rows[0].state, "waiting", "{name}");
+        let status = schedule::get_policy(b, "dev", PolicyKind::SigningKeys, "*").await.unwrap();
+        assert_eq!(status.policy.last_result.as_deref(), Some("rotated"), "{name}");
+        assert!(!status.overdue, "{name}");
+        assert_eq!(schedule::run_once(b, &scheduler()).await.unwrap(), 0, "{name}: not due again");
+        emu.shutdown().await;
+    }
+}

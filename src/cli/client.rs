@@ -22,6 +22,23 @@ pub(super) enum RotateCommand {
     ///
     /// --json: {key, keys: [...], verified}.
     Connection(RotateConnectionArgs),
+    /// Rotate the tenant's signing keys, verify every key Auth0 returns and schedule the previous
+    /// key's revocation (after the tenant's max_token_lifetime, once every verifier shows the new
+    /// current key).
+    ///
+    /// --json: {rotation: {rotation_id, state, current_kid, next_kid, previous_kid, rotated_at,
+    /// revoke_not_before, lagging_verifiers, verifiers: [...], keys: [...], ...}}.
+    SigningKeys(RotateSigningKeysArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct RotateSigningKeysArgs {
+    /// Tenant name as configured.
+    #[arg(long)]
+    tenant: String,
+    /// Idempotency key: the same key never rotates twice and shows the rotation as it stands.
+    #[arg(long)]
+    request_id: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +148,14 @@ pub(super) fn rotate(opts: &ClientOptions, cmd: RotateCommand) -> Result<(), Cli
                 };
                 let resp = client.rotate_connection_keys(req).await.map_err(CliError::from)?.into_inner();
                 render::rotated_connection(&resp, opts.style())
+            }
+            RotateCommand::SigningKeys(a) => {
+                let req = proto::RotateTenantSigningKeysRequest {
+                    tenant: a.tenant,
+                    request_id: a.request_id.unwrap_or_default(),
+                };
+                let resp = client.rotate_tenant_signing_keys(req).await.map_err(CliError::from)?.into_inner();
+                render::rotated_signing_keys(resp.rotation.as_ref(), opts.style())
             }
         }
     })

@@ -15,20 +15,20 @@ pub(super) enum PolicyCommand {
     /// Every policy of a tenant: key age, next due time and whether it is overdue.
     ///
     /// --json: an array of policies, durations in seconds ({tenant, client_id, connection_id,
-    /// max_key_age_seconds, interval_seconds, window, source, key_age_seconds, due_at, overdue,
+    /// signing_keys, max_key_age_seconds, interval_seconds, window, source, key_age_seconds, due_at, overdue,
     /// last_rotated_at, last_result, custody}).
     Status {
         /// Tenant name as configured.
         #[arg(long)]
         tenant: String,
     },
-    /// Create or replace a client's or connection's policy.
+    /// Create or replace a client's, a connection's or the tenant's signing keys' policy.
     ///
     /// --json: the policy as `policy status --json` prints each.
     Set(SetArgs),
     /// Remove a policy set over the API.
     ///
-    /// --json: {deleted: true, tenant, client_id, connection_id}.
+    /// --json: {deleted: true, tenant, client_id, connection_id, signing_keys}.
     Delete(Target),
 }
 
@@ -38,11 +38,14 @@ pub(super) struct Target {
     #[arg(long)]
     tenant: String,
     /// Auth0 client_id.
-    #[arg(long, conflicts_with = "connection", required_unless_present = "connection")]
+    #[arg(long, conflicts_with_all = ["connection", "signing_keys"], required_unless_present_any = ["connection", "signing_keys"])]
     client: Option<String>,
     /// Auth0 connection id (con_…).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "signing_keys")]
     connection: Option<String>,
+    /// The tenant's signing keys (rotated on --interval, at least 1d: Auth0 allows 5 a day).
+    #[arg(long)]
+    signing_keys: bool,
 }
 
 #[derive(Debug, Args)]
@@ -52,7 +55,7 @@ pub(super) struct SetArgs {
     /// Rotate a client before its key is this old (e.g. 90d).
     #[arg(long, value_parser = parse_duration, conflicts_with = "interval")]
     max_key_age: Option<Duration>,
-    /// Rotate a connection this often (e.g. 180d).
+    /// Rotate a connection, or the tenant's signing keys, this often (e.g. 180d).
     #[arg(long, value_parser = parse_duration)]
     interval: Option<Duration>,
     /// Daily UTC window in which scheduled rotations may start, e.g. 02:00-05:00.
@@ -82,6 +85,7 @@ pub(super) fn run(opts: &ClientOptions, cmd: PolicyCommand) -> Result<(), CliErr
                     interval: pb_duration(a.interval),
                     window: a.window.unwrap_or_default(),
                     custody: a.custody.unwrap_or_default(),
+                    signing_keys: a.target.signing_keys,
                     ..proto::RotationPolicy::default()
                 };
                 let req = proto::SetRotationPolicyRequest { policy: Some(policy) };
@@ -93,6 +97,7 @@ pub(super) fn run(opts: &ClientOptions, cmd: PolicyCommand) -> Result<(), CliErr
                     tenant: t.tenant,
                     client_id: t.client.unwrap_or_default(),
                     connection_id: t.connection.unwrap_or_default(),
+                    signing_keys: t.signing_keys,
                 };
                 client.delete_rotation_policy(req.clone()).await.map_err(CliError::from)?;
                 render::policy_deleted(&req.tenant, &req.client_id, &req.connection_id, opts.style())

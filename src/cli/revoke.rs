@@ -1,29 +1,36 @@
-//! `keyward revoke`: an emergency revocation of a client credential against a running keyward.
+//! `keyward revoke`: an emergency revocation of a client credential, or the revocation of a
+//! tenant's previous signing key, against a running keyward.
 
-use clap::Args;
+use clap::{Args, Subcommand};
 
 use super::CliError;
 use super::connect::{ClientOptions, connect, runtime};
 use super::render;
 use crate::grpc::proto;
 
-/// `keyward revoke --tenant T --client C --credential cred_… --reason "…" [--force]`.
+/// `keyward revoke --tenant T --client C --credential cred_… --reason "…" [--force]`, or
+/// `keyward revoke signing-key --tenant T --kid K`.
 #[derive(Debug, Args)]
-#[command(after_long_help = "--json: {revocation: {revocation_id, state, credential_id, kid, reason, …}, \
-                             client_has_active_key, active_credential_id}.")]
+#[command(
+    subcommand_negates_reqs = true,
+    after_long_help = "--json: {revocation: {revocation_id, state, credential_id, kid, reason, …}, \
+                       client_has_active_key, active_credential_id}."
+)]
 pub(super) struct RevokeArgs {
+    #[command(subcommand)]
+    target: Option<RevokeTarget>,
     /// Tenant name as configured.
-    #[arg(long)]
-    tenant: String,
+    #[arg(long, required = true)]
+    tenant: Option<String>,
     /// Auth0 client_id.
-    #[arg(long)]
-    client: String,
+    #[arg(long, required = true)]
+    client: Option<String>,
     /// The Auth0 credential id to revoke (cred_…; see `keyward credentials list`).
-    #[arg(long)]
-    credential: String,
+    #[arg(long, required = true)]
+    credential: Option<String>,
     /// Why it is revoked (recorded in the audit log).
-    #[arg(long)]
-    reason: String,
+    #[arg(long, required = true)]
+    reason: Option<String>,
     /// Also revoke the client's active key, leaving it with none until the next rotation.
     #[arg(long)]
     force: bool,
@@ -32,15 +39,49 @@ pub(super) struct RevokeArgs {
     request_id: Option<String>,
 }
 
-/// Revokes the credential and prints where that left the client.
+/// What else `keyward revoke` revokes.
+#[derive(Debug, Subcommand)]
+enum RevokeTarget {
+    /// Revoke the tenant's previous signing key now: only once the tenant's max_token_lifetime
+    /// has passed since the rotation that made it previous and every verifier shows the current
+    /// key (otherwise refused, naming the time left and the lagging verifiers).
+    ///
+    /// --json: {kid, rotation: {rotation_id, state, previous_kid, revoked_at, ...}}.
+    SigningKey(RevokeSigningKeyArgs),
+}
+
+#[derive(Debug, Args)]
+struct RevokeSigningKeyArgs {
+    /// Tenant name as configured.
+    #[arg(long)]
+    tenant: String,
+    /// The previous key's kid (see `keyward rotate signing-keys`).
+    #[arg(long)]
+    kid: String,
+    /// Idempotency key (recorded in the audit log).
+    #[arg(long)]
+    request_id: Option<String>,
+}
+
+/// Revokes the credential (or the signing key) and prints where that left things.
 pub(super) fn run(opts: &ClientOptions, a: RevokeArgs) -> Result<(), CliError> {
     runtime()?.block_on(async {
         let mut client = connect(opts).await?;
+        if let Some(RevokeTarget::SigningKey(s)) = a.target {
+            let req = proto::RevokeTenantSigningKeyRequest {
+                tenant: s.tenant,
+                kid: s.kid,
+                request_id: s.request_id.unwrap_or_default(),
+            };
+            let resp = client.revoke_tenant_signing_key(req).await.map_err(CliError::from)?.into_inner();
+            return render::revoked_signing_key(resp.rotation.as_ref(), &resp.kid, opts.style());
+        }
+        let missing = |flag: &'static str| CliError::usage(flag, "is required");
         let req = proto::RevokeCredentialRequest {
-            tenant: a.tenant,
-            client_id: a.client,
-            credential_id: a.credential,
-            reason: a.reason,
+            tenant: a.tenant.ok_or_else(|| missing("--tenant"))?,
+            client_id: a.client.ok_or_else(|| missing("--client"))?,
+            credential_id: a.credential.ok_or_else(|| missing("--credential"))?,
+            reason: a.reason.ok_or_else(|| missing("--reason"))?,
             force: a.force,
             request_id: a.request_id.unwrap_or_default(),
         };

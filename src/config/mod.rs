@@ -23,6 +23,7 @@ mod policies;
 mod scheduler;
 mod server;
 mod signer;
+mod signing_keys;
 mod source;
 mod telemetry;
 mod tenants;
@@ -38,6 +39,7 @@ pub use policies::{PolicyConfig, PolicyTarget, RotationWindow};
 pub use scheduler::{LeaseTiming, SchedulerConfig};
 pub use server::default_replica_id;
 pub use signer::SignerConfig;
+pub use signing_keys::{MAX_VERIFIERS, SigningKeysPolicy};
 pub use tenants::{CustodyPolicy, ManagementAuth, SigningPolicy, TenantConfig};
 pub use tls::TlsConfig;
 

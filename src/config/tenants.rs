@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::plaintext;
+use super::signing_keys::{SigningKeysFile, SigningKeysPolicy, VerifierFile};
 use super::source::Env;
 use crate::custody::Custody;
 
@@ -37,6 +38,11 @@ pub(super) struct TenantFile {
     /// Per client, overriding `custody`.
     #[serde(default)]
     client_custody: BTreeMap<String, String>,
+    /// How the tenant's signing keys are rotated and revoked.
+    signing_keys: Option<SigningKeysFile>,
+    /// JWKS copies that must show a new current signing key before the previous is revoked.
+    #[serde(default)]
+    verifiers: Vec<VerifierFile>,
 }
 
 /// How keyward authenticates to a tenant's Management API.
@@ -71,6 +77,8 @@ pub struct TenantConfig {
     pub signing: SigningPolicy,
     /// Where new keys of its clients live.
     pub custody: CustodyPolicy,
+    /// How its signing keys are rotated and the previous one revoked.
+    pub signing_keys: SigningKeysPolicy,
 }
 
 /// Where a tenant's new keys live: its default, and per client.
@@ -217,6 +225,7 @@ fn resolve_tenant(name: &str, t: TenantFile, env: &Env, errors: &mut Vec<String>
             Err(_) => errors.push(format!("{}: must be sealed or pkcs11", at(&format!("client_custody.{client}")))),
         }
     }
+    let signing_keys = super::signing_keys::resolve(name, t.signing_keys, t.verifiers, errors);
     if errors.len() > before {
         return None;
     }
@@ -236,5 +245,6 @@ fn resolve_tenant(name: &str, t: TenantFile, env: &Env, errors: &mut Vec<String>
             local_clients: t.local_clients.into_iter().collect(),
         },
         custody,
+        signing_keys,
     })
 }

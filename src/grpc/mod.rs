@@ -9,6 +9,7 @@ mod inventory;
 mod policy;
 mod rotation;
 mod signer;
+mod signing_keys;
 pub(crate) mod status;
 
 use std::future::Future;

@@ -11,18 +11,20 @@ use crate::rotation::Engine;
 use crate::schedule::{self, PolicyInput, PolicyStatus};
 use crate::store::PolicyKind;
 
-/// The target a request names: exactly one of client_id and connection_id.
-fn target(client_id: &str, connection_id: &str) -> Result<(PolicyKind, String), Status> {
-    match (client_id.is_empty(), connection_id.is_empty()) {
-        (false, true) => {
+/// The target a request names: exactly one of client_id, connection_id and signing_keys (whose
+/// target is the whole tenant, `*`: authorizing it needs a grant on every client).
+fn target(client_id: &str, connection_id: &str, signing_keys: bool) -> Result<(PolicyKind, String), Status> {
+    match (client_id.is_empty(), connection_id.is_empty(), signing_keys) {
+        (false, true, false) => {
             required(client_id, "client_id")?;
             Ok((PolicyKind::Client, client_id.to_owned()))
         }
-        (true, false) => {
+        (true, false, false) => {
             required(connection_id, "connection_id")?;
             Ok((PolicyKind::Connection, connection_id.to_owned()))
         }
-        _ => Err(Status::invalid_argument("client_id, connection_id: set exactly one")),
+        (true, true, true) => Ok((PolicyKind::SigningKeys, schedule::SIGNING_KEYS_TARGET.to_owned())),
+        _ => Err(Status::invalid_argument("client_id, connection_id, signing_keys: set exactly one")),
     }
 }
 
@@ -32,6 +34,7 @@ fn message(s: &PolicyStatus) -> proto::RotationPolicy {
     let (client_id, connection_id, max_key_age, interval) = match p.kind {
         PolicyKind::Client => (p.target.clone(), String::new(), Some(age), None),
         PolicyKind::Connection => (String::new(), p.target.clone(), None, Some(age)),
+        PolicyKind::SigningKeys => (String::new(), String::new(), None, Some(age)),
     };
     proto::RotationPolicy {
         tenant: p.tenant.clone(),
@@ -47,6 +50,7 @@ fn message(s: &PolicyStatus) -> proto::RotationPolicy {
         last_rotated_at: p.last_rotated_at.map(timestamp),
         last_result: p.last_result.clone().unwrap_or_default(),
         custody: p.custody.map(|c| c.to_string()).unwrap_or_default(),
+        signing_keys: p.kind == PolicyKind::SigningKeys,
     }
 }
 
@@ -57,15 +61,16 @@ pub(super) async fn set(
 ) -> Result<Response<proto::RotationPolicy>, Status> {
     let p = request.get_ref().policy.clone().ok_or_else(|| Status::invalid_argument("policy: is required"))?;
     required(&p.tenant, "policy.tenant")?;
-    let (kind, target) = target(&p.client_id, &p.connection_id)?;
+    let (kind, target) = target(&p.client_id, &p.connection_id, p.signing_keys)?;
     let caller = authorize.check(&request, Permission::Admin, &p.tenant, Some(&target)).await?;
     let (field, value, other) = match kind {
         PolicyKind::Client => ("policy.max_key_age", p.max_key_age, p.interval),
-        PolicyKind::Connection => ("policy.interval", p.interval, p.max_key_age),
+        PolicyKind::Connection | PolicyKind::SigningKeys => ("policy.interval", p.interval, p.max_key_age),
     };
     if duration(other, "policy")?.is_some() {
         return Err(Status::invalid_argument(
-            "policy: max_key_age is for clients and interval for connections; set only the one that applies",
+            "policy: max_key_age is for clients and interval for connections and signing keys; set only the one \
+             that applies",
         ));
     }
     let max_age = duration(value, field)?.ok_or_else(|| Status::invalid_argument(format!("{field}: is required")))?;
@@ -93,7 +98,7 @@ pub(super) async fn get(
 ) -> Result<Response<proto::RotationPolicy>, Status> {
     let m = request.get_ref();
     required(&m.tenant, "tenant")?;
-    let (kind, target) = target(&m.client_id, &m.connection_id)?;
+    let (kind, target) = target(&m.client_id, &m.connection_id, m.signing_keys)?;
     authorize.check(&request, Permission::Read, &m.tenant, Some(&target)).await?;
     let status = schedule::get_policy(engine, &m.tenant, kind, &target).await.map_err(|e| to_status(&e))?;
     Ok(Response::new(message(&status)))
@@ -124,7 +129,7 @@ pub(super) async fn delete(
 ) -> Result<Response<proto::DeleteRotationPolicyResponse>, Status> {
     let m = request.get_ref();
     required(&m.tenant, "tenant")?;
-    let (kind, target) = target(&m.client_id, &m.connection_id)?;
+    let (kind, target) = target(&m.client_id, &m.connection_id, m.signing_keys)?;
     let caller = authorize.check(&request, Permission::Admin, &m.tenant, Some(&target)).await?;
     schedule::delete_policy(engine, &m.tenant, kind, &target, &caller.name).await.map_err(|e| to_status(&e))?;
     Ok(Response::new(proto::DeleteRotationPolicyResponse {}))

@@ -255,4 +255,18 @@ impl KeyRotation for RotationService {
     ) -> Result<Response<proto::ListConnectionKeysResponse>, Status> {
         super::inventory::list_connection_keys(&self.engine, &self.authorize, request).await
     }
+
+    async fn rotate_tenant_signing_keys(
+        &self,
+        request: Request<proto::RotateTenantSigningKeysRequest>,
+    ) -> Result<Response<proto::RotateTenantSigningKeysResponse>, Status> {
+        super::signing_keys::rotate(&self.engine, &self.authorize, request).await
+    }
+
+    async fn revoke_tenant_signing_key(
+        &self,
+        request: Request<proto::RevokeTenantSigningKeyRequest>,
+    ) -> Result<Response<proto::RevokeTenantSigningKeyResponse>, Status> {
+        super::signing_keys::revoke(&self.engine, &self.authorize, request).await
+    }
 }

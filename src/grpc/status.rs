@@ -71,9 +71,10 @@ fn auth0_status(a: &Auth0, e: &Error) -> Status {
         | Auth0::Unavailable { .. }
         | Auth0::Transport { .. }
         | Auth0::UnknownOutcome { .. } => Status::unavailable(format!("Auth0 is unavailable: {a}")),
-        Auth0::ClientNotFound { .. } | Auth0::ConnectionNotFound { .. } | Auth0::CredentialNotFound { .. } => {
-            Status::not_found(a.to_string())
-        }
+        Auth0::ClientNotFound { .. }
+        | Auth0::ConnectionNotFound { .. }
+        | Auth0::CredentialNotFound { .. }
+        | Auth0::SigningKeyNotFound { .. } => Status::not_found(a.to_string()),
         Auth0::InsufficientScope { .. } | Auth0::Unauthorized { .. } | Auth0::AccessDenied { .. } => {
             Status::failed_precondition(format!("keyward's Auth0 access is not sufficient: {a}"))
         }
@@ -204,6 +205,11 @@ pub(crate) mod tests {
         let s = to_status(&Error::Auth0(unknown).naming("connection_id", "con_1"));
         assert_eq!(s.code(), Code::NotFound);
         assert_eq!(s.message(), "connection_id \"con_1\": Auth0 connection not found: no such connection");
+        let kid = to_status(&Error::Auth0(Auth0::SigningKeyNotFound { message: "Signing key not found.".into() }));
+        assert_eq!(kid.code(), Code::NotFound);
+        let named =
+            Error::Auth0(Auth0::SigningKeyNotFound { message: "Signing key not found.".into() }).naming("kid", "k1");
+        assert_eq!(to_status(&named).message(), "kid \"k1\": Auth0 signing key not found: Signing key not found.");
         // Only "not found" is renamed; every other error keeps its own status.
         let slot = Error::Auth0(Auth0::SlotFull { message: "2 credentials".into() }).naming("client_id", "app");
         assert!(matches!(slot, Error::Auth0(_)));

@@ -21,6 +21,13 @@ pub(crate) struct FaultPoint {
     stalled: AtomicBool,
 }
 
+/// The points of a signing-key rotation: after the request is recorded, after Auth0 answered
+/// the rotation (before it is read back and recorded), after REVOKING is persisted, after Auth0
+/// revoked (before it is recorded).
+#[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+const SIGNING_KEYS_POINTS: [&str; 4] =
+    ["signing_keys:recorded", "signing_keys:rotated", "signing_keys:revoking", "signing_keys:revoked"];
+
 /// The exit code of an injected crash.
 pub const FAULT_EXIT_CODE: i32 = 86;
 
@@ -29,6 +36,9 @@ pub const FAULT_EXIT_CODE: i32 = 86;
 #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
 fn state(name: &str) -> Option<String> {
     let wanted = name.trim().to_ascii_lowercase();
+    if SIGNING_KEYS_POINTS.contains(&wanted.as_str()) {
+        return Some(wanted);
+    }
     if let Some(rest) = wanted.strip_prefix("revocation:") {
         return RevocationState::ALL.iter().find(|s| s.as_str() == rest).map(|s| format!("revocation:{s}"));
     }
@@ -43,6 +53,7 @@ fn parse_pause(text: &str) -> Option<(String, Duration)> {
     let point = match state(s) {
         Some(st) => st,
         None if s.trim().eq_ignore_ascii_case("connection") => "connection".to_owned(),
+        None if s.trim().eq_ignore_ascii_case("signing_keys") => "signing_keys".to_owned(),
         None => return None,
     };
     Some((point, humantime::parse_duration(d.trim()).ok()?))
@@ -128,5 +139,11 @@ mod tests {
         );
         assert_eq!(parse_pause("revocation:nowhere:2s"), None);
         assert_eq!(state("Revocation:Deleted").as_deref(), Some("revocation:deleted"));
+        assert_eq!(state("SIGNING_KEYS:rotated").as_deref(), Some("signing_keys:rotated"));
+        assert_eq!(parse_pause("signing_keys:1s"), Some(("signing_keys".to_owned(), Duration::from_secs(1))));
+        assert_eq!(
+            parse_pause("signing_keys:revoking:1s"),
+            Some(("signing_keys:revoking".to_owned(), Duration::from_secs(1)))
+        );
     }
 }

@@ -11,7 +11,11 @@ mod retirement;
 mod revocation;
 mod room;
 mod saga;
+mod signing_key_revoke;
+mod signing_key_verify;
+mod signing_keys;
 mod slots;
+mod verifiers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +29,9 @@ pub use lease::LeaseTiming;
 pub(crate) use request::{Params, requester};
 pub use request::{RotateRequest, Rotated};
 pub use revocation::{RevokeRequest, Revoked};
+pub use signing_key_verify::{VerifiedSigningKey, verify_signing_key};
+pub use signing_keys::{SigningKeyDetail, SigningKeysRotation};
+pub use verifiers::VerifierStatus;
 
 use crate::Error;
 use crate::clock::{SharedClock, Timestamp};

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-pub use policy::{PolicyInput, apply_config, delete_policy, get_policy, set_policy};
+pub use policy::{PolicyInput, SIGNING_KEYS_TARGET, apply_config, delete_policy, get_policy, set_policy};
 
 use crate::Error;
 use crate::clock::Timestamp;
@@ -87,6 +87,7 @@ async fn statuses_with(
             PolicyKind::Connection => {
                 store.last_connection_rotation(&p.tenant, &p.target).await?.max(p.last_rotated_at)
             }
+            PolicyKind::SigningKeys => store.last_signing_key_rotation(&p.tenant).await?.max(p.last_rotated_at),
         };
         // A target keyward has never rotated is due one period after its policy was set.
         let since = base.unwrap_or(p.updated_at);
@@ -193,6 +194,9 @@ async fn rotate_due(engine: &Engine, p: &PolicyRecord) -> Result<bool, Error> {
         }
         PolicyKind::Connection => {
             engine.rotate_connection(&p.tenant, &p.target, None, Some(&request_id), SCHEDULER).await.map(|_| ())
+        }
+        PolicyKind::SigningKeys => {
+            engine.rotate_signing_keys(&p.tenant, Some(&request_id), SCHEDULER).await.map(|_| ())
         }
     };
     drop(_entered);

@@ -27,6 +27,12 @@ pub struct PolicyInput {
     pub custody: Option<Custody>,
 }
 
+/// The target of a tenant's signing-keys policy: the whole tenant.
+pub const SIGNING_KEYS_TARGET: &str = "*";
+/// The shortest signing-keys interval: Auth0 allows 5 signing-key rotations a day, and keyward
+/// schedules at most one a day.
+const MIN_SIGNING_KEYS_INTERVAL: Duration = Duration::from_secs(86_400);
+
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -36,6 +42,7 @@ fn check_target(engine: &Engine, tenant: &str, kind: PolicyKind, target: &str) -
     let managed = match kind {
         PolicyKind::Client => t.config.clients.contains(target) || t.config.signing.local_clients.contains(target),
         PolicyKind::Connection => t.config.connections.contains(target),
+        PolicyKind::SigningKeys => target == SIGNING_KEYS_TARGET,
     };
     if managed {
         Ok(())
@@ -106,8 +113,15 @@ pub async fn set_policy(engine: &Engine, input: &PolicyInput, actor: &str) -> Re
     check_target(engine, &input.tenant, input.kind, &input.target)?;
     let field = match input.kind {
         PolicyKind::Client => "max_key_age",
-        PolicyKind::Connection => "interval",
+        PolicyKind::Connection | PolicyKind::SigningKeys => "interval",
     };
+    if input.kind == PolicyKind::SigningKeys && input.max_age < MIN_SIGNING_KEYS_INTERVAL {
+        return Err(Error::arg(
+            field,
+            "must be at least 1 day for signing keys (Auth0 allows 5 signing-key rotations a day, and each \
+             previous key must outlive the tenant's tokens)",
+        ));
+    }
     if input.max_age < Duration::from_secs(60) || input.max_age > Duration::from_secs(10 * 366 * 86_400) {
         return Err(Error::arg(field, "must be between 1 minute and 10 years"));
     }
@@ -116,8 +130,8 @@ pub async fn set_policy(engine: &Engine, input: &PolicyInput, actor: &str) -> Re
         None => None,
     };
     match (input.kind, input.custody) {
-        (PolicyKind::Connection, Some(_)) => {
-            return Err(Error::arg("custody", "applies to client policies only (connection keys live at Auth0)"));
+        (PolicyKind::Connection | PolicyKind::SigningKeys, Some(_)) => {
+            return Err(Error::arg("custody", "applies to client policies only (these keys live at Auth0)"));
         }
         (PolicyKind::Client, Some(Custody::Pkcs11)) if !engine.has_token() => {
             return Err(Error::FailedPrecondition(

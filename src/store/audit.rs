@@ -54,6 +54,14 @@ string_enum! {
         ConnectionUnverified => "connection.unverified",
         /// Another replica took a connection rotation over.
         ConnectionTakenOver => "connection.taken_over",
+        /// A tenant's signing keys were rotated and every key verified.
+        SigningKeysRotated => "signing_keys.rotated",
+        /// A tenant's signing keys were rotated but some key failed verification.
+        SigningKeysUnverified => "signing_keys.unverified",
+        /// A tenant's previous signing key was revoked.
+        SigningKeyRevoked => "signing_key.revoked",
+        /// A revocation of a previous signing key was refused (time left, lagging verifiers).
+        SigningKeyRevokeRefused => "signing_key.revoke_refused",
         /// A rotation policy was set.
         PolicySet => "policy.set",
         /// A rotation policy was deleted.

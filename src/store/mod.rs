@@ -17,7 +17,8 @@ pub use removed::{Departed, Departure, Removal, RemovedCredential};
 pub use sql::SqlStore;
 pub use types::{
     ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease, PolicyKind, PolicyRecord,
-    PolicySource, RevocationRecord, RevocationState, RotationRecord, RotationState,
+    PolicySource, RevocationRecord, RevocationState, RotationRecord, RotationState, SigningKeyRecord,
+    SigningKeyRotationRecord,
 };
 
 use crate::Error;
@@ -26,7 +27,16 @@ use crate::clock::Timestamp;
 /// What the rotation engine, the signer and the CLI need from storage: every concept's store,
 /// and what the database is.
 pub trait Store:
-    RotationStore + KeyStore + ConnectionStore + PolicyStore + RevocationStore + AuditStore + Send + Sync + 'static
+    RotationStore
+    + KeyStore
+    + ConnectionStore
+    + SigningKeyStore
+    + PolicyStore
+    + RevocationStore
+    + AuditStore
+    + Send
+    + Sync
+    + 'static
 {
     /// What kind of database it is (`sqlite`, `postgres`), as `keyward status` shows it.
     fn kind(&self) -> &'static str;
@@ -138,6 +148,53 @@ pub trait KeyStore: Send + Sync {
     /// Retired keys that still hold key material: retirements a stopped process began (Auth0
     /// cleanup and wiping still to do).
     async fn keys_retired_unfinished(&self) -> Result<Vec<KeyRecord>, Error>;
+}
+
+/// Tenant signing-key rotations, by request_id, under fenced leases, and the keys seen.
+#[async_trait::async_trait]
+pub trait SigningKeyStore: Send + Sync {
+    /// Records a rotation; `false` when its request_id is known or the tenant has a pending one.
+    async fn insert_signing_key_rotation(&self, record: &SigningKeyRotationRecord) -> Result<bool, Error>;
+    /// A rotation by id.
+    async fn signing_key_rotation(&self, id: &str) -> Result<Option<SigningKeyRotationRecord>, Error>;
+    /// A rotation by request_id.
+    async fn signing_key_rotation_by_request(
+        &self,
+        tenant: &str,
+        request_id: &str,
+    ) -> Result<Option<SigningKeyRotationRecord>, Error>;
+    /// The tenant's rotations, newest first, at most `limit`.
+    async fn signing_key_rotations(&self, tenant: &str, limit: i64) -> Result<Vec<SigningKeyRotationRecord>, Error>;
+    /// Rotations with work left whose check is due by `now` and whose lease is free, lapsed or
+    /// `owner`'s (a replica's own, left by its previous process: only at start-up).
+    async fn signing_key_rotations_due(
+        &self,
+        now: Timestamp,
+        owner: Option<&str>,
+    ) -> Result<Vec<SigningKeyRotationRecord>, Error>;
+    /// When the tenant's signing keys last rotated through keyward.
+    async fn last_signing_key_rotation(&self, tenant: &str) -> Result<Option<Timestamp>, Error>;
+    /// Claims a rotation's lease for `owner` until `expires_at` when it is free, lapsed or
+    /// `owner`'s, raising its fencing token; `None` when another replica holds it.
+    async fn claim_signing_key_rotation(
+        &self,
+        id: &str,
+        owner: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<Option<Lease>, Error>;
+    /// Writes the rotation's state if `lease`'s token is still the row's ([`Error::LeaseLost`]
+    /// otherwise), renewing the lease by the TTL, or freeing it when `release`.
+    async fn save_signing_key_rotation(
+        &self,
+        record: &SigningKeyRotationRecord,
+        lease: &Lease,
+        release: bool,
+    ) -> Result<Lease, Error>;
+    /// Records what keyward saw of a signing key (first and last seen, status, verdict).
+    async fn record_signing_key(&self, key: &SigningKeyRecord) -> Result<(), Error>;
+    /// The signing keys keyward saw for a tenant, first seen first.
+    async fn signing_keys(&self, tenant: &str) -> Result<Vec<SigningKeyRecord>, Error>;
 }
 
 /// Connection key rotations, by request_id, under leases, and the keys seen.

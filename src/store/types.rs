@@ -279,6 +279,8 @@ string_enum! {
         Client => "client",
         /// A connection's signing keys (interval).
         Connection => "connection",
+        /// A tenant's signing keys (interval; target `*`, the whole tenant).
+        SigningKeys => "signing_keys",
     }
 }
 
@@ -383,5 +385,62 @@ pub struct ConnectionKeyRecord {
     /// Whether keyward's checks passed.
     pub verified: bool,
     /// When keyward last saw it.
+    pub seen_at: Timestamp,
+}
+
+/// A tenant signing-key rotation: its state, where its previous key's revocation stands, its
+/// lease. `detail` is the engine's JSON (the keys before, the verified set, the verifiers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRotationRecord {
+    /// keyward's id (`skrot_…`).
+    pub id: String,
+    /// Tenant name.
+    pub tenant: String,
+    /// The caller's idempotency key.
+    pub request_id: Option<String>,
+    /// A hash of the request (the tenant).
+    pub request_hash: String,
+    /// `pending`, `waiting`, `revoking`, `completed` or `failed`.
+    pub state: String,
+    /// JSON owned by the engine.
+    pub detail: String,
+    /// The key this rotation made previous.
+    pub previous_kid: Option<String>,
+    /// When Auth0 rotated (as keyward saw it).
+    pub rotated_at: Option<Timestamp>,
+    /// The previous key may be revoked from then on (rotation + the longest token lifetime).
+    pub revoke_not_before: Option<Timestamp>,
+    /// When the background task looks at it next.
+    pub next_check_at: Timestamp,
+    /// Who asked: a principal's name, or `scheduler`.
+    pub requested_by: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+    /// The lease on driving it.
+    pub lease: Lease,
+}
+
+/// A tenant signing key as keyward last saw and verified it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// Tenant name.
+    pub tenant: String,
+    /// Auth0's kid.
+    pub kid: String,
+    /// Certificate PEM.
+    pub cert: String,
+    /// PKCS#7 PEM.
+    pub pkcs7: String,
+    /// As Auth0 reported it.
+    pub fingerprint: String,
+    /// As Auth0 reported it.
+    pub thumbprint: String,
+    /// `current`, `next`, `previous` or `revoked`.
+    pub status: String,
+    /// Whether it passed verification.
+    pub verified: bool,
+    /// When keyward saw it.
     pub seen_at: Timestamp,
 }

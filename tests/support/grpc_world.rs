@@ -79,6 +79,7 @@ pub struct Setup {
     pub tls: Option<keyward::config::TlsConfig>,
     pub signing: keyward::config::SigningPolicy,
     pub limits: keyward::config::Limits,
+    pub signing_keys: keyward::config::SigningKeysPolicy,
 }
 
 impl Default for Setup {
@@ -89,6 +90,7 @@ impl Default for Setup {
             tls: None,
             signing: Default::default(),
             limits: Default::default(),
+            signing_keys: Default::default(),
         }
     }
 }
@@ -105,6 +107,7 @@ pub async fn world_with(
 ) -> World {
     let (emu, mut tenant) = crate::support::dev_tenant(SEED, &[APP, GHOST_APP], &[CONN, "con_notatauth0000"]).await;
     tenant.signing = setup.signing;
+    tenant.signing_keys = setup.signing_keys;
     let tenants = BTreeMap::from([("dev".to_owned(), Tenant::connect(tenant).unwrap())]);
     let kek = Arc::new(Kek::generate(&mut rng()));
     let defaults = Defaults { grace_period: Duration::from_secs(600), algorithm: Algorithm::RS256, key_bits: 2048 };

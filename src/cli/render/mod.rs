@@ -13,6 +13,7 @@ mod keys;
 mod policy;
 mod revoke;
 mod rotation;
+mod signing_keys;
 mod status;
 
 use serde_json::Value;
@@ -27,6 +28,7 @@ pub(super) use keys::{connection_keys, credentials, rotated_connection};
 pub(super) use policy::{policies, policy_deleted, policy_set};
 pub(super) use revoke::revoked;
 pub(super) use rotation::{rotated_client, rotation, rotations};
+pub(super) use signing_keys::{revoked_signing_key, rotated_signing_keys};
 pub(super) use status::status;
 
 /// How a client command prints: JSON for scripts, or tables for people (`wide`: ids in full).

@@ -6,6 +6,9 @@ use super::human::{duration, empty, say, short, table, when};
 use super::{CliError, Style, print_json, seconds, stamp, text};
 use crate::grpc::proto::RotationPolicy;
 
+/// How a signing-keys policy's target shows in tables.
+const SIGNING_KEYS: &str = "signing keys";
+
 fn policy_json(p: &RotationPolicy) -> Value {
     json!({
         "tenant": p.tenant,
@@ -21,12 +24,15 @@ fn policy_json(p: &RotationPolicy) -> Value {
         "last_rotated_at": stamp(p.last_rotated_at.as_ref()),
         "last_result": text(&p.last_result),
         "custody": text(&p.custody),
+        "signing_keys": p.signing_keys,
     })
 }
 
-/// `client demo-app` or `connection con_…`.
+/// `client demo-app`, `connection con_…` or the tenant's signing keys.
 fn target(tenant: &str, client_id: &str, connection_id: &str) -> String {
-    if client_id.is_empty() {
+    if client_id.is_empty() && connection_id.is_empty() {
+        format!("the signing keys of tenant {tenant}")
+    } else if client_id.is_empty() {
         format!("connection {connection_id} in tenant {tenant}")
     } else {
         format!("client {client_id} in tenant {tenant}")
@@ -37,10 +43,12 @@ fn policy_table(policies: &[RotationPolicy], style: Style) -> Result<(), CliErro
     let rows: Vec<Vec<String>> = policies
         .iter()
         .map(|p| {
-            let (id, limit) = if p.client_id.is_empty() {
-                (&p.connection_id, duration(p.interval.as_ref()))
+            let (id, limit) = if p.signing_keys {
+                (SIGNING_KEYS, duration(p.interval.as_ref()))
+            } else if p.client_id.is_empty() {
+                (p.connection_id.as_str(), duration(p.interval.as_ref()))
             } else {
-                (&p.client_id, duration(p.max_key_age.as_ref()))
+                (p.client_id.as_str(), duration(p.max_key_age.as_ref()))
             };
             let key_age = duration(p.key_age.as_ref());
             vec![
@@ -96,6 +104,7 @@ pub(in crate::cli) fn policy_deleted(
     if style.json {
         return print_json(&json!({
             "deleted": true, "tenant": tenant, "client_id": text(client_id), "connection_id": text(connection_id),
+            "signing_keys": client_id.is_empty() && connection_id.is_empty(),
         }));
     }
     say(&format!("deleted the policy of {}", target(tenant, client_id, connection_id)))

@@ -17,16 +17,17 @@ mod pool;
 mod revocations;
 mod rotations;
 mod row;
+mod signing_keys;
 
 use sqlx::AnyPool;
 
 use super::types::{
     ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease, PolicyKind, PolicyRecord,
-    RevocationRecord, RotationRecord, RotationState,
+    RevocationRecord, RotationRecord, RotationState, SigningKeyRecord, SigningKeyRotationRecord,
 };
 use super::{
     AuditEvent, AuditKind, AuditStore, ConnectionStore, KeyStore, PolicyStore, RevocationStore, RotationFilter,
-    RotationStore, Store,
+    RotationStore, SigningKeyStore, Store,
 };
 use crate::Error;
 use crate::clock::Timestamp;
@@ -286,6 +287,69 @@ impl ConnectionStore for SqlStore {
 
     async fn record_connection_key(&self, k: &ConnectionKeyRecord) -> Result<(), Error> {
         connections::record_key(&self.pool, k).await
+    }
+}
+
+#[async_trait::async_trait]
+impl SigningKeyStore for SqlStore {
+    async fn insert_signing_key_rotation(&self, r: &SigningKeyRotationRecord) -> Result<bool, Error> {
+        signing_keys::insert(&self.pool, r).await
+    }
+
+    async fn signing_key_rotation(&self, id: &str) -> Result<Option<SigningKeyRotationRecord>, Error> {
+        signing_keys::by_id(&self.pool, id).await
+    }
+
+    async fn signing_key_rotation_by_request(
+        &self,
+        tenant: &str,
+        request_id: &str,
+    ) -> Result<Option<SigningKeyRotationRecord>, Error> {
+        signing_keys::by_request(&self.pool, tenant, request_id).await
+    }
+
+    async fn signing_key_rotations(&self, tenant: &str, limit: i64) -> Result<Vec<SigningKeyRotationRecord>, Error> {
+        signing_keys::of_tenant(&self.pool, tenant, limit).await
+    }
+
+    async fn signing_key_rotations_due(
+        &self,
+        now: Timestamp,
+        owner: Option<&str>,
+    ) -> Result<Vec<SigningKeyRotationRecord>, Error> {
+        signing_keys::due(&self.pool, now, owner).await
+    }
+
+    async fn last_signing_key_rotation(&self, tenant: &str) -> Result<Option<Timestamp>, Error> {
+        signing_keys::last_rotated(&self.pool, tenant).await
+    }
+
+    async fn claim_signing_key_rotation(
+        &self,
+        id: &str,
+        owner: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<Option<Lease>, Error> {
+        signing_keys::claim(&self.pool, id, owner, now, expires_at).await
+    }
+
+    async fn save_signing_key_rotation(
+        &self,
+        r: &SigningKeyRotationRecord,
+        lease: &Lease,
+        release: bool,
+    ) -> Result<Lease, Error> {
+        let expires_at = self.clock.now().plus_ms(self.lease_ttl_ms);
+        signing_keys::save(&self.pool, r, lease, release, expires_at).await
+    }
+
+    async fn record_signing_key(&self, k: &SigningKeyRecord) -> Result<(), Error> {
+        signing_keys::record_key(&self.pool, k).await
+    }
+
+    async fn signing_keys(&self, tenant: &str) -> Result<Vec<SigningKeyRecord>, Error> {
+        signing_keys::keys(&self.pool, tenant).await
     }
 }
 
