@@ -43,6 +43,7 @@ fn signer_path(c: &mut Criterion) {
             connections: Default::default(),
             signing: Default::default(),
             custody: Default::default(),
+            inventory: Default::default(),
         };
         let store =
             Arc::new(SqlStore::connect(&format!("sqlite://{}", dir.path().join("k.db").display())).await.unwrap());

@@ -246,6 +246,7 @@ fn dev_config(opts: &DevOptions, paths: &DevPaths, seed: &Seed, base_url: &str, 
             },
             clients: BTreeMap::new(),
         },
+        inventory: Default::default(),
     };
     Config {
         listen: opts.listen,

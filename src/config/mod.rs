@@ -38,7 +38,7 @@ pub use policies::{PolicyConfig, PolicyTarget, RotationWindow};
 pub use scheduler::{LeaseTiming, SchedulerConfig};
 pub use server::default_replica_id;
 pub use signer::SignerConfig;
-pub use tenants::{CustodyPolicy, ManagementAuth, SigningPolicy, TenantConfig};
+pub use tenants::{CustodyPolicy, InventoryPolicy, ManagementAuth, SigningPolicy, TenantConfig};
 pub use tls::TlsConfig;
 
 /// The file as written: the top-level keys, then one table (or array of tables) per section.

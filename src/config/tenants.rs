@@ -37,6 +37,14 @@ pub(super) struct TenantFile {
     /// Per client, overriding `custody`.
     #[serde(default)]
     client_custody: BTreeMap<String, String>,
+    /// `inventory = { expiry_window = "30d" }`: how `GetTenantInventory` reads the tenant.
+    inventory: Option<InventoryFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InventoryFile {
+    expiry_window: Option<String>,
 }
 
 /// How keyward authenticates to a tenant's Management API.
@@ -71,6 +79,31 @@ pub struct TenantConfig {
     pub signing: SigningPolicy,
     /// Where new keys of its clients live.
     pub custody: CustodyPolicy,
+    /// How its inventory flags records.
+    pub inventory: InventoryPolicy,
+}
+
+/// `[tenants.NAME] inventory`: how `GetTenantInventory` flags the tenant's records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryPolicy {
+    /// A record expiring within this window is EXPIRING (`expiry_window`, 1h to 365d; default
+    /// 30 days).
+    pub expiry_window: Duration,
+}
+
+impl InventoryPolicy {
+    /// The default window: 30 days.
+    pub const DEFAULT_EXPIRY_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
+    /// The shortest window accepted.
+    pub const MIN_EXPIRY_WINDOW: Duration = Duration::from_secs(3600);
+    /// The longest window accepted.
+    pub const MAX_EXPIRY_WINDOW: Duration = Duration::from_secs(365 * 24 * 3600);
+}
+
+impl Default for InventoryPolicy {
+    fn default() -> Self {
+        Self { expiry_window: Self::DEFAULT_EXPIRY_WINDOW }
+    }
 }
 
 /// Where a tenant's new keys live: its default, and per client.
@@ -217,6 +250,7 @@ fn resolve_tenant(name: &str, t: TenantFile, env: &Env, errors: &mut Vec<String>
             Err(_) => errors.push(format!("{}: must be sealed or pkcs11", at(&format!("client_custody.{client}")))),
         }
     }
+    let inventory = inventory_policy(t.inventory.as_ref(), &at("inventory.expiry_window"), errors);
     if errors.len() > before {
         return None;
     }
@@ -236,5 +270,22 @@ fn resolve_tenant(name: &str, t: TenantFile, env: &Env, errors: &mut Vec<String>
             local_clients: t.local_clients.into_iter().collect(),
         },
         custody,
+        inventory,
     })
+}
+
+/// `inventory = { expiry_window = "…" }`, checked: a humantime duration from 1h to 365d.
+fn inventory_policy(file: Option<&InventoryFile>, at: &str, errors: &mut Vec<String>) -> InventoryPolicy {
+    let Some(text) = file.and_then(|f| f.expiry_window.as_deref()) else {
+        return InventoryPolicy::default();
+    };
+    match humantime::parse_duration(text) {
+        Ok(d) if (InventoryPolicy::MIN_EXPIRY_WINDOW..=InventoryPolicy::MAX_EXPIRY_WINDOW).contains(&d) => {
+            InventoryPolicy { expiry_window: d }
+        }
+        _ => {
+            errors.push(format!("{at}: {text:?} is not a duration from 1h to 365d"));
+            InventoryPolicy::default()
+        }
+    }
 }

@@ -10,6 +10,7 @@ mod policy;
 mod rotation;
 mod signer;
 pub(crate) mod status;
+mod tenant_inventory;
 
 use std::future::Future;
 use std::sync::Arc;

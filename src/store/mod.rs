@@ -16,8 +16,8 @@ pub use filter::RotationFilter;
 pub use removed::{Departed, Departure, Removal, RemovedCredential};
 pub use sql::SqlStore;
 pub use types::{
-    ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease, PolicyKind, PolicyRecord,
-    PolicySource, RevocationRecord, RevocationState, RotationRecord, RotationState,
+    ConnectionKeyRecord, ConnectionRotationRecord, Inserted, InventorySnapshotRecord, KeyRecord, KeyState, Lease,
+    PolicyKind, PolicyRecord, PolicySource, RevocationRecord, RevocationState, RotationRecord, RotationState,
 };
 
 use crate::Error;
@@ -26,7 +26,16 @@ use crate::clock::Timestamp;
 /// What the rotation engine, the signer and the CLI need from storage: every concept's store,
 /// and what the database is.
 pub trait Store:
-    RotationStore + KeyStore + ConnectionStore + PolicyStore + RevocationStore + AuditStore + Send + Sync + 'static
+    RotationStore
+    + KeyStore
+    + ConnectionStore
+    + PolicyStore
+    + RevocationStore
+    + AuditStore
+    + InventoryStore
+    + Send
+    + Sync
+    + 'static
 {
     /// What kind of database it is (`sqlite`, `postgres`), as `keyward status` shows it.
     fn kind(&self) -> &'static str;
@@ -256,4 +265,13 @@ pub trait AuditStore: Send + Sync {
     async fn last_audit(&self, kind: AuditKind) -> Result<Option<AuditEvent>, Error>;
     /// Audit events after `after_id`, oldest first, at most `limit`.
     async fn audit_after(&self, after_id: i64, limit: i64) -> Result<Vec<AuditEvent>, Error>;
+}
+
+/// The last inventory of each tenant, which the next one compares with (drift).
+#[async_trait::async_trait]
+pub trait InventoryStore: Send + Sync {
+    /// The tenant's last inventory snapshot, if it has had one.
+    async fn inventory_snapshot(&self, tenant: &str) -> Result<Option<InventorySnapshotRecord>, Error>;
+    /// Replaces the tenant's snapshot.
+    async fn put_inventory_snapshot(&self, snapshot: &InventorySnapshotRecord) -> Result<(), Error>;
 }

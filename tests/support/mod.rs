@@ -304,6 +304,7 @@ pub async fn dev_tenant(
         connections: connections.iter().map(|c| (*c).to_owned()).collect(),
         signing: Default::default(),
         custody: Default::default(),
+        inventory: Default::default(),
     };
     (emu, tenant)
 }

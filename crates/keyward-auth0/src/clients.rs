@@ -20,6 +20,9 @@ pub struct Client {
     /// The application's name.
     #[serde(default)]
     pub name: Option<String>,
+    /// `native`, `spa`, `regular_web`, `non_interactive`, …; absent on some clients.
+    #[serde(default)]
+    pub app_type: Option<String>,
     /// `client_secret_post`, `client_secret_basic`, `none`, …; Auth0 leaves it out while
     /// `private_key_jwt` is active.
     #[serde(default)]
