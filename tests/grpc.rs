@@ -89,6 +89,12 @@ async fn every_rpc(c: &mut KeyRotationClient<Channel>, auth: Option<&[u8]>) -> V
             .await
             .map(drop),
         ),
+        expect_err(
+            "GetTenantInventory",
+            c.get_tenant_inventory(with_auth(proto::GetTenantInventoryRequest { tenant: "dev".into() }, auth))
+                .await
+                .map(drop),
+        ),
     ]
 }
 
@@ -227,7 +233,8 @@ async fn bearer_token_guards_every_rotation_rpc_but_not_health_or_reflection() {
                 "RevokeCredential",
                 "ListRotations",
                 "WhoAmI",
-                "ListConnectionKeys"
+                "ListConnectionKeys",
+                "GetTenantInventory"
             ],
             "{name}"
         );

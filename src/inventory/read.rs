@@ -22,7 +22,14 @@ const MAX_METHOD_NAME: usize = 64;
 const MAX_METHODS: usize = 16;
 
 /// The client fields an inventory needs (no secrets).
-const FIELDS: &[&str] = &["client_id", "name", "app_type", "client_authentication_methods"];
+const FIELDS: &[&str] = &[
+    "client_id",
+    "name",
+    "app_type",
+    "client_authentication_methods",
+    "signed_request_object",
+    "token_vault_privileged_access",
+];
 
 /// An RFC 3339 time as a timestamp; `None` when it does not parse.
 fn parse_time(text: Option<&str>) -> Option<Timestamp> {
@@ -38,11 +45,28 @@ fn validity(cert_pem: &str) -> (Option<Timestamp>, Option<Timestamp>) {
     }
 }
 
-/// Which methods list each credential id: the four Auth0 documents, and any other method whose
-/// value holds a `credentials` list (`token_vault_privileged_access`, …), within bounds.
-fn slots(methods: Option<&ClientAuthenticationMethods>) -> BTreeMap<String, BTreeSet<String>> {
+/// Which methods list each credential id: the client's top-level `signed_request_object` (JAR)
+/// and `token_vault_privileged_access`, and its `client_authentication_methods` (the methods
+/// Auth0 documents, and any other whose value holds a `credentials` list, within bounds).
+fn slots(client: &Client) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let Some(m) = methods else { return out };
+    let top = [
+        ("signed_request_object", &client.signed_request_object),
+        ("token_vault_privileged_access", &client.token_vault_privileged_access),
+    ];
+    for (method, list) in top {
+        for c in list.iter().flat_map(|l| l.credentials.iter()) {
+            out.entry(c.id.clone()).or_default().insert(method.to_owned());
+        }
+    }
+    if let Some(m) = &client.client_authentication_methods {
+        methods(m, &mut out);
+    }
+    out
+}
+
+/// The credential ids each of `client_authentication_methods` lists, into `out`.
+fn methods(m: &ClientAuthenticationMethods, out: &mut BTreeMap<String, BTreeSet<String>>) {
     let typed = [
         ("private_key_jwt", &m.private_key_jwt),
         ("signed_request_object", &m.signed_request_object),
@@ -65,7 +89,6 @@ fn slots(methods: Option<&ClientAuthenticationMethods>) -> BTreeMap<String, BTre
             out.entry(id.to_owned()).or_default().insert(method.clone());
         }
     }
-    out
 }
 
 fn entry(c: ClientCredential, slots: &BTreeMap<String, BTreeSet<String>>) -> CredentialEntry {
@@ -109,7 +132,7 @@ pub(super) async fn clients(auth0: &Auth0Client, managed: &BTreeSet<String>) -> 
                 client.client_id
             )));
         }
-        let slots = slots(client.client_authentication_methods.as_ref());
+        let slots = slots(&client);
         let mut credentials: Vec<CredentialEntry> = records.into_iter().map(|c| entry(c, &slots)).collect();
         credentials.sort_by(|a, b| a.credential_id.cmp(&b.credential_id));
         credentials.dedup_by(|a, b| a.credential_id == b.credential_id);
@@ -192,19 +215,25 @@ mod tests {
 
     #[test]
     fn every_method_listing_a_record_is_a_slot_and_hostile_names_are_not() {
-        let methods: ClientAuthenticationMethods = serde_json::from_value(serde_json::json!({
-            "private_key_jwt": {"credentials": [{"id": "a"}, {"id": "b"}]},
+        let client: Client = serde_json::from_value(serde_json::json!({
+            "client_id": "app",
+            "client_authentication_methods": {
+                "private_key_jwt": {"credentials": [{"id": "a"}, {"id": "b"}]},
+                "some_future_method": {"credentials": [{"id": "d"}]},
+                "Evil Method\n": {"credentials": [{"id": "a"}]},
+            },
             "signed_request_object": {"required": false, "credentials": [{"id": "b"}]},
-            "token_vault_privileged_access": {"credentials": [{"id": "c"}]},
-            "Evil Method\n": {"credentials": [{"id": "a"}]},
+            "token_vault_privileged_access": {"credentials": [{"id": "c"}], "ip_allowlist": []},
         }))
         .unwrap();
-        let s = slots(Some(&methods));
+        let s = slots(&client);
         let names = |id: &str| s[id].iter().cloned().collect::<Vec<_>>();
         assert_eq!(names("a"), vec!["private_key_jwt"]);
         assert_eq!(names("b"), vec!["private_key_jwt", "signed_request_object"]);
         assert_eq!(names("c"), vec!["token_vault_privileged_access"]);
-        assert!(slots(None).is_empty());
+        assert_eq!(names("d"), vec!["some_future_method"]);
+        let bare: Client = serde_json::from_value(serde_json::json!({"client_id": "app"})).unwrap();
+        assert!(slots(&bare).is_empty());
     }
 
     #[test]

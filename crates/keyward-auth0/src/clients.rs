@@ -30,6 +30,13 @@ pub struct Client {
     /// Credential-based methods; only returned with `read:client_keys` or `read:client_credentials`.
     #[serde(default)]
     pub client_authentication_methods: Option<ClientAuthenticationMethods>,
+    /// JAR settings (a top-level client property): its credentials cannot be deleted while
+    /// attached. Only returned with `read:client_keys` or `read:client_credentials`.
+    #[serde(default)]
+    pub signed_request_object: Option<CredentialList>,
+    /// Token Vault privileged access (a top-level client property), with its credentials.
+    #[serde(default)]
+    pub token_vault_privileged_access: Option<CredentialList>,
     /// `jwt_configuration.alg` and friends.
     #[serde(default)]
     pub jwt_configuration: Option<JwtConfiguration>,
