@@ -144,8 +144,11 @@ async fn scrape(w: &World) -> String {
     text
 }
 
-/// Every `keyward_inventory_*` series: its labels (name → value) and value.
-fn inventory_series(metrics: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+/// One series: its metric, labels (name, value) and value.
+type Series = (String, Vec<(String, String)>, f64);
+
+/// Every `keyward_inventory_*` series.
+fn inventory_series(metrics: &str) -> Vec<Series> {
     metrics
         .lines()
         .filter(|l| l.starts_with("keyward_inventory_"))
@@ -236,7 +239,7 @@ async fn the_inventory_shows_every_record_and_what_changed_outside_keyward() {
         // A managed connection Auth0 does not know is named, and the rest is whole.
         assert_eq!(inv.gaps.len(), 1, "{name}: {:?}", inv.gaps);
         assert_eq!((inv.gaps[0].what.as_str(), inv.gaps[0].id.as_str()), ("connection", "con_notatauth0000"));
-        let s = inv.summary.clone().unwrap();
+        let s = inv.summary.unwrap();
         assert_eq!((s.credentials, s.managed_credentials, s.orphaned, s.expiring, s.drift), (5, 1, 1, 1, 0), "{name}");
         assert_eq!(inv.expiry_window.unwrap().seconds, 30 * 86_400);
 

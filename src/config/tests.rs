@@ -71,7 +71,7 @@ fn the_inventory_expiry_window_is_a_duration_from_an_hour_to_a_year() {
     assert!(Config::resolve(&unknown, &vars, &Overrides::default()).is_err(), "unknown keys are refused");
     let without = base.replace("inventory = { expiry_window = \"30d\" }", "");
     let c = Config::resolve(&without, &vars, &Overrides::default()).unwrap();
-    assert_eq!(c.tenants["dev"].inventory, crate::config::InventoryPolicy::default());
+    assert_eq!(c.tenants["dev"].inventory, InventoryPolicy::default());
 }
 
 #[test]

@@ -70,7 +70,7 @@ fn json_of(r: &GetTenantInventoryResponse) -> Value {
                 "slot": text(&d.slot), "slots": d.slots, "name": text(&d.name)})
         })
         .collect();
-    let s = r.summary.clone().unwrap_or_default();
+    let s = r.summary.unwrap_or_default();
     json!({
         "tenant": r.tenant, "taken_at": stamp(r.taken_at.as_ref()), "expiry_window": seconds(r.expiry_window.as_ref()),
         "baseline": r.baseline, "previous_taken_at": stamp(r.previous_taken_at.as_ref()),
@@ -189,7 +189,7 @@ pub(in crate::cli) fn inventory(r: &GetTenantInventoryResponse, style: Style) ->
     for g in &r.gaps {
         outln!("not read: {} {}: {}", g.what, printable(&g.id), printable(&g.reason))?;
     }
-    let s = r.summary.clone().unwrap_or_default();
+    let s = r.summary.unwrap_or_default();
     say(&format!(
         "{} clients, {} credential records ({} keyward's), {} connection keys, {} signing keys; \
          orphaned {}, expiring {}, expired {}, older than policy {}; drift {}",
