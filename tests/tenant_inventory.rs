@@ -327,14 +327,20 @@ async fn the_inventory_shows_every_record_and_what_changed_outside_keyward() {
         );
         assert_eq!(j["drift"], json!([]), "{name}");
         assert_eq!(j["summary"]["clients"], json!(inv.clients.len()), "{name}");
+        outside.delete(&fresh).await;
         let out = support::keyward_output(
             &["inventory", "--tenant", "dev", "--endpoint", &w.endpoint(), "--token-file", &token_file],
             &[],
         );
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.lines().all(|l| l.chars().count() <= 100), "a line wider than 100 columns:\n{text}");
         assert!(
-            text.contains(TF_APP) && text.contains("ORPHANED") && text.contains("drift: nothing changed"),
+            text.contains(TF_APP)
+                && text.contains("ORPHANED")
+                && text.contains("drift since")
+                && text.contains("disappeared  record")
+                && text.contains("created by hand"),
             "{text}"
         );
         assert!(!text.contains('\u{1b}') && !text.contains("\nkeyward_pwned"), "{text}");

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::human::{duration, say, short, table, when};
+use super::human::{duration, relative, say, short, table, time, when};
 use super::{CliError, Style, print_json, seconds, stamp, text};
 use crate::cli::out::outln;
 use crate::grpc::proto::{self, GetTenantInventoryResponse, InventoryFlag};
@@ -82,6 +82,17 @@ fn json_of(r: &GetTenantInventoryResponse) -> Value {
     })
 }
 
+/// A date with how far it is: `2026-12-12 (in 4d)`; empty when unset.
+fn day(t: Option<&prost_types::Timestamp>) -> String {
+    let Some(at) = t else { return String::new() };
+    let date: String = time(t).chars().take(10).collect();
+    format!("{date} ({})", relative(at.seconds - now()))
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
 fn role(current: bool, next: bool, previous: bool, revoked: bool) -> String {
     let roles = [(current, "current"), (next, "next"), (previous, "previous"), (revoked, "revoked")];
     roles.iter().filter(|(on, _)| *on).map(|(_, r)| *r).collect::<Vec<_>>().join(",")
@@ -111,20 +122,27 @@ pub(in crate::cli) fn inventory(r: &GetTenantInventoryResponse, style: Style) ->
             .iter()
             .map(|k| {
                 let owner = if k.managed_by_keyward { format!("keyward {}", k.key_state) } else { "other".to_owned() };
-                vec![
-                    format!("  {}", short(&k.credential_id, style)),
-                    short(&printable(&k.kid), style),
-                    printable(&k.algorithm),
+                let mut row = vec![format!("  {}", short(&k.credential_id, style))];
+                if style.wide {
+                    row.extend([printable(&k.kid), printable(&k.algorithm)]);
+                }
+                row.extend([
                     owner,
                     duration(k.age.as_ref()),
-                    when(k.expires_at.as_ref()),
+                    day(k.expires_at.as_ref()),
                     k.slots.join(","),
                     flags(&k.flags).join(","),
                     printable(&k.name),
-                ]
+                ]);
+                row
             })
             .collect();
-        table(&["  CREDENTIAL", "KID", "ALG", "OWNER", "AGE", "EXPIRES", "SLOTS", "FLAGS", "NAME"], &rows, style)?;
+        let mut header = vec!["  CREDENTIAL"];
+        if style.wide {
+            header.extend(["KID", "ALG"]);
+        }
+        header.extend(["OWNER", "AGE", "EXPIRES", "SLOTS", "FLAGS", "NAME"]);
+        table(&header, &rows, style)?;
     }
     if !r.connection_keys.is_empty() {
         outln!("\nconnection keys:")?;
@@ -137,7 +155,7 @@ pub(in crate::cli) fn inventory(r: &GetTenantInventoryResponse, style: Style) ->
                     short(&k.kid, style),
                     role(k.current, k.next, k.previous, false),
                     duration(k.age.as_ref()),
-                    when(k.not_after.as_ref()),
+                    day(k.not_after.as_ref()),
                     flags(&k.flags).join(","),
                 ]
             })
@@ -155,7 +173,7 @@ pub(in crate::cli) fn inventory(r: &GetTenantInventoryResponse, style: Style) ->
                     role(k.current, k.next, k.previous, k.revoked),
                     duration(k.age.as_ref()),
                     when(k.current_since.as_ref()),
-                    when(k.not_after.as_ref()),
+                    day(k.not_after.as_ref()),
                     flags(&k.flags).join(","),
                 ]
             })
@@ -187,7 +205,7 @@ pub(in crate::cli) fn inventory(r: &GetTenantInventoryResponse, style: Style) ->
         table(&["  CHANGE", "WHAT", "CLIENT", "CREDENTIAL", "SLOT", "NAME"], &rows, style)?;
     }
     for g in &r.gaps {
-        outln!("not read: {} {}: {}", g.what, printable(&g.id), printable(&g.reason))?;
+        say(&format!("not read: {} {}: {}", g.what, printable(&g.id), printable(&g.reason)))?;
     }
     let s = r.summary.unwrap_or_default();
     say(&format!(
