@@ -67,7 +67,7 @@ pub async fn take(engine: &Engine, tenant: &str, actor: &str) -> Result<Inventor
         Some(p) => match drift::Snapshot::from_json(&p.snapshot) {
             Ok(before) => {
                 let mut ours = ours;
-                ours.removed = removed_since(&**store, tenant, p.taken_at).await?;
+                ours.removed = removed_by_rotations(&**store, tenant).await?;
                 (drift::diff(&before, &snapshot, &ours), Some(p.taken_at))
             }
             Err(e) => {
@@ -121,16 +121,17 @@ async fn policies(store: &dyn Store, tenant: &str) -> Result<HashMap<(PolicyKind
         .collect())
 }
 
-/// The credentials keyward's rotations in the tenant removed at Auth0 since `since`.
-async fn removed_since(store: &dyn Store, tenant: &str, since: Timestamp) -> Result<BTreeSet<String>, Error> {
+/// The credentials keyward's rotations in the tenant removed at Auth0 (evicted or deleted to make
+/// room), from its latest rotations. Credential ids are never reused, so a removal older than
+/// the last inventory is harmless to include, and including it covers a removal recorded before
+/// that inventory but carried out after it.
+async fn removed_by_rotations(store: &dyn Store, tenant: &str) -> Result<BTreeSet<String>, Error> {
     let filter = RotationFilter { tenant: Some(tenant.to_owned()), ..RotationFilter::default() };
     Ok(store
         .list_rotations(&filter, MAX_ROTATIONS_READ)
         .await?
         .into_iter()
-        .filter(|r| r.updated_at >= since)
         .flat_map(|r| r.removed.into_iter())
-        .filter(|r| r.at >= since)
         .map(|r| r.credential_id)
         .collect())
 }
