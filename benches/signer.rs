@@ -44,6 +44,7 @@ fn signer_path(c: &mut Criterion) {
             signing: Default::default(),
             custody: Default::default(),
             signing_keys: Default::default(),
+            inventory: Default::default(),
         };
         let store =
             Arc::new(SqlStore::connect(&format!("sqlite://{}", dir.path().join("k.db").display())).await.unwrap());

@@ -253,6 +253,7 @@ fn dev_config(opts: &DevOptions, paths: &DevPaths, seed: &Seed, base_url: &str, 
             clients: BTreeMap::new(),
         },
         signing_keys: Default::default(),
+        inventory: Default::default(),
     };
     Config {
         listen: opts.listen,

@@ -15,6 +15,7 @@ mod error;
 pub(crate) mod files;
 pub mod grpc;
 pub(crate) mod ids;
+pub mod inventory;
 pub mod kek;
 pub(crate) mod net;
 mod rng;

@@ -125,6 +125,18 @@ async fn dev_then_rotate_client_gives_a_working_key_and_survives_restart() {
     assert_eq!(conn["verified"], true, "{conn}");
     assert_eq!(conn["keys"].as_array().unwrap().len(), 3, "current, next and previous: {conn}");
 
+    // The tenant's inventory: the dev seed's management application may read all of it.
+    let inv = stdout_json(&keyward(
+        &["inventory", "--tenant", "dev", "--json", "--endpoint", &endpoint],
+        &[("KEYWARD_TOKEN", token.trim())],
+    ));
+    assert_eq!((inv["baseline"].clone(), inv["gaps"].clone()), (Value::Bool(true), serde_json::json!([])), "{inv}");
+    let demo = inv["clients"].as_array().unwrap().iter().find(|c| c["client_id"] == APP).unwrap();
+    assert!(demo["credentials"].as_array().unwrap().iter().any(|r| r["kid"] == kid.as_str()), "{demo}");
+    assert!(
+        !inv["signing_keys"].as_array().unwrap().is_empty() && !inv["connection_keys"].as_array().unwrap().is_empty()
+    );
+
     // --grace 0s retires the old key at once: the background task detaches and deletes it.
     let out = keyward(
         &["rotate", "client", "--tenant", "dev", "--client", APP, "--grace", "0s", "--json", "--endpoint", &endpoint],

@@ -111,6 +111,12 @@ async fn every_rpc(c: &mut KeyRotationClient<Channel>, auth: Option<&[u8]>) -> V
             .await
             .map(drop),
         ),
+        expect_err(
+            "GetTenantInventory",
+            c.get_tenant_inventory(with_auth(proto::GetTenantInventoryRequest { tenant: "dev".into() }, auth))
+                .await
+                .map(drop),
+        ),
     ]
 }
 
@@ -251,7 +257,8 @@ async fn bearer_token_guards_every_rotation_rpc_but_not_health_or_reflection() {
                 "WhoAmI",
                 "ListConnectionKeys",
                 "RotateTenantSigningKeys",
-                "RevokeTenantSigningKey"
+                "RevokeTenantSigningKey",
+                "GetTenantInventory"
             ],
             "{name}"
         );

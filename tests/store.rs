@@ -12,8 +12,8 @@ use std::time::Duration;
 use keyward::clock::{Clock, ManualClock, Timestamp};
 use keyward::seal::{self, Kek, KeyIdentity};
 use keyward::store::{
-    AuditEvent, AuditStore, ConnectionStore, Inserted, KeyRecord, KeyState, KeyStore, RotationState, RotationStore,
-    SqlStore,
+    AuditEvent, AuditStore, ConnectionStore, Inserted, InventorySnapshotRecord, InventoryStore, KeyRecord, KeyState,
+    KeyStore, RotationState, RotationStore, SqlStore,
 };
 use records::{connection_rotation, lease, rotation, sealed_key};
 use support::rng;
@@ -469,4 +469,27 @@ async fn a_destroyed_key_leaves_no_copy_in_the_postgres_table_files() {
 
 fn at(ms: i64) -> Timestamp {
     Timestamp::from_millis(ms)
+}
+
+#[tokio::test]
+async fn each_tenant_keeps_only_its_last_inventory_snapshot() {
+    for (name, store, _dir) in stores().await {
+        assert_eq!(store.inventory_snapshot("dev").await.unwrap(), None, "{name}");
+        let first = InventorySnapshotRecord {
+            tenant: "dev".into(),
+            taken_at: Timestamp::from_millis(1_000),
+            snapshot: r#"{"clients":{}}"#.into(),
+        };
+        store.put_inventory_snapshot(&first).await.unwrap();
+        let other = InventorySnapshotRecord { tenant: "prod".into(), ..first.clone() };
+        store.put_inventory_snapshot(&other).await.unwrap();
+        let second = InventorySnapshotRecord {
+            taken_at: Timestamp::from_millis(2_000),
+            snapshot: r#"{"clients":{"app":{}}}"#.into(),
+            ..first.clone()
+        };
+        store.put_inventory_snapshot(&second).await.unwrap();
+        assert_eq!(store.inventory_snapshot("dev").await.unwrap(), Some(second), "{name}");
+        assert_eq!(store.inventory_snapshot("prod").await.unwrap(), Some(other), "{name}");
+    }
 }

@@ -9,6 +9,7 @@ mod connect;
 mod connection;
 mod dev;
 mod error;
+mod inventory;
 mod jwt;
 mod kek;
 mod keygen;
@@ -79,6 +80,15 @@ enum Command {
     /// --json: {endpoint, version, commit, replica_id, ready, store, tenants, principal,
     /// authenticated_by, grants}.
     Status(WithClientArgs<status::StatusArgs>),
+    /// Everything a tenant holds: each client's credential records (the methods that use them,
+    /// keyward's or not, ages, expiry), connection and signing keys, flags (orphaned, expiring,
+    /// expired, older than policy), and what changed outside keyward since the last inventory
+    /// (against a running keyward).
+    ///
+    /// --json: {tenant, taken_at, expiry_window, baseline, previous_taken_at, clients: [{client_id,
+    /// name, app_type, managed_by_keyward, credentials: [...]}], connection_keys, signing_keys,
+    /// drift, summary, gaps}.
+    Inventory(WithClientArgs<inventory::InventoryArgs>),
     /// Validate a configuration file.
     Config(WithJson<config::ConfigCommand>),
     /// Rotate the key-encryption key that wraps every stored private key.
@@ -196,6 +206,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Token(c) => at(&client(c.flags)?, |o| sign::token(o, c.command)),
         Command::Connection(c) => at(&client(c.flags)?, |o| connection::run(o, c.command)),
         Command::Status(c) => at(&client(c.flags)?, |o| status::run(o, c.args)),
+        Command::Inventory(c) => at(&client(c.flags)?, |o| inventory::run(o, c.args)),
         Command::Kek(c) => offline(true).and_then(|()| kek::run(c.command, c.json || early.json)),
         Command::Config(c) => offline(true).and_then(|()| config::run(c.command, c.json || early.json)),
         Command::Serve(args) => offline(false).and_then(|()| serve::serve(args)),

@@ -40,7 +40,7 @@ pub use scheduler::{LeaseTiming, SchedulerConfig};
 pub use server::default_replica_id;
 pub use signer::SignerConfig;
 pub use signing_keys::{MAX_VERIFIERS, SigningKeysPolicy};
-pub use tenants::{CustodyPolicy, ManagementAuth, SigningPolicy, TenantConfig};
+pub use tenants::{CustodyPolicy, InventoryPolicy, ManagementAuth, SigningPolicy, TenantConfig};
 pub use tls::TlsConfig;
 
 /// The file as written: the top-level keys, then one table (or array of tables) per section.

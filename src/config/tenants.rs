@@ -43,6 +43,14 @@ pub(super) struct TenantFile {
     /// JWKS copies that must show a new current signing key before the previous is revoked.
     #[serde(default)]
     verifiers: Vec<VerifierFile>,
+    /// `inventory = { expiry_window = "30d" }`: how `GetTenantInventory` reads the tenant.
+    inventory: Option<InventoryFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InventoryFile {
+    expiry_window: Option<String>,
 }
 
 /// How keyward authenticates to a tenant's Management API.
@@ -79,6 +87,31 @@ pub struct TenantConfig {
     pub custody: CustodyPolicy,
     /// How its signing keys are rotated and the previous one revoked.
     pub signing_keys: SigningKeysPolicy,
+    /// How its inventory flags records.
+    pub inventory: InventoryPolicy,
+}
+
+/// `[tenants.NAME] inventory`: how `GetTenantInventory` flags the tenant's records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryPolicy {
+    /// A record expiring within this window is EXPIRING (`expiry_window`, 1h to 365d; default
+    /// 30 days).
+    pub expiry_window: Duration,
+}
+
+impl InventoryPolicy {
+    /// The default window: 30 days.
+    pub const DEFAULT_EXPIRY_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
+    /// The shortest window accepted.
+    pub const MIN_EXPIRY_WINDOW: Duration = Duration::from_secs(3600);
+    /// The longest window accepted.
+    pub const MAX_EXPIRY_WINDOW: Duration = Duration::from_secs(365 * 24 * 3600);
+}
+
+impl Default for InventoryPolicy {
+    fn default() -> Self {
+        Self { expiry_window: Self::DEFAULT_EXPIRY_WINDOW }
+    }
 }
 
 /// Where a tenant's new keys live: its default, and per client.
@@ -226,6 +259,7 @@ fn resolve_tenant(name: &str, t: TenantFile, env: &Env, errors: &mut Vec<String>
         }
     }
     let signing_keys = super::signing_keys::resolve(name, t.signing_keys, t.verifiers, errors);
+    let inventory = inventory_policy(t.inventory.as_ref(), &at("inventory.expiry_window"), errors);
     if errors.len() > before {
         return None;
     }
@@ -246,5 +280,22 @@ fn resolve_tenant(name: &str, t: TenantFile, env: &Env, errors: &mut Vec<String>
         },
         custody,
         signing_keys,
+        inventory,
     })
+}
+
+/// `inventory = { expiry_window = "…" }`, checked: a humantime duration from 1h to 365d.
+fn inventory_policy(file: Option<&InventoryFile>, at: &str, errors: &mut Vec<String>) -> InventoryPolicy {
+    let Some(text) = file.and_then(|f| f.expiry_window.as_deref()) else {
+        return InventoryPolicy::default();
+    };
+    match humantime::parse_duration(text) {
+        Ok(d) if (InventoryPolicy::MIN_EXPIRY_WINDOW..=InventoryPolicy::MAX_EXPIRY_WINDOW).contains(&d) => {
+            InventoryPolicy { expiry_window: d }
+        }
+        _ => {
+            errors.push(format!("{at}: {text:?} is not a duration from 1h to 365d"));
+            InventoryPolicy::default()
+        }
+    }
 }

@@ -51,6 +51,30 @@ fn example_config_parses() {
         SignerConfig { threads: 0, queue: 1024, token_cache_entries: 1024, ..SignerConfig::default() }
     );
     assert_eq!(dev.signing.max_jwt_lifetime, Duration::from_secs(3600));
+    assert_eq!(dev.inventory.expiry_window, Duration::from_secs(30 * 86_400));
+}
+
+#[test]
+fn the_inventory_expiry_window_is_a_duration_from_an_hour_to_a_year() {
+    let base = example();
+    let vars = env(&[("AUTH0_DEV_MANAGEMENT_SECRET", "s3cret")]);
+    let with = |window: &str| base.replace("expiry_window = \"30d\"", &format!("expiry_window = {window:?}"));
+    let c = Config::resolve(&with("7d"), &vars, &Overrides::default()).unwrap();
+    assert_eq!(c.tenants["dev"].inventory.expiry_window, Duration::from_secs(7 * 86_400));
+    for bad in ["59m", "366d", "soon"] {
+        let Err(Error::Config(problems)) = Config::resolve(&with(bad), &vars, &Overrides::default()) else {
+            panic!("{bad} must be refused");
+        };
+        assert_eq!(
+            problems,
+            [format!("tenants.dev.inventory.expiry_window: {bad:?} is not a duration from 1h to 365d")]
+        );
+    }
+    let unknown = base.replace("expiry_window = \"30d\"", "expiry_window = \"30d\", window = \"1d\"");
+    assert!(Config::resolve(&unknown, &vars, &Overrides::default()).is_err(), "unknown keys are refused");
+    let without = base.replace("inventory = { expiry_window = \"30d\" }", "");
+    let c = Config::resolve(&without, &vars, &Overrides::default()).unwrap();
+    assert_eq!(c.tenants["dev"].inventory, InventoryPolicy::default());
 }
 
 #[test]

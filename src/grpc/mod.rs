@@ -11,6 +11,7 @@ mod rotation;
 mod signer;
 mod signing_keys;
 pub(crate) mod status;
+mod tenant_inventory;
 
 use std::future::Future;
 use std::sync::Arc;

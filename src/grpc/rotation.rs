@@ -269,4 +269,11 @@ impl KeyRotation for RotationService {
     ) -> Result<Response<proto::RevokeTenantSigningKeyResponse>, Status> {
         super::signing_keys::revoke(&self.engine, &self.authorize, request).await
     }
+
+    async fn get_tenant_inventory(
+        &self,
+        request: Request<proto::GetTenantInventoryRequest>,
+    ) -> Result<Response<proto::GetTenantInventoryResponse>, Status> {
+        super::tenant_inventory::get_tenant_inventory(&self.engine, &self.authorize, request).await
+    }
 }

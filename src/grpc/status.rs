@@ -81,6 +81,9 @@ fn auth0_status(a: &Auth0, e: &Error) -> Status {
         Auth0::SlotFull { .. } | Auth0::PoolFull { .. } | Auth0::DuplicateKey { .. } | Auth0::StillAttached { .. } => {
             Status::failed_precondition(a.to_string())
         }
+        // A listing past the adapter's bounds: retrying does not help until the tenant (or what
+        // answers for Auth0) changes.
+        Auth0::Pagination { .. } => Status::failed_precondition(format!("Auth0 listing exceeded keyward's bound: {a}")),
         _ => internal(e),
     }
 }
@@ -214,6 +217,18 @@ pub(crate) mod tests {
         let slot = Error::Auth0(Auth0::SlotFull { message: "2 credentials".into() }).naming("client_id", "app");
         assert!(matches!(slot, Error::Auth0(_)));
         assert_eq!(to_status(&slot).code(), Code::FailedPrecondition);
+    }
+
+    #[test]
+    fn a_listing_past_the_adapters_bound_names_the_bound() {
+        let a = Auth0::Pagination { operation: "list_clients", pages: 1000, items: 100_000, reason: "too many pages" };
+        let s = to_status(&Error::Auth0(a));
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        assert!(
+            s.message().contains("list_clients stopped after 1000 pages") && s.message().contains("too many pages"),
+            "{}",
+            s.message()
+        );
     }
 
     #[test]

@@ -80,6 +80,8 @@ string_enum! {
         KekRewrapped => "kek.rewrapped",
         /// Old KEKs were pruned from the ring.
         KekPruned => "kek.pruned",
+        /// An inventory found records or attachments that changed outside keyward.
+        InventoryDrift => "inventory.drift",
     }
 }
 

@@ -16,9 +16,9 @@ pub use filter::RotationFilter;
 pub use removed::{Departed, Departure, Removal, RemovedCredential};
 pub use sql::SqlStore;
 pub use types::{
-    ConnectionKeyRecord, ConnectionRotationRecord, Inserted, KeyRecord, KeyState, Lease, PolicyKind, PolicyRecord,
-    PolicySource, RevocationRecord, RevocationState, RotationRecord, RotationState, SigningKeyRecord,
-    SigningKeyRotationRecord,
+    ConnectionKeyRecord, ConnectionRotationRecord, Inserted, InventorySnapshotRecord, KeyRecord, KeyState, Lease,
+    PolicyKind, PolicyRecord, PolicySource, RevocationRecord, RevocationState, RotationRecord, RotationState,
+    SigningKeyRecord, SigningKeyRotationRecord,
 };
 
 use crate::Error;
@@ -34,6 +34,7 @@ pub trait Store:
     + PolicyStore
     + RevocationStore
     + AuditStore
+    + InventoryStore
     + Send
     + Sync
     + 'static
@@ -313,4 +314,13 @@ pub trait AuditStore: Send + Sync {
     async fn last_audit(&self, kind: AuditKind) -> Result<Option<AuditEvent>, Error>;
     /// Audit events after `after_id`, oldest first, at most `limit`.
     async fn audit_after(&self, after_id: i64, limit: i64) -> Result<Vec<AuditEvent>, Error>;
+}
+
+/// The last inventory of each tenant, which the next one compares with (drift).
+#[async_trait::async_trait]
+pub trait InventoryStore: Send + Sync {
+    /// The tenant's last inventory snapshot, if it has had one.
+    async fn inventory_snapshot(&self, tenant: &str) -> Result<Option<InventorySnapshotRecord>, Error>;
+    /// Replaces the tenant's snapshot.
+    async fn put_inventory_snapshot(&self, snapshot: &InventorySnapshotRecord) -> Result<(), Error>;
 }

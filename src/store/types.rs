@@ -323,6 +323,17 @@ pub struct PolicyRecord {
     pub custody: Option<Custody>,
 }
 
+/// What the last inventory of a tenant saw of its client credentials (drift's baseline).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventorySnapshotRecord {
+    /// Tenant name.
+    pub tenant: String,
+    /// When that inventory was taken.
+    pub taken_at: Timestamp,
+    /// The snapshot, JSON (written and read by the inventory, bounded by it).
+    pub snapshot: String,
+}
+
 /// What inserting a rotation found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {

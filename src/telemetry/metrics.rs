@@ -114,6 +114,17 @@ pub struct OutcomeLabel {
     pub outcome: &'static str,
 }
 
+/// An inventory count: the configured tenant, a kind of record and a flag (both fixed sets).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InventoryLabels {
+    /// The configured tenant name.
+    pub tenant: String,
+    /// `client_credential`, `connection_key` or `signing_key`.
+    pub kind: &'static str,
+    /// `all`, `orphaned`, `expiring`, `older_than_policy` or `expired`.
+    pub flag: &'static str,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabel {
     version: &'static str,
@@ -166,6 +177,13 @@ pub struct Metrics {
     pub lease_takeovers: Family<LeaseLabels, Counter>,
     /// 1 when this replica is ready to serve.
     pub ready: Gauge,
+    /// Records at the last inventory, by tenant, kind and flag.
+    pub inventory_records: Family<InventoryLabels, Gauge>,
+    /// Changes outside keyward found by the last inventory, by tenant.
+    pub inventory_drift: Family<TenantLabel, Gauge>,
+    /// UNIX time (seconds) of the earliest expiry among keyward's credentials at the last
+    /// inventory, by tenant; absent when none expires.
+    pub inventory_earliest_expiry: Family<TenantLabel, Gauge>,
 }
 
 impl Metrics {
@@ -191,6 +209,9 @@ impl Metrics {
             lease_lost_steps: Family::default(),
             lease_takeovers: Family::default(),
             ready: Gauge::default(),
+            inventory_records: Family::default(),
+            inventory_drift: Family::default(),
+            inventory_earliest_expiry: Family::default(),
             registry: Registry::default(),
         };
         let build = Family::<VersionLabel, Gauge>::default();
@@ -232,6 +253,21 @@ impl Metrics {
             m.lease_lost_steps.clone(),
         );
         r.register("keyward_lease_takeovers", "Leased work taken over from another replica", m.lease_takeovers.clone());
+        r.register(
+            "keyward_inventory_records",
+            "Records at the last inventory by tenant, kind and flag",
+            m.inventory_records.clone(),
+        );
+        r.register(
+            "keyward_inventory_drift",
+            "Changes outside keyward found by the last inventory",
+            m.inventory_drift.clone(),
+        );
+        r.register(
+            "keyward_inventory_earliest_expiry_seconds",
+            "UNIX time of the earliest expiry among keyward-managed credentials at the last inventory",
+            m.inventory_earliest_expiry.clone(),
+        );
         Self { registry, ..m }
     }
 
@@ -241,6 +277,41 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+
+    /// Sets a tenant's inventory counts for one flag (or `all`): client credentials, connection
+    /// keys and signing keys.
+    pub fn inventory_records(
+        &self,
+        tenant: &str,
+        flag: &'static str,
+        (credentials, connection, signing): (usize, usize, usize),
+    ) {
+        for (kind, n) in [("client_credential", credentials), ("connection_key", connection), ("signing_key", signing)]
+        {
+            let labels = InventoryLabels { tenant: tenant.to_owned(), kind, flag };
+            self.inventory_records.get_or_create(&labels).set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Sets how many changes outside keyward a tenant's last inventory found.
+    pub fn inventory_drift(&self, tenant: &str, n: usize) {
+        self.inventory_drift
+            .get_or_create(&TenantLabel { tenant: tenant.to_owned() })
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Sets (or, with none, removes) the earliest expiry among a tenant's managed credentials.
+    pub fn inventory_earliest_expiry(&self, tenant: &str, unix_seconds: Option<i64>) {
+        let label = TenantLabel { tenant: tenant.to_owned() };
+        match unix_seconds {
+            Some(s) => {
+                self.inventory_earliest_expiry.get_or_create(&label).set(s);
+            }
+            None => {
+                self.inventory_earliest_expiry.remove(&label);
+            }
+        }
     }
 
     /// Counts one rotation outcome.

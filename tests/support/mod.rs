@@ -305,6 +305,7 @@ pub async fn dev_tenant(
         signing: Default::default(),
         custody: Default::default(),
         signing_keys: Default::default(),
+        inventory: Default::default(),
     };
     (emu, tenant)
 }

@@ -20,6 +20,9 @@ pub struct Client {
     /// The application's name.
     #[serde(default)]
     pub name: Option<String>,
+    /// `native`, `spa`, `regular_web`, `non_interactive`, …; absent on some clients.
+    #[serde(default)]
+    pub app_type: Option<String>,
     /// `client_secret_post`, `client_secret_basic`, `none`, …; Auth0 leaves it out while
     /// `private_key_jwt` is active.
     #[serde(default)]
@@ -27,6 +30,13 @@ pub struct Client {
     /// Credential-based methods; only returned with `read:client_keys` or `read:client_credentials`.
     #[serde(default)]
     pub client_authentication_methods: Option<ClientAuthenticationMethods>,
+    /// JAR settings (a top-level client property): its credentials cannot be deleted while
+    /// attached. Only returned with `read:client_keys` or `read:client_credentials`.
+    #[serde(default)]
+    pub signed_request_object: Option<CredentialList>,
+    /// Token Vault privileged access (a top-level client property), with its credentials.
+    #[serde(default)]
+    pub token_vault_privileged_access: Option<CredentialList>,
     /// `jwt_configuration.alg` and friends.
     #[serde(default)]
     pub jwt_configuration: Option<JwtConfiguration>,

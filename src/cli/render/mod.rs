@@ -9,6 +9,7 @@
 
 mod audit;
 mod human;
+mod inventory;
 mod keys;
 mod policy;
 mod revoke;
@@ -24,6 +25,7 @@ use crate::grpc::proto::{CredentialState, RotationState};
 
 pub(super) use audit::AuditTail;
 pub(super) use human::time;
+pub(super) use inventory::inventory;
 pub(super) use keys::{connection_keys, credentials, rotated_connection};
 pub(super) use policy::{policies, policy_deleted, policy_set};
 pub(super) use revoke::revoked;

@@ -3,7 +3,7 @@
 //! a migration set per dialect.
 //!
 //! Each concept's SQL and row mapping has a module of its own (`rotations`, `keys`, `fence`,
-//! `connections`, `policies`, `revocations`, `audit`), built on the shared helpers in `row`;
+//! `connections`, `policies`, `revocations`, `audit`, `inventory`), built on the shared helpers in `row`;
 //! `forget` makes the database's files forget destroyed keys; `pool` connects and migrates.
 //! This module implements [`Store`] by handing each call to its concept's module.
 
@@ -11,6 +11,7 @@ mod audit;
 mod connections;
 mod fence;
 mod forget;
+mod inventory;
 mod keys;
 mod policies;
 mod pool;
@@ -26,8 +27,8 @@ use super::types::{
     RevocationRecord, RotationRecord, RotationState, SigningKeyRecord, SigningKeyRotationRecord,
 };
 use super::{
-    AuditEvent, AuditKind, AuditStore, ConnectionStore, KeyStore, PolicyStore, RevocationStore, RotationFilter,
-    RotationStore, SigningKeyStore, Store,
+    AuditEvent, AuditKind, AuditStore, ConnectionStore, InventorySnapshotRecord, InventoryStore, KeyStore, PolicyStore,
+    RevocationStore, RotationFilter, RotationStore, SigningKeyStore, Store,
 };
 use crate::Error;
 use crate::clock::Timestamp;
@@ -450,5 +451,16 @@ impl AuditStore for SqlStore {
 
     async fn audit_after(&self, after_id: i64, limit: i64) -> Result<Vec<AuditEvent>, Error> {
         audit::after(&self.pool, after_id, limit).await
+    }
+}
+
+#[async_trait::async_trait]
+impl InventoryStore for SqlStore {
+    async fn inventory_snapshot(&self, tenant: &str) -> Result<Option<InventorySnapshotRecord>, Error> {
+        inventory::get(&self.pool, tenant).await
+    }
+
+    async fn put_inventory_snapshot(&self, snapshot: &InventorySnapshotRecord) -> Result<(), Error> {
+        inventory::put(&self.pool, snapshot).await
     }
 }
