@@ -13,6 +13,7 @@ mod room;
 mod saga;
 mod signing_key_revoke;
 mod signing_key_verify;
+mod signing_key_wait;
 mod signing_keys;
 mod slots;
 mod verifiers;
@@ -30,7 +31,7 @@ pub(crate) use request::{Params, requester};
 pub use request::{RotateRequest, Rotated};
 pub use revocation::{RevokeRequest, Revoked};
 pub use signing_key_verify::{VerifiedSigningKey, verify_signing_key};
-pub use signing_keys::{SigningKeyDetail, SigningKeysRotation};
+pub use signing_key_wait::{SigningKeyDetail, SigningKeysRotation};
 pub use verifiers::VerifierStatus;
 
 use crate::Error;

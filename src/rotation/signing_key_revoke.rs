@@ -7,7 +7,8 @@
 use keyward_auth0::Error as Auth0Error;
 
 use super::Engine;
-use super::signing_keys::{SigningKeysRotation, blockers, outcome, state};
+use super::signing_key_wait::{SigningKeysRotation, blockers, state};
+use super::signing_keys::outcome;
 use super::verifiers::{self, VerifierStatus};
 use crate::Error;
 use crate::clock::Timestamp;
