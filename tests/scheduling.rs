@@ -151,7 +151,31 @@ async fn config_policies_are_authoritative_and_api_policies_are_validated() {
             max_age: Duration::from_secs(180 * 86_400),
             window: Some("02:00-05:00".parse().unwrap()),
         };
+        let signing_keys = PolicyConfig {
+            tenant: "dev".into(),
+            target: PolicyTarget::SigningKeys,
+            max_age: Duration::from_secs(90 * 86_400),
+            window: None,
+        };
+        schedule::apply_config(e, &[from_file.clone(), signing_keys]).await.unwrap();
+        let owned =
+            schedule::get_policy(e, "dev", PolicyKind::SigningKeys, schedule::SIGNING_KEYS_TARGET).await.unwrap();
+        assert_eq!((owned.policy.source, owned.policy.max_age_ms), (PolicySource::Config, 90 * DAY_MS), "{name}");
+        let over_the_file = PolicyInput {
+            tenant: "dev".into(),
+            kind: PolicyKind::SigningKeys,
+            target: schedule::SIGNING_KEYS_TARGET.into(),
+            max_age: Duration::from_secs(30 * 86_400),
+            window: None,
+            custody: None,
+        };
+        let refused = schedule::set_policy(e, &over_the_file, "test").await.unwrap_err();
+        assert!(matches!(refused, keyward::Error::FailedPrecondition(_)), "{name}: the file owns it: {refused}");
         schedule::apply_config(e, std::slice::from_ref(&from_file)).await.unwrap();
+        assert!(
+            schedule::get_policy(e, "dev", PolicyKind::SigningKeys, schedule::SIGNING_KEYS_TARGET).await.is_err(),
+            "{name}: dropped from the file, gone"
+        );
         let input = PolicyInput {
             tenant: "dev".into(),
             kind: PolicyKind::Connection,

@@ -35,7 +35,7 @@ mod unknown_keys;
 pub use defaults::Defaults;
 pub use kek::{DEFAULT_PIN_ENV, KekConfig, KekSource, MAX_TOKEN_LABEL, Pkcs11Config, label_problem};
 pub use limits::{LimitOverrides, Limits};
-pub use policies::{PolicyConfig, PolicyTarget, RotationWindow};
+pub use policies::{MIN_SIGNING_KEYS_INTERVAL, PolicyConfig, PolicyTarget, RotationWindow};
 pub use scheduler::{LeaseTiming, SchedulerConfig};
 pub use server::default_replica_id;
 pub use signer::SignerConfig;

@@ -1,5 +1,6 @@
-//! `[[policies]]`: when scheduled rotations are due, per client (maximum key age) or connection
-//! (interval), optionally only inside a daily UTC window.
+//! `[[policies]]`: when scheduled rotations are due, per client (maximum key age), connection
+//! (interval) or a tenant's signing keys (interval, at least a day), optionally only inside a
+//! daily UTC window.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,6 +15,8 @@ pub(super) struct PolicyFile {
     tenant: String,
     client: Option<String>,
     connection: Option<String>,
+    #[serde(default)]
+    signing_keys: bool,
     max_key_age: Option<String>,
     interval: Option<String>,
     window: Option<String>,
@@ -26,6 +29,8 @@ pub enum PolicyTarget {
     Client(String),
     /// A connection id (interval).
     Connection(String),
+    /// The tenant's signing keys (interval).
+    SigningKeys,
 }
 
 impl std::fmt::Display for PolicyTarget {
@@ -33,6 +38,7 @@ impl std::fmt::Display for PolicyTarget {
         match self {
             Self::Client(c) => write!(f, "client {c:?}"),
             Self::Connection(c) => write!(f, "connection {c:?}"),
+            Self::SigningKeys => f.write_str("signing keys"),
         }
     }
 }
@@ -44,11 +50,15 @@ pub struct PolicyConfig {
     pub tenant: String,
     /// The client or connection.
     pub target: PolicyTarget,
-    /// Maximum key age (clients) or interval (connections).
+    /// Maximum key age (clients) or interval (connections, signing keys).
     pub max_age: Duration,
     /// Daily UTC window `HH:MM-HH:MM`.
     pub window: Option<RotationWindow>,
 }
+
+/// The shortest signing-keys interval: Auth0 allows 5 signing-key rotations a day, and each
+/// previous key must outlive the tenant's tokens, so keyward schedules at most one a day.
+pub const MIN_SIGNING_KEYS_INTERVAL: Duration = Duration::from_secs(86_400);
 
 /// A daily UTC window, in minutes after midnight; it may wrap past midnight (22:00-02:00).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +112,8 @@ pub(super) fn resolve(files: Vec<PolicyFile>, errors: &mut Vec<String>) -> Vec<P
     files.into_iter().enumerate().filter_map(|(i, p)| resolve_policy(i, p, errors)).collect()
 }
 
-/// Reports each policy whose target is not a client or connection of its tenant.
+/// Reports each policy whose target is not a client or connection of its tenant, or whose tenant
+/// is not configured.
 pub(super) fn check_targets(
     policies: &[PolicyConfig],
     tenants: &BTreeMap<String, TenantConfig>,
@@ -112,8 +123,11 @@ pub(super) fn check_targets(
         let known = tenants.get(&p.tenant).is_some_and(|t| match &p.target {
             PolicyTarget::Client(c) => t.clients.contains(c) || t.signing.local_clients.contains(c),
             PolicyTarget::Connection(c) => t.connections.contains(c),
+            PolicyTarget::SigningKeys => true,
         });
-        if !known {
+        if !known && p.target == PolicyTarget::SigningKeys {
+            errors.push(format!("policies[{i}]: signing keys of tenant {:?}, which is not configured", p.tenant));
+        } else if !known {
             errors
                 .push(format!("policies[{i}]: {:?} is not a client or connection of tenant {:?}", p.target, p.tenant));
         }
@@ -122,19 +136,28 @@ pub(super) fn check_targets(
 
 fn resolve_policy(i: usize, p: PolicyFile, errors: &mut Vec<String>) -> Option<PolicyConfig> {
     let at = format!("policies[{i}]");
-    let (target, age_field, age) = match (p.client, p.connection, p.max_key_age, p.interval) {
-        (Some(c), None, Some(age), None) => (PolicyTarget::Client(c), "max_key_age", age),
-        (None, Some(c), None, Some(every)) => (PolicyTarget::Connection(c), "interval", every),
+    let (target, age_field, age) = match (p.client, p.connection, p.signing_keys, p.max_key_age, p.interval) {
+        (Some(c), None, false, Some(age), None) => (PolicyTarget::Client(c), "max_key_age", age),
+        (None, Some(c), false, None, Some(every)) => (PolicyTarget::Connection(c), "interval", every),
+        (None, None, true, None, Some(every)) => (PolicyTarget::SigningKeys, "interval", every),
         _ => {
             errors.push(format!(
-                "{at}: set either client with max_key_age, or connection with interval (tenant {:?})",
+                "{at}: set either client with max_key_age, connection with interval, or signing_keys = true with \
+                 interval (tenant {:?})",
                 p.tenant
             ));
             return None;
         }
     };
+    let least = if target == PolicyTarget::SigningKeys { MIN_SIGNING_KEYS_INTERVAL } else { Duration::from_secs(60) };
     let max_age = match humantime::parse_duration(&age) {
-        Ok(d) if d >= Duration::from_secs(60) => d,
+        Ok(d) if d >= least => d,
+        Ok(_) if target == PolicyTarget::SigningKeys => {
+            errors.push(format!(
+                "{at}.{age_field}: must be at least 1 day for signing keys (Auth0 allows 5 signing-key rotations a day)"
+            ));
+            return None;
+        }
         Ok(_) => {
             errors.push(format!("{at}.{age_field}: must be at least 1 minute"));
             return None;

@@ -78,6 +78,34 @@ fn the_inventory_expiry_window_is_a_duration_from_an_hour_to_a_year() {
 }
 
 #[test]
+fn signing_keys_policies_take_an_interval_of_at_least_a_day() {
+    let vars = env(&[("AUTH0_DEV_MANAGEMENT_SECRET", "s3cret")]);
+    let with = |policy: &str| format!("{}\n[[policies]]\ntenant = \"dev\"\n{policy}\n", example());
+    let c = Config::resolve(&with("signing_keys = true\ninterval = \"90d\""), &vars, &Overrides::default()).unwrap();
+    let p = c.operations.policies.iter().find(|p| p.target == PolicyTarget::SigningKeys).expect("the policy");
+    assert_eq!((p.tenant.as_str(), p.max_age), ("dev", Duration::from_secs(90 * 86_400)));
+    for (bad, expected) in [
+        ("signing_keys = true\ninterval = \"12h\"", "policies[0].interval: must be at least 1 day for signing keys"),
+        ("signing_keys = true\nmax_key_age = \"90d\"", "policies[0]: set either client with max_key_age"),
+        ("signing_keys = true\nclient = \"demo-app\"\ninterval = \"90d\"", "policies[0]: set either"),
+    ] {
+        let Err(Error::Config(problems)) = Config::resolve(&with(bad), &vars, &Overrides::default()) else {
+            panic!("{bad} must be refused");
+        };
+        assert!(problems.iter().any(|p| p.starts_with(expected)), "{bad}: {problems:?}");
+    }
+    let elsewhere =
+        format!("{}\n[[policies]]\ntenant = \"prod\"\nsigning_keys = true\ninterval = \"90d\"\n", example());
+    let Err(Error::Config(problems)) = Config::resolve(&elsewhere, &vars, &Overrides::default()) else {
+        panic!("an unknown tenant must be refused");
+    };
+    assert!(
+        problems.iter().any(|p| p.contains("signing keys of tenant \"prod\", which is not configured")),
+        "{problems:?}"
+    );
+}
+
+#[test]
 fn parse_errors_name_the_place_and_key_never_the_value() {
     let e = env(&[]);
     for (text, key) in [

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{PolicyStatus, statuses};
 use crate::Error;
-use crate::config::{PolicyConfig, PolicyTarget, RotationWindow};
+use crate::config::{MIN_SIGNING_KEYS_INTERVAL, PolicyConfig, PolicyTarget, RotationWindow};
 use crate::custody::Custody;
 use crate::rotation::Engine;
 use crate::store::{AuditEvent, AuditKind, PolicyKind, PolicyRecord, PolicySource};
@@ -29,9 +29,6 @@ pub struct PolicyInput {
 
 /// The target of a tenant's signing-keys policy: the whole tenant.
 pub const SIGNING_KEYS_TARGET: &str = "*";
-/// The shortest signing-keys interval: Auth0 allows 5 signing-key rotations a day, and keyward
-/// schedules at most one a day.
-const MIN_SIGNING_KEYS_INTERVAL: Duration = Duration::from_secs(86_400);
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -62,6 +59,7 @@ pub async fn apply_config(engine: &Engine, policies: &[PolicyConfig]) -> Result<
         let (kind, target) = match &p.target {
             PolicyTarget::Client(c) => (PolicyKind::Client, c.clone()),
             PolicyTarget::Connection(c) => (PolicyKind::Connection, c.clone()),
+            PolicyTarget::SigningKeys => (PolicyKind::SigningKeys, SIGNING_KEYS_TARGET.to_owned()),
         };
         let window = p.window.map(|w| w.to_string());
         let old = existing.iter().find(|e| e.tenant == p.tenant && e.kind == kind && e.target == target);
