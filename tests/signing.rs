@@ -376,10 +376,13 @@ async fn access_tokens_single_flight_and_overload_recovers() {
         assert_eq!(err.code(), Code::PermissionDenied, "{name}: {err:?}");
 
         // Overload: one worker, two queue slots, 200 concurrent RSA signatures. Some are refused
-        // at once with RESOURCE_EXHAUSTED; none hang; the rest succeed.
+        // with RESOURCE_EXHAUSTED (held for the pushback, clipped to half of the callers' 2 s
+        // deadline, so never DEADLINE_EXCEEDED); none hang; the rest succeed.
         let calls = (0..200).map(|_| {
             let mut signer = SignerClient::new(channel.clone());
-            async move { signer.sign_client_assertion(authed(assertion_request(APP))).await }
+            let mut request = authed(assertion_request(APP));
+            request.set_timeout(Duration::from_secs(2));
+            async move { signer.sign_client_assertion(request).await }
         });
         let answers =
             tokio::time::timeout(Duration::from_secs(120), futures_join_all(calls)).await.expect("a call hung");

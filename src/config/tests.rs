@@ -48,7 +48,13 @@ fn example_config_parses() {
     assert!(!billing.may(crate::access::Permission::Rotate, "dev", Some("demo-app")));
     assert_eq!(
         c.signer,
-        SignerConfig { threads: 0, queue: 1024, token_cache_entries: 1024, ..SignerConfig::default() }
+        SignerConfig {
+            threads: 0,
+            queue: 1024,
+            token_cache_entries: 1024,
+            overload_pushback: Duration::from_millis(500),
+            ..SignerConfig::default()
+        }
     );
     assert_eq!(dev.signing.max_jwt_lifetime, Duration::from_secs(3600));
     assert_eq!(dev.inventory.expiry_window, Duration::from_secs(30 * 86_400));
@@ -280,13 +286,17 @@ fn principal_and_signer_problems_are_named() {
         permissions = ["sign", "fly"]
         [signer]
         queue = 0
+        overload_pushback = "1m"
         [tenants.dev]
         domain = "d.example"
         management_client_id = "m"
         management_client_secret = "s"
         max_jwt_lifetime = "3d"
     "#;
-    let env = HashMap::from([("KEYWARD_SIGNER_INLINE_EC".to_owned(), "yes".to_owned())]);
+    let env = HashMap::from([
+        ("KEYWARD_SIGNER_INLINE_EC".to_owned(), "yes".to_owned()),
+        ("KEYWARD_SIGNER_OVERLOAD_PUSHBACK".to_owned(), "soon".to_owned()),
+    ]);
     let Err(Error::Config(errors)) = Config::resolve(bad, &env, &Overrides::default()) else {
         panic!("accepted a bad config")
     };
@@ -297,8 +307,10 @@ fn principal_and_signer_problems_are_named() {
         "principals[0].grants[0].permissions: \"fly\"",
         "principals.mtls_san: needs tls.client_ca_file",
         "signer:",
+        "signer.overload_pushback: must be a duration from 0s to 10s",
         "tenants.dev.max_jwt_lifetime",
         "KEYWARD_SIGNER_INLINE_EC: must be true or false",
+        "KEYWARD_SIGNER_OVERLOAD_PUSHBACK: must be a duration from 0s to 10s",
     ] {
         assert!(text.contains(expected), "missing {expected} in\n{text}");
     }

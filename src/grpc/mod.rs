@@ -7,6 +7,7 @@ mod auth_failures;
 mod convert;
 mod inventory;
 mod policy;
+mod pushback;
 mod rotation;
 mod signer;
 mod signing_keys;
@@ -93,8 +94,9 @@ pub async fn run_counting(
         rotation::RotationService { engine, signing: deps.signing.clone(), authorize: authorize.clone() },
         authenticate.clone(),
     );
-    let signing = signer::SigningService { signing: deps.signing.clone(), authorize };
     let limits = deps.limits;
+    let pushback = pushback::Pushback::new(deps.signing.overload_pushback(), limits.request_timeout);
+    let signing = signer::SigningService { signing: deps.signing.clone(), authorize, pushback };
     let rpc_layer = crate::telemetry::rpc::RpcLayer::new(served_methods()).counting(in_flight);
     let mut builder = Server::builder()
         .max_concurrent_streams(limits.max_concurrent_streams)

@@ -10,6 +10,7 @@ use tonic::{Request, Response, Status};
 use super::auth::Authorize;
 use super::convert::{duration, required, timestamp};
 use super::proto;
+use super::pushback::Pushback;
 use super::status::to_status;
 use crate::access::Permission;
 use crate::signing::Signing;
@@ -19,6 +20,8 @@ use crate::signing::Signing;
 pub struct SigningService {
     pub(super) signing: Arc<Signing>,
     pub(super) authorize: Authorize,
+    /// How long refusals of the full signing pool are held.
+    pub(super) pushback: Pushback,
 }
 
 #[tonic::async_trait]
@@ -36,8 +39,11 @@ impl proto::signer_server::Signer for SigningService {
         let out = self
             .signing
             .sign_client_assertion(&caller.name, &m.tenant, &m.client_id, audience, lifetime)
-            .await
-            .map_err(|e| to_status(&e))?;
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => return Err(self.pushback.status(request.metadata(), &e).await),
+        };
         Ok(Response::new(proto::SignClientAssertionResponse {
             assertion: out.assertion,
             kid: out.kid,
@@ -59,11 +65,11 @@ impl proto::signer_server::Signer for SigningService {
         }
         let caller = self.authorize.check(&request, Permission::Sign, &m.tenant, Some(&m.client_id)).await?;
         let typ = (!m.typ.is_empty()).then_some(m.typ.as_str());
-        let (jwt, key) = self
-            .signing
-            .sign_jwt(&caller.name, &m.tenant, &m.client_id, &m.claims_json, typ)
-            .await
-            .map_err(|e| to_status(&e))?;
+        let signed = self.signing.sign_jwt(&caller.name, &m.tenant, &m.client_id, &m.claims_json, typ).await;
+        let (jwt, key) = match signed {
+            Ok(signed) => signed,
+            Err(e) => return Err(self.pushback.status(request.metadata(), &e).await),
+        };
         Ok(Response::new(proto::SignJwtResponse { jwt, kid: key.kid.clone(), algorithm: key.algorithm().to_string() }))
     }
 
@@ -101,7 +107,7 @@ impl proto::tokens_server::Tokens for SigningService {
         let scope = (!m.scope.is_empty()).then_some(m.scope.as_str());
         let token = match self.signing.access_token(&caller.name, &m.tenant, &m.client_id, &m.audience, scope).await {
             Ok(t) => t,
-            Err(e) => return Err(to_status(&e)),
+            Err(e) => return Err(self.pushback.status(request.metadata(), &e).await),
         };
         let left = token.expires_at().saturating_duration_since(Instant::now());
         let expires_at = self.signing.clock().now().plus(left);

@@ -83,6 +83,8 @@ pub struct Signing {
     draining: std::sync::atomic::AtomicBool,
     /// The PKCS#11 token, probed for readiness.
     custody: Option<keyward_pkcs11::Token>,
+    /// How long a call the full pool refused is held before its answer.
+    overload_pushback: std::time::Duration,
 }
 
 impl std::fmt::Debug for Signing {
@@ -113,7 +115,14 @@ impl Signing {
             counters,
             draining: std::sync::atomic::AtomicBool::new(false),
             custody: ctx.custody.clone(),
+            overload_pushback: config.overload_pushback,
         })
+    }
+
+    /// How long a call the full signing pool refused waits before its RESOURCE_EXHAUSTED
+    /// answer (`[signer] overload_pushback`), before the caller's deadline clips it.
+    pub fn overload_pushback(&self) -> std::time::Duration {
+        self.overload_pushback
     }
 
     /// Marks this replica as shutting down (`/readyz` then answers 503).
