@@ -84,7 +84,7 @@ pub struct Signing {
     /// The PKCS#11 token, probed for readiness.
     custody: Option<keyward_pkcs11::Token>,
     /// How long a call the full pool refused is held before its answer.
-    overload_pushback: std::time::Duration,
+    overload_pushback: Duration,
 }
 
 impl std::fmt::Debug for Signing {
@@ -121,7 +121,7 @@ impl Signing {
 
     /// How long a call the full signing pool refused waits before its RESOURCE_EXHAUSTED
     /// answer (`[signer] overload_pushback`), before the caller's deadline clips it.
-    pub fn overload_pushback(&self) -> std::time::Duration {
+    pub fn overload_pushback(&self) -> Duration {
         self.overload_pushback
     }
 
