@@ -36,8 +36,12 @@ pub(super) async fn rotate(
     let m = request.into_inner();
     let request_id = request_id(&m.request_id)?;
     if m.plan {
-        let planned = engine.plan_rotate_signing_keys(&m.tenant, request_id.as_deref()).await.map_err(|e| to_status(&e))?;
-        return Ok(Response::new(proto::RotateTenantSigningKeysResponse { rotation: None, plan: Some(plan(&planned)) }));
+        let planned =
+            engine.plan_rotate_signing_keys(&m.tenant, request_id.as_deref()).await.map_err(|e| to_status(&e))?;
+        return Ok(Response::new(proto::RotateTenantSigningKeysResponse {
+            rotation: None,
+            plan: Some(plan(&planned)),
+        }));
     }
     let _running = engine.running_rotation();
     let rotated = tokio::select! {

@@ -22,7 +22,6 @@ mod verifiers;
 use std::sync::Arc;
 use std::time::Duration;
 
-
 pub(crate) use crate::ids::{hex, uuid_v4};
 pub use connection::{ConnectionRotated, VerifiedKey, verify_key};
 pub use fault::FAULT_EXIT_CODE;

@@ -122,7 +122,8 @@ impl RunningEmulator {
     /// connections and their keys, signing keys, limits, seed), serialized: equal bytes mean
     /// nothing at Auth0 changed. The request log and rate-limit buckets are not part of it.
     pub fn tenant_bytes(&self) -> Result<Vec<u8>, Error> {
-        serde_json::to_vec(&*self.shared.tenant()).map_err(|e| Error::StateFile { path: "<memory>".into(), reason: e.to_string() })
+        serde_json::to_vec(&*self.shared.tenant())
+            .map_err(|e| Error::StateFile { path: "<memory>".into(), reason: e.to_string() })
     }
 
     /// Stops accepting and closes every connection.

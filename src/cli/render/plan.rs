@@ -26,7 +26,8 @@ fn rows(p: &Plan, style: Style) -> Vec<Vec<String>> {
             vec![(i + 1).to_string(), s.action.clone(), short(&s.target, style), s.method.clone(), at]
         })
         .collect();
-    let width = |i: usize| cells.iter().map(|r| r[i].chars().count().max(1)).chain([HEADER[i].len()]).max().unwrap_or(0);
+    let width =
+        |i: usize| cells.iter().map(|r| r[i].chars().count().max(1)).chain([HEADER[i].len()]).max().unwrap_or(0);
     let before: usize = (0..5).map(|i| width(i) + 2).sum();
     let room = COLUMNS.saturating_sub(before).max(MIN_REASON);
     let mut out = Vec::new();

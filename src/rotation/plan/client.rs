@@ -38,11 +38,7 @@ pub(crate) fn steps(
     let mut out = vec![PlannedStep::now(
         Action::Generate,
         NEW,
-        format!(
-            "{}{bits} key pair and self-signed certificate, custody {}",
-            params.algorithm,
-            params.custody.as_str()
-        ),
+        format!("{}{bits} key pair and self-signed certificate, custody {}", params.algorithm, params.custody.as_str()),
     )];
     if let Some(a) = auth0 {
         let records: Vec<String> = a.creds.iter().map(|c| c.id.clone()).collect();
@@ -77,7 +73,8 @@ pub(crate) fn steps(
         let grace = i64::try_from(params.grace_ms).unwrap_or(i64::MAX);
         let at = retire_at(now, grace, old.last_signed_exp);
         let target = old.credential_id.clone().unwrap_or_else(|| old.kid.clone());
-        let what = if auth0.is_some() { "detached, deleted at Auth0 and its key destroyed" } else { "its key destroyed" };
+        let what =
+            if auth0.is_some() { "detached, deleted at Auth0 and its key destroyed" } else { "its key destroyed" };
         let why = format!(
             "the old key {} retires after the grace period of {}s (and not before the last assertion it signed \
              expires): {what}",

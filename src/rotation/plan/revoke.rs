@@ -34,7 +34,11 @@ pub(crate) fn steps(key: &KeyRecord, credential_id: &str, auth0: Option<&Standin
     if let Some(a) = auth0 {
         if a.attached.iter().any(|id| id == credential_id) {
             let kept: Vec<&str> = a.attached.iter().filter(|id| *id != credential_id).map(String::as_str).collect();
-            let kept = if kept.is_empty() { "nothing stays attached".to_owned() } else { format!("kept: {}", kept.join(", ")) };
+            let kept = if kept.is_empty() {
+                "nothing stays attached".to_owned()
+            } else {
+                format!("kept: {}", kept.join(", "))
+            };
             out.push(
                 PlannedStep::now(Action::Detach, credential_id, format!("taken off private_key_jwt ({kept})"))
                     .on(PRIVATE_KEY_JWT),
@@ -68,7 +72,9 @@ impl Engine {
                 ))
             })?;
         if let Some(existing) = self.store.revocation_of_key(&key.key_id).await? {
-            if req.request_id.is_some() && existing.request_id == req.request_id && existing.request_hash != request_hash(req)
+            if req.request_id.is_some()
+                && existing.request_id == req.request_id
+                && existing.request_hash != request_hash(req)
             {
                 return Err(Error::arg("request_id", "was already used for a different request"));
             }
@@ -94,13 +100,14 @@ impl Engine {
         let mut plan = Plan { steps: steps(key, &req.credential_id, standing.as_ref()), ..Plan::default() };
         match &standing {
             None => plan.notes.push("the application is gone at Auth0: nothing to detach or delete there".into()),
-            Some(s) if !s.held => plan.notes.push("Auth0 no longer holds the credential: nothing to delete there".into()),
+            Some(s) if !s.held => {
+                plan.notes.push("Auth0 no longer holds the credential: nothing to delete there".into())
+            }
             Some(_) => {}
         }
         if key.state == KeyState::Active {
-            plan.notes.push(
-                "force: the client is left with no ACTIVE key; signing for it fails until it is rotated".into(),
-            );
+            plan.notes
+                .push("force: the client is left with no ACTIVE key; signing for it fails until it is rotated".into());
         }
         Ok(plan)
     }

@@ -42,7 +42,9 @@ pub(crate) fn rotation_steps(keys: &[SigningKey], policy: &SigningKeysPolicy, no
     }
     let lifetime = humantime::format_duration(policy.max_token_lifetime);
     let why = if policy.auto_revoke {
-        format!("keyward revokes it by itself once max_token_lifetime ({lifetime}) has passed and every verifier shows the new current key")
+        format!(
+            "keyward revokes it by itself once max_token_lifetime ({lifetime}) has passed and every verifier shows the new current key"
+        )
     } else {
         format!(
             "may be revoked once max_token_lifetime ({lifetime}) has passed and every verifier shows the new current \
@@ -159,7 +161,14 @@ mod tests {
         let got: Vec<_> = s.iter().map(|s| (s.action.as_str(), s.target.as_str())).collect();
         assert_eq!(
             got,
-            [("revoke", "p"), ("generate", "new"), ("activate", "n"), ("retire", "c"), ("wait", "https://gw/jwks"), ("revoke", "c")]
+            [
+                ("revoke", "p"),
+                ("generate", "new"),
+                ("activate", "n"),
+                ("retire", "c"),
+                ("wait", "https://gw/jwks"),
+                ("revoke", "c")
+            ]
         );
         assert_eq!(s[5].at, Some(Timestamp::from_millis(3_600_000)));
         assert!(s[0].at.is_none());
