@@ -8,36 +8,37 @@ use super::{CliError, Style, print_json, stamp, text};
 use crate::cli::out::outln;
 use crate::grpc::proto::Plan;
 
-/// The table's header.
+/// The table's header; REASON is a column of its own only with `--wide`.
 const HEADER: [&str; 6] = ["STEP", "ACTION", "TARGET", "METHOD", "WHEN", "REASON"];
 
-/// The narrowest the reason column is wrapped to, however wide the other columns are.
-const MIN_REASON: usize = 30;
+/// How far a step's reason is indented on the lines under its row (under ACTION).
+const INDENT: usize = 6;
 
-/// The rows of the table: one per step, its reason wrapped onto rows of its own (other cells
-/// blank) to fit [`COLUMNS`] unless `--wide`.
-fn rows(p: &Plan, style: Style) -> Vec<Vec<String>> {
-    let cells: Vec<Vec<String>> = p
+/// The lines of the table: one row per step; each reason follows its row, indented and wrapped
+/// to fit [`COLUMNS`], or (with `--wide`) stands in a last column.
+fn lines(p: &Plan, style: Style) -> Vec<String> {
+    let rows: Vec<Vec<String>> = p
         .steps
         .iter()
         .enumerate()
         .map(|(i, s)| {
             let at = if s.at.is_some() { when(s.at.as_ref()) } else { "now".to_owned() };
-            vec![(i + 1).to_string(), s.action.clone(), short(&s.target, style), s.method.clone(), at]
+            let mut row = vec![(i + 1).to_string(), s.action.clone(), short(&s.target, style), s.method.clone(), at];
+            if style.wide {
+                row.push(s.reason.clone());
+            }
+            row
         })
         .collect();
-    let width =
-        |i: usize| cells.iter().map(|r| r[i].chars().count().max(1)).chain([HEADER[i].len()]).max().unwrap_or(0);
-    let before: usize = (0..5).map(|i| width(i) + 2).sum();
-    let room = COLUMNS.saturating_sub(before).max(MIN_REASON);
-    let mut out = Vec::new();
-    for (row, s) in cells.into_iter().zip(&p.steps) {
-        let lines = if style.wide { vec![s.reason.clone()] } else { wrap(&s.reason, room) };
-        for (i, line) in lines.into_iter().enumerate() {
-            let mut r = if i == 0 { row.clone() } else { vec![" ".to_owned(); 5] };
-            r.push(line);
-            out.push(r);
-        }
+    let header = if style.wide { &HEADER[..] } else { &HEADER[..5] };
+    let table = table_lines(header, &rows, style);
+    if style.wide {
+        return table;
+    }
+    let mut out = vec![table[0].clone()];
+    for (row, s) in table.into_iter().skip(1).zip(&p.steps) {
+        out.push(row);
+        out.extend(wrap(&s.reason, COLUMNS - INDENT).into_iter().map(|l| format!("{:INDENT$}{l}", "")));
     }
     out
 }
@@ -69,9 +70,7 @@ pub(in crate::cli) fn plan(p: Option<&Plan>, what: &str, style: Style) -> Result
         say(&format!("dry run: {what} would take {} steps; nothing was changed", p.steps.len()))?;
     }
     if !p.steps.is_empty() {
-        // Reasons are wrapped here already; the table must not cut them again.
-        let wide = Style { wide: true, ..style };
-        for line in table_lines(&HEADER, &rows(&p, style), wide) {
+        for line in lines(&p, style) {
             outln!("{line}")?;
         }
     }
@@ -87,7 +86,7 @@ mod tests {
     use crate::grpc::proto::PlannedStep;
 
     #[test]
-    fn long_reasons_wrap_under_their_own_column() {
+    fn long_reasons_wrap_under_their_row() {
         let step = PlannedStep {
             action: "retire".into(),
             target: "cred_abc".into(),
@@ -96,11 +95,13 @@ mod tests {
             reason: "word ".repeat(40),
         };
         let p = Plan { steps: vec![step], ..Plan::default() };
-        let r = rows(&p, Style { json: false, wide: false });
-        assert!(r.len() > 1, "{r:?}");
-        assert_eq!(r[0][..5], ["1", "retire", "cred_abc", "private_key_jwt", "now"]);
-        assert!(r[1][..5].iter().all(|c| c == " "));
-        let lines = table_lines(&HEADER, &r, Style { json: false, wide: true });
-        assert!(lines.iter().all(|l| l.chars().count() <= COLUMNS), "{lines:#?}");
+        let l = lines(&p, Style { json: false, wide: false });
+        assert!(l[0].starts_with("STEP") && !l[0].contains("REASON"), "{l:#?}");
+        assert!(l[1].starts_with("1") && l[1].contains("private_key_jwt") && l[1].ends_with("now"), "{l:#?}");
+        assert!(l.len() > 3 && l[2..].iter().all(|x| x.starts_with("      word")), "{l:#?}");
+        assert!(l.iter().all(|x| x.chars().count() <= COLUMNS), "{l:#?}");
+        let wide = lines(&p, Style { json: false, wide: true });
+        assert_eq!(wide.len(), 2, "{wide:#?}");
+        assert!(wide[0].ends_with("REASON"), "{wide:#?}");
     }
 }
