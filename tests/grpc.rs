@@ -92,7 +92,7 @@ async fn every_rpc(c: &mut KeyRotationClient<Channel>, auth: Option<&[u8]>) -> V
         expect_err(
             "RotateTenantSigningKeys",
             c.rotate_tenant_signing_keys(with_auth(
-                proto::RotateTenantSigningKeysRequest { tenant: "dev".into(), request_id: String::new() },
+                proto::RotateTenantSigningKeysRequest { tenant: "dev".into(), ..Default::default() },
                 auth,
             ))
             .await
@@ -104,7 +104,7 @@ async fn every_rpc(c: &mut KeyRotationClient<Channel>, auth: Option<&[u8]>) -> V
                 proto::RevokeTenantSigningKeyRequest {
                     tenant: "dev".into(),
                     kid: "kid_x".into(),
-                    request_id: String::new(),
+                    ..Default::default()
                 },
                 auth,
             ))

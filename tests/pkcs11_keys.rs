@@ -286,6 +286,7 @@ async fn keys_made_in_the_token_sign_there_and_never_leave_it() {
         reason: "test".into(),
         force: true,
         request_id: "revoke-token-key".into(),
+        plan: false,
     };
     rotation.revoke_credential(revoke).await.unwrap();
     eventually("the revoked key's token object to be destroyed", || async {

@@ -51,6 +51,7 @@ fn revoke(credential: &str, reason: &str, force: bool, request_id: &str) -> prot
         reason: reason.into(),
         force,
         request_id: request_id.into(),
+        plan: false,
     }
 }
 

@@ -39,11 +39,11 @@ async fn world_keys(
 }
 
 fn rotate_req(request_id: &str) -> proto::RotateTenantSigningKeysRequest {
-    proto::RotateTenantSigningKeysRequest { tenant: TENANT.into(), request_id: request_id.into() }
+    proto::RotateTenantSigningKeysRequest { tenant: TENANT.into(), request_id: request_id.into(), plan: false }
 }
 
 fn revoke_req(kid: &str) -> proto::RevokeTenantSigningKeyRequest {
-    proto::RevokeTenantSigningKeyRequest { tenant: TENANT.into(), kid: kid.into(), request_id: String::new() }
+    proto::RevokeTenantSigningKeyRequest { tenant: TENANT.into(), kid: kid.into(), ..Default::default() }
 }
 
 /// The emulator's signing keys, as its state shows them.

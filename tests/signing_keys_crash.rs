@@ -93,7 +93,7 @@ async fn crash_at_every_point(name: &str, store_url: &str) {
         let rid = format!("crash-{i}");
         let next_before = kid(&emu, "next").await.unwrap();
         let mut k = start(&args, &[("KEYWARD_FAULT_EXIT_AFTER", point)]);
-        let req = proto::RotateTenantSigningKeysRequest { tenant: "dev".into(), request_id: rid.clone() };
+        let req = proto::RotateTenantSigningKeysRequest { tenant: "dev".into(), request_id: rid.clone(), plan: false };
         let answer = k.client(&token).await.rotate_tenant_signing_keys(req.clone()).await;
         if point.ends_with("recorded") || point.ends_with("rotated") {
             assert!(answer.is_err(), "{what}: the process should have died mid-call");

@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={}", proto.display());
     let files = [
         "keyward/v1/rotation.proto",
+        "keyward/v1/plan.proto",
         "keyward/v1/signing_keys.proto",
         "keyward/v1/inventory.proto",
         "keyward/v1/signing.proto",

@@ -16,18 +16,21 @@ pub(super) enum RotateCommand {
     ///
     /// Prints what it did, the new key, when the old one retires, and any credential it evicted or
     /// deleted at Auth0 to make room. --json: {rotation, credential, previous_credential_id,
-    /// previous_retire_at, removed_credentials: [...]}.
+    /// previous_retire_at, removed_credentials: [...]}; with --dry-run, {plan: {steps: [{step, action,
+    /// target, method, at, reason}], would_refuse, refusal, notes}}.
     Client(RotateClientArgs),
     /// Rotate a connection's signing keys and verify what Auth0 returns.
     ///
-    /// --json: {key, keys: [...], verified}.
+    /// --json: {key, keys: [...], verified}; with --dry-run, {plan: {steps, would_refuse, refusal,
+    /// notes}}.
     Connection(RotateConnectionArgs),
     /// Rotate the tenant's signing keys, verify every key Auth0 returns and schedule the previous
     /// key's revocation (after the tenant's max_token_lifetime, once every verifier shows the new
     /// current key).
     ///
     /// --json: {rotation: {rotation_id, state, current_kid, next_kid, previous_kid, rotated_at,
-    /// revoke_not_before, lagging_verifiers, verifiers: [...], keys: [...], ...}}.
+    /// revoke_not_before, lagging_verifiers, verifiers: [...], keys: [...], ...}}; with --dry-run,
+    /// {plan: {steps, would_refuse, refusal, notes}}.
     SigningKeys(RotateSigningKeysArgs),
 }
 
@@ -39,6 +42,12 @@ pub(super) struct RotateSigningKeysArgs {
     /// Idempotency key: the same key never rotates twice and shows the rotation as it stands.
     #[arg(long)]
     request_id: Option<String>,
+    /// Dry run: show what the rotation would do (the key promotion, the verifiers to wait for,
+    /// when the previous key may be revoked), and change nothing. Exits 0 once the plan is
+    /// computed, even when the real call would be refused (printed first; --json:
+    /// plan.would_refuse).
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +80,12 @@ pub(super) struct RotateClientArgs {
     /// Allow evicting credentials keyward does not manage when both Auth0 slots are taken.
     #[arg(long)]
     evict_unmanaged: bool,
+    /// Dry run: show what the rotation would do (generate, make room, create, attach, activate,
+    /// retire and when) from Auth0's current state, and change nothing. Needs the same permission.
+    /// Exits 0 once the plan is computed, even when the real call would be refused (the refusal is
+    /// printed first; --json: plan.would_refuse).
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +102,11 @@ pub(super) struct RotateConnectionArgs {
     /// Idempotency key.
     #[arg(long)]
     request_id: Option<String>,
+    /// Dry run: show what the rotation would do to the connection's keys (next → current,
+    /// current → previous, the old previous dropped, a new next), and change nothing. Exits 0
+    /// once the plan is computed, even when the real call would be refused.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,8 +155,13 @@ pub(super) fn rotate(opts: &ClientOptions, cmd: RotateCommand) -> Result<(), Cli
                     request_id: a.request_id.unwrap_or_default(),
                     evict_unmanaged: a.evict_unmanaged,
                     custody: a.custody.unwrap_or_default(),
+                    plan: a.dry_run,
                 };
+                let what = format!("rotating client {} in tenant {}", req.client_id, req.tenant);
                 let resp = client.rotate_client_credential(req).await.map_err(CliError::from)?.into_inner();
+                if a.dry_run {
+                    return render::plan(resp.plan.as_ref(), &what, opts.style());
+                }
                 render::rotated_client(&resp, opts.style())
             }
             RotateCommand::Connection(a) => {
@@ -145,16 +170,26 @@ pub(super) fn rotate(opts: &ClientOptions, cmd: RotateCommand) -> Result<(), Cli
                     connection_id: a.connection,
                     signing_alg: a.alg.unwrap_or_default(),
                     request_id: a.request_id.unwrap_or_default(),
+                    plan: a.dry_run,
                 };
+                let what = format!("rotating connection {} in tenant {}", req.connection_id, req.tenant);
                 let resp = client.rotate_connection_keys(req).await.map_err(CliError::from)?.into_inner();
+                if a.dry_run {
+                    return render::plan(resp.plan.as_ref(), &what, opts.style());
+                }
                 render::rotated_connection(&resp, opts.style())
             }
             RotateCommand::SigningKeys(a) => {
                 let req = proto::RotateTenantSigningKeysRequest {
                     tenant: a.tenant,
                     request_id: a.request_id.unwrap_or_default(),
+                    plan: a.dry_run,
                 };
+                let what = format!("rotating tenant {}'s signing keys", req.tenant);
                 let resp = client.rotate_tenant_signing_keys(req).await.map_err(CliError::from)?.into_inner();
+                if a.dry_run {
+                    return render::plan(resp.plan.as_ref(), &what, opts.style());
+                }
                 render::rotated_signing_keys(resp.rotation.as_ref(), opts.style())
             }
         }

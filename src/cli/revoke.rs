@@ -14,7 +14,9 @@ use crate::grpc::proto;
 #[command(
     subcommand_negates_reqs = true,
     after_long_help = "--json: {revocation: {revocation_id, state, credential_id, kid, reason, …}, \
-                       client_has_active_key, active_credential_id}."
+                       client_has_active_key, active_credential_id}; with --dry-run, {plan: {steps: [{step, \
+                       action, target, method, at, reason}], would_refuse, refusal, notes}}. A dry run exits 0 \
+                       once the plan is computed, even when the real call would be refused."
 )]
 pub(super) struct RevokeArgs {
     #[command(subcommand)]
@@ -37,6 +39,10 @@ pub(super) struct RevokeArgs {
     /// Idempotency key: the same key returns the same revocation.
     #[arg(long)]
     request_id: Option<String>,
+    /// Dry run: show what the revocation would do (stop signing, detach, delete, destroy), or why
+    /// it would be refused, and change nothing. Needs the same permission.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// What else `keyward revoke` revokes.
@@ -46,7 +52,8 @@ enum RevokeTarget {
     /// has passed since the rotation that made it previous and every verifier shows the current
     /// key (otherwise refused, naming the time left and the lagging verifiers).
     ///
-    /// --json: {kid, rotation: {rotation_id, state, previous_kid, revoked_at, ...}}.
+    /// --json: {kid, rotation: {rotation_id, state, previous_kid, revoked_at, ...}}; with
+    /// --dry-run, {plan: {steps, would_refuse, refusal, notes}}.
     SigningKey(RevokeSigningKeyArgs),
 }
 
@@ -61,6 +68,11 @@ struct RevokeSigningKeyArgs {
     /// Idempotency key (recorded in the audit log).
     #[arg(long)]
     request_id: Option<String>,
+    /// Dry run: show whether the key may be revoked now (the time left, the lagging verifiers,
+    /// read now) and change nothing. Exits 0 once the plan is computed, even when the real call
+    /// would be refused (printed first; --json: plan.would_refuse).
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Revokes the credential (or the signing key) and prints where that left things.
@@ -72,8 +84,13 @@ pub(super) fn run(opts: &ClientOptions, a: RevokeArgs) -> Result<(), CliError> {
                 tenant: s.tenant,
                 kid: s.kid,
                 request_id: s.request_id.unwrap_or_default(),
+                plan: s.dry_run,
             };
+            let what = format!("revoking signing key {} of tenant {}", req.kid, req.tenant);
             let resp = client.revoke_tenant_signing_key(req).await.map_err(CliError::from)?.into_inner();
+            if s.dry_run {
+                return render::plan(resp.plan.as_ref(), &what, opts.style());
+            }
             return render::revoked_signing_key(resp.rotation.as_ref(), &resp.kid, opts.style());
         }
         let missing = |flag: &'static str| CliError::usage(flag, "is required");
@@ -84,8 +101,13 @@ pub(super) fn run(opts: &ClientOptions, a: RevokeArgs) -> Result<(), CliError> {
             reason: a.reason.ok_or_else(|| missing("--reason"))?,
             force: a.force,
             request_id: a.request_id.unwrap_or_default(),
+            plan: a.dry_run,
         };
+        let what = format!("revoking credential {} of client {}", req.credential_id, req.client_id);
         let resp = client.revoke_credential(req).await.map_err(CliError::from)?.into_inner();
+        if a.dry_run {
+            return render::plan(resp.plan.as_ref(), &what, opts.style());
+        }
         render::revoked(&resp, opts.style())
     })
 }

@@ -6,6 +6,7 @@ mod auth;
 mod auth_failures;
 mod convert;
 mod inventory;
+mod plan;
 mod policy;
 mod pushback;
 mod rotation;

@@ -6,6 +6,7 @@ use tonic::{Request, Response, Status};
 
 use super::auth::Authorize;
 use super::convert::{connection_key, credential, duration, echo, required, revocation, rotation, timestamp};
+use super::plan::plan;
 use super::proto;
 use super::proto::key_rotation_server::KeyRotation;
 use super::status::to_status;
@@ -65,6 +66,13 @@ impl KeyRotation for RotationService {
             evict_unmanaged: m.evict_unmanaged,
             requested_by: caller.name.clone(),
         };
+        if m.plan {
+            let planned = self.engine.plan_rotate_client(&req).await.map_err(|e| to_status(&e))?;
+            return Ok(Response::new(proto::RotateClientCredentialResponse {
+                plan: Some(plan(&planned)),
+                ..Default::default()
+            }));
+        }
         let out = self.engine.rotate_client(&req).await.map_err(|e| to_status(&e))?;
         Ok(Response::new(proto::RotateClientCredentialResponse {
             rotation: Some(rotation(&out.rotation)),
@@ -72,6 +80,7 @@ impl KeyRotation for RotationService {
             previous_credential_id: out.rotation.old_credential_id.clone().unwrap_or_default(),
             previous_retire_at: out.rotation.retire_at.map(timestamp),
             removed_credentials: rotation(&out.rotation).removed_credentials,
+            plan: None,
         }))
     }
 
@@ -96,6 +105,17 @@ impl KeyRotation for RotationService {
             return Err(Status::invalid_argument("request_id: must be at most 128 characters"));
         }
         let request_id = (!m.request_id.is_empty()).then_some(m.request_id.as_str());
+        if m.plan {
+            let planned = self
+                .engine
+                .plan_rotate_connection(&m.tenant, &m.connection_id, alg, request_id)
+                .await
+                .map_err(|e| to_status(&e.naming("connection_id", &m.connection_id)))?;
+            return Ok(Response::new(proto::RotateConnectionKeysResponse {
+                plan: Some(plan(&planned)),
+                ..Default::default()
+            }));
+        }
         let _running = self.engine.running_rotation();
         let rotated = tokio::select! {
             out = self.engine.rotate_connection(&m.tenant, &m.connection_id, alg, request_id, &caller.name) => out,
@@ -122,6 +142,7 @@ impl KeyRotation for RotationService {
             key: Some(connection_key(&out.key)),
             keys: out.keys.iter().map(connection_key).collect(),
             verified: out.verified,
+            plan: None,
         }))
     }
 
@@ -193,6 +214,13 @@ impl KeyRotation for RotationService {
             request_id: (!m.request_id.is_empty()).then_some(m.request_id),
             requested_by: caller.name.clone(),
         };
+        if m.plan {
+            let planned = self.engine.plan_revoke(&req).await.map_err(|e| to_status(&e))?;
+            return Ok(Response::new(proto::RevokeCredentialResponse {
+                plan: Some(plan(&planned)),
+                ..Default::default()
+            }));
+        }
         let out = self.engine.revoke(&req).await;
         // Once the answer is out, this replica no longer signs with the key (the others drop it
         // on their next poll of the store's key version).
@@ -204,6 +232,7 @@ impl KeyRotation for RotationService {
             revocation: Some(revocation(&out.revocation, &out.kid)),
             client_has_active_key: out.active.is_some(),
             active_credential_id: out.active.and_then(|k| k.credential_id).unwrap_or_default(),
+            plan: None,
         }))
     }
 

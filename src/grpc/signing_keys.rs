@@ -8,6 +8,7 @@ use tonic::{Request, Response, Status};
 
 use super::auth::Authorize;
 use super::convert::{echo, required, timestamp};
+use super::plan::plan;
 use super::proto;
 use super::status::to_status;
 use crate::access::Permission;
@@ -34,6 +35,14 @@ pub(super) async fn rotate(
     let caller = authorize.check(&request, Permission::Rotate, &request.get_ref().tenant, Some(WHOLE_TENANT)).await?;
     let m = request.into_inner();
     let request_id = request_id(&m.request_id)?;
+    if m.plan {
+        let planned =
+            engine.plan_rotate_signing_keys(&m.tenant, request_id.as_deref()).await.map_err(|e| to_status(&e))?;
+        return Ok(Response::new(proto::RotateTenantSigningKeysResponse {
+            rotation: None,
+            plan: Some(plan(&planned)),
+        }));
+    }
     let _running = engine.running_rotation();
     let rotated = tokio::select! {
         out = engine.rotate_signing_keys(&m.tenant, request_id.as_deref(), &caller.name) => out,
@@ -50,7 +59,7 @@ pub(super) async fn rotate(
         }
     };
     let out = rotated.map_err(|e| to_status(&e))?;
-    Ok(Response::new(proto::RotateTenantSigningKeysResponse { rotation: Some(rotation(&out)) }))
+    Ok(Response::new(proto::RotateTenantSigningKeysResponse { rotation: Some(rotation(&out)), plan: None }))
 }
 
 /// `RevokeTenantSigningKey`.
@@ -64,11 +73,19 @@ pub(super) async fn revoke(
     let caller = authorize.check(&request, Permission::Rotate, &request.get_ref().tenant, Some(WHOLE_TENANT)).await?;
     let m = request.into_inner();
     let request_id = request_id(&m.request_id)?;
+    if m.plan {
+        let planned = engine.plan_revoke_signing_key(&m.tenant, &m.kid).await.map_err(|e| to_status(&e))?;
+        return Ok(Response::new(proto::RevokeTenantSigningKeyResponse {
+            rotation: None,
+            kid: m.kid,
+            plan: Some(plan(&planned)),
+        }));
+    }
     let out = engine
         .revoke_signing_key(&m.tenant, &m.kid, request_id.as_deref(), &caller.name)
         .await
         .map_err(|e| to_status(&e))?;
-    Ok(Response::new(proto::RevokeTenantSigningKeyResponse { rotation: Some(rotation(&out)), kid: m.kid }))
+    Ok(Response::new(proto::RevokeTenantSigningKeyResponse { rotation: Some(rotation(&out)), kid: m.kid, plan: None }))
 }
 
 fn state(s: &str) -> proto::SigningKeyRotationState {

@@ -118,6 +118,20 @@ enum Recorded {
     Done(Box<ConnectionRotated>),
 }
 
+/// The hash a retried connection rotation is compared by.
+pub(super) fn request_hash(tenant: &str, connection_id: &str, alg: Option<Algorithm>) -> String {
+    super::hex(&Sha256::digest(format!("{tenant}\0{connection_id}\0{alg:?}")))
+}
+
+/// The key set (kids) a recorded rotation saw before Auth0 was asked, while it is pending;
+/// `None` once it is done.
+pub(super) fn pending_before(result: &str) -> Result<Option<Vec<String>>, serde_json::Error> {
+    Ok(match serde_json::from_str(result)? {
+        Recorded::Pending { before } => Some(before),
+        Recorded::Done(_) => None,
+    })
+}
+
 impl Engine {
     /// A connection's keys as Auth0 holds them, each checked as a rotation checks them; reads
     /// only.
@@ -138,7 +152,7 @@ impl Engine {
     ) -> Result<ConnectionRotated, Error> {
         let t = self.tenants.managed_connection(tenant, connection_id)?;
         let auth0 = &t.auth0;
-        let hash: String = super::hex(&Sha256::digest(format!("{tenant}\0{connection_id}\0{alg:?}")));
+        let hash = request_hash(tenant, connection_id, alg);
         let kids = |keys: &[ConnectionKey]| keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
 
         let mut record_id = format!("crot_{}", uuid_v4());

@@ -6,6 +6,7 @@ mod custody;
 mod fault;
 mod keygen;
 mod lease;
+mod plan;
 mod request;
 mod retirement;
 mod revocation;
@@ -21,12 +22,11 @@ mod verifiers;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 pub(crate) use crate::ids::{hex, uuid_v4};
 pub use connection::{ConnectionRotated, VerifiedKey, verify_key};
 pub use fault::FAULT_EXIT_CODE;
 pub use lease::LeaseTiming;
+pub use plan::{Action, NEW, PRIVATE_KEY_JWT, Plan, PlannedStep};
 pub(crate) use request::{Params, requester};
 pub use request::{RotateRequest, Rotated};
 pub use revocation::{RevokeRequest, Revoked};
@@ -204,8 +204,7 @@ impl Engine {
         let current = self.current_choice(&req.tenant, &req.client_id).await?;
         let local = tenant.config.signing.local_clients.contains(&req.client_id);
         let params = self.params(req, local, current, tenant.config.custody.for_client(&req.client_id))?;
-        let params_json = serde_json::to_string(&params).map_err(Error::encode("rotation parameters"))?;
-        let hash = hex(&Sha256::digest(format!("{}\0{}\0{params_json}", req.tenant, req.client_id)));
+        let (params_json, hash) = request::stored_params(req, &params)?;
         let now = self.clock.now();
         let record = RotationRecord {
             rotation_id: format!("rot_{}", uuid_v4()),

@@ -64,6 +64,15 @@ fn is_sealed(c: &Custody) -> bool {
     *c == Custody::Sealed
 }
 
+/// The parameters as stored with a rotation (JSON), and the hash a retried request is compared
+/// by: the same tenant, client and parameters.
+pub(super) fn stored_params(req: &RotateRequest, params: &Params) -> Result<(String, String), Error> {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_string(params).map_err(Error::encode("rotation parameters"))?;
+    let hash = super::hex(&Sha256::digest(format!("{}\0{}\0{json}", req.tenant, req.client_id)));
+    Ok((json, hash))
+}
+
 /// A rotation and its keys.
 #[derive(Debug, Clone)]
 pub struct Rotated {

@@ -48,7 +48,7 @@ pub struct Revoked {
     pub active: Option<KeyRecord>,
 }
 
-fn validate(req: &RevokeRequest) -> Result<(), Error> {
+pub(super) fn validate(req: &RevokeRequest) -> Result<(), Error> {
     if req.credential_id.is_empty() || req.credential_id.chars().count() > 128 {
         return Err(Error::arg("credential_id", "must be 1 to 128 characters"));
     }
@@ -67,6 +67,35 @@ fn validate(req: &RevokeRequest) -> Result<(), Error> {
     Ok(())
 }
 
+/// The hash a retried revocation is compared by.
+pub(super) fn request_hash(req: &RevokeRequest) -> String {
+    hex(&Sha256::digest(format!(
+        "{}\0{}\0{}\0{}\0{}",
+        req.tenant,
+        req.client_id,
+        req.credential_id,
+        req.reason.trim(),
+        req.force
+    )))
+}
+
+/// Why a key in `state` may not be revoked (with `force` or not), if it may not.
+pub(super) fn refusal(state: KeyState, force: bool, credential_id: &str) -> Option<String> {
+    match state {
+        KeyState::Pending => Some(format!(
+            "credential {credential_id} belongs to a rotation in progress; let it finish (or fail), then revoke"
+        )),
+        KeyState::Retired => Some(format!(
+            "credential {credential_id} is retired already: its key signs no more and its retirement removes it from Auth0"
+        )),
+        KeyState::Active if !force => Some(format!(
+            "credential {credential_id} holds the client's active key; revoking it leaves the client with no active key: \
+             rotate first and revoke the old credential, or pass force"
+        )),
+        KeyState::Active | KeyState::Retiring => None,
+    }
+}
+
 impl Engine {
     /// Revokes a client credential: returns once the key is destroyed (or with UNAVAILABLE once
     /// signing stopped but Auth0 could not be reached: the revocation then resumes in the
@@ -74,14 +103,7 @@ impl Engine {
     pub async fn revoke(&self, req: &RevokeRequest) -> Result<Revoked, Error> {
         let tenant = self.managed_client(&req.tenant, &req.client_id)?;
         validate(req)?;
-        let hash = hex(&Sha256::digest(format!(
-            "{}\0{}\0{}\0{}\0{}",
-            req.tenant,
-            req.client_id,
-            req.credential_id,
-            req.reason.trim(),
-            req.force
-        )));
+        let hash = request_hash(req);
         let keys = self.store.keys(&req.tenant, &req.client_id).await?;
         let key =
             keys.iter().find(|k| k.credential_id.as_deref() == Some(req.credential_id.as_str())).ok_or_else(|| {
@@ -99,27 +121,8 @@ impl Engine {
             }
             return self.finish_revocation(tenant, existing).await;
         }
-        match key.state {
-            KeyState::Pending => {
-                return Err(Error::FailedPrecondition(format!(
-                    "credential {} belongs to a rotation in progress; let it finish (or fail), then revoke",
-                    req.credential_id
-                )));
-            }
-            KeyState::Retired => {
-                return Err(Error::FailedPrecondition(format!(
-                    "credential {} is retired already: its key signs no more and its retirement removes it from Auth0",
-                    req.credential_id
-                )));
-            }
-            KeyState::Active if !req.force => {
-                return Err(Error::FailedPrecondition(format!(
-                    "credential {} holds the client's active key; revoking it leaves the client with no active key: \
-                     rotate first and revoke the old credential, or pass force",
-                    req.credential_id
-                )));
-            }
-            KeyState::Active | KeyState::Retiring => {}
+        if let Some(why) = refusal(key.state, req.force, &req.credential_id) {
+            return Err(Error::FailedPrecondition(why));
         }
         let now = self.clock.now();
         let record = RevocationRecord {

@@ -13,6 +13,19 @@ use crate::Error;
 use crate::store::{AuditKind, Departure, KeyRecord, KeyState, RotationRecord, RotationState};
 use crate::tenant::Tenant;
 
+/// What keyward knows of the credentials it manages for a client, by credential id, leaving out
+/// `except` (the key of the rotation making room).
+pub(super) fn managed(keys: &[KeyRecord], except: Option<&str>) -> BTreeMap<String, Managed> {
+    keys.iter()
+        .filter(|k| Some(k.key_id.as_str()) != except)
+        .filter_map(|k| {
+            let cred = k.credential_id.clone()?;
+            let retiring_until = (k.state == KeyState::Retiring).then_some(k.last_signed_exp);
+            Some((cred, Managed { active: k.state == KeyState::Active, retiring_until }))
+        })
+        .collect()
+}
+
 impl Engine {
     /// KEY_GENERATED → SLOT_FREED: room for one more credential, attached and stored.
     pub(super) async fn free_slot(&self, tenant: &Tenant, r: &mut RotationRecord, p: &Params) -> Result<(), Error> {
@@ -22,16 +35,7 @@ impl Engine {
         let client = self.bounded("get_client", auth0.get_client(&r.client_id)).await?;
         let attached = ids(&client);
         let keys = self.store.keys(&r.tenant, &r.client_id).await?;
-        let new_key = r.new_key_id.as_deref();
-        let managed: BTreeMap<String, Managed> = keys
-            .iter()
-            .filter(|k| Some(k.key_id.as_str()) != new_key)
-            .filter_map(|k| {
-                let cred = k.credential_id.clone()?;
-                let retiring_until = (k.state == KeyState::Retiring).then_some(k.last_signed_exp);
-                Some((cred, Managed { active: k.state == KeyState::Active, retiring_until }))
-            })
-            .collect();
+        let managed = managed(&keys, r.new_key_id.as_deref());
         let now = self.clock.now();
         let plan =
             slots::plan(&records, &attached, &managed, p.evict_unmanaged, now).map_err(Error::FailedPrecondition)?;

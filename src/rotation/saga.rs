@@ -33,6 +33,12 @@ fn is_transient(e: &Error) -> bool {
         )
 }
 
+/// When the old key retires if the new one activates at `now`: after the grace period, and never
+/// before the latest `exp` it signed.
+pub(super) fn retire_at(now: Timestamp, grace_ms: i64, last_signed_exp: Option<Timestamp>) -> Timestamp {
+    now.plus_ms(grace_ms).max(last_signed_exp.unwrap_or(Timestamp::EPOCH))
+}
+
 pub(super) fn ids(client: &keyward_auth0::Client) -> Vec<String> {
     client.private_key_jwt_credential_ids().into_iter().map(str::to_owned).collect()
 }
@@ -293,7 +299,7 @@ impl Engine {
         let old = keys.iter().find(|k| k.state == KeyState::Active && k.key_id != new);
         let now = self.clock.now();
         let grace = i64::try_from(p.grace_ms).unwrap_or(i64::MAX);
-        let retire_at = now.plus_ms(grace).max(old.and_then(|k| k.last_signed_exp).unwrap_or(Timestamp::EPOCH));
+        let retire_at = retire_at(now, grace, old.and_then(|k| k.last_signed_exp));
         self.fault.stall(r.state).await;
         let mut next = r.clone();
         next.state = RotationState::Active;

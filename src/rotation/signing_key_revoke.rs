@@ -23,6 +23,36 @@ struct By<'a> {
     caller: bool,
 }
 
+/// Why `kid`, which no rotation of keyward made previous, may not be revoked: what it is.
+pub(super) fn not_rotated_by_keyward(kid: &str, key: &keyward_auth0::SigningKey) -> String {
+    let what = if key.revoked {
+        "is already revoked"
+    } else if key.current {
+        "is the current key; only the previous key can be revoked"
+    } else if key.next {
+        "is the next key; only the previous key can be revoked"
+    } else {
+        "became previous outside keyward, which cannot tell when the tokens it signed expire; \
+         rotate through keyward (keyward rotate signing-keys) to have it revoked"
+    };
+    format!("kid {kid:?} {what}")
+}
+
+/// Why `kid` stays when the rotation that made it previous failed.
+pub(super) fn rotation_failed(kid: &str, r: &SigningKeysRotation) -> String {
+    format!(
+        "kid {kid:?} stays: rotation {} that made it previous failed ({}); revoke it by hand once the current key \
+         is trusted",
+        r.record.id,
+        r.detail.error.as_deref().unwrap_or("no reason recorded")
+    )
+}
+
+/// Why `kid` may not be revoked yet, naming what is `missing`.
+pub(super) fn not_yet(kid: &str, missing: &[String]) -> String {
+    format!("kid {kid:?} may not be revoked yet: {}", missing.join("; "))
+}
+
 impl Engine {
     /// Revokes `kid`, the tenant's previous signing key, if the rules allow it now; otherwise
     /// FAILED_PRECONDITION naming what is missing. Revoking it again returns the same rotation.
@@ -41,29 +71,12 @@ impl Engine {
                 .bounded("get_signing_key", t.auth0.get_signing_key(kid))
                 .await
                 .map_err(|e| Error::from(e).naming("kid", kid))?;
-            let what = if key.revoked {
-                "is already revoked"
-            } else if key.current {
-                "is the current key; only the previous key can be revoked"
-            } else if key.next {
-                "is the next key; only the previous key can be revoked"
-            } else {
-                "became previous outside keyward, which cannot tell when the tokens it signed expire; \
-                 rotate through keyward (keyward rotate signing-keys) to have it revoked"
-            };
-            return Err(Error::FailedPrecondition(format!("kid {kid:?} {what}")));
+            return Err(Error::FailedPrecondition(not_rotated_by_keyward(kid, &key)));
         };
         let r = SigningKeysRotation::from_record(row)?;
         match r.record.state.as_str() {
             state::COMPLETED => return Ok(r),
-            state::FAILED => {
-                return Err(Error::FailedPrecondition(format!(
-                    "kid {kid:?} stays: rotation {} that made it previous failed ({}); revoke it by hand once \
-                     the current key is trusted",
-                    r.record.id,
-                    r.detail.error.as_deref().unwrap_or("no reason recorded")
-                )));
-            }
+            state::FAILED => return Err(Error::FailedPrecondition(rotation_failed(kid, &r))),
             _ => {}
         }
         let now = self.clock.now();
@@ -87,7 +100,7 @@ impl Engine {
                     "rotation_id": r.record.id, "kid": kid, "request_id": request_id, "missing": missing,
                 });
                 self.audit_signing_keys(&r, AuditKind::SigningKeyRevokeRefused, by.name, detail).await;
-                Err(Error::FailedPrecondition(format!("kid {kid:?} may not be revoked yet: {}", missing.join("; "))))
+                Err(Error::FailedPrecondition(not_yet(kid, &missing)))
             }
         }
     }
@@ -261,7 +274,7 @@ impl Engine {
 
     /// Keeps the recorded verifiers in step with the tenant's configuration (added ones start
     /// unchecked, removed ones are dropped).
-    fn sync_verifiers(&self, t: &Tenant, r: &mut SigningKeysRotation) {
+    pub(super) fn sync_verifiers(&self, t: &Tenant, r: &mut SigningKeysRotation) {
         let configured = &t.config.signing_keys.verifiers;
         r.detail.verifiers.retain(|v| configured.contains(&v.jwks_url));
         for url in configured {

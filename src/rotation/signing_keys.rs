@@ -23,6 +23,11 @@ fn live(keys: &[SigningKey]) -> (Vec<String>, Option<String>) {
     (kids, keys.iter().find(|k| k.current && !k.revoked).map(|k| k.kid.clone()))
 }
 
+/// The hash a retried signing-key rotation is compared by.
+pub(super) fn request_hash(tenant: &str) -> String {
+    hex(&Sha256::digest(format!("signing_keys\0{tenant}")))
+}
+
 /// Whether Auth0's answer left the outcome open (the rotation may or may not have happened).
 fn unknown(e: &Auth0Error) -> bool {
     matches!(e, Auth0Error::UnknownOutcome { .. } | Auth0Error::Unavailable { .. } | Auth0Error::Transport { .. })
@@ -39,13 +44,15 @@ impl Engine {
         requested_by: &str,
     ) -> Result<SigningKeysRotation, Error> {
         let t = self.tenants.get(tenant)?;
-        let hash = hex(&Sha256::digest(format!("signing_keys\0{tenant}")));
+        let hash = request_hash(tenant);
         if let Some(req) = request_id
             && let Some(existing) = self.store.signing_key_rotation_by_request(tenant, req).await?
         {
             return self.resume_signing_keys(t, existing, &hash).await;
         }
-        self.refuse_if_previous_must_stay(t).await?;
+        if let Some(why) = self.previous_must_stay(t).await? {
+            return Err(Error::FailedPrecondition(why));
+        }
         let keys = self.bounded("list_signing_keys", t.auth0.list_signing_keys()).await?;
         let (before, before_current) = live(&keys);
         let now = self.clock.now();
@@ -118,10 +125,10 @@ impl Engine {
         self.drive_signing_keys(t, SigningKeysRotation::from_record(existing)?, lease).await
     }
 
-    /// FAILED_PRECONDITION while an earlier rotation's previous key may not be revoked yet:
-    /// Auth0 drops an unrevoked previous key at the next rotation, so rotating now would cut the
-    /// tokens it signed short.
-    async fn refuse_if_previous_must_stay(&self, t: &Tenant) -> Result<(), Error> {
+    /// Why rotating now is refused (FAILED_PRECONDITION) while an earlier rotation's previous key
+    /// may not be revoked yet: Auth0 drops an unrevoked previous key at the next rotation, so
+    /// rotating now would cut the tokens it signed short.
+    pub(super) async fn previous_must_stay(&self, t: &Tenant) -> Result<Option<String>, Error> {
         let now = self.clock.now();
         for r in self.store.signing_key_rotations(&t.config.name, 20).await? {
             if r.state != state::WAITING && r.state != state::REVOKING {
@@ -130,7 +137,7 @@ impl Engine {
             let r = SigningKeysRotation::from_record(r)?;
             let missing = blockers(&r, now);
             if !missing.is_empty() {
-                return Err(Error::FailedPrecondition(format!(
+                return Ok(Some(format!(
                     "rotating now would make Auth0 drop previous key {} of rotation {} before it may be \
                      revoked: {}",
                     r.record.previous_kid.as_deref().unwrap_or("?"),
@@ -139,7 +146,7 @@ impl Engine {
                 )));
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Drives a PENDING rotation under `lease`: rotates unless the key set shows Auth0 did

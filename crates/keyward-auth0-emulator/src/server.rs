@@ -118,6 +118,14 @@ impl RunningEmulator {
         self.shared.snapshot()
     }
 
+    /// The whole emulated tenant as the state file holds it (clients, credentials, attachments,
+    /// connections and their keys, signing keys, limits, seed), serialized: equal bytes mean
+    /// nothing at Auth0 changed. The request log and rate-limit buckets are not part of it.
+    pub fn tenant_bytes(&self) -> Result<Vec<u8>, Error> {
+        serde_json::to_vec(&*self.shared.tenant())
+            .map_err(|e| Error::StateFile { path: "<memory>".into(), reason: e.to_string() })
+    }
+
     /// Stops accepting and closes every connection.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
