@@ -71,6 +71,10 @@ pub(super) struct RotateClientArgs {
     /// Allow evicting credentials keyward does not manage when both Auth0 slots are taken.
     #[arg(long)]
     evict_unmanaged: bool,
+    /// Which credential list to rotate: private_key_jwt (client assertions, the default) or
+    /// signed_request_object (JAR request objects).
+    #[arg(long, value_parser = ["private_key_jwt", "signed_request_object"])]
+    method: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +139,7 @@ pub(super) fn rotate(opts: &ClientOptions, cmd: RotateCommand) -> Result<(), Cli
                     request_id: a.request_id.unwrap_or_default(),
                     evict_unmanaged: a.evict_unmanaged,
                     custody: a.custody.unwrap_or_default(),
+                    method: a.method.unwrap_or_default(),
                 };
                 let resp = client.rotate_client_credential(req).await.map_err(CliError::from)?.into_inner();
                 render::rotated_client(&resp, opts.style())

@@ -114,9 +114,9 @@ impl Engine {
             }
             KeyState::Active if !req.force => {
                 return Err(Error::FailedPrecondition(format!(
-                    "credential {} holds the client's active key; revoking it leaves the client with no active key: \
-                     rotate first and revoke the old credential, or pass force",
-                    req.credential_id
+                    "credential {} holds the client's active {} key; revoking it leaves the client with no active \
+                     key: rotate first and revoke the old credential, or pass force",
+                    req.credential_id, key.method
                 )));
             }
             KeyState::Active | KeyState::Retiring => {}
@@ -167,8 +167,11 @@ impl Engine {
             return Err(Error::FailedPrecondition(format!("revocation {} failed: {why}", r.revocation_id)));
         }
         let keys = self.store.keys(&r.tenant, &r.client_id).await?;
-        let kid = keys.iter().find(|k| k.key_id == r.key_id).map(|k| k.kid.clone()).unwrap_or_default();
-        let active = keys.into_iter().find(|k| k.state == KeyState::Active);
+        let revoked = keys.iter().find(|k| k.key_id == r.key_id);
+        let kid = revoked.map(|k| k.kid.clone()).unwrap_or_default();
+        // The active key that matters is the one of the revoked key's method.
+        let method = revoked.map(|k| k.method).unwrap_or_default();
+        let active = keys.into_iter().find(|k| k.state == KeyState::Active && k.method == method);
         Ok(Revoked { revocation: r, kid, active })
     }
 
@@ -299,7 +302,9 @@ impl Engine {
         r.lease = self.store.renew_revocation_lease(r).await?;
         let (client, cred) = (r.client_id.clone(), r.credential_id.clone());
         let (done, next) = if r.state == RevocationState::SigningStopped {
-            (self.detach(tenant, &client, &cred).await, RevocationState::Detached)
+            // Off its own method's list only (a JAR key's from signed_request_object).
+            let method = self.store.key(&r.key_id).await?.map(|k| k.method).unwrap_or_default();
+            (self.detach(tenant, &client, &cred, method).await, RevocationState::Detached)
         } else {
             (self.delete_credential(tenant, &client, &cred).await, RevocationState::Deleted)
         };

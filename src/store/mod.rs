@@ -16,9 +16,9 @@ pub use filter::RotationFilter;
 pub use removed::{Departed, Departure, Removal, RemovedCredential};
 pub use sql::SqlStore;
 pub use types::{
-    ConnectionKeyRecord, ConnectionRotationRecord, Inserted, InventorySnapshotRecord, KeyRecord, KeyState, Lease,
-    PolicyKind, PolicyRecord, PolicySource, RevocationRecord, RevocationState, RotationRecord, RotationState,
-    SigningKeyRecord, SigningKeyRotationRecord,
+    ConnectionKeyRecord, ConnectionRotationRecord, CredentialMethod, Inserted, InventorySnapshotRecord, KeyRecord,
+    KeyState, Lease, PolicyKind, PolicyRecord, PolicySource, RevocationRecord, RevocationState, RotationRecord,
+    RotationState, SigningKeyRecord, SigningKeyRotationRecord,
 };
 
 use crate::Error;

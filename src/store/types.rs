@@ -96,6 +96,43 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// Which of the client's credential lists a key's Auth0 credential is attached to (CONTRACT.md
+    /// §1.5–1.6): both take `public_key` credentials, at most 2 each, out of one pool of 4 records.
+    CredentialMethod {
+        /// `client_authentication_methods.private_key_jwt`: client assertions for /oauth/token.
+        PrivateKeyJwt => "private_key_jwt",
+        /// The client's top-level `signed_request_object` (JAR, RFC 9101): request objects.
+        SignedRequestObject => "signed_request_object",
+    }
+}
+
+impl Default for CredentialMethod {
+    /// Every key before JAR keys existed, and every request that names no method.
+    fn default() -> Self {
+        Self::PrivateKeyJwt
+    }
+}
+
+impl CredentialMethod {
+    /// The method a caller named ("" is the default); INVALID_ARGUMENT naming `method` otherwise.
+    pub fn parse_arg(text: &str) -> Result<Self, Error> {
+        if text.is_empty() {
+            return Ok(Self::default());
+        }
+        text.parse()
+            .map_err(|_| Error::arg("method", format!("{text:?} is not private_key_jwt or signed_request_object")))
+    }
+
+    /// A small index (0 or 1), for per-method arrays.
+    pub fn index(self) -> usize {
+        match self {
+            Self::PrivateKeyJwt => 0,
+            Self::SignedRequestObject => 1,
+        }
+    }
+}
+
 /// A private key in custody, with its certificate artifacts and Auth0 credential.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
@@ -129,6 +166,8 @@ pub struct KeyRecord {
     pub sealed: Sealed,
     /// The Auth0 credential id once registered.
     pub credential_id: Option<String>,
+    /// The credential list it is attached to (and what it signs).
+    pub method: CredentialMethod,
     /// Where it is in its life.
     pub state: KeyState,
     /// When it was created.
