@@ -120,8 +120,10 @@ impl CredentialMethod {
         if text.is_empty() {
             return Ok(Self::default());
         }
+        // Echoed cut short: an error never repeats a huge input.
+        let shown: String = text.chars().take(32).collect();
         text.parse()
-            .map_err(|_| Error::arg("method", format!("{text:?} is not private_key_jwt or signed_request_object")))
+            .map_err(|_| Error::arg("method", format!("{shown:?} is not private_key_jwt or signed_request_object")))
     }
 
     /// A small index (0 or 1), for per-method arrays.
