@@ -46,6 +46,13 @@ impl proto::signer_server::Signer for Reference {
         Err(Status::unimplemented("the reference server answers GetJwks only"))
     }
 
+    async fn sign_request_object(
+        &self,
+        _: Request<proto::SignRequestObjectRequest>,
+    ) -> Result<Response<proto::SignRequestObjectResponse>, Status> {
+        Err(Status::unimplemented("the reference server answers GetJwks only"))
+    }
+
     async fn get_jwks(&self, _: Request<proto::GetJwksRequest>) -> Result<Response<proto::GetJwksResponse>, Status> {
         Ok(Response::new(proto::GetJwksResponse { jwks_json: self.jwks.clone() }))
     }

@@ -373,3 +373,48 @@ fn jwks_and_refusals_end_in_one_line_or_quietly() {
     let err = refused(&dev.run(&no_key, Some(&claims)), 1);
     assert!(err.contains("FAILED_PRECONDITION") && err.contains(SIGNER), "{err}");
 }
+
+#[test]
+fn sign_request_object_prints_a_jar_that_openssl_verifies_with_the_jar_key() {
+    let dev = Dev::start();
+    // No JAR key yet: refused in one line, naming how to get one.
+    let claims = r#"{"response_type":"code","state":"cli-1"}"#;
+    let args = ["sign", "request-object", "--tenant", "dev", "--client", "demo-app", "--claims", claims];
+    let refused = dev.run(&args, None);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("method signed_request_object"), "{}", stderr(&refused));
+
+    dev.ok(&["rotate", "client", "--tenant", "dev", "--client", "demo-app", "--method", "signed_request_object"], None);
+    let listed = dev.json(&["credentials", "list", "--tenant", "dev", "--client", "demo-app"]);
+    let jar: Vec<&Value> =
+        listed["credentials"].as_array().unwrap().iter().filter(|c| c["method"] == "signed_request_object").collect();
+    assert_eq!(jar.len(), 1, "{listed}");
+    let pem = jar[0]["public_key_pem"].as_str().unwrap();
+
+    let jws = dev.ok(&args, None);
+    let jws = jws.trim();
+    let (header, body, parts) = decode(jws);
+    assert_eq!(header["typ"], "oauth-authz-req+jwt", "{header}");
+    assert_eq!(header["kid"], jar[0]["kid"], "{header}");
+    assert_eq!((body["iss"].as_str(), body["client_id"].as_str()), (Some("demo-app"), Some("demo-app")), "{body}");
+    assert_eq!(body["state"], "cli-1", "{body}");
+    let (tmp, dir) = tempdir();
+    let p = |name: &str| dir.join(name).display().to_string();
+    std::fs::write(dir.join("pub.pem"), pem).unwrap();
+    std::fs::write(dir.join("sig"), b64url(&parts[2])).unwrap();
+    std::fs::write(dir.join("in"), format!("{}.{}", parts[0], parts[1])).unwrap();
+    let verified = openssl(&["dgst", "-sha256", "-verify", &p("pub.pem"), "-signature", &p("sig"), &p("in")]);
+    assert!(verified.status.success(), "{}", stderr(&verified));
+    drop(tmp);
+
+    let json = dev.json(&args);
+    assert_eq!(keys(&json), ["algorithm", "credential_id", "expires_at", "jti", "kid", "request_object"], "{json}");
+    assert_eq!(json["credential_id"], jar[0]["credential_id"], "{json}");
+    // Claims keyward owns are refused, naming the field.
+    let owned = dev.run(
+        &["sign", "request-object", "--tenant", "dev", "--client", "demo-app", "--claims", r#"{"iss":"x"}"#],
+        None,
+    );
+    assert!(!owned.status.success());
+    assert!(stderr(&owned).contains("claims_json") && stderr(&owned).contains("\"iss\""), "{}", stderr(&owned));
+}

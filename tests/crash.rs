@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use keyward::grpc::proto::{self, RotationState as PbState};
 use keyward::seal::Kek;
-use keyward::store::{KeyStore, RotationState, RotationStore};
+use keyward::store::{CredentialMethod, KeyStore, RotationState, RotationStore};
 use keyward_auth0_emulator::{EmulatorConfig, Seed};
 use support::*;
 
@@ -65,8 +65,9 @@ impl Target {
     }
 }
 
-fn request(request_id: &str, grace: Option<Duration>) -> proto::RotateClientCredentialRequest {
+fn request(request_id: &str, grace: Option<Duration>, method: &str) -> proto::RotateClientCredentialRequest {
     proto::RotateClientCredentialRequest {
+        method: method.into(),
         tenant: "dev".into(),
         client_id: APP.into(),
         request_id: request_id.into(),
@@ -75,11 +76,18 @@ fn request(request_id: &str, grace: Option<Duration>) -> proto::RotateClientCred
     }
 }
 
-async fn crash_at_every_state(t: &Target) {
+/// Crashes a rotation of `method` ("" = private_key_jwt) after every state. A JAR run starts with a
+/// private_key_jwt key as well, which its crashes must leave alone.
+async fn crash_at_every_state(t: &Target, method: &str) {
     let name = t.name;
+    let jar = method == "signed_request_object";
     // A first rotation, so that every crash below happens with an active key to keep.
     let k = t.start(None);
-    let first = k.client(&t.token()).await.rotate_client_credential(request("first", None)).await.unwrap();
+    if jar {
+        let pk = k.client(&t.token()).await.rotate_client_credential(request("first-pkjwt", None, "")).await.unwrap();
+        assert_eq!(pk.into_inner().rotation.unwrap().state, PbState::Completed as i32, "{name}");
+    }
+    let first = k.client(&t.token()).await.rotate_client_credential(request("first", None, method)).await.unwrap();
     assert_eq!(first.into_inner().rotation.unwrap().state, PbState::Completed as i32, "{name}");
     k.kill();
 
@@ -90,7 +98,7 @@ async fn crash_at_every_state(t: &Target) {
         let answer = k
             .client(&t.token())
             .await
-            .rotate_client_credential(request(&rid, late.then_some(Duration::from_secs(1))))
+            .rotate_client_credential(request(&rid, late.then_some(Duration::from_secs(1)), method))
             .await;
         if late {
             // The crash comes when an old key retires: in the background after this rotation
@@ -114,6 +122,11 @@ async fn crash_at_every_state(t: &Target) {
         })
         .await;
         assert!(r.new_credential_id.is_some(), "{name} {state}: {r:?}");
+        if jar {
+            check_jar_invariants(&format!("{name} after a crash at {state}"), &t.emulator_url(), &store).await;
+            k.kill();
+            continue;
+        }
         check_invariants(
             &format!("{name} after a crash at {state}"),
             &t.emulator_url(),
@@ -149,7 +162,46 @@ async fn sqlite_via_keyward_dev_survives_a_crash_at_every_state() {
         kek_file: dir.join("kek"),
         emulator: Emulator::UrlFile(dir.join("emulator-url")),
     };
-    crash_at_every_state(&target).await;
+    crash_at_every_state(&target, "").await;
+}
+
+#[tokio::test]
+async fn sqlite_via_keyward_dev_survives_a_crash_at_every_state_of_a_jar_rotation() {
+    let (_dir, path) = tempdir();
+    let dir = path.join("dev");
+    let target = Target {
+        name: "sqlite jar",
+        args: vec!["dev".into(), "--dir".into(), dir.display().to_string(), "--listen".into(), "127.0.0.1:0".into()],
+        token: String::new(),
+        store_url: format!("sqlite://{}", dir.join("keyward.db").display()),
+        kek_file: dir.join("kek"),
+        emulator: Emulator::UrlFile(dir.join("emulator-url")),
+    };
+    crash_at_every_state(&target, "signed_request_object").await;
+}
+
+/// After a crashed JAR rotation resumed: at most 4 records, one active key per method, each
+/// attached at Auth0, no keyward credential orphaned, and the private_key_jwt key (never touched
+/// by the JAR rotations) still exchanges at /oauth/token.
+async fn check_jar_invariants(name: &str, base_url: &str, store: &dyn keyward::store::Store) {
+    let app = app(base_url).await;
+    let creds = app["credentials"].as_array().unwrap();
+    assert!(creds.len() <= 4, "{name}: more than 4 stored: {app}");
+    let keys = store.keys("dev", APP).await.unwrap();
+    for c in creds.iter().filter(|c| c["attached"] == false) {
+        assert!(keys.iter().all(|k| k.kid != c["kid"].as_str().unwrap()), "{name}: {} is orphaned: {app}", c["id"]);
+    }
+    let active: Vec<_> = keys.iter().filter(|k| k.state == keyward::store::KeyState::Active).collect();
+    let pk: Vec<_> = active.iter().filter(|k| k.method == CredentialMethod::PrivateKeyJwt).collect();
+    let jar: Vec<_> = active.iter().filter(|k| k.method == CredentialMethod::SignedRequestObject).collect();
+    assert_eq!((pk.len(), jar.len()), (1, 1), "{name}: {active:?}");
+    for k in [pk[0], jar[0]] {
+        let at_auth0 = creds.iter().any(|c| c["kid"] == k.kid.as_str() && c["attached"] == true);
+        assert!(at_auth0, "{name}: the active {} key is not attached: {app}", k.method);
+    }
+    let pkjwt = app["client_authentication_methods"]["private_key_jwt"]["credentials"].as_array().unwrap();
+    assert_eq!(pkjwt.len(), 1, "{name}: a JAR rotation touched private_key_jwt: {app}");
+    assert_eq!(Some(pkjwt[0]["id"].as_str().unwrap()), pk[0].credential_id.as_deref(), "{name}: {app}");
 }
 
 /// A `keyward serve` configuration for the emulated tenant at `emulator_url`.
@@ -202,5 +254,5 @@ async fn postgres_via_keyward_serve_survives_a_crash_at_every_state() {
         kek_file: dir.join("kek"),
         emulator: Emulator::Running(emulator),
     };
-    crash_at_every_state(&target).await;
+    crash_at_every_state(&target, "").await;
 }

@@ -115,7 +115,9 @@ async fn observe_store(engine: &Engine) -> Result<(), Error> {
 
     m.key_age.clear();
     let active = store.keys_in_state(KeyState::Active).await?;
-    for key in &active {
+    // The gauge is labelled by client: it shows the private_key_jwt key (the one policies
+    // and alerts are about), not a JAR key's.
+    for key in active.iter().filter(|k| k.method == crate::store::CredentialMethod::PrivateKeyJwt) {
         let labels = ClientLabels { tenant: key.tenant.clone(), client: key.client_id.clone() };
         m.key_age.get_or_create(&labels).set(seconds(now.millis_since(key.created_at)));
     }

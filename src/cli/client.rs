@@ -86,6 +86,10 @@ pub(super) struct RotateClientArgs {
     /// printed first; --json: plan.would_refuse).
     #[arg(long)]
     dry_run: bool,
+    /// Which credential list to rotate: private_key_jwt (client assertions, the default) or
+    /// signed_request_object (JAR request objects).
+    #[arg(long, value_parser = ["private_key_jwt", "signed_request_object"])]
+    method: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +160,7 @@ pub(super) fn rotate(opts: &ClientOptions, cmd: RotateCommand) -> Result<(), Cli
                     evict_unmanaged: a.evict_unmanaged,
                     custody: a.custody.unwrap_or_default(),
                     plan: a.dry_run,
+                    method: a.method.unwrap_or_default(),
                 };
                 let what = format!("rotating client {} in tenant {}", req.client_id, req.tenant);
                 let resp = client.rotate_client_credential(req).await.map_err(CliError::from)?.into_inner();

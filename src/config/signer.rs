@@ -55,10 +55,11 @@ impl Default for SignerConfig {
 /// faster than signing on the async worker (BENCHMARKS.md, 2026-12-07).
 const INLINE_EC_DEFAULT: bool = false;
 
-/// How long a refused call is held unless configured: long enough that callers retrying at once
-/// cost the server a few thousand refusals a second at most (BENCHMARKS.md, 2026-12-07, the
-/// overload runs), short enough for a caller to try another replica soon.
-const OVERLOAD_PUSHBACK_DEFAULT: Duration = Duration::from_millis(500);
+/// How long a refused call is held unless configured: 4 104 callers retrying at once cost ~3 000
+/// refusals a second with it, against ~11 500 answered at once and ~5 300 held 500 ms
+/// (BENCHMARKS.md, 2026-12-07, overload); a caller in a hurry sends a deadline, and hears the
+/// refusal at half of it.
+const OVERLOAD_PUSHBACK_DEFAULT: Duration = Duration::from_secs(1);
 /// The longest hold that may be configured.
 const OVERLOAD_PUSHBACK_MAX: Duration = Duration::from_secs(10);
 

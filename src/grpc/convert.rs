@@ -7,7 +7,8 @@ use tonic::Status;
 use super::proto;
 use crate::clock::Timestamp;
 use crate::store::{
-    KeyRecord, KeyState, RemovedCredential, RevocationRecord, RevocationState, RotationRecord, RotationState,
+    CredentialMethod, KeyRecord, KeyState, RemovedCredential, RevocationRecord, RevocationState, RotationRecord,
+    RotationState,
 };
 
 /// A protobuf timestamp from UNIX milliseconds.
@@ -86,7 +87,17 @@ pub(super) fn rotation(r: &RotationRecord) -> proto::Rotation {
         removed_credentials: r.removed.iter().map(removed_credential).collect(),
         old_removed_at: r.old_departed.map(|d| timestamp(d.at)),
         old_removed_how: r.old_departed.map(|d| d.how.as_str().to_owned()).unwrap_or_default(),
+        method: rotation_method(r).to_owned(),
     }
+}
+
+/// The method a rotation was asked for, from its stored parameters (left out there when
+/// private_key_jwt, as every rotation before JAR keys was).
+fn rotation_method(r: &RotationRecord) -> &'static str {
+    let asked = serde_json::from_str::<serde_json::Value>(&r.params)
+        .ok()
+        .and_then(|p| p.get("method").and_then(|m| m.as_str()).and_then(|m| m.parse::<CredentialMethod>().ok()));
+    asked.unwrap_or_default().as_str()
 }
 
 fn removed_credential(c: &RemovedCredential) -> proto::RemovedCredential {
@@ -145,6 +156,7 @@ pub(super) fn credential(k: &KeyRecord) -> proto::Credential {
         expires_at: k.expires_at.map(timestamp),
         state: key_state(k.state).into(),
         custody: k.custody().to_string(),
+        method: k.method.as_str().to_owned(),
     }
 }
 

@@ -186,6 +186,7 @@ mod tests {
         let served = super::served_methods();
         for m in [
             "keyward.v1.Signer/SignJwt",
+            "keyward.v1.Signer/SignRequestObject",
             "keyward.v1.KeyRotation/RotateClientCredential",
             "grpc.health.v1.Health/Watch",
             "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",

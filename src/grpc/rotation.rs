@@ -12,7 +12,7 @@ use super::proto::key_rotation_server::KeyRotation;
 use super::status::to_status;
 use crate::access::Permission;
 use crate::rotation::{Engine, RevokeRequest, RotateRequest};
-use crate::store::KeyState;
+use crate::store::{CredentialMethod, KeyState};
 
 /// The service.
 #[derive(Debug)]
@@ -49,7 +49,9 @@ impl KeyRotation for RotationService {
                     .map_err(|_| Status::invalid_argument(format!("custody: {:?} is not sealed or pkcs11", echo(c))))?,
             ),
         };
+        let method = CredentialMethod::parse_arg(&m.method).map_err(|e| to_status(&e))?;
         let req = RotateRequest {
+            method,
             custody,
             tenant: m.tenant,
             client_id: m.client_id,
@@ -175,7 +177,17 @@ impl KeyRotation for RotationService {
             let creds = tenant.auth0.list_credentials(&m.client_id).await.map_err(named)?;
             (creds, Some(tenant.auth0.get_client(&m.client_id).await.map_err(named)?))
         };
-        let attached = client.as_ref().map(|c| c.private_key_jwt_credential_ids()).unwrap_or_default();
+        let pkjwt = client.as_ref().map(|c| c.private_key_jwt_credential_ids()).unwrap_or_default();
+        let jar = client.as_ref().map(|c| c.signed_request_object_credential_ids()).unwrap_or_default();
+        let list_of = |id: &str| {
+            if pkjwt.contains(&id) {
+                CredentialMethod::PrivateKeyJwt.as_str()
+            } else if jar.contains(&id) {
+                CredentialMethod::SignedRequestObject.as_str()
+            } else {
+                ""
+            }
+        };
         let auth0_credentials = at_auth0
             .iter()
             .map(|c| proto::Auth0Credential {
@@ -183,7 +195,8 @@ impl KeyRotation for RotationService {
                 kid: c.kid.clone().unwrap_or_default(),
                 alg: c.alg.clone().unwrap_or_default(),
                 name: c.name.clone().unwrap_or_default(),
-                attached: attached.contains(&c.id.as_str()),
+                attached: !list_of(&c.id).is_empty(),
+                method: list_of(&c.id).to_owned(),
                 managed: keys
                     .iter()
                     .any(|k| k.credential_id.as_deref() == Some(c.id.as_str()) && k.state != KeyState::Retired),

@@ -36,10 +36,7 @@ impl proto::signer_server::Signer for SigningService {
         let lifetime = duration(m.lifetime, "lifetime")?;
         let caller = self.authorize.check(&request, Permission::Sign, &m.tenant, Some(&m.client_id)).await?;
         let audience = (!m.audience.is_empty()).then_some(m.audience.as_str());
-        let out = self
-            .signing
-            .sign_client_assertion(&caller.name, &m.tenant, &m.client_id, audience, lifetime)
-            .await;
+        let out = self.signing.sign_client_assertion(&caller.name, &m.tenant, &m.client_id, audience, lifetime).await;
         let out = match out {
             Ok(out) => out,
             Err(e) => return Err(self.pushback.status(request.metadata(), &e).await),
@@ -71,6 +68,37 @@ impl proto::signer_server::Signer for SigningService {
             Err(e) => return Err(self.pushback.status(request.metadata(), &e).await),
         };
         Ok(Response::new(proto::SignJwtResponse { jwt, kid: key.kid.clone(), algorithm: key.algorithm().to_string() }))
+    }
+
+    async fn sign_request_object(
+        &self,
+        request: Request<proto::SignRequestObjectRequest>,
+    ) -> Result<Response<proto::SignRequestObjectResponse>, Status> {
+        let m = request.get_ref();
+        required(&m.tenant, "tenant")?;
+        required(&m.client_id, "client_id")?;
+        if m.claims_json.is_empty() {
+            return Err(Status::invalid_argument(
+                "claims_json: is required (a JSON object, e.g. {\"response_type\":\"code\"})",
+            ));
+        }
+        let lifetime = duration(m.lifetime, "lifetime")?;
+        let caller = self.authorize.check(&request, Permission::Sign, &m.tenant, Some(&m.client_id)).await?;
+        let audience = (!m.audience.is_empty()).then_some(m.audience.as_str());
+        let signed =
+            self.signing.sign_request_object(&caller.name, &m.tenant, &m.client_id, &m.claims_json, lifetime, audience);
+        let out = match signed.await {
+            Ok(out) => out,
+            Err(e) => return Err(self.pushback.status(request.metadata(), &e).await),
+        };
+        Ok(Response::new(proto::SignRequestObjectResponse {
+            request_object: out.request_object,
+            kid: out.kid,
+            credential_id: out.credential_id,
+            algorithm: out.algorithm,
+            expires_at: Some(timestamp(out.expires_at)),
+            jti: out.jti,
+        }))
     }
 
     async fn get_jwks(

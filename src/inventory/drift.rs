@@ -78,17 +78,20 @@ pub(super) struct Ours {
     pub keys: BTreeMap<String, KeyState>,
     /// Credential ids keyward's rotations removed.
     pub removed: BTreeSet<String>,
+    /// The list each of keyward's keys belongs to, by credential id, when it is not
+    /// private_key_jwt (JAR keys: `signed_request_object`).
+    pub methods: BTreeMap<String, &'static str>,
 }
 
 impl Ours {
-    /// Whether keyward made this change itself: it registers and attaches its own keys (to
-    /// private_key_jwt only) and detaches and deletes keys once retired or revoked, and the
+    /// Whether keyward made this change itself: it registers and attaches its own keys (each to
+    /// its method's list only) and detaches and deletes keys once retired or revoked, and the
     /// credentials its rotations remove. Anything else, such as a live keyward key deleted or
     /// detached behind its back, is drift.
     fn caused(&self, kind: DriftKind, what: DriftWhat, credential_id: &str, slot: Option<&str>) -> bool {
         let state = self.keys.get(credential_id).copied();
         let removed = self.removed.contains(credential_id);
-        let own_slot = slot == Some(PRIVATE_KEY_JWT);
+        let own_slot = slot == Some(self.methods.get(credential_id).copied().unwrap_or(PRIVATE_KEY_JWT));
         match (kind, what) {
             (DriftKind::Appeared, DriftWhat::Record) => state.is_some(),
             (DriftKind::Disappeared, DriftWhat::Record) => {
@@ -214,10 +217,25 @@ mod tests {
         let ours = Ours {
             keys: [("old".to_owned(), KeyState::Retired), ("new".to_owned(), KeyState::Active)].into(),
             removed: ["hand".to_owned()].into(),
+            methods: BTreeMap::new(),
         };
         assert!(diff(&before, &now, &ours).is_empty());
+        // A JAR rotation: keyward attaching its JAR key to signed_request_object is its own doing.
+        let jar_before = Snapshot::of(&[client("app", &[("pk", &["private_key_jwt"])])]);
+        let jar_now =
+            Snapshot::of(&[client("app", &[("pk", &["private_key_jwt"]), ("jar", &["signed_request_object"])])]);
+        let jar_ours = Ours {
+            keys: [("pk".to_owned(), KeyState::Active), ("jar".to_owned(), KeyState::Active)].into(),
+            removed: BTreeSet::new(),
+            methods: [("jar".to_owned(), "signed_request_object")].into(),
+        };
+        assert!(diff(&jar_before, &jar_now, &jar_ours).is_empty());
         // keyward's live key deleted, or attached to another method, behind its back is drift.
-        let ours = Ours { keys: [("old".to_owned(), KeyState::Active)].into(), removed: BTreeSet::new() };
+        let ours = Ours {
+            keys: [("old".to_owned(), KeyState::Active)].into(),
+            removed: BTreeSet::new(),
+            methods: BTreeMap::new(),
+        };
         let now = Snapshot::of(&[client("app", &[("hand", &["private_key_jwt"])])]);
         assert_eq!(entries(&diff(&before, &now, &ours)), vec![("old".into(), "disappeared", "record", String::new())]);
         let now = Snapshot::of(&[client(

@@ -99,15 +99,18 @@ pub async fn take(engine: &Engine, tenant: &str, actor: &str) -> Result<Inventor
 
 /// keyward's keys in the tenant, by Auth0 credential id.
 async fn ours(store: &dyn Store, t: &Tenant) -> Result<drift::Ours, Error> {
-    let mut keys = BTreeMap::new();
+    let (mut keys, mut methods) = (BTreeMap::new(), BTreeMap::new());
     for client in &t.config.clients {
         for k in store.keys(&t.config.name, client).await? {
             if let Some(id) = k.credential_id {
+                if k.method != crate::store::CredentialMethod::PrivateKeyJwt {
+                    methods.insert(id.clone(), k.method.as_str());
+                }
                 keys.insert(id, k.state);
             }
         }
     }
-    Ok(drift::Ours { keys, removed: BTreeSet::new() })
+    Ok(drift::Ours { keys, removed: BTreeSet::new(), methods })
 }
 
 /// The tenant's policies: (kind, target) → maximum key age or interval.

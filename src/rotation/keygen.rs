@@ -85,6 +85,8 @@ pub(crate) fn generate(req: &KeyRequest<'_>, kek: &Kek, now: SystemTime) -> Resu
         subject_dn: art.subject_dn,
         sealed,
         credential_id: None,
+        // The saga sets the method its rotation is for.
+        method: crate::store::CredentialMethod::default(),
         state: KeyState::Pending,
         created_at,
         expires_at: req.lifetime.map(|l| Timestamp::from_secs(created_at.as_secs()).plus(l)),

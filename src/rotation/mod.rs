@@ -6,6 +6,7 @@ mod custody;
 mod fault;
 mod keygen;
 mod lease;
+mod method;
 mod plan;
 mod request;
 mod retirement;
@@ -201,7 +202,7 @@ impl Engine {
     /// FAILED with compensation). The same `request_id` returns the same rotation.
     pub async fn rotate_client(&self, req: &RotateRequest) -> Result<Rotated, Error> {
         let tenant = self.managed_client(&req.tenant, &req.client_id)?;
-        let current = self.current_choice(&req.tenant, &req.client_id).await?;
+        let current = self.current_choice(&req.tenant, &req.client_id, req.method).await?;
         let local = tenant.config.signing.local_clients.contains(&req.client_id);
         let params = self.params(req, local, current, tenant.config.custody.for_client(&req.client_id))?;
         let (params_json, hash) = request::stored_params(req, &params)?;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::Engine;
 use crate::Error;
 use crate::custody::Custody;
-use crate::store::{KeyRecord, RotationRecord};
+use crate::store::{CredentialMethod, KeyRecord, RotationRecord};
 
 /// The longest grace period and credential lifetime accepted.
 const MAX_GRACE: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -39,6 +39,8 @@ pub struct RotateRequest {
     pub requested_by: String,
     /// Where the new key lives; `None` takes the tenant's configuration for the client.
     pub custody: Option<Custody>,
+    /// Which credential list the new key is for (private_key_jwt unless asked).
+    pub method: CredentialMethod,
 }
 
 /// The name recorded for a requester: `keyward` when none was given.
@@ -58,6 +60,9 @@ pub(crate) struct Params {
     /// the request hashes over them) read and compare the same.
     #[serde(default, skip_serializing_if = "is_sealed")]
     pub custody: Custody,
+    /// Left out when private_key_jwt, for the same reason (parameters stored before JAR keys).
+    #[serde(default, skip_serializing_if = "is_private_key_jwt", with = "method_text")]
+    pub method: CredentialMethod,
 }
 
 fn is_sealed(c: &Custody) -> bool {
@@ -71,6 +76,26 @@ pub(super) fn stored_params(req: &RotateRequest, params: &Params) -> Result<(Str
     let json = serde_json::to_string(params).map_err(Error::encode("rotation parameters"))?;
     let hash = super::hex(&Sha256::digest(format!("{}\0{}\0{json}", req.tenant, req.client_id)));
     Ok((json, hash))
+}
+
+fn is_private_key_jwt(m: &CredentialMethod) -> bool {
+    *m == CredentialMethod::PrivateKeyJwt
+}
+
+/// The method as its stored text.
+mod method_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::store::CredentialMethod;
+
+    pub(super) fn serialize<S: Serializer>(m: &CredentialMethod, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(m.as_str())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<CredentialMethod, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// A rotation and its keys.
@@ -91,9 +116,13 @@ impl Engine {
         &self,
         tenant: &str,
         client_id: &str,
+        method: CredentialMethod,
     ) -> Result<Option<(Algorithm, u32)>, Error> {
         let keys = self.store.keys(tenant, client_id).await?;
-        Ok(keys.iter().find(|k| k.state == crate::store::KeyState::Active).map(|k| (k.algorithm, k.key_bits)))
+        Ok(keys
+            .iter()
+            .find(|k| k.state == crate::store::KeyState::Active && k.method == method)
+            .map(|k| (k.algorithm, k.key_bits)))
     }
 
     /// The rotation's parameters: what the request asks for, else what the active key has (an
@@ -113,6 +142,10 @@ impl Engine {
         }
         let algorithm = req.algorithm.or(current.map(|(a, _)| a)).unwrap_or(self.defaults.algorithm);
         let current_bits = current.map(|(_, b)| b).filter(|b| *b != 0);
+        if local && req.method == CredentialMethod::SignedRequestObject {
+            // A signing-only client is not registered at Auth0: it has no JAR list to attach to.
+            return Err(Error::arg("method", "signed_request_object needs a client registered at Auth0"));
+        }
         if !algorithm.is_client_credential_alg() && !local {
             return Err(Error::arg("algorithm", format!("{algorithm} is not one of RS256, RS384, PS256")));
         }
@@ -146,6 +179,7 @@ impl Engine {
             lifetime_ms: req.credential_lifetime.map(|l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX)),
             evict_unmanaged: req.evict_unmanaged,
             custody,
+            method: req.method,
         })
     }
 }

@@ -4,10 +4,10 @@
 use keyward_auth0::Error as Auth0Error;
 
 use super::Engine;
-use super::saga::ids;
+use super::method::ids;
 use crate::Error;
 use crate::clock::Timestamp;
-use crate::store::{AuditKind, Departed, Departure};
+use crate::store::{AuditKind, CredentialMethod, Departed, Departure};
 use crate::store::{KeyRecord, KeyState, RevocationState, RotationRecord, RotationState};
 use crate::telemetry::metrics::metrics;
 use crate::tenant::Tenant;
@@ -163,7 +163,7 @@ impl Engine {
         if let Some(cred) = key.credential_id.clone()
             && self.may_remove(rotation.as_ref(), &key.tenant, &key.client_id, &cred, None).await?
         {
-            match self.detach_and_delete(tenant, &key.client_id, &cred).await {
+            match self.detach_and_delete(tenant, &key.client_id, &cred, key.method).await {
                 // The application is gone at Auth0, and its credentials with it.
                 Ok(()) | Err(Error::Auth0(Auth0Error::ClientNotFound { .. })) => {}
                 Err(e) => return Err(e),
@@ -172,27 +172,34 @@ impl Engine {
         self.close_retirement(key, rotation, Departure::Retired).await
     }
 
-    /// Takes `credential` off the client's private_key_jwt list (read right before) and deletes
+    /// Takes `credential` off the client's list for `method` (read right before) and deletes
     /// it; a credential already gone is fine. Callers have checked that nothing refers to it.
     pub(super) async fn detach_and_delete(
         &self,
         tenant: &Tenant,
         client_id: &str,
         credential: &str,
+        method: CredentialMethod,
     ) -> Result<(), Error> {
-        self.detach(tenant, client_id, credential).await?;
+        self.detach(tenant, client_id, credential, method).await?;
         self.delete_credential(tenant, client_id, credential).await
     }
 
-    /// Takes `credential` off the client's private_key_jwt list (read right before), if it is
-    /// on it.
-    pub(super) async fn detach(&self, tenant: &Tenant, client_id: &str, credential: &str) -> Result<(), Error> {
-        let auth0 = &tenant.auth0;
-        let attached = ids(&self.bounded("get_client", auth0.get_client(client_id)).await?);
+    /// Takes `credential` off the client's list for `method` (its key's: private_key_jwt or
+    /// signed_request_object), read right before, if it is on it. Another method's list is never
+    /// touched: a credential also attached there stays, and Auth0 then refuses its delete.
+    pub(super) async fn detach(
+        &self,
+        tenant: &Tenant,
+        client_id: &str,
+        credential: &str,
+        method: CredentialMethod,
+    ) -> Result<(), Error> {
+        let client = self.bounded("get_client", tenant.auth0.get_client(client_id)).await?;
+        let attached = ids(&client, method);
         if attached.iter().any(|id| id == credential) {
             let keep: Vec<&str> = attached.iter().filter(|id| *id != credential).map(String::as_str).collect();
-            let set = auth0.set_private_key_jwt_credentials(client_id, &keep, false);
-            self.bounded("set_private_key_jwt", set).await?;
+            self.set_list(tenant, &client, method, &keep).await?;
         }
         Ok(())
     }

@@ -11,7 +11,9 @@ use sha2::{Digest, Sha256};
 
 use super::{Engine, hex, requester, uuid_v4};
 use crate::Error;
-use crate::store::{AuditEvent, AuditKind, KeyRecord, KeyState, Lease, RevocationRecord, RevocationState};
+use crate::store::{
+    AuditEvent, AuditKind, CredentialMethod, KeyRecord, KeyState, Lease, RevocationRecord, RevocationState,
+};
 use crate::telemetry::metrics::metrics;
 use crate::tenant::Tenant;
 
@@ -80,7 +82,7 @@ pub(super) fn request_hash(req: &RevokeRequest) -> String {
 }
 
 /// Why a key in `state` may not be revoked (with `force` or not), if it may not.
-pub(super) fn refusal(state: KeyState, force: bool, credential_id: &str) -> Option<String> {
+pub(super) fn refusal(state: KeyState, method: CredentialMethod, force: bool, credential_id: &str) -> Option<String> {
     match state {
         KeyState::Pending => Some(format!(
             "credential {credential_id} belongs to a rotation in progress; let it finish (or fail), then revoke"
@@ -89,8 +91,8 @@ pub(super) fn refusal(state: KeyState, force: bool, credential_id: &str) -> Opti
             "credential {credential_id} is retired already: its key signs no more and its retirement removes it from Auth0"
         )),
         KeyState::Active if !force => Some(format!(
-            "credential {credential_id} holds the client's active key; revoking it leaves the client with no active key: \
-             rotate first and revoke the old credential, or pass force"
+            "credential {credential_id} holds the client's active {method} key; revoking it leaves the client with no \
+             active key: rotate first and revoke the old credential, or pass force"
         )),
         KeyState::Active | KeyState::Retiring => None,
     }
@@ -121,7 +123,7 @@ impl Engine {
             }
             return self.finish_revocation(tenant, existing).await;
         }
-        if let Some(why) = refusal(key.state, req.force, &req.credential_id) {
+        if let Some(why) = refusal(key.state, key.method, req.force, &req.credential_id) {
             return Err(Error::FailedPrecondition(why));
         }
         let now = self.clock.now();
@@ -170,8 +172,11 @@ impl Engine {
             return Err(Error::FailedPrecondition(format!("revocation {} failed: {why}", r.revocation_id)));
         }
         let keys = self.store.keys(&r.tenant, &r.client_id).await?;
-        let kid = keys.iter().find(|k| k.key_id == r.key_id).map(|k| k.kid.clone()).unwrap_or_default();
-        let active = keys.into_iter().find(|k| k.state == KeyState::Active);
+        let revoked = keys.iter().find(|k| k.key_id == r.key_id);
+        let kid = revoked.map(|k| k.kid.clone()).unwrap_or_default();
+        // The active key that matters is the one of the revoked key's method.
+        let method = revoked.map(|k| k.method).unwrap_or_default();
+        let active = keys.into_iter().find(|k| k.state == KeyState::Active && k.method == method);
         Ok(Revoked { revocation: r, kid, active })
     }
 
@@ -302,7 +307,9 @@ impl Engine {
         r.lease = self.store.renew_revocation_lease(r).await?;
         let (client, cred) = (r.client_id.clone(), r.credential_id.clone());
         let (done, next) = if r.state == RevocationState::SigningStopped {
-            (self.detach(tenant, &client, &cred).await, RevocationState::Detached)
+            // Off its own method's list only (a JAR key's from signed_request_object).
+            let method = self.store.key(&r.key_id).await?.map(|k| k.method).unwrap_or_default();
+            (self.detach(tenant, &client, &cred, method).await, RevocationState::Detached)
         } else {
             (self.delete_credential(tenant, &client, &cred).await, RevocationState::Deleted)
         };

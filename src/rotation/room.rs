@@ -1,12 +1,13 @@
 //! The KEY_GENERATED → SLOT_FREED step: making room at Auth0 for one more credential (at most
-//! 2 attached, 4 stored), as `slots::plan` decides, and recording what it removes before it
-//! removes it.
+//! 2 attached to the rotation's method list, 4 stored across all lists), as `slots::plan`
+//! decides, and recording what it removes before it removes it. Only the rotation's own list is
+//! ever changed; what another method's list holds is counted and left alone.
 
 use std::collections::BTreeMap;
 
 use keyward_auth0::Error as Auth0Error;
 
-use super::saga::ids;
+use super::method::{elsewhere, ids};
 use super::slots::{self, Managed};
 use super::{Engine, Params};
 use crate::Error;
@@ -33,12 +34,14 @@ impl Engine {
         let creds = self.bounded("list_credentials", auth0.list_credentials(&r.client_id)).await?;
         let records: Vec<String> = creds.iter().map(|c| c.id.clone()).collect();
         let client = self.bounded("get_client", auth0.get_client(&r.client_id)).await?;
-        let attached = ids(&client);
+        let attached = ids(&client, p.method);
+        let others = elsewhere(&client, p.method);
         let keys = self.store.keys(&r.tenant, &r.client_id).await?;
         let managed = managed(&keys, r.new_key_id.as_deref());
         let now = self.clock.now();
-        let plan =
-            slots::plan(&records, &attached, &managed, p.evict_unmanaged, now).map_err(Error::FailedPrecondition)?;
+        let plan = slots::plan(&records, &attached, &others, &managed, p.evict_unmanaged, now).map_err(|why| {
+            Error::FailedPrecondition(format!("rotating the client's {} credential: {why}", p.method))
+        })?;
         // An interrupted attempt's removals stand only where they happened.
         r.removed.retain(|e| !records.contains(&e.credential_id));
         if plan.detach.is_empty() && plan.delete.is_empty() {
@@ -50,7 +53,7 @@ impl Engine {
         // what will leave is recorded first (beside what an interrupted attempt already removed):
         // the write is fenced by the lease and renews it.
         self.fault.stall(r.state).await;
-        r.removed.extend(slots::told(&plan, &creds, &attached, &managed, now));
+        r.removed.extend(slots::told(p.method.as_str(), &plan, &creds, &attached, &managed, now));
         self.store.update_rotation(r).await?;
         // Retiring keys of ours that make room: retired in the store first, atomically with the
         // check that nothing they signed is live, so no replica signs with them from here on.
@@ -83,15 +86,14 @@ impl Engine {
             }
             // The attached list is set whole: it must still be the one the plan was made from
             // (read right after may_remove renewed the lease).
-            let now_attached = ids(&self.bounded("get_client", auth0.get_client(&r.client_id)).await?);
-            if now_attached != attached {
+            let now_client = self.bounded("get_client", auth0.get_client(&r.client_id)).await?;
+            if ids(&now_client, p.method) != attached {
                 return Err(Error::Unavailable(
                     "the client's attached credentials changed; the step is retried".into(),
                 ));
             }
             let keep: Vec<&str> = plan.attached_after.iter().map(String::as_str).collect();
-            self.bounded("set_private_key_jwt", auth0.set_private_key_jwt_credentials(&r.client_id, &keep, false))
-                .await?;
+            self.set_list(tenant, &now_client, p.method, &keep).await?;
         }
         for id in &plan.delete {
             if !self.may_remove(Some(r), &r.tenant, &r.client_id, id, None).await? {

@@ -5,6 +5,7 @@ use keyward_auth0::{CredentialAlg, Error as Auth0Error, NewCredential};
 use tracing::Instrument;
 
 use super::keygen::{self, KeyRequest};
+use super::method::ids;
 use super::slots;
 use super::{Engine, Params};
 use crate::Error;
@@ -37,10 +38,6 @@ fn is_transient(e: &Error) -> bool {
 /// before the latest `exp` it signed.
 pub(super) fn retire_at(now: Timestamp, grace_ms: i64, last_signed_exp: Option<Timestamp>) -> Timestamp {
     now.plus_ms(grace_ms).max(last_signed_exp.unwrap_or(Timestamp::EPOCH))
-}
-
-pub(super) fn ids(client: &keyward_auth0::Client) -> Vec<String> {
-    client.private_key_jwt_credential_ids().into_iter().map(str::to_owned).collect()
 }
 
 impl Engine {
@@ -77,7 +74,7 @@ impl Engine {
                     RotationState::Registered if local => self.advance(&mut r, RotationState::Attached).await,
                     RotationState::KeyGenerated => self.free_slot(tenant, &mut r, &params).await,
                     RotationState::SlotFreed => self.register(tenant, &mut r, &params).await,
-                    RotationState::Registered => self.attach(tenant, &mut r).await,
+                    RotationState::Registered => self.attach(tenant, &mut r, &params).await,
                     RotationState::Attached => self.activate(&mut r, &params).await,
                     RotationState::Active
                     | RotationState::Retired
@@ -142,7 +139,7 @@ impl Engine {
             Custody::Sealed => None,
             Custody::Pkcs11 => Some((self.token()?, token_key_label(&r.rotation_id, &key_id))),
         };
-        let key = tokio::task::spawn_blocking(move || {
+        let mut key = tokio::task::spawn_blocking(move || {
             let in_token = in_token.as_ref().map(|(t, l)| (t, l.as_str()));
             let req =
                 KeyRequest { tenant: &tenant, client_id: &client, key_id: &id, algorithm, bits, lifetime, in_token };
@@ -150,6 +147,7 @@ impl Engine {
         })
         .await
         .map_err(Error::resource("key generation"))??;
+        key.method = p.method;
         self.fault.stall(r.state).await;
         let mut next = r.clone();
         next.state = RotationState::KeyGenerated;
@@ -257,33 +255,33 @@ impl Engine {
             .ok_or_else(|| Error::Corrupt(format!("key {id} of rotation {} is missing", r.rotation_id)))
     }
 
-    /// REGISTERED → ATTACHED: the client's private_key_jwt lists what was attached plus the new
-    /// credential; confirmed by reading the client back.
-    async fn attach(&self, tenant: &Tenant, r: &mut RotationRecord) -> Result<(), Error> {
+    /// REGISTERED → ATTACHED: the client's list for the rotation's method (private_key_jwt or
+    /// JAR's signed_request_object) lists what was attached plus the new credential; confirmed
+    /// by reading the client back. No other list is touched.
+    async fn attach(&self, tenant: &Tenant, r: &mut RotationRecord, p: &Params) -> Result<(), Error> {
         let auth0 = &tenant.auth0;
         let new =
             r.new_credential_id.clone().ok_or_else(|| Error::Corrupt("registered without a credential".into()))?;
         // The attached list is set whole: read it right after confirming the lease.
         self.guard(r).await?;
         let client = self.bounded("get_client", auth0.get_client(&r.client_id)).await?;
-        let mut attached = ids(&client);
+        let mut attached = ids(&client, p.method);
         if !attached.contains(&new) {
             attached.push(new.clone());
             if attached.len() > slots::SLOT {
                 return Err(Error::FailedPrecondition(format!(
-                    "Auth0 slots changed during the rotation: {} are attached",
+                    "Auth0 {} slots changed during the rotation: {} are attached",
+                    p.method,
                     attached.join(", ")
                 )));
             }
             let list: Vec<&str> = attached.iter().map(String::as_str).collect();
-            let switch = !client.uses_private_key_jwt();
-            let set = auth0.set_private_key_jwt_credentials(&r.client_id, &list, switch);
-            match self.bounded("set_private_key_jwt", set).await {
+            match self.set_list(tenant, &client, p.method, &list).await {
                 Ok(_) | Err(Auth0Error::UnknownOutcome { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
             let check = self.bounded("get_client", auth0.get_client(&r.client_id)).await?;
-            if !ids(&check).contains(&new) {
+            if !ids(&check, p.method).contains(&new) {
                 return Err(Error::Unavailable(format!("credential {new} is not attached yet")));
             }
         }
@@ -296,7 +294,8 @@ impl Engine {
     async fn activate(&self, r: &mut RotationRecord, p: &Params) -> Result<(), Error> {
         let new = r.new_key_id.clone().ok_or_else(|| Error::Corrupt("attached without a key".into()))?;
         let keys = self.store.keys(&r.tenant, &r.client_id).await?;
-        let old = keys.iter().find(|k| k.state == KeyState::Active && k.key_id != new);
+        // Only the key of the same method steps down: the client's other list keeps its key.
+        let old = keys.iter().find(|k| k.state == KeyState::Active && k.method == p.method && k.key_id != new);
         let now = self.clock.now();
         let grace = i64::try_from(p.grace_ms).unwrap_or(i64::MAX);
         let retire_at = retire_at(now, grace, old.and_then(|k| k.last_signed_exp));
@@ -329,7 +328,7 @@ impl Engine {
             && self.may_remove(Some(r), &r.tenant, &r.client_id, &cred, Some(&key.key_id)).await?
         {
             // may_remove renewed the lease in the same transaction as its check.
-            self.detach_and_delete(tenant, &r.client_id, &cred).await?;
+            self.detach_and_delete(tenant, &r.client_id, &cred, key.method).await?;
         }
         let mut next = r.clone();
         next.state = RotationState::Failed;

@@ -19,7 +19,7 @@ use crate::clock::Timestamp;
 use crate::config::{RotationWindow, SchedulerConfig};
 use crate::ids::hex;
 use crate::rotation::{Engine, RotateRequest};
-use crate::store::{KeyRecord, KeyState, PolicyKind, PolicyRecord};
+use crate::store::{CredentialMethod, KeyRecord, KeyState, PolicyKind, PolicyRecord};
 use crate::telemetry::metrics::{OutcomeLabel, metrics};
 
 /// How many due targets one replica takes per tick.
@@ -81,7 +81,13 @@ async fn statuses_with(
     for p in policies {
         let base = match p.kind {
             PolicyKind::Client => {
-                active.iter().find(|k| k.tenant == p.tenant && k.client_id == p.target).map(|k| k.created_at)
+                // Client policies rotate private_key_jwt keys; a JAR key's age is not theirs.
+                active
+                    .iter()
+                    .find(|k| {
+                        k.tenant == p.tenant && k.client_id == p.target && k.method == CredentialMethod::PrivateKeyJwt
+                    })
+                    .map(|k| k.created_at)
             }
             // Any finished rotation counts, scheduled or asked for.
             PolicyKind::Connection => {

@@ -1,6 +1,7 @@
 //! The signer's key cache: every ACTIVE and RETIRING key, opened once and kept in memory (the
 //! private key material lives inside the signer and is zeroized when the last reference drops),
-//! keyed by (tenant, client). The signing path reads it without touching the database; it is
+//! keyed by (tenant, client), each client holding its private_key_jwt keys and its active JAR
+//! (`signed_request_object`) key side by side. The signing path reads it without touching the database; it is
 //! reloaded when this process activates or retires a key, and when the store's key version moves
 //! (another replica did). It records when it last confirmed the store's key version; signing
 //! refuses keys not confirmed within [`MAX_UNCONFIRMED_MS`] (a replica cut off from the store
@@ -19,7 +20,7 @@ use crate::Error;
 use crate::clock::{SharedClock, Timestamp};
 use crate::custody::Custody;
 use crate::seal::{self, Kek, KeyIdentity};
-use crate::store::{KeyRecord, KeyState, Store};
+use crate::store::{CredentialMethod, KeyRecord, KeyState, Store};
 use crate::telemetry::metrics::{AlgorithmLabel, metrics};
 
 /// How long the cache may go without confirming the store's key version before signing must
@@ -71,15 +72,30 @@ impl LoadedKey {
 /// A client's signing keys.
 #[derive(Debug, Default)]
 pub struct ClientKeys {
-    /// The key that signs.
+    /// The private_key_jwt key that signs (client assertions, SignJwt, access tokens).
     pub active: Option<Arc<LoadedKey>>,
-    /// Keys still attached at Auth0 during their grace period (published in the JWKS).
+    /// private_key_jwt keys still attached at Auth0 during their grace period (published in the
+    /// JWKS).
     pub retiring: Vec<Arc<LoadedKey>>,
-    /// The public JWKS of the active and retiring keys, serialized once when they load.
+    /// The active JAR (`signed_request_object`) key: it signs request objects only. A field of
+    /// its own rather than a second map, so a lookup stays one nested `&str` probe. Retiring JAR
+    /// keys sign nothing and are not published (Auth0 reads JAR keys from the credentials), so
+    /// they are not loaded.
+    pub request_object: Option<Arc<LoadedKey>>,
+    /// The public JWKS of the active and retiring private_key_jwt keys, serialized once when
+    /// they load.
     pub jwks: String,
 }
 
 impl ClientKeys {
+    /// The key that signs for `method`.
+    pub fn signing(&self, method: CredentialMethod) -> Option<&Arc<LoadedKey>> {
+        match method {
+            CredentialMethod::PrivateKeyJwt => self.active.as_ref(),
+            CredentialMethod::SignedRequestObject => self.request_object.as_ref(),
+        }
+    }
+
     fn with_jwks(mut self) -> Self {
         let keys = self.active.iter().chain(self.retiring.iter()).map(|k| k.jwk.clone()).collect();
         // A JWK of strings always serializes; an empty set is the fallback all the same.
@@ -186,7 +202,7 @@ impl KeyCache {
         let reusable: HashMap<String, Arc<LoadedKey>> = old
             .values()
             .flat_map(HashMap::values)
-            .flat_map(|c| c.active.iter().chain(c.retiring.iter()))
+            .flat_map(|c| c.active.iter().chain(c.retiring.iter()).chain(c.request_object.iter()))
             .map(|k| (k.key_id.clone(), k.clone()))
             .collect();
         let keks = self.keks.clone();
@@ -234,6 +250,9 @@ fn build(
 ) -> ClientMap {
     let mut map: HashMap<(String, String), ClientKeys> = HashMap::new();
     for r in records {
+        if r.method == CredentialMethod::SignedRequestObject && r.state != KeyState::Active {
+            continue;
+        }
         let loaded = match reusable.get(&r.key_id) {
             Some(k) if k.state == r.state => {
                 k.horizon.fetch_max(r.last_signed_exp.map_or(0, Timestamp::as_millis), Ordering::SeqCst);
@@ -248,9 +267,10 @@ fn build(
             },
         };
         let entry = map.entry((r.tenant.clone(), r.client_id.clone())).or_default();
-        match r.state {
-            KeyState::Active => entry.active = Some(loaded),
-            _ => entry.retiring.push(loaded),
+        match (r.method, r.state) {
+            (CredentialMethod::PrivateKeyJwt, KeyState::Active) => entry.active = Some(loaded),
+            (CredentialMethod::PrivateKeyJwt, _) => entry.retiring.push(loaded),
+            (CredentialMethod::SignedRequestObject, _) => entry.request_object = Some(loaded),
         }
     }
     let mut out = ClientMap::new();

@@ -13,6 +13,7 @@ mod cache;
 mod claims;
 mod counters;
 mod pool;
+mod request_object;
 mod tokens;
 
 use std::sync::Arc;
@@ -24,12 +25,13 @@ use keyward_crypto::{AssertionParams, client_assertion, sign_compact};
 pub use cache::{ClientKeys, KeyCache, LoadedKey};
 pub use counters::Counters;
 pub use pool::SignPool;
+pub use request_object::SignedRequestObject;
 
 use crate::Error;
 use crate::clock::{SharedClock, Timestamp};
 use crate::config::SignerConfig;
 use crate::context::Context;
-use crate::store::Store;
+use crate::store::{CredentialMethod, Store};
 use crate::tenant::Tenants;
 
 /// Assertion lifetimes: 60 s unless asked, never more than Auth0's 300 s.
@@ -181,28 +183,53 @@ impl Signing {
         &self.key_changed
     }
 
-    /// The client's keys: from memory; on a miss the cache is reloaded once if the store moved.
-    async fn keys(&self, tenant: &str, client_id: &str) -> Result<Arc<ClientKeys>, Error> {
+    /// The client's keys with an active key for `method`: from memory; on a miss the cache is
+    /// reloaded once if the store moved.
+    async fn keys_for(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        method: CredentialMethod,
+    ) -> Result<Arc<ClientKeys>, Error> {
         self.tenants.managed_client(tenant, client_id)?;
         // Never sign with a key the store has not confirmed lately (it may have been revoked).
         self.cache.confirm().await?;
-        if let Some(k) = self.cache.get(tenant, client_id).filter(|k| k.active.is_some()) {
+        if let Some(k) = self.cache.get(tenant, client_id).filter(|k| k.signing(method).is_some()) {
             return Ok(k);
         }
         self.cache.refresh(false).await?;
-        self.cache.get(tenant, client_id).filter(|k| k.active.is_some()).ok_or_else(|| {
-            Error::FailedPrecondition(format!(
+        self.cache.get(tenant, client_id).filter(|k| k.signing(method).is_some()).ok_or_else(|| match method {
+            CredentialMethod::PrivateKeyJwt => Error::FailedPrecondition(format!(
                 "client {client_id:?} in tenant {tenant:?} has no active key yet; rotate it first"
-            ))
+            )),
+            CredentialMethod::SignedRequestObject => Error::FailedPrecondition(format!(
+                "client {client_id:?} in tenant {tenant:?} has no active signed_request_object (JAR) key; rotate it \
+                 with method signed_request_object first"
+            )),
         })
     }
 
+    /// The client's keys with an active private_key_jwt key.
+    async fn keys(&self, tenant: &str, client_id: &str) -> Result<Arc<ClientKeys>, Error> {
+        self.keys_for(tenant, client_id, CredentialMethod::PrivateKeyJwt).await
+    }
+
     async fn active(&self, tenant: &str, client_id: &str) -> Result<Arc<LoadedKey>, Error> {
-        self.keys(tenant, client_id)
+        self.active_for(tenant, client_id, CredentialMethod::PrivateKeyJwt).await
+    }
+
+    /// The key that signs for `method`.
+    async fn active_for(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        method: CredentialMethod,
+    ) -> Result<Arc<LoadedKey>, Error> {
+        self.keys_for(tenant, client_id, method)
             .await?
-            .active
-            .clone()
-            .ok_or_else(|| Error::FailedPrecondition(format!("client {client_id:?} has no active key")))
+            .signing(method)
+            .cloned()
+            .ok_or_else(|| Error::FailedPrecondition(format!("client {client_id:?} has no active {method} key")))
     }
 
     /// Makes sure the store knows `key` may have signed until `exp` before it does.

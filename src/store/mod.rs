@@ -6,6 +6,7 @@
 mod audit;
 mod custody;
 mod filter;
+mod method;
 pub(crate) mod removed;
 mod sql;
 mod types;
@@ -13,6 +14,7 @@ mod types;
 pub use audit::{AuditEvent, AuditKind};
 pub use custody::TOKEN_KEY_KEK_ID;
 pub use filter::RotationFilter;
+pub use method::CredentialMethod;
 pub use removed::{Departed, Departure, Removal, RemovedCredential};
 pub use sql::SqlStore;
 pub use types::{

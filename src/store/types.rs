@@ -10,6 +10,8 @@ use crate::clock::Timestamp;
 use crate::custody::Custody;
 use crate::seal::Sealed;
 
+use super::method::CredentialMethod;
+
 macro_rules! string_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
@@ -129,6 +131,8 @@ pub struct KeyRecord {
     pub sealed: Sealed,
     /// The Auth0 credential id once registered.
     pub credential_id: Option<String>,
+    /// The credential list it is attached to (and what it signs).
+    pub method: CredentialMethod,
     /// Where it is in its life.
     pub state: KeyState,
     /// When it was created.

@@ -63,6 +63,7 @@ pub fn sealed_key(kek: &Kek, tenant: &str, client: &str, secret: &[u8]) -> KeyRe
         subject_dn: "/CN=x".into(),
         sealed,
         credential_id: None,
+        method: Default::default(),
         state: KeyState::Pending,
         created_at: Timestamp::from_millis(1),
         expires_at: None,

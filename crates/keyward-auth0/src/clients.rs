@@ -51,6 +51,26 @@ impl Client {
         self.client_authentication_methods.as_ref().is_some_and(|m| m.private_key_jwt.is_some())
     }
 
+    /// The credential ids attached to the client's top-level `signed_request_object` (JAR).
+    pub fn signed_request_object_credential_ids(&self) -> Vec<&str> {
+        self.signed_request_object
+            .as_ref()
+            .map(|l| l.credentials.iter().map(|c| c.id.as_str()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every credential id attached anywhere: any of `client_authentication_methods`, the
+    /// top-level `signed_request_object` and `token_vault_privileged_access`. Auth0 refuses to
+    /// delete any of them.
+    pub fn attached_anywhere(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> =
+            self.client_authentication_methods.as_ref().map(|m| m.attached_ids()).unwrap_or_default();
+        for list in [&self.signed_request_object, &self.token_vault_privileged_access].into_iter().flatten() {
+            ids.extend(list.credentials.iter().map(|c| c.id.as_str()));
+        }
+        ids
+    }
+
     /// The credential ids attached to `private_key_jwt` (empty when none or not active).
     pub fn private_key_jwt_credential_ids(&self) -> Vec<&str> {
         self.client_authentication_methods
@@ -177,6 +197,20 @@ struct IdRef<'a> {
 }
 
 #[derive(Serialize)]
+struct AttachSignedRequestObject<'a> {
+    signed_request_object: JarBody<'a>,
+}
+
+#[derive(Serialize)]
+struct JarBody<'a> {
+    /// Sent back as read, so a PATCH that only moves credentials never changes whether JAR is
+    /// required; left out when the client had none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    required: Option<bool>,
+    credentials: Vec<IdRef<'a>>,
+}
+
+#[derive(Serialize)]
 struct RevertToSecret {
     client_authentication_methods: Option<()>,
     token_endpoint_auth_method: SecretMethod,
@@ -215,6 +249,25 @@ impl Auth0Client {
                 private_key_jwt: IdList { credentials: credential_ids.iter().map(|id| IdRef { id }).collect() },
             },
             token_endpoint_auth_method: if switch_from_secret { Some(()) } else { None },
+        };
+        self.patch_client(client_id, &body).await
+    }
+
+    /// `PATCH /clients/{client_id}` setting the top-level `signed_request_object.credentials` (JAR)
+    /// to exactly `credential_ids` (at most 2), with `required` as the caller read it (`None`
+    /// leaves it out). `client_authentication_methods` and `token_endpoint_auth_method` are not
+    /// sent: JAR coexists with either (CONTRACT.md §2).
+    pub async fn set_signed_request_object_credentials(
+        &self,
+        client_id: &str,
+        credential_ids: &[&str],
+        required: Option<bool>,
+    ) -> Result<Client, Error> {
+        let body = AttachSignedRequestObject {
+            signed_request_object: JarBody {
+                required,
+                credentials: credential_ids.iter().map(|id| IdRef { id }).collect(),
+            },
         };
         self.patch_client(client_id, &body).await
     }
@@ -271,6 +324,32 @@ mod tests {
             serde_json::to_string(&back).unwrap(),
             r#"{"client_authentication_methods":null,"token_endpoint_auth_method":"client_secret_basic"}"#
         );
+    }
+
+    #[test]
+    fn jar_body_keeps_required_and_sends_nothing_else() {
+        let body = AttachSignedRequestObject {
+            signed_request_object: JarBody { required: Some(true), credentials: vec![IdRef { id: "cred_j" }] },
+        };
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"signed_request_object":{"required":true,"credentials":[{"id":"cred_j"}]}}"#
+        );
+        let none = AttachSignedRequestObject { signed_request_object: JarBody { required: None, credentials: vec![] } };
+        assert_eq!(serde_json::to_string(&none).unwrap(), r#"{"signed_request_object":{"credentials":[]}}"#);
+    }
+
+    #[test]
+    fn attached_anywhere_reads_every_list() {
+        let c: Client = serde_json::from_str(
+            r#"{"client_id":"app","client_authentication_methods":{"private_key_jwt":{"credentials":[{"id":"p"}]}},
+                "signed_request_object":{"required":false,"credentials":[{"id":"j"}]},
+                "token_vault_privileged_access":{"credentials":[{"id":"t"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.attached_anywhere(), ["p", "j", "t"]);
+        assert_eq!(c.signed_request_object_credential_ids(), ["j"]);
+        assert_eq!(c.private_key_jwt_credential_ids(), ["p"]);
     }
 
     #[test]

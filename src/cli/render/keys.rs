@@ -15,13 +15,13 @@ pub(super) fn credential_json(c: &Credential) -> Value {
         "fingerprint": text(&c.fingerprint), "thumbprint": text(&c.thumbprint),
         "thumbprint_sha256": text(&c.thumbprint_sha256), "pkcs": text(&c.pkcs), "subject_dn": text(&c.subject_dn),
         "created_at": stamp(c.created_at.as_ref()), "expires_at": stamp(c.expires_at.as_ref()),
-        "custody": text(&c.custody),
+        "custody": text(&c.custody), "method": text(&c.method),
     })
 }
 
 fn auth0_credential_json(c: &Auth0Credential) -> Value {
     json!({"id": c.id, "kid": text(&c.kid), "alg": text(&c.alg), "name": text(&c.name), "attached": c.attached,
-        "managed": c.managed})
+        "managed": c.managed, "method": text(&c.method)})
 }
 
 fn connection_key_json(k: &ConnectionKey) -> Value {

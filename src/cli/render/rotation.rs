@@ -15,6 +15,7 @@ pub(super) fn rotation_json(r: &Rotation) -> Value {
         "new_credential_id": text(&r.new_credential_id), "old_credential_id": text(&r.old_credential_id),
         "retire_at": stamp(r.retire_at.as_ref()),
         "old_removed_at": stamp(r.old_removed_at.as_ref()), "old_removed_how": text(&r.old_removed_how),
+        "method": text(&r.method),
         "removed_credentials": r.removed_credentials.iter().map(removed_json).collect::<Vec<_>>(),
         "error": text(&r.error),
         "created_at": stamp(r.created_at.as_ref()), "updated_at": stamp(r.updated_at.as_ref()),
@@ -38,6 +39,8 @@ fn rotation_fields(r: &Rotation, credential: Option<&proto::Credential>) -> Vec<
         ("requested by".into(), r.requested_by.clone()),
         ("tenant".into(), r.tenant.clone()),
         ("client".into(), r.client_id.clone()),
+        // Shown for JAR rotations only: private_key_jwt is what a rotation is unless told.
+        ("method".into(), if r.method == "private_key_jwt" { String::new() } else { r.method.clone() }),
         ("request id".into(), r.request_id.clone()),
         ("new credential".into(), r.new_credential_id.clone()),
     ];

@@ -6,22 +6,25 @@ use std::collections::BTreeMap;
 
 use keyward_auth0::ClientCredential;
 
-use super::{Action, NEW, PRIVATE_KEY_JWT, Plan, PlannedStep};
+use super::{Action, NEW, Plan, PlannedStep};
 use crate::Error;
 use crate::clock::Timestamp;
+use crate::rotation::method::{elsewhere, ids};
 use crate::rotation::request::stored_params;
 use crate::rotation::room::managed;
-use crate::rotation::saga::{ids, retire_at};
+use crate::rotation::saga::retire_at;
 use crate::rotation::slots::{self, Managed};
 use crate::rotation::{Engine, Params, RotateRequest};
-use crate::store::{KeyRecord, KeyState, Removal};
+use crate::store::{CredentialMethod, KeyRecord, KeyState, Removal};
 
 /// What Auth0 holds for the client, as the slot step reads it.
 pub(crate) struct AtAuth0 {
     /// Every credential record.
     pub creds: Vec<ClientCredential>,
-    /// The private_key_jwt list.
+    /// The rotation's method list (private_key_jwt or signed_request_object).
     pub attached: Vec<String>,
+    /// What every other list holds: counted in the pool, never removed.
+    pub elsewhere: Vec<String>,
     /// Whether the client authenticates with private_key_jwt already.
     pub uses_private_key_jwt: bool,
 }
@@ -43,11 +46,13 @@ pub(crate) fn steps(
     if let Some(a) = auth0 {
         let records: Vec<String> = a.creds.iter().map(|c| c.id.clone()).collect();
         let managed: BTreeMap<String, Managed> = managed(keys, None);
-        let room = slots::plan(&records, &a.attached, &managed, params.evict_unmanaged, now)?;
-        for removed in slots::told(&room, &a.creds, &a.attached, &managed, now) {
+        let list = params.method.as_str();
+        let room = slots::plan(&records, &a.attached, &a.elsewhere, &managed, params.evict_unmanaged, now)
+            .map_err(|why| format!("rotating the client's {list} credential: {why}"))?;
+        for removed in slots::told(list, &room, &a.creds, &a.attached, &managed, now) {
             if removed.action == Removal::Evicted {
                 let why = format!("{} (was {})", removed.reason, removed.state);
-                out.push(PlannedStep::now(Action::Detach, &removed.credential_id, why).on(PRIVATE_KEY_JWT));
+                out.push(PlannedStep::now(Action::Detach, &removed.credential_id, why).on(list));
             }
             let why = format!("{} (was {})", removed.reason, removed.state);
             out.push(PlannedStep::now(Action::Delete, &removed.credential_id, why));
@@ -65,11 +70,16 @@ pub(crate) fn steps(
         } else {
             format!("beside {}", room.attached_after.join(", "))
         };
-        let switch = if a.uses_private_key_jwt { "" } else { "; the client switches to private_key_jwt" };
-        out.push(PlannedStep::now(Action::Attach, NEW, format!("{beside}{switch}")).on(PRIVATE_KEY_JWT));
+        let switch = if a.uses_private_key_jwt || params.method != CredentialMethod::PrivateKeyJwt {
+            ""
+        } else {
+            "; the client switches to private_key_jwt"
+        };
+        out.push(PlannedStep::now(Action::Attach, NEW, format!("{beside}{switch}")).on(list));
     }
     out.push(PlannedStep::now(Action::Activate, NEW, "keyward signs for the client with the new key from then on"));
-    if let Some(old) = keys.iter().find(|k| k.state == KeyState::Active) {
+    // Only the old key of the same method retires: the client's other list keeps its key.
+    if let Some(old) = keys.iter().find(|k| k.state == KeyState::Active && k.method == params.method) {
         let grace = i64::try_from(params.grace_ms).unwrap_or(i64::MAX);
         let at = retire_at(now, grace, old.last_signed_exp);
         let target = old.credential_id.clone().unwrap_or_else(|| old.kid.clone());
@@ -82,7 +92,7 @@ pub(crate) fn steps(
             params.grace_ms / 1000
         );
         let step = PlannedStep::now(Action::Retire, target, why).at(at);
-        out.push(if auth0.is_some() { step.on(PRIVATE_KEY_JWT) } else { step });
+        out.push(if auth0.is_some() { step.on(params.method.as_str()) } else { step });
     }
     Ok(out)
 }
@@ -91,7 +101,7 @@ impl Engine {
     /// What [`Engine::rotate_client`] would do now; changes nothing (no key is generated).
     pub async fn plan_rotate_client(&self, req: &RotateRequest) -> Result<Plan, Error> {
         let tenant = self.managed_client(&req.tenant, &req.client_id)?;
-        let current = self.current_choice(&req.tenant, &req.client_id).await?;
+        let current = self.current_choice(&req.tenant, &req.client_id, req.method).await?;
         let local = tenant.config.signing.local_clients.contains(&req.client_id);
         let params = match self.params(req, local, current, tenant.config.custody.for_client(&req.client_id)) {
             Ok(p) => p,
@@ -125,7 +135,12 @@ impl Engine {
             let auth0 = &tenant.auth0;
             let creds = self.bounded("list_credentials", auth0.list_credentials(&req.client_id)).await?;
             let client = self.bounded("get_client", auth0.get_client(&req.client_id)).await?;
-            Some(AtAuth0 { creds, attached: ids(&client), uses_private_key_jwt: client.uses_private_key_jwt() })
+            Some(AtAuth0 {
+                creds,
+                attached: ids(&client, req.method),
+                elsewhere: elsewhere(&client, req.method),
+                uses_private_key_jwt: client.uses_private_key_jwt(),
+            })
         };
         let now = self.clock.now();
         let mut plan = match steps(&params, &keys, at_auth0.as_ref(), now) {
@@ -166,6 +181,7 @@ pub(crate) mod tests {
             lifetime_ms: None,
             evict_unmanaged: false,
             custody: Custody::Sealed,
+            method: CredentialMethod::PrivateKeyJwt,
         }
     }
 
@@ -174,6 +190,7 @@ pub(crate) mod tests {
             key_id: format!("key_{id}"),
             tenant: "t".into(),
             client_id: "c".into(),
+            method: CredentialMethod::PrivateKeyJwt,
             kid: format!("kid-{id}"),
             algorithm: Algorithm::RS256,
             key_bits: 2048,
@@ -197,7 +214,12 @@ pub(crate) mod tests {
 
     fn at_auth0(records: &[&str], attached: &[&str]) -> AtAuth0 {
         let creds = records.iter().map(|id| serde_json::from_value(serde_json::json!({"id": id})).unwrap()).collect();
-        AtAuth0 { creds, attached: attached.iter().map(|s| (*s).to_owned()).collect(), uses_private_key_jwt: true }
+        AtAuth0 {
+            creds,
+            attached: attached.iter().map(|s| (*s).to_owned()).collect(),
+            elsewhere: Vec::new(),
+            uses_private_key_jwt: true,
+        }
     }
 
     fn actions(s: &[PlannedStep]) -> Vec<(&str, &str)> {
@@ -228,7 +250,7 @@ pub(crate) mod tests {
                 ("retire", "act")
             ]
         );
-        assert_eq!(s[1].method, PRIVATE_KEY_JWT);
+        assert_eq!(s[1].method, super::super::PRIVATE_KEY_JWT);
         assert_eq!(s[6].at, Some(Timestamp::from_millis(70_000)));
         // A key whose assertions outlive the grace period retires when they expire.
         let late = [key("act", KeyState::Active, Some(99_000))];

@@ -4,10 +4,10 @@
 
 use keyward_auth0::Error as Auth0Error;
 
-use super::{Action, PRIVATE_KEY_JWT, Plan, PlannedStep};
+use super::{Action, Plan, PlannedStep};
 use crate::Error;
+use crate::rotation::method::ids;
 use crate::rotation::revocation::{refusal, request_hash, validate};
-use crate::rotation::saga::ids;
 use crate::rotation::{Engine, RevokeRequest};
 use crate::store::{KeyRecord, KeyState};
 
@@ -40,8 +40,8 @@ pub(crate) fn steps(key: &KeyRecord, credential_id: &str, auth0: Option<&Standin
                 format!("kept: {}", kept.join(", "))
             };
             out.push(
-                PlannedStep::now(Action::Detach, credential_id, format!("taken off private_key_jwt ({kept})"))
-                    .on(PRIVATE_KEY_JWT),
+                PlannedStep::now(Action::Detach, credential_id, format!("taken off {} ({kept})", key.method))
+                    .on(key.method.as_str()),
             );
         }
         if a.held {
@@ -84,7 +84,7 @@ impl Engine {
                 req.credential_id, existing.revocation_id, existing.state
             )));
         }
-        if let Some(why) = refusal(key.state, req.force, &req.credential_id) {
+        if let Some(why) = refusal(key.state, key.method, req.force, &req.credential_id) {
             return Ok(Plan::refused(why));
         }
         let auth0 = &tenant.auth0;
@@ -92,7 +92,7 @@ impl Engine {
             Ok(client) => {
                 let creds = self.bounded("list_credentials", auth0.list_credentials(&req.client_id)).await?;
                 let held = creds.iter().any(|c| c.id == req.credential_id);
-                Some(Standing { held, attached: ids(&client) })
+                Some(Standing { held, attached: ids(&client, key.method) })
             }
             Err(Auth0Error::ClientNotFound { .. }) => None,
             Err(e) => return Err(e.into()),
@@ -116,6 +116,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::CredentialMethod;
 
     fn key(state: KeyState) -> KeyRecord {
         let mut k = crate::rotation::plan::client::tests::key("cred_a", state, None);
@@ -142,9 +143,12 @@ mod tests {
 
     #[test]
     fn the_refusals_are_the_real_calls() {
-        assert!(refusal(KeyState::Active, false, "cred_a").is_some_and(|m| m.contains("force")));
-        assert!(refusal(KeyState::Active, true, "cred_a").is_none());
-        assert!(refusal(KeyState::Retired, true, "cred_a").is_some());
-        assert!(refusal(KeyState::Retiring, false, "cred_a").is_none());
+        assert!(
+            refusal(KeyState::Active, CredentialMethod::PrivateKeyJwt, false, "cred_a")
+                .is_some_and(|m| m.contains("force"))
+        );
+        assert!(refusal(KeyState::Active, CredentialMethod::PrivateKeyJwt, true, "cred_a").is_none());
+        assert!(refusal(KeyState::Retired, CredentialMethod::PrivateKeyJwt, true, "cred_a").is_some());
+        assert!(refusal(KeyState::Retiring, CredentialMethod::PrivateKeyJwt, false, "cred_a").is_none());
     }
 }

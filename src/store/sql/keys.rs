@@ -15,7 +15,7 @@ macro_rules! key_columns {
     () => {
         "key_id, tenant, client_id, kid, algorithm, key_bits, public_key_pem, cert_pem, pkcs, fingerprint, thumbprint, \
          thumbprint_sha256, subject_dn, kek_id, wrapped_dek, sealed_key, credential_id, state, created_at, expires_at, \
-         activated_at, retire_at, last_signed_exp"
+         activated_at, retire_at, last_signed_exp, method"
     };
 }
 
@@ -47,6 +47,7 @@ fn from_row(row: &AnyRow) -> Result<KeyRecord, Error> {
             ciphertext: row.try_get("sealed_key").map_err(get_err)?,
         },
         credential_id: row.try_get("credential_id").map_err(get_err)?,
+        method: row.try_get::<String, _>("method").map_err(get_err)?.parse()?,
         state: row.try_get::<String, _>("state").map_err(get_err)?.parse()?,
         created_at: row.try_get("created_at").map_err(get_err)?,
         expires_at: row.try_get("expires_at").map_err(get_err)?,
@@ -62,7 +63,7 @@ pub(super) async fn insert(conn: &mut AnyConnection, k: &KeyRecord) -> Result<()
         "INSERT INTO keys (",
         key_columns!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-         $16, $17, $18, $19, $20, $21, $22, $23)"
+         $16, $17, $18, $19, $20, $21, $22, $23, $24)"
     ))
     .bind(k.key_id.clone())
     .bind(k.tenant.clone())
@@ -87,6 +88,7 @@ pub(super) async fn insert(conn: &mut AnyConnection, k: &KeyRecord) -> Result<()
     .bind(k.activated_at)
     .bind(k.retire_at)
     .bind(k.last_signed_exp)
+    .bind(k.method.as_str())
     .execute(&mut *conn)
     .await
     .map_err(Error::database)?;
