@@ -3,7 +3,8 @@
 //! Auth0's shared pool of 4 records, each only ever touching its own list (read back over the
 //! Management API after every step) while client assertions keep working at the emulator's
 //! /oauth/token; a pool full of the other method's records is refused, never emptied; revoking a
-//! JAR key leaves private_key_jwt alone; and SignRequestObject's output is checked by
+//! JAR key leaves private_key_jwt alone; each rotation's dry run plans in its own list only; and
+//! SignRequestObject's output is checked by
 //! implementations keyward did not write (openssl, and PyJWT when the system Python has it).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -49,10 +50,19 @@ struct AtAuth0 {
 
 async fn at_auth0(w: &World, token: &str) -> AtAuth0 {
     let base = format!("{}/api/v2/clients/{APP}", w.emu.base_url());
+    // The emulator enforces Auth0's rate limits, and keyward's own reads (dry runs included)
+    // share them: wait out a 429 as any Management API client must.
     let get = |url: String| async move {
-        let r = w.http.get(url).bearer_auth(token).send().await.unwrap();
-        assert!(r.status().is_success());
-        r.json::<Value>().await.unwrap()
+        for _ in 0..60 {
+            let r = w.http.get(&url).bearer_auth(token).send().await.unwrap();
+            if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+            assert!(r.status().is_success(), "{}: {}", r.status(), r.text().await.unwrap_or_default());
+            return r.json::<Value>().await.unwrap();
+        }
+        panic!("{url}: still rate limited after 15 s");
     };
     let client = get(base.clone()).await;
     let creds = get(format!("{base}/credentials")).await;
@@ -123,13 +133,29 @@ async fn private_key_jwt_and_jar_rotate_side_by_side_in_one_pool() {
         let mut refused_full = false;
         for (step, method) in [PKJWT, JAR, PKJWT, JAR, PKJWT, JAR, PKJWT, JAR].into_iter().enumerate() {
             let step = format!("step {step} ({method})");
+            // The dry run first: it plans in the rotation's own list only, names nothing on the
+            // other list, foresees the refusal, and leaves the emulated tenant byte for byte.
+            let bytes = w.emu.tenant_bytes().unwrap();
+            let dry = proto::RotateClientCredentialRequest { plan: true, ..rotate_req(method) };
+            let planned = w.client().await.rotate_client_credential(authed(dry)).await.unwrap().into_inner();
+            let planned = planned.plan.expect("a dry run answers with a plan");
+            assert_eq!(w.emu.tenant_bytes().unwrap(), bytes, "{name}: {step}: the dry run changed Auth0");
+            let other = if method == PKJWT { &before.jar } else { &before.pkjwt };
+            for s in &planned.steps {
+                assert!(s.method.is_empty() || s.method == method, "{name}: {step}: {s:?}");
+                assert!(!other.contains(&s.target), "{name}: {step}: plans to touch the other list: {s:?}");
+            }
             let out = match rotate(&w, method).await {
-                Ok(out) => out,
+                Ok(out) => {
+                    assert!(!planned.would_refuse, "{name}: {step}: planned a refusal: {planned:?}");
+                    out
+                }
                 // Four records, each list full with a retiring key whose assertions are live: the
                 // rotation waits rather than take anything; the other method's keys are never
                 // candidates. Retirement then frees the lists, each from its own.
                 Err(e) => {
                     assert_eq!(e.code(), Code::FailedPrecondition, "{name}: {step}: {e:?}");
+                    assert!(planned.would_refuse && planned.refusal.contains(method), "{name}: {step}: {planned:?}");
                     assert!(e.message().contains(method), "{name}: {step}: {e:?}");
                     assert_eq!(at_auth0(&w, &token).await, before, "{name}: {step}: a refusal changed Auth0");
                     refused_full = true;
