@@ -5,7 +5,7 @@
 //! /oauth/token; a pool full of the other method's records is refused, never emptied; revoking a
 //! JAR key leaves private_key_jwt alone; each rotation's dry run plans in its own list only; and
 //! SignRequestObject's output is checked by
-//! implementations keyward did not write (openssl, and PyJWT when the system Python has it).
+//! implementations keyward did not write (openssl and PyJWT).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -350,22 +350,16 @@ fn openssl_verifies(jws: &str, pem: &str) -> bool {
         .success()
 }
 
-/// The claims PyJWT reads from `jws` after verifying its signature, audience and issuer with
-/// `pem`; `None` when the system Python has no PyJWT (openssl still verified the signature).
-fn pyjwt_decode(jws: &str, pem: &str, alg: &str, aud: &str, iss: &str) -> Option<Value> {
-    let python = "/usr/bin/python3";
-    let has = std::process::Command::new(python).args(["-c", "import jwt, cryptography"]).output();
-    if !has.is_ok_and(|o| o.status.success()) {
-        eprintln!("PyJWT not available to {python}; openssl verified the signature");
-        return None;
-    }
+/// The claims PyJWT reads from `jws` after verifying its signature, audience, issuer and the
+/// presence of `exp`, `iat` and `jti` with `pem` (`.ci/run` installs PyJWT with its crypto extra).
+fn pyjwt_decode(jws: &str, pem: &str, alg: &str, aud: &str, iss: &str) -> Value {
     let script = "import json, sys, jwt\n\
                   tok, pem, alg, aud, iss = sys.argv[1:6]\n\
                   print(json.dumps(jwt.decode(tok, pem, algorithms=[alg], audience=aud, issuer=iss, \
                   options={'require': ['exp', 'iat', 'jti']})))";
-    let out = std::process::Command::new(python).args(["-c", script, jws, pem, alg, aud, iss]).output().unwrap();
+    let out = std::process::Command::new("python3").args(["-c", script, jws, pem, alg, aud, iss]).output().unwrap();
     assert!(out.status.success(), "PyJWT refused the request object: {}", String::from_utf8_lossy(&out.stderr));
-    Some(serde_json::from_slice(&out.stdout).unwrap())
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn part(jws: &str, i: usize) -> Value {
@@ -395,7 +389,7 @@ async fn request_objects_verify_independently_and_refusals_name_the_field() {
         assert!(openssl_verifies(jws, &jar.public_key_pem), "{name}: openssl refused the request object");
         let header = part(jws, 0);
         assert_eq!(header, json!({"alg": "RS256", "kid": jar.kid, "typ": "oauth-authz-req+jwt"}), "{name}");
-        let body = pyjwt_decode(jws, &jar.public_key_pem, "RS256", &issuer, APP).unwrap_or_else(|| part(jws, 1));
+        let body = pyjwt_decode(jws, &jar.public_key_pem, "RS256", &issuer, APP);
         assert_eq!(body["iss"], APP, "{name}");
         assert_eq!(body["client_id"], APP, "{name}");
         assert_eq!(body["aud"], issuer.as_str(), "{name}");
