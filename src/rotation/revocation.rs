@@ -82,6 +82,18 @@ pub(super) fn request_hash(req: &RevokeRequest) -> String {
 }
 
 /// Why a key in `state` may not be revoked (with `force` or not), if it may not.
+/// The managed key `req` names, or NOT_FOUND naming the credential (cut to 128 characters).
+pub(super) fn revoked_key<'a>(keys: &'a [KeyRecord], req: &RevokeRequest) -> Result<&'a KeyRecord, Error> {
+    keys.iter().find(|k| k.credential_id.as_deref() == Some(req.credential_id.as_str())).ok_or_else(|| {
+        Error::NotFound(format!(
+            "credential_id {:?}: keyward manages no key with this credential for client {:?} in tenant {:?}",
+            req.credential_id.chars().take(128).collect::<String>(),
+            req.client_id,
+            req.tenant
+        ))
+    })
+}
+
 pub(super) fn refusal(state: KeyState, method: CredentialMethod, force: bool, credential_id: &str) -> Option<String> {
     match state {
         KeyState::Pending => Some(format!(
@@ -107,15 +119,7 @@ impl Engine {
         validate(req)?;
         let hash = request_hash(req);
         let keys = self.store.keys(&req.tenant, &req.client_id).await?;
-        let key =
-            keys.iter().find(|k| k.credential_id.as_deref() == Some(req.credential_id.as_str())).ok_or_else(|| {
-                Error::NotFound(format!(
-                    "credential_id {:?}: keyward manages no key with this credential for client {:?} in tenant {:?}",
-                    req.credential_id.chars().take(128).collect::<String>(),
-                    req.client_id,
-                    req.tenant
-                ))
-            })?;
+        let key = revoked_key(&keys, req)?;
         // Revoked already (by this request or another): that revocation, driven on if open.
         if let Some(existing) = self.store.revocation_of_key(&key.key_id).await? {
             if req.request_id.is_some() && existing.request_id == req.request_id && existing.request_hash != hash {

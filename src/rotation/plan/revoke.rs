@@ -7,7 +7,7 @@ use keyward_auth0::Error as Auth0Error;
 use super::{Action, Plan, PlannedStep};
 use crate::Error;
 use crate::rotation::method::ids;
-use crate::rotation::revocation::{refusal, request_hash, validate};
+use crate::rotation::revocation::{refusal, request_hash, revoked_key, validate};
 use crate::rotation::{Engine, RevokeRequest};
 use crate::store::{KeyRecord, KeyState};
 
@@ -62,15 +62,7 @@ impl Engine {
         let tenant = self.managed_client(&req.tenant, &req.client_id)?;
         validate(req)?;
         let keys = self.store.keys(&req.tenant, &req.client_id).await?;
-        let key =
-            keys.iter().find(|k| k.credential_id.as_deref() == Some(req.credential_id.as_str())).ok_or_else(|| {
-                Error::NotFound(format!(
-                    "credential_id {:?}: keyward manages no key with this credential for client {:?} in tenant {:?}",
-                    req.credential_id.chars().take(128).collect::<String>(),
-                    req.client_id,
-                    req.tenant
-                ))
-            })?;
+        let key = revoked_key(&keys, req)?;
         if let Some(existing) = self.store.revocation_of_key(&key.key_id).await? {
             if req.request_id.is_some()
                 && existing.request_id == req.request_id
