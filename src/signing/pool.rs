@@ -1,17 +1,23 @@
 //! The bounded CPU pool that does every RSA and ECDSA signature: a fixed number of worker
 //! threads behind a bounded queue. A full queue is an immediate [`Error::Overloaded`] (gRPC
 //! RESOURCE_EXHAUSTED) rather than an unbounded backlog, and a job whose caller has gone away
-//! (deadline passed, connection closed) is skipped without signing.
+//! (deadline passed, connection closed) is skipped without signing. Under load a worker hands
+//! its finished results over a few at a time (see [`worker`]).
 
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, TryLockError};
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use crate::Error;
 use crate::telemetry::metrics::metrics;
 
-type Job = Box<dyn FnOnce() + Send>;
+/// A queued signature: run it, and it gives back how to hand its result to the caller (nothing
+/// when the caller has gone away).
+type Job = Box<dyn FnOnce() -> Option<Delivery> + Send>;
+/// A finished signature's result, handed to its waiting caller when run.
+type Delivery = Box<dyn FnOnce() + Send>;
 
 /// The signing pool.
 #[derive(Debug, Clone)]
@@ -60,9 +66,13 @@ impl SignPool {
         let depth = &metrics().signer_queue_depth;
         let job: Job = Box::new(move || {
             depth.dec();
-            if !done.is_closed() {
-                let _ = done.send(f());
+            if done.is_closed() {
+                return None;
             }
+            let value = f();
+            Some(Box::new(move || {
+                let _ = done.send(value);
+            }))
         });
         // Counted before it is queued: a worker may take it (and decrement) at once.
         depth.inc();
@@ -81,17 +91,65 @@ impl SignPool {
     }
 }
 
+/// At most this many finished results wait on one worker for their hand-over.
+const HELD_RESULTS: usize = 8;
+/// And none waits longer than this (plus the signature in progress when it is reached).
+const HOLD_FOR: Duration = Duration::from_millis(1);
+
+/// Takes jobs until the pool is dropped. Each hand-over of results wakes the async worker that
+/// answers the calls, and when the signing threads fill every core that wake-up preempts a
+/// signature; so while more jobs are queued a worker keeps up to [`HELD_RESULTS`] finished
+/// results for up to [`HOLD_FOR`] and hands them over together, and with none queued it hands
+/// them over at once (BENCHMARKS.md: RS256 +11% at 64 callers on 2 cores, an idle-ish pool's
+/// latency unchanged).
 fn worker(rx: &Mutex<Receiver<Job>>) {
+    let mut held: Vec<Delivery> = Vec::with_capacity(HELD_RESULTS);
+    let mut oldest = Instant::now();
     loop {
-        // Hold the lock only to take one job.
-        let job = match rx.lock() {
-            Ok(guard) => guard.recv(),
-            Err(_) => return,
+        let next = if held.is_empty() {
+            // Nothing to hand over: wait for work, holding the lock only to take one job.
+            match rx.lock() {
+                Ok(guard) => guard.recv().ok(),
+                Err(_) => None,
+            }
+        } else {
+            // Results are waiting: take another job only if one is queued right now. A lock held
+            // by another worker means that worker is waiting on an empty queue (or taking the
+            // job), so this one hands over what it holds rather than wait for the lock.
+            match rx.try_lock() {
+                Ok(guard) => match guard.try_recv() {
+                    Ok(job) => Some(job),
+                    Err(TryRecvError::Empty) => {
+                        drop(guard);
+                        deliver(&mut held);
+                        continue;
+                    }
+                    Err(TryRecvError::Disconnected) => None,
+                },
+                Err(TryLockError::WouldBlock) => {
+                    deliver(&mut held);
+                    continue;
+                }
+                Err(TryLockError::Poisoned(_)) => None,
+            }
         };
-        match job {
-            Ok(job) => job(),
-            Err(_) => return,
+        let Some(job) = next else { break };
+        if let Some(delivery) = job() {
+            if held.is_empty() {
+                oldest = Instant::now();
+            }
+            held.push(delivery);
         }
+        if held.len() >= HELD_RESULTS || (!held.is_empty() && oldest.elapsed() >= HOLD_FOR) {
+            deliver(&mut held);
+        }
+    }
+    deliver(&mut held);
+}
+
+fn deliver(held: &mut Vec<Delivery>) {
+    for delivery in held.drain(..) {
+        delivery();
     }
 }
 
@@ -121,5 +179,32 @@ mod tests {
         blocker.await.unwrap().unwrap();
         assert_eq!(queued.await.unwrap(), 7);
         assert_eq!(pool.run(|| 1).await.unwrap(), 1, "recovers once drained");
+    }
+
+    /// Results held for a batched hand-over always reach their callers: when the queue runs dry,
+    /// when the other worker holds the lock waiting for work, and when the pool is flooded.
+    #[tokio::test]
+    async fn held_results_are_always_handed_over() {
+        let pool = SignPool::new(2, 256).unwrap();
+        let patience = std::time::Duration::from_secs(30);
+        // One job at a time: the other worker waits in `recv` holding the lock.
+        for i in 0..200u32 {
+            let got = tokio::time::timeout(patience, pool.run(move || i * 2)).await;
+            assert_eq!(got.expect("a lone result was held back").unwrap(), i * 2);
+        }
+        // Many at once, each taking a little while, so the queue stays full and results batch.
+        let waits: Vec<_> = (0..200u64)
+            .map(|i| {
+                pool.submit(move || {
+                    std::thread::sleep(std::time::Duration::from_micros(50));
+                    i
+                })
+                .unwrap()
+            })
+            .collect();
+        for (i, wait) in waits.into_iter().enumerate() {
+            let got = tokio::time::timeout(patience, wait).await.expect("a batched result was held back");
+            assert_eq!(got.unwrap(), i as u64);
+        }
     }
 }
