@@ -186,7 +186,7 @@ mod tests {
     #[tokio::test]
     async fn held_results_are_always_handed_over() {
         let pool = SignPool::new(2, 256).unwrap();
-        let patience = std::time::Duration::from_secs(30);
+        let patience = Duration::from_secs(30);
         // One job at a time: the other worker waits in `recv` holding the lock.
         for i in 0..200u32 {
             let got = tokio::time::timeout(patience, pool.run(move || i * 2)).await;
@@ -196,7 +196,7 @@ mod tests {
         let waits: Vec<_> = (0..200u64)
             .map(|i| {
                 pool.submit(move || {
-                    std::thread::sleep(std::time::Duration::from_micros(50));
+                    std::thread::sleep(Duration::from_micros(50));
                     i
                 })
                 .unwrap()

@@ -21,7 +21,10 @@ pub struct Report {
     pub by_status: BTreeMap<&'static str, u64>,
     /// Wall-clock seconds from the first call to the last answer.
     pub seconds: f64,
-    /// Successful calls per second.
+    /// Successful calls per second while calls were being started: for a run of `--duration`,
+    /// the calls answered within it over its length (calls still in flight when it ends are
+    /// waited for and counted in `ok` and the latencies, not here: a held refusal or a backoff
+    /// sleep ending after it must not stretch the window); for `--requests`, `ok` over `seconds`.
     pub rps: f64,
     /// Latency percentiles of all calls, in milliseconds.
     pub p50_ms: f64,
@@ -62,6 +65,9 @@ pub struct Extras {
     pub rotation: Option<rotate::Outcome>,
     /// Verification, if any ran.
     pub verify: Option<verify::Outcome>,
+    /// How long calls were being started, when the run was stopped (by its duration or an
+    /// interrupt) rather than by running out of requests.
+    pub window: Option<Duration>,
 }
 
 impl Report {
@@ -75,7 +81,11 @@ impl Report {
         extras: &Extras,
     ) -> Self {
         let seconds = elapsed.as_secs_f64();
-        let rps = if seconds > 0.0 { tally.ok as f64 / seconds } else { 0.0 };
+        let (counted, over) = match extras.window {
+            Some(window) => (tally.ok.saturating_sub(tally.late_ok), window.as_secs_f64()),
+            None => (tally.ok, seconds),
+        };
+        let rps = if over > 0.0 { counted as f64 / over } else { 0.0 };
         let [p50, p90, p99, max] = percentiles_ms(tally);
         let rotation = extras.rotation.as_ref();
         let verify = extras.verify.as_ref();
@@ -198,6 +208,16 @@ mod tests {
     }
 
     #[test]
+    fn rps_covers_the_window_only() {
+        // 30 answered within a 10 s window, 6 more while the last calls drained for 2 s.
+        let mut t = tally(&[1; 36]);
+        t.late_ok = 6;
+        let extras = Extras { window: Some(Duration::from_secs(10)), ..Extras::default() };
+        let r = Report::new("sign-client-assertion", &t, Duration::from_secs(12), 36, 4, &extras);
+        assert_eq!((r.ok, r.seconds, r.rps), (36, 12.0, 3.0));
+    }
+
+    #[test]
     fn json_has_the_contract_fields_and_only_applicable_extras() {
         let r =
             Report::new("sign-client-assertion", &tally(&[3, 4]), Duration::from_secs(1), 64, 4, &Extras::default());
@@ -226,6 +246,7 @@ mod tests {
         let extras = Extras {
             rotation: Some(rotate::Outcome { done: 2, refused: 3, errors: 0, first: BTreeMap::new() }),
             verify: Some(verify::Outcome { verified: 6, failures: 0, skipped: 0, first_failure: None }),
+            window: None,
         };
         let r = Report::new("sign-client-assertion", &tally(&[3]), Duration::from_secs(1), 64, 4, &extras);
         let v: serde_json::Value = serde_json::from_str(&r.to_json().unwrap()).unwrap();
@@ -243,6 +264,7 @@ mod tests {
         let extras = Extras {
             rotation: Some(rotate::Outcome { done: 1, refused: 4, errors: 0, first: BTreeMap::new() }),
             verify: None,
+            window: None,
         };
         let text = Report::new("sign-jwt", &t, Duration::from_secs(3), 16, 4, &extras).to_string();
         assert!(

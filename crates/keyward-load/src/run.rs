@@ -1,8 +1,8 @@
 //! One load run: connect, start the callers (and the rotation and verification side tasks),
 //! stop by duration, request count or Ctrl-C, and gather the figures.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use keyward_proto::key_rotation_client::KeyRotationClient;
@@ -21,6 +21,8 @@ use crate::verify::{self, Sampler};
 #[derive(Debug)]
 struct Limit {
     stopped: AtomicBool,
+    /// When calls stopped being started (the duration ran out, or an interrupt).
+    stopped_at: OnceLock<Instant>,
     budget: Option<u64>,
     issued: AtomicU64,
 }
@@ -66,6 +68,7 @@ pub async fn run(settings: &Settings, token: &Token, verify_url: Option<&str>) -
 
     let limit = Arc::new(Limit {
         stopped: AtomicBool::new(false),
+        stopped_at: OnceLock::new(),
         budget: match settings.stop {
             Stop::Requests(n) => Some(n),
             Stop::After(_) => None,
@@ -96,7 +99,7 @@ pub async fn run(settings: &Settings, token: &Token, verify_url: Option<&str>) -
     timer.abort();
     let _ = stop_tx.send(true);
 
-    let mut extras = Extras::default();
+    let mut extras = Extras { window: limit.stopped_at.get().map(|at| at.duration_since(start)), ..Extras::default() };
     if let Some(task) = rotator {
         extras.rotation = Some(task.await.map_err(|e| Error::Internal(format!("rotation task: {e}")))?);
     }
@@ -170,6 +173,9 @@ async fn call_loop(
         let began = Instant::now();
         let result = caller.call().await;
         tally.record(began.elapsed(), result.as_ref().map(drop));
+        if result.is_ok() && limit.stopped.load(Ordering::Relaxed) {
+            tally.late_ok += 1;
+        }
         if let Some(b) = &mut backoff {
             match &result {
                 Err(s) if s.code() == tonic::Code::ResourceExhausted => tokio::time::sleep(b.next()).await,
@@ -195,6 +201,7 @@ async fn stop_on_time_or_interrupt(stop: Stop, limit: Arc<Limit>) {
         () = timer => {}
         _ = tokio::signal::ctrl_c() => eprintln!("keyward-load: interrupted; finishing calls in flight"),
     }
+    let _ = limit.stopped_at.set(Instant::now());
     limit.stopped.store(true, Ordering::Relaxed);
 }
 

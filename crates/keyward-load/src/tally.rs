@@ -19,6 +19,9 @@ pub struct Tally {
     pub latency: Histogram<u64>,
     /// Successful calls.
     pub ok: u64,
+    /// Of `ok`, the calls answered after the run stopped starting calls (its duration ran out,
+    /// or an interrupt): not part of the rate, which covers the run's window only.
+    pub late_ok: u64,
     /// Failed calls.
     pub errors: u64,
     /// Calls by status name ("OK", "UNAVAILABLE", …).
@@ -33,6 +36,7 @@ impl Tally {
         Ok(Self {
             latency: Histogram::new_with_bounds(1, HIGHEST_MICROS, SIGNIFICANT_DIGITS)?,
             ok: 0,
+            late_ok: 0,
             errors: 0,
             by_status: BTreeMap::new(),
             first_error: BTreeMap::new(),
@@ -66,6 +70,7 @@ impl Tally {
             }
         }
         self.ok += other.ok;
+        self.late_ok += other.late_ok;
         self.errors += other.errors;
         for (name, n) in other.by_status {
             *self.by_status.entry(name).or_default() += n;
