@@ -119,7 +119,7 @@ impl Report {
 
 /// p50, p90, p99 and max in milliseconds (3 decimals), never decreasing; zeros when empty.
 fn percentiles_ms(tally: &Tally) -> [f64; 4] {
-    let h = &tally.latency;
+    let h = tally.latency();
     if h.is_empty() {
         return [0.0; 4];
     }
