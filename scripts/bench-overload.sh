@@ -8,7 +8,7 @@
 # status, the refusals a second, the CPU
 # seconds the server used and rps as a share of that server's peak.
 #
-#   scripts/bench-overload.sh [SECONDS] [PUSHBACK...]   (default 10 s; pushbacks 0s 500ms 1s)
+#   scripts/bench-overload.sh [SECONDS] [PUSHBACK...]   (default 10 s; pushbacks 0s 1s 2s)
 #
 # Needs: cargo, jq. Builds the release binaries unless $KEYWARD_BIN_DIR holds keyward and
 # keyward-load.
@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-10}"
 shift || true
 pushbacks=("$@")
-[[ ${#pushbacks[@]} -gt 0 ]] || pushbacks=(0s 500ms 1s)
+[[ ${#pushbacks[@]} -gt 0 ]] || pushbacks=(0s 1s 2s)
 if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
     echo "usage: $0 [SECONDS] [PUSHBACK...]" >&2
     exit 64

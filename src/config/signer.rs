@@ -55,11 +55,11 @@ impl Default for SignerConfig {
 /// faster than signing on the async worker (BENCHMARKS.md, 2026-12-07).
 const INLINE_EC_DEFAULT: bool = false;
 
-/// How long a refused call is held unless configured: 4 104 callers retrying at once cost ~3 000
-/// refusals a second with it, against ~11 500 answered at once and ~5 300 held 500 ms
-/// (BENCHMARKS.md, 2026-12-07, overload); a caller in a hurry sends a deadline, and hears the
-/// refusal at half of it.
-const OVERLOAD_PUSHBACK_DEFAULT: Duration = Duration::from_secs(1);
+/// How long a refused call is held unless configured: with 4 104 callers (4x what the pool admits
+/// on 2 cores) the pool kept 93-94% of its peak with 2 s, 85-92% with 1 s and 59-71% answering
+/// at once (BENCHMARKS.md, 2026-12-07, "the targets on this machine"); a caller in a hurry sends
+/// a deadline, and hears the refusal at half of it.
+const OVERLOAD_PUSHBACK_DEFAULT: Duration = Duration::from_secs(2);
 /// The longest hold that may be configured.
 const OVERLOAD_PUSHBACK_MAX: Duration = Duration::from_secs(10);
 

@@ -52,7 +52,7 @@ fn example_config_parses() {
             threads: 0,
             queue: 1024,
             token_cache_entries: 1024,
-            overload_pushback: Duration::from_secs(1),
+            overload_pushback: Duration::from_secs(2),
             ..SignerConfig::default()
         }
     );
