@@ -20,27 +20,8 @@ if ! [[ "$rounds" =~ ^[1-9][0-9]*$ && "$seconds" =~ ^[1-9][0-9]*$ ]]; then
     echo "usage: $0 [ROUNDS] [SECONDS]" >&2
     exit 64
 fi
-if [[ -n "${KEYWARD_BIN_DIR:-}" ]]; then
-    bin="$KEYWARD_BIN_DIR"
-    reference="$bin/jwks-reference"
-else
-    cargo build --release --locked -q -p keyward -p keyward-load
-    cargo build --release --locked -q --example jwks-reference
-    bin="${CARGO_TARGET_DIR:-target}/release"
-    reference="$bin/examples/jwks-reference"
-fi
-dir="$(mktemp -d)"
-"$bin/keyward" dev --dir "$dir/d" --listen 127.0.0.1:0 >"$dir/dev.log" 2>&1 &
-server=$!
-"$reference" --addr-file "$dir/ref-addr" &
-ref_server=$!
-trap 'kill "$server" "$ref_server" 2>/dev/null; wait "$server" "$ref_server" 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 100); do [[ -s "$dir/d/grpc-addr" && -s "$dir/ref-addr" ]] && break; sleep 0.1; done
-endpoint="http://$(cat "$dir/d/grpc-addr")"
-token="$dir/d/token"
-"$bin/keyward" rotate client --tenant dev --client demo-app --endpoint "$endpoint" --token-file "$token" >/dev/null
-"$bin/keyward" rotate client --tenant dev --client demo-signer --alg ES256 --endpoint "$endpoint" \
-    --token-file "$token" >/dev/null
+# shellcheck source=scripts/bench-servers.sh
+source scripts/bench-servers.sh
 
 echo "cores: $(nproc); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)"
 printf '%-6s %5s %9s %9s %8s %8s %9s %8s %8s %7s\n' \
@@ -52,7 +33,7 @@ for round in $(seq "$rounds"); do
             rs256) load=(--rpc sign-client-assertion --client demo-app) ;;
             es256) load=(--rpc sign-jwt --client demo-signer) ;;
             jwks) load=(--rpc get-jwks --client demo-app) ;;
-            ref) load=(--rpc get-jwks --client demo-app) target="http://$(cat "$dir/ref-addr")" ;;
+            ref) load=(--rpc get-jwks --client demo-app) target="$ref_endpoint" ;;
         esac
         run() {
             "$bin/keyward-load" --endpoint "$target" --token-file "$token" --tenant dev "${load[@]}" \

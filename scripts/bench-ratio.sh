@@ -30,28 +30,8 @@ if ! [[ "$rounds" =~ ^[1-9][0-9]*$ && "$seconds" =~ ^[1-9][0-9]*$ ]]; then
     exit 64
 fi
 
-if [[ -n "${KEYWARD_BIN_DIR:-}" ]]; then
-    bin="$KEYWARD_BIN_DIR"
-    reference="$bin/jwks-reference"
-else
-    cargo build --release --locked -q -p keyward -p keyward-load
-    cargo build --release --locked -q --example jwks-reference
-    bin="${CARGO_TARGET_DIR:-target}/release"
-    reference="$bin/examples/jwks-reference"
-fi
-dir="$(mktemp -d)"
-"$bin/keyward" dev --dir "$dir/d" --listen 127.0.0.1:0 >"$dir/dev.log" 2>&1 &
-server=$!
-"$reference" --addr-file "$dir/ref-addr" &
-ref_server=$!
-trap 'kill "$server" "$ref_server" 2>/dev/null; wait "$server" "$ref_server" 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 100); do [[ -s "$dir/d/grpc-addr" && -s "$dir/ref-addr" ]] && break; sleep 0.1; done
-endpoint="http://$(cat "$dir/d/grpc-addr")"
-ref_endpoint="http://$(cat "$dir/ref-addr")"
-token="$dir/d/token"
-"$bin/keyward" rotate client --tenant dev --client demo-app --endpoint "$endpoint" --token-file "$token" >/dev/null
-"$bin/keyward" rotate client --tenant dev --client demo-signer --alg ES256 --endpoint "$endpoint" \
-    --token-file "$token" >/dev/null
+# shellcheck source=scripts/bench-servers.sh
+source scripts/bench-servers.sh
 
 cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 raw() { "$bin/keyward" bench sign "$@" --seconds 5 --json | jq -r '.ops_per_s | floor'; }
