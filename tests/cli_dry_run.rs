@@ -4,55 +4,24 @@
 //! changed: the credentials keyward manages and Auth0 holds, and the rotations, are as before.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/cli.rs"]
+mod cli;
 mod support;
 
-use std::process::{Command, Output};
-
+use cli::Cli;
 use serde_json::Value;
 use support::*;
 
 const CONN: &str = "con_demooidc0000001";
 
-struct Client {
-    endpoint: String,
-    token_file: String,
-}
-
-impl Client {
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_keyward"))
-            .args(args)
-            .args(["--endpoint", &self.endpoint, "--token-file", &self.token_file])
-            .env_remove("KEYWARD_TOKEN")
-            .env_remove("KEYWARD_ENDPOINT")
-            .output()
-            .unwrap()
-    }
-
-    /// Table mode: exit 0 and every line within 100 columns.
-    fn text(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        let text = String::from_utf8(out.stdout).unwrap();
-        for line in text.lines() {
-            assert!(line.chars().count() <= 100, "{args:?}: a line wider than 100 columns:\n{line}\n\n{text}");
-        }
-        text
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        stdout_json(&self.run(&[args, &["--json"]].concat()))
-    }
-
-    /// What a dry run must leave alone: the client's credentials (keyward's and Auth0's), the
-    /// rotations, the connection's keys.
-    fn world(&self) -> (Value, Value, Value) {
-        (
-            self.json(&["credentials", "list", "--tenant", "dev", "--client", APP]),
-            self.json(&["rotation", "list", "--tenant", "dev"]),
-            self.json(&["connection", "keys", "--tenant", "dev", "--connection", CONN]),
-        )
-    }
+/// What a dry run must leave alone: the client's credentials (keyward's and Auth0's), the
+/// rotations, the connection's keys.
+fn world(c: &Cli) -> (Value, Value, Value) {
+    (
+        c.json(&["credentials", "list", "--tenant", "dev", "--client", APP]),
+        c.json(&["rotation", "list", "--tenant", "dev"]),
+        c.json(&["connection", "keys", "--tenant", "dev", "--connection", CONN]),
+    )
 }
 
 #[test]
@@ -60,14 +29,14 @@ fn dry_runs_print_the_plan_and_change_nothing() {
     let (_tmp, tmp) = tempdir();
     let dir = tmp.join("state");
     let k = start(&["dev", "--dir", &dir.display().to_string(), "--listen", "127.0.0.1:0"], &[]);
-    let c = Client { endpoint: format!("http://{}", k.addr), token_file: dir.join("token").display().to_string() };
+    let c = Cli::for_dev(&k, &dir);
     let rotate = ["rotate", "client", "--tenant", "dev", "--client", APP];
     c.text(&rotate);
     c.text(&rotate);
     let creds = c.json(&["credentials", "list", "--tenant", "dev", "--client", APP]);
     let active = creds["credentials"].as_array().unwrap().iter().find(|k| k["state"] == "ACTIVE").unwrap();
     let active = active["credential_id"].as_str().unwrap().to_owned();
-    let before = c.world();
+    let before = world(&c);
 
     // rotate client: the table, in the saga's order, with the retirement scheduled.
     let dry = [&rotate[..], &["--dry-run"]].concat();
@@ -129,7 +98,7 @@ fn dry_runs_print_the_plan_and_change_nothing() {
     let text = c.text(&["revoke", "signing-key", "--tenant", "dev", "--kid", current.as_str().unwrap(), "--dry-run"]);
     assert!(text.contains("would be REFUSED") && text.contains("is the current key"), "{text}");
 
-    assert_eq!(c.world(), before, "a dry run changed something");
+    assert_eq!(world(&c), before, "a dry run changed something");
     // The real rotation still works afterwards and did not see the plans.
     assert!(c.text(&rotate).starts_with("rotated the credential of client demo-app"));
 }

@@ -4,51 +4,17 @@
 //! `--json` with `null` for what is absent, and the server's INVALID_ARGUMENT in flag terms.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/cli.rs"]
+mod cli;
 mod support;
 
-use std::process::{Command, Output};
-
+use cli::Cli;
 use serde_json::Value;
 use support::*;
 
-/// The client commands against one server.
-struct Client {
-    endpoint: String,
-    token_file: String,
-}
-
-impl Client {
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_keyward"))
-            .args(args)
-            .args(["--endpoint", &self.endpoint, "--token-file", &self.token_file])
-            .env_remove("KEYWARD_TOKEN")
-            .env_remove("KEYWARD_ENDPOINT")
-            .output()
-            .unwrap()
-    }
-
-    /// Table mode: succeeds, every line fits 100 columns (unless `--wide`); the output as it is.
-    fn raw(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        let text = String::from_utf8(out.stdout).unwrap();
-        for line in text.lines().filter(|_| !args.contains(&"--wide")) {
-            assert!(line.chars().count() <= 100, "{args:?}: a line wider than 100 columns:\n{line}\n\n{text}");
-        }
-        text
-    }
-
-    /// Table mode, normalised (see [`normalise`]).
-    fn table(&self, args: &[&str]) -> String {
-        normalise(&self.raw(args))
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.run(&[args, &["--json"]].concat());
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {:?}", out.stdout))
-    }
+/// Table mode, normalised (see [`normalise`]).
+fn normalised(c: &Cli, args: &[&str]) -> String {
+    normalise(&c.text(args))
 }
 
 /// What varies from run to run replaced by placeholders — `<ROT>`, `<CRED>`, `<REV>`, `<KID>`,
@@ -153,13 +119,13 @@ fn client_output_for_people_and_scripts() {
     let (_tmp, tmp) = tempdir();
     let dir = tmp.join("state");
     let k = start(&["dev", "--dir", &dir.display().to_string(), "--listen", "127.0.0.1:0"], &[]);
-    let c = Client { endpoint: format!("http://{}", k.addr), token_file: dir.join("token").display().to_string() };
+    let c = Cli::for_dev(&k, &dir);
     let list = ["credentials", "list", "--tenant", "dev", "--client", APP];
     let rotate = ["rotate", "client", "--tenant", "dev", "--client", APP];
 
     // Nothing yet: each empty result names the command to run next.
     same(
-        &c.table(&list),
+        &normalised(&c, &list),
         "
 managed by keyward:
 no credentials managed by keyward for demo-app; rotate one with:
@@ -169,7 +135,7 @@ at Auth0:
 Auth0 holds no private_key_jwt credentials for demo-app",
     );
     same(
-        &c.table(&["policy", "status", "--tenant", "dev"]),
+        &normalised(&c, &["policy", "status", "--tenant", "dev"]),
         "
 no rotation policies in tenant dev; set one with:
   keyward policy set --tenant dev --client CLIENT --max-key-age 90d",
@@ -180,7 +146,7 @@ no rotation policies in tenant dev; set one with:
     assert_eq!(empty["auth0_credentials"], Value::Array(vec![]), "{empty}");
 
     // The first rotation: what it did, then the new key.
-    let first = c.raw(&rotate);
+    let first = c.text(&rotate);
     same(
         &normalise(&first),
         "
@@ -207,7 +173,7 @@ updated | <TIME> (<AGO>)",
     assert!(got["created_at"].as_str().unwrap().ends_with('Z'), "{got}");
 
     // The second, with a lifetime: it expires, and the first key retires after the grace period.
-    let second = c.raw(&[&rotate[..], &["--lifetime", "90d"]].concat());
+    let second = c.text(&[&rotate[..], &["--lifetime", "90d"]].concat());
     same(
         &normalise(&second),
         "
@@ -232,7 +198,7 @@ updated | <TIME> (<AGO>)",
 
     // The third finds both Auth0 slots taken: it evicts the first key and says so.
     same(
-        &c.table(&rotate),
+        &normalised(&c, &rotate),
         "
 rotated the credential of client demo-app in tenant dev: <CRED> is active
 rotation | <ROT>
@@ -260,13 +226,13 @@ removed from Auth0 to make room (1 credential):
     );
 
     // The second rotation's old key left early: `rotation get` says when and how.
-    let got = c.table(&["rotation", "get", &second_id]);
+    let got = normalised(&c, &["rotation", "get", &second_id]);
     assert!(got.contains("\nold credential evicted at | <TIME> (<AGO>)\n"), "{got}");
     assert!(!got.contains("old retires at"), "{got}");
 
     // Listing: shortened ids, ages, relative expiry; --wide prints them whole.
     same(
-        &c.table(&list),
+        &normalised(&c, &list),
         "
 managed by keyward:
 CREDENTIAL | STATE | KID | ALG | CUSTODY | AGE | EXPIRES
@@ -281,12 +247,15 @@ ID | KID | ALG | ATTACHED | MANAGED | NAME
     let held = c.json(&list);
     let kid = held["credentials"][0]["kid"].as_str().unwrap();
     let retiring = held["credentials"][0]["credential_id"].as_str().unwrap().to_owned();
-    assert!(!c.raw(&list).contains(kid), "shortened");
-    assert!(c.raw(&[&list[..], &["--wide"]].concat()).contains(kid), "--wide prints the kid whole");
+    assert!(!c.text(&list).contains(kid), "shortened");
+    assert!(c.text(&[&list[..], &["--wide"]].concat()).contains(kid), "--wide prints the kid whole");
 
     // revoke says what happened.
     same(
-        &c.table(&["revoke", "--tenant", "dev", "--client", APP, "--credential", &retiring, "--reason", "lost laptop"]),
+        &normalised(
+            &c,
+            &["revoke", "--tenant", "dev", "--client", APP, "--credential", &retiring, "--reason", "lost laptop"],
+        ),
         "
 revoked <CRED>: signing with it stopped, gone from Auth0, key destroyed
 revocation | <REV>
@@ -304,14 +273,17 @@ active credential | <CRED>",
     // Policies: set says what it set, status shows compact durations, delete says what it deleted.
     let target = ["--tenant", "dev", "--client", APP];
     same(
-        &c.table(&[&["policy", "set"][..], &target, &["--max-key-age", "90d", "--window", "02:00-05:00"]].concat()),
+        &normalised(
+            &c,
+            &[&["policy", "set"][..], &target, &["--max-key-age", "90d", "--window", "02:00-05:00"]].concat(),
+        ),
         "
 set the policy of client demo-app in tenant dev: max key age 90d, window 02:00-05:00 UTC
 TARGET | AGE / MAX | WINDOW | DUE | STATUS | SOURCE | LAST RESULT
 demo-app | <s> / 90d | 02:00-05:00 | <TIME> (in <D>) | ok | api | -",
     );
     same(
-        &c.table(&["policy", "status", "--tenant", "dev"]),
+        &normalised(&c, &["policy", "status", "--tenant", "dev"]),
         "
 TARGET | AGE / MAX | WINDOW | DUE | STATUS | SOURCE | LAST RESULT
 demo-app | <s> / 90d | 02:00-05:00 | <TIME> (in <D>) | ok | api | -",
@@ -321,7 +293,7 @@ demo-app | <s> / 90d | 02:00-05:00 | <TIME> (in <D>) | ok | api | -",
     assert_eq!(policies[0]["connection_id"], Value::Null, "{policies}");
     assert_eq!(policies[0]["interval_seconds"], Value::Null, "{policies}");
     same(
-        &c.table(&[&["policy", "delete"][..], &target].concat()),
+        &normalised(&c, &[&["policy", "delete"][..], &target].concat()),
         "deleted the policy of client demo-app in tenant dev",
     );
 
@@ -330,7 +302,7 @@ demo-app | <s> / 90d | 02:00-05:00 | <TIME> (in <D>) | ok | api | -",
     let events: Vec<Value> =
         String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let set = events.iter().find(|e| e["kind"] == "policy.set").unwrap()["id"].as_i64().unwrap();
-    let tail = c.table(&["audit", "tail", "--after", &(set - 1).to_string()]);
+    let tail = normalised(&c, &["audit", "tail", "--after", &(set - 1).to_string()]);
     let tail = tail.replacen(&format!("\n{set} |"), "\n<N> |", 1).replacen(&format!("\n{} |", set + 1), "\n<N> |", 1);
     same(
         &tail,
@@ -341,9 +313,9 @@ ID | TIME | ACTOR | TARGET | KIND | DETAIL
                                                                                   window=02:00-05:00
 <N> | <TIME> | token-1 | dev/demo-app | policy.deleted | kind=client",
     );
-    assert_eq!(c.raw(&["audit", "tail"]).matches("ID    TIME").count(), 1, "one header");
+    assert_eq!(c.text(&["audit", "tail"]).matches("ID    TIME").count(), 1, "one header");
     same(
-        &c.table(&["audit", "tail", "--after", "1000000"]),
+        &normalised(&c, &["audit", "tail", "--after", "1000000"]),
         "
 no audit events to show; wait for new ones with:
   keyward audit tail --follow",
@@ -379,9 +351,9 @@ fn status_rotation_list_and_connection_keys() {
     let (_tmp, tmp) = tempdir();
     let dir = tmp.join("state");
     let k = start(&["dev", "--dir", &dir.display().to_string(), "--listen", "127.0.0.1:0"], &[]);
-    let c = Client { endpoint: format!("http://{}", k.addr), token_file: dir.join("token").display().to_string() };
+    let c = Cli::for_dev(&k, &dir);
 
-    let status = c.table(&["status"]);
+    let status = normalised(&c, &["status"]);
     for needle in ["endpoint | http://", "store | sqlite", "you are | token-1 (by token)", "tenants | dev"] {
         assert!(status.contains(needle), "{needle}:\n{status}");
     }
@@ -392,7 +364,7 @@ fn status_rotation_list_and_connection_keys() {
 
     // No rotations yet: said, with what to run.
     same(
-        &c.table(&["rotation", "list"]),
+        &normalised(&c, &["rotation", "list"]),
         "
 no rotations found; start one with:
   keyward rotate client --tenant TENANT --client CLIENT",
@@ -409,14 +381,14 @@ no rotations found; start one with:
     let one = c.json(&["rotation", "list", "--limit", "1"]);
     assert_eq!(one["rotations"].as_array().unwrap().len(), 1, "{one}");
     assert!(one["next_page_token"].is_string(), "more to read: {one}");
-    let table = c.table(&["rotation", "list", "--limit", "2"]);
+    let table = normalised(&c, &["rotation", "list", "--limit", "2"]);
     assert!(table.starts_with("ROTATION | STATE | TENANT | CLIENT | AGE | REMOVED | REQUESTED BY"), "{table}");
     assert_eq!(table.lines().filter(|l| l.contains("<ROT>")).count(), 2, "{table}");
     assert!(table.contains("more rotations: raise --limit"), "{table}");
     let completed = c.json(&["rotation", "list", "--state", "completed"]);
     assert!(completed["rotations"].as_array().unwrap().iter().all(|r| r["state"] == "COMPLETED"), "{completed}");
     // The third rotation evicted the first one's new credential: both sides say so.
-    let wide = c.raw(&["rotation", "list", "--wide"]);
+    let wide = c.text(&["rotation", "list", "--wide"]);
     let newest = wide.lines().nth(1).unwrap();
     assert!(newest.starts_with(&ids[2]) && newest.contains(" yes "), "{wide}");
     // `rotation get` takes the id as the table shortens it.
@@ -431,7 +403,7 @@ no rotations found; start one with:
 
     // A connection's keys: read, verified, nothing rotated.
     let keys = ["connection", "keys", "--tenant", "dev", "--connection", "con_demooidc0000001"];
-    let table = c.table(&keys);
+    let table = normalised(&c, &keys);
     assert!(table.starts_with("KID | ALG | ROLE | CURRENT SINCE | FINGERPRINT | CHECK"), "{table}");
     assert!(table.contains("verified: every key's certificate"), "{table}");
     let before = c.json(&keys);

@@ -17,7 +17,7 @@ use std::time::Duration;
 use keyward::config::SigningKeysPolicy;
 use keyward::grpc::proto;
 use keyward::store::{RotationFilter, Store};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tonic::Code;
 use world::*;
 
@@ -79,23 +79,7 @@ async fn stored_by_hand(w: &World, n: usize) -> Vec<String> {
     let token = w.management_token().await;
     let mut ids = Vec::new();
     for i in 0..n {
-        let pem = keyward_crypto::aws_lc_generate(keyward_crypto::KeySpec::Rsa(2048))
-            .unwrap()
-            .public_key()
-            .to_spki_pem()
-            .unwrap();
-        let created: Value = w
-            .http
-            .post(format!("{}/api/v2/clients/{APP}/credentials", w.emu.base_url()))
-            .bearer_auth(&token)
-            .json(&json!({"credential_type": "public_key", "pem": pem, "name": format!("by hand {i}")}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        ids.push(created["id"].as_str().unwrap().to_owned());
+        ids.push(support::stored_by_hand(&w.http, &w.emu.base_url(), &token, &format!("by hand {i}")).await);
     }
     ids
 }

@@ -345,27 +345,33 @@ pub async fn management_token(http: &reqwest::Client, base_url: &str) -> String 
     r["access_token"].as_str().unwrap().to_owned()
 }
 
-/// Credentials made at Auth0 by hand (as the dashboard would), one per name, attached to
-/// [`APP`]'s private_key_jwt in place of whatever was; their ids.
+/// A credential made at Auth0 by hand (as the dashboard would) for [`APP`] and left unattached;
+/// its id.
+pub async fn stored_by_hand(http: &reqwest::Client, base_url: &str, token: &str, name: &str) -> String {
+    let pem = keyward_crypto::aws_lc_generate(keyward_crypto::KeySpec::Rsa(2048))
+        .unwrap()
+        .public_key()
+        .to_spki_pem()
+        .unwrap();
+    let created: Value = http
+        .post(format!("{base_url}/api/v2/clients/{APP}/credentials"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"credential_type": "public_key", "pem": pem, "name": name}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["id"].as_str().unwrap().to_owned()
+}
+
+/// Credentials made at Auth0 by hand, one per name, attached to [`APP`]'s private_key_jwt in
+/// place of whatever was; their ids.
 pub async fn hand_made_credentials(http: &reqwest::Client, base_url: &str, token: &str, names: &[&str]) -> Vec<String> {
     let mut ids = Vec::new();
     for name in names {
-        let pem = keyward_crypto::aws_lc_generate(keyward_crypto::KeySpec::Rsa(2048))
-            .unwrap()
-            .public_key()
-            .to_spki_pem()
-            .unwrap();
-        let created: Value = http
-            .post(format!("{base_url}/api/v2/clients/{APP}/credentials"))
-            .bearer_auth(token)
-            .json(&serde_json::json!({"credential_type": "public_key", "pem": pem, "name": name}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        ids.push(created["id"].as_str().unwrap().to_owned());
+        ids.push(stored_by_hand(http, base_url, token, name).await);
     }
     let attached: Vec<Value> = ids.iter().map(|id| serde_json::json!({"id": id})).collect();
     let r = http
