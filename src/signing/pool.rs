@@ -100,7 +100,7 @@ const HOLD_FOR: Duration = Duration::from_millis(1);
 /// answers the calls, and when the signing threads fill every core that wake-up preempts a
 /// signature; so while more jobs are queued a worker keeps up to [`HELD_RESULTS`] finished
 /// results for up to [`HOLD_FOR`] and hands them over together, and with none queued it hands
-/// them over at once (BENCHMARKS.md: RS256 +11% at 64 callers on 2 cores, an idle-ish pool's
+/// them over at once (BENCHMARKS.md: RS256 +8% at 64 callers on 2 cores, an idle-ish pool's
 /// latency unchanged).
 fn worker(rx: &Mutex<Receiver<Job>>) {
     let mut held: Vec<Delivery> = Vec::with_capacity(HELD_RESULTS);
