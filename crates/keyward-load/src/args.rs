@@ -59,9 +59,10 @@ pub struct Cli {
     /// which matters when the server under test shares the machine).
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// Pace the callers to this many calls per second in all (default: each caller calls again
-    /// as soon as its answer arrives). Latency at a given share of peak throughput is measured
-    /// this way.
+    /// Pace the callers to this many calls per second in all, spaced evenly (default: each
+    /// caller calls again as soon as its answer arrives). Latency at a given share of peak
+    /// throughput is measured this way. Callers that fall behind catch up by at most one call
+    /// each.
     #[arg(long, value_name = "CALLS_PER_S")]
     rate: Option<f64>,
     /// Call again at once after RESOURCE_EXHAUSTED, as a hostile caller would (by default a

@@ -5,6 +5,7 @@ mod args;
 mod call;
 mod connect;
 mod error;
+mod pace;
 mod report;
 mod rotate;
 mod run;

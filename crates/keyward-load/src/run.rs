@@ -13,6 +13,7 @@ use crate::args::{Settings, Stop};
 use crate::call::Caller;
 use crate::connect::{self, Token};
 use crate::error::Error;
+use crate::pace::Pacer;
 use crate::report::{Extras, Report};
 use crate::tally::Tally;
 use crate::verify::{self, Sampler};
@@ -21,6 +22,8 @@ use crate::verify::{self, Sampler};
 #[derive(Debug)]
 struct Limit {
     stopped: AtomicBool,
+    /// `--rate`'s permits, closed when the run stops so that no caller waits for one.
+    pacer: Option<Pacer>,
     /// When calls stopped being started (the duration ran out, or an interrupt).
     stopped_at: OnceLock<Instant>,
     budget: Option<u64>,
@@ -68,6 +71,11 @@ pub async fn run(settings: &Settings, token: &Token, verify_url: Option<&str>) -
 
     let limit = Arc::new(Limit {
         stopped: AtomicBool::new(false),
+        pacer: settings
+            .rate
+            .map(|rate| Pacer::start(rate, settings.concurrency))
+            .transpose()
+            .map_err(|e| Error::Internal(format!("pacing thread: {e}")))?,
         stopped_at: OnceLock::new(),
         budget: match settings.stop {
             Stop::Requests(n) => Some(n),
@@ -81,9 +89,8 @@ pub async fn run(settings: &Settings, token: &Token, verify_url: Option<&str>) -
     for (i, connection) in connections.iter().cycle().take(settings.concurrency).enumerate() {
         let caller =
             Caller::new(settings.rpc, settings.target.clone(), settings.timeout, connection.clone(), &authorization)?;
-        let pace = settings.rate.map(|rate| Pace::new(rate, settings.concurrency, i));
         let backoff = settings.backoff.then(|| Backoff::new(i));
-        callers.spawn(call_loop(caller, pace, backoff, limit.clone(), sampler.clone(), empty.clone()));
+        callers.spawn(call_loop(caller, backoff, limit.clone(), sampler.clone(), empty.clone()));
     }
     drop(sampler);
 
@@ -97,6 +104,9 @@ pub async fn run(settings: &Settings, token: &Token, verify_url: Option<&str>) -
     }
     let elapsed = start.elapsed();
     timer.abort();
+    if let Some(p) = &limit.pacer {
+        p.close();
+    }
     let _ = stop_tx.send(true);
 
     let mut extras = Extras { window: limit.stopped_at.get().map(|at| at.duration_since(start)), ..Extras::default() };
@@ -111,21 +121,6 @@ pub async fn run(settings: &Settings, token: &Token, verify_url: Option<&str>) -
     }
     log_first_errors(&tally, &extras);
     Ok(Report::new(settings.rpc.name(), &tally, elapsed, settings.concurrency, connections.len(), &extras))
-}
-
-/// One caller's share of `--rate`: a call every `concurrency / rate` seconds, the callers'
-/// first calls spread over one period. A caller that falls behind (a slow answer) catches up
-/// with calls at once, so the rate holds over the run.
-struct Pace {
-    ticks: tokio::time::Interval,
-}
-
-impl Pace {
-    fn new(rate: f64, concurrency: usize, index: usize) -> Self {
-        let period = Duration::from_secs_f64(concurrency as f64 / rate);
-        let offset = period.mul_f64(index as f64 / concurrency as f64);
-        Self { ticks: tokio::time::interval_at(tokio::time::Instant::now() + offset, period) }
-    }
 }
 
 /// A refused caller's wait before its next call: 10 ms doubling to 1 s, each drawn from the
@@ -157,15 +152,16 @@ impl Backoff {
 
 async fn call_loop(
     mut caller: Caller,
-    mut pace: Option<Pace>,
     mut backoff: Option<Backoff>,
     limit: Arc<Limit>,
     sampler: Option<Arc<Sampler>>,
     mut tally: Tally,
 ) -> Tally {
     loop {
-        if let Some(p) = &mut pace {
-            p.ticks.tick().await;
+        if let Some(p) = &limit.pacer
+            && !p.wait().await
+        {
+            break;
         }
         if !limit.take() {
             break;
@@ -203,6 +199,9 @@ async fn stop_on_time_or_interrupt(stop: Stop, limit: Arc<Limit>) {
     }
     let _ = limit.stopped_at.set(Instant::now());
     limit.stopped.store(true, Ordering::Relaxed);
+    if let Some(p) = &limit.pacer {
+        p.close();
+    }
 }
 
 /// One line on stderr per kind of failure, so a run full of errors says why.
