@@ -38,6 +38,14 @@ impl Pushback {
         to_status(e)
     }
 
+    /// `result`, or its error's status answered as [`Pushback::status`] answers it.
+    pub(super) async fn answer<T>(self, metadata: &MetadataMap, result: Result<T, Error>) -> Result<T, Status> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(e) => Err(self.status(metadata, &e).await),
+        }
+    }
+
     fn hold_for(self, deadline: Option<Duration>) -> Duration {
         deadline.map_or(self.hold, |d| self.hold.min(d / 2))
     }

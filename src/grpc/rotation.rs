@@ -190,16 +190,19 @@ impl KeyRotation for RotationService {
         };
         let auth0_credentials = at_auth0
             .iter()
-            .map(|c| proto::Auth0Credential {
-                id: c.id.clone(),
-                kid: c.kid.clone().unwrap_or_default(),
-                alg: c.alg.clone().unwrap_or_default(),
-                name: c.name.clone().unwrap_or_default(),
-                attached: !list_of(&c.id).is_empty(),
-                method: list_of(&c.id).to_owned(),
-                managed: keys
-                    .iter()
-                    .any(|k| k.credential_id.as_deref() == Some(c.id.as_str()) && k.state != KeyState::Retired),
+            .map(|c| {
+                let method = list_of(&c.id);
+                proto::Auth0Credential {
+                    id: c.id.clone(),
+                    kid: c.kid.clone().unwrap_or_default(),
+                    alg: c.alg.clone().unwrap_or_default(),
+                    name: c.name.clone().unwrap_or_default(),
+                    attached: !method.is_empty(),
+                    method: method.to_owned(),
+                    managed: keys
+                        .iter()
+                        .any(|k| k.credential_id.as_deref() == Some(c.id.as_str()) && k.state != KeyState::Retired),
+                }
             })
             .collect();
         let credentials = keys.iter().filter(|k| k.state != KeyState::Retired).map(credential).collect();

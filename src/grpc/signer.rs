@@ -37,10 +37,7 @@ impl proto::signer_server::Signer for SigningService {
         let caller = self.authorize.check(&request, Permission::Sign, &m.tenant, Some(&m.client_id)).await?;
         let audience = (!m.audience.is_empty()).then_some(m.audience.as_str());
         let out = self.signing.sign_client_assertion(&caller.name, &m.tenant, &m.client_id, audience, lifetime).await;
-        let out = match out {
-            Ok(out) => out,
-            Err(e) => return Err(self.pushback.status(request.metadata(), &e).await),
-        };
+        let out = self.pushback.answer(request.metadata(), out).await?;
         Ok(Response::new(proto::SignClientAssertionResponse {
             assertion: out.assertion,
             kid: out.kid,
@@ -63,10 +60,7 @@ impl proto::signer_server::Signer for SigningService {
         let caller = self.authorize.check(&request, Permission::Sign, &m.tenant, Some(&m.client_id)).await?;
         let typ = (!m.typ.is_empty()).then_some(m.typ.as_str());
         let signed = self.signing.sign_jwt(&caller.name, &m.tenant, &m.client_id, &m.claims_json, typ).await;
-        let (jwt, key) = match signed {
-            Ok(signed) => signed,
-            Err(e) => return Err(self.pushback.status(request.metadata(), &e).await),
-        };
+        let (jwt, key) = self.pushback.answer(request.metadata(), signed).await?;
         Ok(Response::new(proto::SignJwtResponse { jwt, kid: key.kid.clone(), algorithm: key.algorithm().to_string() }))
     }
 
@@ -87,10 +81,7 @@ impl proto::signer_server::Signer for SigningService {
         let audience = (!m.audience.is_empty()).then_some(m.audience.as_str());
         let signed =
             self.signing.sign_request_object(&caller.name, &m.tenant, &m.client_id, &m.claims_json, lifetime, audience);
-        let out = match signed.await {
-            Ok(out) => out,
-            Err(e) => return Err(self.pushback.status(request.metadata(), &e).await),
-        };
+        let out = self.pushback.answer(request.metadata(), signed.await).await?;
         Ok(Response::new(proto::SignRequestObjectResponse {
             request_object: out.request_object,
             kid: out.kid,
@@ -133,10 +124,8 @@ impl proto::tokens_server::Tokens for SigningService {
         }
         let caller = self.authorize.check(&request, Permission::Token, &m.tenant, Some(&m.client_id)).await?;
         let scope = (!m.scope.is_empty()).then_some(m.scope.as_str());
-        let token = match self.signing.access_token(&caller.name, &m.tenant, &m.client_id, &m.audience, scope).await {
-            Ok(t) => t,
-            Err(e) => return Err(self.pushback.status(request.metadata(), &e).await),
-        };
+        let token = self.signing.access_token(&caller.name, &m.tenant, &m.client_id, &m.audience, scope).await;
+        let token = self.pushback.answer(request.metadata(), token).await?;
         let left = token.expires_at().saturating_duration_since(Instant::now());
         let expires_at = self.signing.clock().now().plus(left);
         Ok(Response::new(proto::GetAccessTokenResponse {

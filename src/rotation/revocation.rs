@@ -81,7 +81,6 @@ pub(super) fn request_hash(req: &RevokeRequest) -> String {
     )))
 }
 
-/// Why a key in `state` may not be revoked (with `force` or not), if it may not.
 /// The managed key `req` names, or NOT_FOUND naming the credential (cut to 128 characters).
 pub(super) fn revoked_key<'a>(keys: &'a [KeyRecord], req: &RevokeRequest) -> Result<&'a KeyRecord, Error> {
     keys.iter().find(|k| k.credential_id.as_deref() == Some(req.credential_id.as_str())).ok_or_else(|| {
@@ -94,6 +93,7 @@ pub(super) fn revoked_key<'a>(keys: &'a [KeyRecord], req: &RevokeRequest) -> Res
     })
 }
 
+/// Why a key in `state` (of `method`) may not be revoked (with `force` or not), if it may not.
 pub(super) fn refusal(state: KeyState, method: CredentialMethod, force: bool, credential_id: &str) -> Option<String> {
     match state {
         KeyState::Pending => Some(format!(

@@ -36,12 +36,4 @@ impl CredentialMethod {
         text.parse()
             .map_err(|_| Error::arg("method", format!("{shown:?} is not private_key_jwt or signed_request_object")))
     }
-
-    /// A small index (0 or 1), for per-method arrays.
-    pub fn index(self) -> usize {
-        match self {
-            Self::PrivateKeyJwt => 0,
-            Self::SignedRequestObject => 1,
-        }
-    }
 }
